@@ -1,0 +1,205 @@
+/**
+ * Box coordinate utilities of the reference (`xy_to_cxcy`, `cxcy_to_xy`, `cxcy_to_gcxgcy`, `gcxgcy_to_cxcy`,
+ * `find_jaccard_overlap`), on plain Float32Arrays (float32 arithmetic rounded after every operation, as torch
+ * does) and on tf tensors (differentiable, for the loss).
+ *
+ * Coordinate systems: `xyxy` = (x_min, y_min, x_max, y_max), `cxcy` = (cx, cy, w, h), both fractional ([0, 1] of
+ * the image side) unless a name says pixels; `offsets` = the regression targets (g_cx, g_cy, g_w, g_h) relative
+ * to a prior, scaled by the variances below.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Centre offsets are divided by prior size / 10 (the reference's `priors_cxcy[:, 2:] / 10`, variance 0.1). */
+export const CENTER_VARIANCE_DIVISOR = 10;
+/** Log size ratios are multiplied by 5 (the reference's `torch.log(...) * 5`, variance 0.2). */
+export const SIZE_VARIANCE_FACTOR = 5;
+
+const f = Math.fround;
+
+function checkBoxes(name: string, a: Float32Array): number {
+  if (a.length % 4 !== 0) throw new RangeError(`${name}: length ${a.length} is not a multiple of 4`);
+  return a.length / 4;
+}
+
+/**
+ * (x_min, y_min, x_max, y_max) → (cx, cy, w, h).
+ * @param xyxy Float32Array [n * 4]
+ * @returns new Float32Array [n * 4]
+ */
+export function xyxyToCxcy(xyxy: Float32Array): Float32Array {
+  const n = checkBoxes("xyxyToCxcy", xyxy);
+  const out = new Float32Array(n * 4);
+  for (let i = 0; i < n * 4; i += 4) {
+    const [x0, y0, x1, y1] = [xyxy[i], xyxy[i + 1], xyxy[i + 2], xyxy[i + 3]];
+    out[i] = f(x1 + x0) / 2;
+    out[i + 1] = f(y1 + y0) / 2;
+    out[i + 2] = x1 - x0;
+    out[i + 3] = y1 - y0;
+  }
+  return out;
+}
+
+/**
+ * (cx, cy, w, h) → (x_min, y_min, x_max, y_max).
+ * @param cxcy Float32Array [n * 4]
+ * @returns new Float32Array [n * 4]
+ */
+export function cxcyToXyxy(cxcy: Float32Array): Float32Array {
+  const n = checkBoxes("cxcyToXyxy", cxcy);
+  const out = new Float32Array(n * 4);
+  for (let i = 0; i < n * 4; i += 4) {
+    const hw = f(cxcy[i + 2] / 2);
+    const hh = f(cxcy[i + 3] / 2);
+    out[i] = cxcy[i] - hw;
+    out[i + 1] = cxcy[i + 1] - hh;
+    out[i + 2] = cxcy[i] + hw;
+    out[i + 3] = cxcy[i + 1] + hh;
+  }
+  return out;
+}
+
+/**
+ * Encodes boxes as offsets against priors (`cxcy_to_gcxgcy`):
+ * g_cx = (cx − p_cx) / (p_w / 10), g_cy likewise, g_w = log(w / p_w) · 5, g_h likewise.
+ * @param cxcy Float32Array [n * 4] boxes (cx, cy, w, h), one per prior
+ * @param priorsCxcy Float32Array [n * 4]
+ * @returns new Float32Array [n * 4] offsets
+ */
+export function encodeOffsets(cxcy: Float32Array, priorsCxcy: Float32Array): Float32Array {
+  const n = checkBoxes("encodeOffsets", cxcy);
+  if (priorsCxcy.length !== cxcy.length) {
+    throw new RangeError(`encodeOffsets: ${n} boxes but ${priorsCxcy.length / 4} priors`);
+  }
+  const out = new Float32Array(n * 4);
+  for (let i = 0; i < n * 4; i += 4) {
+    const pw = priorsCxcy[i + 2], ph = priorsCxcy[i + 3];
+    out[i] = f(cxcy[i] - priorsCxcy[i]) / f(pw / CENTER_VARIANCE_DIVISOR);
+    out[i + 1] = f(cxcy[i + 1] - priorsCxcy[i + 1]) / f(ph / CENTER_VARIANCE_DIVISOR);
+    out[i + 2] = f(Math.log(f(cxcy[i + 2] / pw))) * SIZE_VARIANCE_FACTOR;
+    out[i + 3] = f(Math.log(f(cxcy[i + 3] / ph))) * SIZE_VARIANCE_FACTOR;
+  }
+  return out;
+}
+
+/**
+ * Decodes predicted offsets against priors into boxes (`gcxgcy_to_cxcy`):
+ * cx = g_cx · p_w / 10 + p_cx, w = exp(g_w / 5) · p_w.
+ * @param offsets Float32Array [n * 4]
+ * @param priorsCxcy Float32Array [n * 4]
+ * @returns new Float32Array [n * 4] boxes (cx, cy, w, h), fractional
+ */
+export function decodeOffsets(offsets: Float32Array, priorsCxcy: Float32Array): Float32Array {
+  const n = checkBoxes("decodeOffsets", offsets);
+  if (priorsCxcy.length !== offsets.length) {
+    throw new RangeError(`decodeOffsets: ${n} offsets but ${priorsCxcy.length / 4} priors`);
+  }
+  const out = new Float32Array(n * 4);
+  for (let i = 0; i < n * 4; i += 4) {
+    const pw = priorsCxcy[i + 2], ph = priorsCxcy[i + 3];
+    out[i] = f(f(offsets[i] * pw) / CENTER_VARIANCE_DIVISOR) + priorsCxcy[i];
+    out[i + 1] = f(f(offsets[i + 1] * ph) / CENTER_VARIANCE_DIVISOR) + priorsCxcy[i + 1];
+    out[i + 2] = f(Math.exp(f(offsets[i + 2] / SIZE_VARIANCE_FACTOR))) * pw;
+    out[i + 3] = f(Math.exp(f(offsets[i + 3] / SIZE_VARIANCE_FACTOR))) * ph;
+  }
+  return out;
+}
+
+/**
+ * Jaccard overlap (IoU) of every box of `a` with every box of `b` (`find_jaccard_overlap`), float32 arithmetic.
+ * @param a Float32Array [na * 4] xyxy
+ * @param b Float32Array [nb * 4] xyxy
+ * @returns Float32Array [na * nb], row-major: iou[i * nb + j] = IoU(a_i, b_j)
+ */
+export function iouMatrix(a: Float32Array, b: Float32Array): Float32Array {
+  const na = checkBoxes("iouMatrix a", a);
+  const nb = checkBoxes("iouMatrix b", b);
+  const out = new Float32Array(na * nb);
+  const areaB = new Float32Array(nb);
+  for (let j = 0; j < nb; j++) areaB[j] = f(b[j * 4 + 2] - b[j * 4]) * f(b[j * 4 + 3] - b[j * 4 + 1]);
+  for (let i = 0; i < na; i++) {
+    const ax0 = a[i * 4], ay0 = a[i * 4 + 1], ax1 = a[i * 4 + 2], ay1 = a[i * 4 + 3];
+    const areaA = f(f(ax1 - ax0) * f(ay1 - ay0));
+    for (let j = 0; j < nb; j++) {
+      const iw = Math.max(0, f(Math.min(ax1, b[j * 4 + 2]) - Math.max(ax0, b[j * 4])));
+      const ih = Math.max(0, f(Math.min(ay1, b[j * 4 + 3]) - Math.max(ay0, b[j * 4 + 1])));
+      const inter = f(iw * ih);
+      const union = f(f(areaA + areaB[j]) - inter);
+      out[i * nb + j] = inter / union;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// tf tensor versions (differentiable where that makes sense)
+
+/** (x_min, y_min, x_max, y_max) → (cx, cy, w, h) on a tensor [..., 4]. */
+export function xyxyToCxcyTensor<T extends tf.Tensor>(xyxy: T): T {
+  return tf.tidy(() => {
+    const [mins, maxs] = tf.split(xyxy, 2, -1); // [..., 2] each
+    return tf.concat([tf.div(tf.add(maxs, mins), 2), tf.sub(maxs, mins)], -1) as T;
+  });
+}
+
+/** (cx, cy, w, h) → (x_min, y_min, x_max, y_max) on a tensor [..., 4]. */
+export function cxcyToXyxyTensor<T extends tf.Tensor>(cxcy: T): T {
+  return tf.tidy(() => {
+    const [c, wh] = tf.split(cxcy, 2, -1); // [..., 2] each
+    const half = tf.div(wh, 2);
+    return tf.concat([tf.sub(c, half), tf.add(c, half)], -1) as T;
+  });
+}
+
+/**
+ * Offsets of boxes against priors (see {@link encodeOffsets}) on tensors.
+ * @param cxcy [..., nPriors, 4]
+ * @param priorsCxcy [nPriors, 4] (broadcast over leading dims)
+ */
+export function encodeOffsetsTensor<T extends tf.Tensor>(cxcy: T, priorsCxcy: tf.Tensor2D): T {
+  return tf.tidy(() => {
+    const [c, wh] = tf.split(cxcy, 2, -1);
+    const [pc, pwh] = tf.split(priorsCxcy, 2, -1); // [nPriors, 2] each
+    const centre = tf.div(tf.sub(c, pc), tf.div(pwh, CENTER_VARIANCE_DIVISOR));
+    const size = tf.mul(tf.log(tf.div(wh, pwh)), SIZE_VARIANCE_FACTOR);
+    return tf.concat([centre, size], -1) as T;
+  });
+}
+
+/**
+ * Boxes (cx, cy, w, h) from offsets against priors (see {@link decodeOffsets}) on tensors.
+ * @param offsets [..., nPriors, 4]
+ * @param priorsCxcy [nPriors, 4]
+ */
+export function decodeOffsetsTensor<T extends tf.Tensor>(offsets: T, priorsCxcy: tf.Tensor2D): T {
+  return tf.tidy(() => {
+    const [g, gwh] = tf.split(offsets, 2, -1);
+    const [pc, pwh] = tf.split(priorsCxcy, 2, -1);
+    const centre = tf.add(tf.div(tf.mul(g, pwh), CENTER_VARIANCE_DIVISOR), pc);
+    const size = tf.mul(tf.exp(tf.div(gwh, SIZE_VARIANCE_FACTOR)), pwh);
+    return tf.concat([centre, size], -1) as T;
+  });
+}
+
+/**
+ * IoU matrix of xyxy boxes on tensors.
+ * @param a [na, 4]
+ * @param b [nb, 4]
+ * @returns [na, nb]
+ */
+export function iouMatrixTensor(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const a3 = tf.expandDims(a, 1); // [na, 1, 4]
+    const b3 = tf.expandDims(b, 0); // [1, nb, 4]
+    const lower = tf.maximum(tf.slice(a3, [0, 0, 0], [-1, -1, 2]), tf.slice(b3, [0, 0, 0], [-1, -1, 2]));
+    const upper = tf.minimum(tf.slice(a3, [0, 0, 2], [-1, -1, 2]), tf.slice(b3, [0, 0, 2], [-1, -1, 2]));
+    const dims = tf.relu(tf.sub(upper, lower)); // [na, nb, 2]
+    const [iw, ih] = tf.split(dims, 2, -1);
+    const inter = tf.squeeze(tf.mul(iw, ih), [2]); // [na, nb]
+    const area = (t: tf.Tensor2D) => {
+      const [x0, y0, x1, y1] = tf.split(t, 4, 1);
+      return tf.reshape(tf.mul(tf.sub(x1, x0), tf.sub(y1, y0)), [-1]); // [n]
+    };
+    const union = tf.sub(tf.add(tf.expandDims(area(a), 1), tf.expandDims(area(b), 0)), inter); // [na, nb]
+    return tf.div(inter, union) as tf.Tensor2D;
+  });
+}

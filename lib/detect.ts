@@ -1,0 +1,139 @@
+/**
+ * Post-processing of SSD outputs into detections: the reference's `SSD300.detect_objects`, for one image.
+ */
+import { cxcyToXyxy, decodeOffsets } from "./boxes.ts";
+import { createPriorsCxcy } from "./priors.ts";
+
+/** One detection: fractional xyxy box, class index (0 = background) and softmax score. */
+export interface Detection {
+  /** (x_min, y_min, x_max, y_max), fractional; may lie slightly outside [0, 1] (decoded boxes are not clipped) */
+  box: [number, number, number, number];
+  classId: number;
+  /** softmax probability of `classId`, in (minScore, 1] (0 for the "nothing found" background box) */
+  score: number;
+}
+
+/** Parameters of `detect_objects`. */
+export interface DetectOptions {
+  /** keep boxes whose class score is strictly greater than this */
+  minScore: number;
+  /** NMS suppresses a box whose IoU with a kept box of the same class is strictly greater than this */
+  maxOverlap: number;
+  /** keep at most this many detections over all classes (by score) */
+  topK: number;
+}
+
+let cachedPriors: Float32Array | undefined;
+function defaultPriors(): Float32Array {
+  return cachedPriors ??= createPriorsCxcy();
+}
+
+const f = Math.fround;
+
+/**
+ * Row-wise softmax in float32 as torch's CPU kernel computes it: exp(x − max), sum, multiply by 1/sum.
+ * @param logits Float32Array [n * c]
+ * @returns new Float32Array [n * c]
+ */
+export function softmaxRows(logits: Float32Array, c: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length; r += c) {
+    let max = -Infinity;
+    for (let k = 0; k < c; k++) max = Math.max(max, logits[r + k]);
+    let sum = 0;
+    for (let k = 0; k < c; k++) {
+      const e = f(Math.exp(f(logits[r + k] - max)));
+      out[r + k] = e;
+      sum = f(sum + e);
+    }
+    const inv = f(1 / sum);
+    for (let k = 0; k < c; k++) out[r + k] = out[r + k] * inv;
+  }
+  return out;
+}
+
+/** IoU of boxes i and j of an xyxy array, float32 arithmetic as the reference's `find_jaccard_overlap`. */
+function iouAt(b: Float32Array, i: number, j: number): number {
+  const iw = Math.max(0, f(Math.min(b[i * 4 + 2], b[j * 4 + 2]) - Math.max(b[i * 4], b[j * 4])));
+  const ih = Math.max(0, f(Math.min(b[i * 4 + 3], b[j * 4 + 3]) - Math.max(b[i * 4 + 1], b[j * 4 + 1])));
+  const inter = f(iw * ih);
+  const areaI = f(f(b[i * 4 + 2] - b[i * 4]) * f(b[i * 4 + 3] - b[i * 4 + 1]));
+  const areaJ = f(f(b[j * 4 + 2] - b[j * 4]) * f(b[j * 4 + 3] - b[j * 4 + 1]));
+  return f(inter / f(f(areaI + areaJ) - inter));
+}
+
+/** Indices sorted by score descending; ties keep ascending index order (a stable sort, as torch's CPU sort). */
+function argsortDescending(scores: ArrayLike<number>, idx: number[]): number[] {
+  return idx.sort((a, b) => scores[b] - scores[a] || a - b);
+}
+
+/**
+ * Detections for one image (`detect_objects`): softmax over classes; for each class 1..C−1 keep priors whose
+ * score > minScore, sort them by score descending, greedy NMS (suppress IoU > maxOverlap); concatenate classes in
+ * class order; only when more than topK survive, sort all by score and keep topK. When nothing survives, returns
+ * the reference's single background detection box [0, 0, 1, 1], class 0, score 0.
+ *
+ * @param locs Float32Array [nPriors * 4] predicted offsets for one image
+ * @param scores Float32Array [nPriors * nClasses] class logits (before softmax) for one image
+ * @param nClasses number of classes including background (21 for VOC, 2 for person)
+ * @param priorsCxcy Float32Array [nPriors * 4]; default the 8732 SSD300 priors
+ */
+export function detectObjects(
+  locs: Float32Array,
+  scores: Float32Array,
+  nClasses: number,
+  opts: DetectOptions,
+  priorsCxcy: Float32Array = defaultPriors(),
+): Detection[] {
+  const nPriors = priorsCxcy.length / 4;
+  if (locs.length !== nPriors * 4) {
+    throw new RangeError(`detectObjects: locs has ${locs.length} values, expected ${nPriors} × 4`);
+  }
+  if (scores.length !== nPriors * nClasses) {
+    throw new RangeError(
+      `detectObjects: scores has ${scores.length} values, expected ${nPriors} × ${nClasses} classes`,
+    );
+  }
+  const probs = softmaxRows(scores, nClasses); // [nPriors, nClasses]
+  const boxes = cxcyToXyxy(decodeOffsets(locs, priorsCxcy)); // [nPriors, 4] fractional xyxy
+  // torch compares a float32 tensor with a Python float after casting the scalar to float32
+  const minScore = f(opts.minScore);
+  const maxOverlap = f(opts.maxOverlap);
+
+  const out: Detection[] = [];
+  const classScores = new Float32Array(nPriors);
+  for (let c = 1; c < nClasses; c++) {
+    const above: number[] = [];
+    for (let p = 0; p < nPriors; p++) {
+      classScores[p] = probs[p * nClasses + c];
+      if (classScores[p] > minScore) above.push(p);
+    }
+    if (above.length === 0) continue;
+    const order = argsortDescending(classScores, above); // prior indices, best first
+    const n = order.length;
+    const sorted = new Float32Array(n * 4); // [n, 4] boxes in score order
+    for (let k = 0; k < n; k++) sorted.set(boxes.subarray(order[k] * 4, order[k] * 4 + 4), k * 4);
+    const suppress = new Uint8Array(n);
+    for (let k = 0; k < n; k++) {
+      if (suppress[k]) continue;
+      // The reference ORs `overlap[k] > max_overlap` into all n flags. Flags of earlier boxes cannot change
+      // (IoU is symmetric, so a kept earlier box m would already have suppressed k), and suppressed flags stay
+      // set: only later, unsuppressed boxes need the IoU.
+      for (let m = k + 1; m < n; m++) if (!suppress[m] && iouAt(sorted, k, m) > maxOverlap) suppress[m] = 1;
+    }
+    for (let k = 0; k < n; k++) {
+      if (suppress[k]) continue;
+      out.push({
+        box: [sorted[k * 4], sorted[k * 4 + 1], sorted[k * 4 + 2], sorted[k * 4 + 3]],
+        classId: c,
+        score: classScores[order[k]],
+      });
+    }
+  }
+  if (out.length === 0) return [{ box: [0, 0, 1, 1], classId: 0, score: 0 }];
+  if (out.length > opts.topK) {
+    const idx = argsortDescending(out.map((d) => d.score), out.map((_, i) => i));
+    return idx.slice(0, opts.topK).map((i) => out[i]);
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+/**
+ * The 8732 SSD300 prior (default) boxes, exactly as the reference's `create_prior_boxes` builds them.
+ */
+
+/** One feature map the priors are laid on: its side in cells, its object scale and its aspect ratios. */
+export interface PriorMapSpec {
+  name: string;
+  /** feature map side (cells), e.g. 38 for conv4_3 */
+  size: number;
+  /** object scale s_k as a fraction of the image side */
+  scale: number;
+  /** aspect ratios w/h; ratio 1 also gets the extra √(s_k·s_{k+1}) box */
+  aspectRatios: readonly number[];
+}
+
+/** Feature maps, scales and aspect ratios of the reference (`fmap_dims`, `obj_scales`, `aspect_ratios`). */
+export const PRIOR_MAPS: readonly PriorMapSpec[] = [
+  { name: "conv4_3", size: 38, scale: 0.1, aspectRatios: [1, 2, 0.5] },
+  { name: "conv7", size: 19, scale: 0.2, aspectRatios: [1, 2, 3, 0.5, 0.333] },
+  { name: "conv8_2", size: 10, scale: 0.375, aspectRatios: [1, 2, 3, 0.5, 0.333] },
+  { name: "conv9_2", size: 5, scale: 0.55, aspectRatios: [1, 2, 3, 0.5, 0.333] },
+  { name: "conv10_2", size: 3, scale: 0.725, aspectRatios: [1, 2, 0.5] },
+  { name: "conv11_2", size: 1, scale: 0.9, aspectRatios: [1, 2, 0.5] },
+];
+
+/** Boxes per feature-map location: one per aspect ratio plus the extra ratio-1 box (4, 6, 6, 6, 4, 4). */
+export const BOXES_PER_LOCATION: readonly number[] = PRIOR_MAPS.map((m) => m.aspectRatios.length + 1);
+
+/** Number of priors: Σ size² · boxes = 38²·4 + 19²·6 + 10²·6 + 5²·6 + 3²·4 + 1²·4. */
+export const N_PRIORS = 8732;
+
+/**
+ * Builds the priors in the reference's order (map by map, row i, column j, then aspect ratios with the extra
+ * box right after ratio 1). Arithmetic in float64 like Python, rounded once to float32, then clamped to [0, 1]
+ * (`prior_boxes.clamp_(0, 1)`).
+ * @returns Float32Array [8732 * 4]: fractional (cx, cy, w, h) per prior
+ */
+export function createPriorsCxcy(): Float32Array {
+  const out = new Float32Array(N_PRIORS * 4);
+  let n = 0;
+  PRIOR_MAPS.forEach((map, k) => {
+    for (let i = 0; i < map.size; i++) {
+      for (let j = 0; j < map.size; j++) {
+        const cx = (j + 0.5) / map.size;
+        const cy = (i + 0.5) / map.size;
+        for (const ratio of map.aspectRatios) {
+          out.set([cx, cy, map.scale * Math.sqrt(ratio), map.scale / Math.sqrt(ratio)], n * 4);
+          n++;
+          if (ratio === 1) {
+            // the last map has no next scale: the reference's IndexError branch uses 1
+            const extra = k + 1 < PRIOR_MAPS.length ? Math.sqrt(map.scale * PRIOR_MAPS[k + 1].scale) : 1;
+            out.set([cx, cy, extra, extra], n * 4);
+            n++;
+          }
+        }
+      }
+    }
+  });
+  if (n !== N_PRIORS) throw new Error(`internal: built ${n} priors, expected ${N_PRIORS}`);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i]));
+  return out;
+}
