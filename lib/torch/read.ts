@@ -1,0 +1,816 @@
+/**
+ * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, read with fflate) and the legacy
+ * (pre-1.6) stream format. Tensors come back as C-contiguous float32 arrays keyed by dotted names.
+ */
+import { inflateSync } from "fflate";
+import {
+  describeValue,
+  PyGlobal,
+  PyObject,
+  TorchFormatError,
+  unpickle,
+  type UnpicklerHooks,
+} from "./pickle.ts";
+
+export { TorchFormatError } from "./pickle.ts";
+
+/** A tensor as row-major (C-contiguous) float32 values. `shape` [] is a 0-d scalar (data has 1 element). */
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Result of {@link readTorchCheckpoint}. */
+export interface TorchCheckpoint {
+  /** Every tensor by dotted name (state_dict order), float32, C-contiguous. */
+  tensors: Map<string, NamedTensor>;
+  /** Other top-level plain entries of the saved dict (e.g. `epoch`), JSON-like. */
+  meta: Record<string, unknown>;
+  format: "zip" | "legacy";
+}
+
+/** Element types of torch storages. Only the float ones can become a {@link NamedTensor}. */
+type Dtype =
+  | "float32"
+  | "float64"
+  | "float16"
+  | "bfloat16"
+  | "int64"
+  | "int32"
+  | "int16"
+  | "int8"
+  | "uint8"
+  | "bool"
+  | "complex64"
+  | "complex128"
+  | "qint8"
+  | "quint8"
+  | "qint32";
+
+const DTYPE_BYTES: Record<Dtype, number> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+  complex64: 8,
+  complex128: 16,
+  qint8: 1,
+  quint8: 1,
+  qint32: 4,
+};
+
+/** `torch.<Name>Storage` classes → element type. */
+const STORAGE_CLASSES: Record<string, Dtype> = {
+  FloatStorage: "float32",
+  DoubleStorage: "float64",
+  HalfStorage: "float16",
+  BFloat16Storage: "bfloat16",
+  LongStorage: "int64",
+  IntStorage: "int32",
+  ShortStorage: "int16",
+  CharStorage: "int8",
+  ByteStorage: "uint8",
+  BoolStorage: "bool",
+  ComplexFloatStorage: "complex64",
+  ComplexDoubleStorage: "complex128",
+  QInt8Storage: "qint8",
+  QUInt8Storage: "quint8",
+  QInt32Storage: "qint32",
+  UntypedStorage: "uint8",
+};
+
+/** `torch.<dtype>` globals (the TypedStorage-era form, where a dtype may stand in for a storage class). */
+const TORCH_DTYPES: Record<string, Dtype> = {
+  float32: "float32",
+  float: "float32",
+  float64: "float64",
+  double: "float64",
+  float16: "float16",
+  half: "float16",
+  bfloat16: "bfloat16",
+  int64: "int64",
+  long: "int64",
+  int32: "int32",
+  int: "int32",
+  int16: "int16",
+  int8: "int8",
+  uint8: "uint8",
+  bool: "bool",
+};
+
+/** A storage class or dtype global, as produced by findClass. */
+class StorageType {
+  constructor(readonly qualname: string, readonly dtype: Dtype) {}
+}
+
+/** A storage named by a persistent id; `offset` (elements) is non-zero only for legacy views. */
+interface StorageRef {
+  kind: "storage";
+  dtype: Dtype;
+  typeName: string;
+  key: string;
+  numel: number;
+  offset: number;
+}
+
+/** What `_rebuild_tensor_v2` describes: a strided view of a storage. */
+class TensorRef {
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
+}
+
+/** Magic number that opens a legacy (non-zip) torch.save stream. */
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+/** Legacy stream format version written by torch.save since PyTorch 0.1.10. */
+const LEGACY_PROTOCOL_VERSION = 1001;
+
+const isNonNegInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
+function intTuple(v: unknown, what: string): number[] {
+  if (!Array.isArray(v) || !v.every(isNonNegInt)) {
+    throw new TorchFormatError(`${what} must be a tuple of non-negative ints, got ${describeValue(v)}`);
+  }
+  return v as number[];
+}
+
+/** The interpretation of globals and calls common to both formats. */
+function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
+  return {
+    findClass(module, name) {
+      if (module === "torch" && name in STORAGE_CLASSES) {
+        return new StorageType(`torch.${name}`, STORAGE_CLASSES[name]);
+      }
+      if (module === "torch" && name in TORCH_DTYPES) {
+        return new StorageType(`torch.${name}`, TORCH_DTYPES[name]);
+      }
+      if (module === "torch" && name.endsWith("Storage")) {
+        throw new TorchFormatError(`unsupported storage class torch.${name}`);
+      }
+      return new PyGlobal(module, name);
+    },
+    call(callable, args) {
+      if (!(callable instanceof PyGlobal)) {
+        throw new TorchFormatError(
+          `REDUCE of a ${describeValue(callable)}, which is not a supported callable`,
+        );
+      }
+      const q = callable.qualname;
+      switch (q) {
+        case "collections.OrderedDict":
+        case "builtins.dict": {
+          const m = new Map();
+          if (args.length > 0 && args[0] !== null) {
+            if (!Array.isArray(args[0])) {
+              throw new TorchFormatError(`${q}(...) with a ${describeValue(args[0])}`);
+            }
+            for (const kv of args[0]) {
+              if (!Array.isArray(kv) || kv.length !== 2) {
+                throw new TorchFormatError(`${q}(...) with a bad pair`);
+              }
+              m.set(kv[0], kv[1]);
+            }
+          }
+          return m;
+        }
+        case "builtins.set":
+        case "builtins.frozenset":
+          return new Set(Array.isArray(args[0]) ? args[0] : []);
+        case "torch._utils._rebuild_tensor":
+        case "torch._utils._rebuild_tensor_v2": {
+          // (storage, storage_offset, size, stride[, requires_grad, backward_hooks[, metadata]])
+          const [storage, offset, size, stride] = args;
+          if (!storage || (storage as StorageRef).kind !== "storage") {
+            throw new TorchFormatError(`${q}: first argument is a ${describeValue(storage)}, not a storage`);
+          }
+          if (!isNonNegInt(offset)) throw new TorchFormatError(`${q}: bad storage offset ${String(offset)}`);
+          const shape = intTuple(size, `${q} size`);
+          const strides = intTuple(stride, `${q} stride`);
+          if (shape.length !== strides.length) {
+            throw new TorchFormatError(`${q}: size [${shape}] and stride [${strides}] differ in rank`);
+          }
+          return new TensorRef(storage as StorageRef, offset, shape, strides);
+        }
+        case "torch._utils._rebuild_parameter":
+        case "torch._utils._rebuild_parameter_with_state": {
+          // (data, requires_grad, backward_hooks[, state])
+          if (!(args[0] instanceof TensorRef)) {
+            throw new TorchFormatError(`${q}: data is a ${describeValue(args[0])}, not a tensor`);
+          }
+          const state = args[3];
+          if (state !== undefined && state !== null && !(state instanceof Map && state.size === 0)) {
+            throw new TorchFormatError(`${q}: parameters with extra Python state are not supported`);
+          }
+          return args[0];
+        }
+        case "torch._tensor._rebuild_from_type_v2": {
+          // (func, type, args, state): a tensor subclass; only plain Tensor/Parameter with no state is supported.
+          const [func, type, fargs, state] = args;
+          const typeName = type instanceof PyGlobal ? type.qualname : describeValue(type);
+          if (typeName !== "torch.Tensor" && typeName !== "torch.nn.parameter.Parameter") {
+            throw new TorchFormatError(`tensor subclass ${typeName} is not supported`);
+          }
+          if (state !== null && state !== undefined && !(state instanceof Map && state.size === 0)) {
+            throw new TorchFormatError(`${typeName} with extra Python state is not supported`);
+          }
+          if (!Array.isArray(fargs)) throw new TorchFormatError(`${q}: args is a ${describeValue(fargs)}`);
+          return this.call(func, fargs);
+        }
+        case "torch.Size":
+          return intTuple(args[0], "torch.Size");
+        case "torch.device":
+          return args.map(String).join(":");
+        case "copyreg._reconstructor": {
+          // Protocol 0/1 objects: (cls, base, state) → cls.__new__(cls)
+          const cls = args[0];
+          if (!(cls instanceof PyGlobal)) {
+            throw new TorchFormatError(`${q}: class is a ${describeValue(cls)}`);
+          }
+          return new PyObject(cls, []);
+        }
+      }
+      if (callable.module === "torch" || callable.module.startsWith("torch.")) {
+        throw new TorchFormatError(`unsupported torch function ${q} (e.g. a quantized or sparse tensor)`);
+      }
+      // Any other callable (e.g. a numpy scalar in the metadata) becomes an opaque object; if it turns up where
+      // a tensor is expected, flattening rejects it by its class name.
+      return new PyObject(callable, args);
+    },
+    newObject(cls, args) {
+      if (cls instanceof PyGlobal) {
+        if (cls.qualname === "collections.OrderedDict" || cls.qualname === "builtins.dict") return new Map();
+        if (cls.qualname === "builtins.set") return new Set();
+        if (cls.qualname === "builtins.object") return new PyObject(cls, args);
+        if (
+          cls.module === "torch" || (cls.module.startsWith("torch.") && !cls.module.startsWith("torch.nn."))
+        ) {
+          throw new TorchFormatError(`unsupported torch class ${cls.qualname} (NEWOBJ)`);
+        }
+        return new PyObject(cls, args);
+      }
+      throw new TorchFormatError(`NEWOBJ of a ${describeValue(cls)}, which is not a class`);
+    },
+    persistentLoad,
+  };
+}
+
+function storageRefFromPid(pid: unknown[], legacy: boolean): StorageRef {
+  // zip: ('storage', storage_type, key, location, numel)
+  // legacy: ('storage', storage_type, root_key, location, numel, view_metadata)
+  const [, type, key, , numel] = pid;
+  if (!(type instanceof StorageType)) {
+    throw new TorchFormatError(
+      `persistent id names storage type ${describeValue(type)}, not a torch storage class`,
+    );
+  }
+  if (typeof key !== "string") {
+    throw new TorchFormatError(`persistent id storage key is a ${describeValue(key)}`);
+  }
+  if (!isNonNegInt(numel)) {
+    throw new TorchFormatError(`persistent id storage size ${String(numel)} is invalid`);
+  }
+  const ref: StorageRef = {
+    kind: "storage",
+    dtype: type.dtype,
+    typeName: type.qualname,
+    key,
+    numel,
+    offset: 0,
+  };
+  if (legacy && pid[5] !== null && pid[5] !== undefined) {
+    // view_metadata = (view_key, offset, view_size): a slice of the root storage (offsets in elements).
+    const vm = pid[5];
+    if (!Array.isArray(vm) || vm.length !== 3 || !isNonNegInt(vm[1]) || !isNonNegInt(vm[2])) {
+      throw new TorchFormatError(`persistent id has malformed storage view metadata`);
+    }
+    if (vm[1] + vm[2] > numel) {
+      throw new TorchFormatError(`storage view [${vm[1]}, ${vm[1] + vm[2]}) exceeds its root of ${numel}`);
+    }
+    return { ...ref, offset: vm[1], numel: vm[2] };
+  }
+  return ref;
+}
+
+function checkHostLittleEndian(): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new TorchFormatError("this reader assumes a little-endian host");
+  }
+}
+
+let halfTable: Float32Array | undefined;
+/** float16 bit pattern → float32 value, for all 65536 patterns (exact: every half is representable). */
+function halfToFloatTable(): Float32Array {
+  if (halfTable) return halfTable;
+  const t = new Float32Array(65536);
+  const bits = new Uint32Array(t.buffer);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16;
+    const exp = (h >> 10) & 0x1f;
+    let mant = h & 0x3ff;
+    if (exp === 0x1f) {
+      bits[h] = sign | 0x7f800000 | (mant << 13); // inf / NaN
+    } else if (exp !== 0) {
+      bits[h] = sign | ((exp + 112) << 23) | (mant << 13); // normal: rebias 15 → 127
+    } else if (mant === 0) {
+      bits[h] = sign; // ±0
+    } else {
+      // subnormal half → normal float: shift the mantissa up until the implicit bit appears
+      let e = 113;
+      while ((mant & 0x400) === 0) {
+        mant <<= 1;
+        e--;
+      }
+      bits[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
+    }
+  }
+  halfTable = t;
+  return t;
+}
+
+/** Aligned typed view of a storage's bytes (copying only when the bytes are misaligned). */
+function alignedView<T>(
+  bytes: Uint8Array,
+  elem: number,
+  ctor: new (b: ArrayBuffer, o: number, n: number) => T,
+): T {
+  const b = bytes.byteOffset % elem === 0 ? bytes : bytes.slice();
+  return new ctor(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / elem);
+}
+
+/**
+ * Copies a strided view out of `src` (element-indexed) into a C-contiguous Float32Array via `conv`.
+ * Odometer over all but the last dimension; the innermost loop walks the last dimension.
+ */
+function gather(
+  shape: number[],
+  stride: number[],
+  offset: number,
+  numel: number,
+  read: (i: number) => number,
+): Float32Array {
+  const out = new Float32Array(numel);
+  if (shape.length === 0) {
+    out[0] = read(offset);
+    return out;
+  }
+  const nd = shape.length;
+  const last = shape[nd - 1];
+  const lastStride = stride[nd - 1];
+  const idx = new Array<number>(nd).fill(0);
+  let base = offset;
+  let o = 0;
+  while (o < numel) {
+    for (let j = 0, s = base; j < last; j++, s += lastStride) out[o++] = read(s);
+    // advance the odometer over dims nd-2 … 0
+    let d = nd - 2;
+    for (; d >= 0; d--) {
+      idx[d]++;
+      base += stride[d];
+      if (idx[d] < shape[d]) break;
+      base -= stride[d] * shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) break;
+  }
+  return out;
+}
+
+/** Turns a TensorRef into float32 data given the bytes of its (root) storage. */
+function materialize(name: string, t: TensorRef, storageBytes: Uint8Array): NamedTensor {
+  const { storage, shape, stride } = t;
+  const dtype = storage.dtype;
+  const elem = DTYPE_BYTES[dtype];
+  if (dtype !== "float32" && dtype !== "float64" && dtype !== "float16" && dtype !== "bfloat16") {
+    throw new TorchFormatError(
+      `tensor ${name} is stored as ${storage.typeName} (${dtype}); only float32/float64/float16/bfloat16 ` +
+        `tensors can be read as float32 weights`,
+    );
+  }
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const offset = storage.offset + t.offset; // elements from the start of the root storage
+  if (numel === 0) return { shape: [...shape], data: new Float32Array(0) };
+  let maxIndex = t.offset;
+  for (let d = 0; d < shape.length; d++) maxIndex += (shape[d] - 1) * stride[d];
+  if (maxIndex >= storage.numel) {
+    throw new TorchFormatError(
+      `tensor ${name} [${shape}] (offset ${t.offset}, stride [${stride}]) reaches element ${maxIndex} ` +
+        `of a storage with ${storage.numel} elements`,
+    );
+  }
+  const needBytes = (storage.offset + storage.numel) * elem;
+  if (storageBytes.byteLength < needBytes) {
+    throw new TorchFormatError(
+      `storage ${storage.key} of tensor ${name} has ${storageBytes.byteLength} bytes, expected ${needBytes}`,
+    );
+  }
+  // C-contiguous when every dimension of size > 1 has the row-major stride.
+  let contiguous = true;
+  for (let d = shape.length - 1, expect = 1; d >= 0; d--) {
+    if (shape[d] !== 1 && stride[d] !== expect) contiguous = false;
+    expect *= shape[d];
+  }
+  let data: Float32Array;
+  if (dtype === "float32" && contiguous) {
+    data = new Float32Array(storageBytes.slice(offset * 4, (offset + numel) * 4).buffer); // one copy
+  } else if (dtype === "float32") {
+    const src = alignedView(storageBytes, 4, Float32Array);
+    data = gather(shape, stride, offset, numel, (i) => src[i]);
+  } else if (dtype === "float64") {
+    const src = alignedView(storageBytes, 8, Float64Array);
+    data = contiguous ? Float32Array.from(src.subarray(offset, offset + numel)) : gather(
+      shape,
+      stride,
+      offset,
+      numel,
+      (i) => src[i],
+    );
+  } else if (dtype === "float16") {
+    const src = alignedView(storageBytes, 2, Uint16Array);
+    const table = halfToFloatTable();
+    data = gather(shape, stride, offset, numel, (i) => table[src[i]]);
+  } else {
+    // bfloat16: the upper 16 bits of a float32
+    const src = alignedView(storageBytes, 2, Uint16Array);
+    const bits = new Uint32Array(1);
+    const f = new Float32Array(bits.buffer);
+    data = gather(shape, stride, offset, numel, (i) => {
+      bits[0] = src[i] << 16;
+      return f[0];
+    });
+  }
+  return { shape: [...shape], data };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Flattening the unpickled object into name → tensor
+
+const isModule = (v: unknown): v is PyObject =>
+  v instanceof PyObject && v.state instanceof Map && v.state.has("_parameters") && v.state.has("_modules");
+
+/** nn.Module → state_dict order: own parameters, own persistent buffers, then children recursively. */
+function walkModule(mod: PyObject, prefix: string, out: Map<string, TensorRef>): void {
+  const state = mod.state as Map<unknown, unknown>;
+  const params = state.get("_parameters");
+  const buffers = state.get("_buffers");
+  const modules = state.get("_modules");
+  const nonPersistent = state.get("_non_persistent_buffers_set");
+  const skip = nonPersistent instanceof Set ? nonPersistent : new Set();
+  const where = `${mod.cls.qualname} module${prefix ? ` '${prefix.slice(0, -1)}'` : ""}`;
+  for (const [field, entries] of [["_parameters", params], ["_buffers", buffers]] as const) {
+    if (entries === undefined) continue;
+    if (!(entries instanceof Map)) {
+      throw new TorchFormatError(`${where}: ${field} is a ${describeValue(entries)}`);
+    }
+    for (const [k, v] of entries) {
+      if (v === null || (field === "_buffers" && skip.has(k))) continue;
+      if (!(v instanceof TensorRef)) {
+        throw new TorchFormatError(
+          `${where}: ${field}['${String(k)}'] is a ${describeValue(v)}, not a tensor`,
+        );
+      }
+      out.set(prefix + String(k), v);
+    }
+  }
+  if (!(modules instanceof Map)) {
+    throw new TorchFormatError(`${where}: _modules is a ${describeValue(modules)}`);
+  }
+  for (const [k, child] of modules) {
+    if (child === null) continue;
+    if (!isModule(child)) {
+      throw new TorchFormatError(
+        `${where}: submodule '${String(k)}' is a ${describeValue(child)}, not an nn.Module`,
+      );
+    }
+    walkModule(child, `${prefix}${String(k)}.`, out);
+  }
+}
+
+/** A state dict (possibly nested dicts) → dotted names. Non-tensor plain values go to `meta` when given. */
+function walkStateDict(
+  dict: Map<unknown, unknown>,
+  prefix: string,
+  out: Map<string, TensorRef>,
+  meta?: Record<string, unknown>,
+): void {
+  for (const [k, v] of dict) {
+    const name = prefix + String(k);
+    if (v instanceof TensorRef) out.set(name, v);
+    else if (v instanceof Map) walkStateDict(v, `${name}.`, out);
+    else if (isModule(v)) walkModule(v, `${name}.`, out);
+    else if (meta && isPlain(v)) meta[name] = toJsonLike(v);
+    else {
+      throw new TorchFormatError(`state dict entry '${name}' is a ${describeValue(v)}, not a tensor`);
+    }
+  }
+}
+
+function isPlain(v: unknown): boolean {
+  if (v === null || ["number", "string", "boolean", "bigint"].includes(typeof v)) return true;
+  if (Array.isArray(v)) return v.every(isPlain);
+  if (v instanceof Map) return [...v].every(([k, x]) => typeof k === "string" && isPlain(x));
+  return false;
+}
+
+function toJsonLike(v: unknown): unknown {
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (Array.isArray(v)) return v.map(toJsonLike);
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, toJsonLike(x)]));
+  return v;
+}
+
+/** Keys under which training scripts wrap the weights, in order of preference. */
+const WRAPPER_KEYS = ["state_dict", "model_state_dict", "model"];
+
+function flatten(root: unknown): { refs: Map<string, TensorRef>; meta: Record<string, unknown> } {
+  const refs = new Map<string, TensorRef>();
+  const meta: Record<string, unknown> = {};
+  if (isModule(root)) {
+    walkModule(root, "", refs);
+    return { refs, meta };
+  }
+  if (!(root instanceof Map)) {
+    throw new TorchFormatError(
+      `top-level object is a ${describeValue(root)}; expected a dict or an nn.Module`,
+    );
+  }
+  const wrapperKey = WRAPPER_KEYS.find((k) => root.get(k) instanceof Map || isModule(root.get(k)));
+  if (wrapperKey === undefined) {
+    walkStateDict(root, "", refs, meta); // a bare state dict
+  } else {
+    const inner = root.get(wrapperKey);
+    if (isModule(inner)) walkModule(inner, "", refs);
+    else walkStateDict(inner as Map<unknown, unknown>, "", refs);
+    for (const [k, v] of root) {
+      if (k !== wrapperKey && typeof k === "string" && isPlain(v)) meta[k] = toJsonLike(v);
+    }
+  }
+  if (refs.size === 0) {
+    const keys = [...root.keys()].map(String).join(", ");
+    throw new TorchFormatError(`no tensors found (top-level keys: ${keys})`);
+  }
+  return { refs, meta };
+}
+
+function materializeAll(
+  refs: Map<string, TensorRef>,
+  bytesOf: (s: StorageRef) => Uint8Array,
+): Map<string, NamedTensor> {
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, ref] of refs) tensors.set(name, materialize(name, ref, bytesOf(ref.storage)));
+  return tensors;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The two container formats
+
+/** Zip record signatures (PKWARE APPNOTE 4.3). */
+const ZIP_LOCAL_HEADER = 0x04034b50;
+const ZIP_CENTRAL_HEADER = 0x02014b50;
+const ZIP_EOCD = 0x06054b50;
+const ZIP64_EOCD_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+/** The EOCD record is 22 bytes plus a comment of at most 65535 bytes at the very end of the archive. */
+const ZIP_EOCD_MAX_DISTANCE = 22 + 0xffff;
+
+/**
+ * Entries of a zip archive as views into `bytes`: stored entries (all that torch.save writes) are subarrays,
+ * not copies; deflated ones are inflated with fflate. Reads the central directory (with zip64 fields), so a
+ * truncated archive is detected. (fflate's unzipSync copies every entry and its streaming Unzip scans byte by
+ * byte when entries have data descriptors, as PyTorch's writer emits: ~3 s for the 105 MB VOC file.)
+ */
+function unzipViews(bytes: Uint8Array): Record<string, Uint8Array> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const truncated = (what: string): never => {
+    throw new TorchFormatError(`truncated or corrupt zip archive: ${what}`);
+  };
+  let eocd = -1;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - ZIP_EOCD_MAX_DISTANCE); i--) {
+    if (view.getUint32(i, true) === ZIP_EOCD) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) truncated("no end-of-central-directory record");
+  let count = view.getUint16(eocd + 10, true);
+  let cdOffset = view.getUint32(eocd + 16, true);
+  if (eocd >= 20 && view.getUint32(eocd - 20, true) === ZIP64_EOCD_LOCATOR) {
+    const z = Number(view.getBigUint64(eocd - 12, true));
+    if (z + 56 > bytes.length || view.getUint32(z, true) !== ZIP64_EOCD) truncated("bad zip64 end record");
+    count = Number(view.getBigUint64(z + 32, true));
+    cdOffset = Number(view.getBigUint64(z + 48, true));
+  }
+  const files: Record<string, Uint8Array> = {};
+  const decoder = new TextDecoder();
+  let p = cdOffset;
+  for (let n = 0; n < count; n++) {
+    if (p + 46 > bytes.length || view.getUint32(p, true) !== ZIP_CENTRAL_HEADER) {
+      truncated(`central directory entry ${n} at byte ${p}`);
+    }
+    const method = view.getUint16(p + 10, true);
+    let csize = view.getUint32(p + 20, true);
+    let usize = view.getUint32(p + 24, true);
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    let local = view.getUint32(p + 42, true);
+    if (p + 46 + nameLen + extraLen > bytes.length) truncated(`central directory entry ${n}`);
+    const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    // zip64 extended information (header id 1): the 0xffffffff fields, in the order usize, csize, offset.
+    for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
+      const id = view.getUint16(e, true);
+      const len = view.getUint16(e + 2, true);
+      if (id === 1) {
+        let q = e + 4;
+        if (usize === 0xffffffff) usize = Number(view.getBigUint64(q, true)), q += 8;
+        if (csize === 0xffffffff) csize = Number(view.getBigUint64(q, true)), q += 8;
+        if (local === 0xffffffff) local = Number(view.getBigUint64(q, true));
+      }
+      e += 4 + len;
+    }
+    if (local + 30 > bytes.length || view.getUint32(local, true) !== ZIP_LOCAL_HEADER) {
+      truncated(`local header of ${name} at byte ${local}`);
+    }
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start + csize > bytes.length) truncated(`data of ${name} ends past the end of the file`);
+    const raw = bytes.subarray(start, start + csize);
+    if (method === 0) files[name] = raw;
+    else if (method === 8) {
+      try {
+        files[name] = inflateSync(raw, { out: new Uint8Array(usize) });
+      } catch (e) {
+        throw new TorchFormatError(`corrupt zip entry ${name}: ${(e as Error).message}`, { cause: e });
+      }
+    } else throw new TorchFormatError(`zip entry ${name} uses unsupported compression method ${method}`);
+    p += 46 + nameLen + extraLen + commentLen;
+  }
+  return files;
+}
+
+function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
+  const files = unzipViews(bytes);
+  const names = Object.keys(files);
+  const pkls = names.filter((n) => n === "data.pkl" || /^[^/]+\/data\.pkl$/.test(n));
+  if (pkls.length !== 1) {
+    if (names.some((n) => /(^|\/)constants\.pkl$/.test(n))) {
+      throw new TorchFormatError(
+        "this is a TorchScript archive (torch.jit.save), not torch.save; save model.state_dict() instead",
+      );
+    }
+    throw new TorchFormatError(
+      pkls.length === 0
+        ? `zip archive has no data.pkl, so it is not a torch.save file (entries: ${
+          names.slice(0, 5).join(", ")
+        })`
+        : `zip archive has several data.pkl records: ${pkls.join(", ")}`,
+    );
+  }
+  const prefix = pkls[0].slice(0, -"data.pkl".length);
+  const byteorder = files[`${prefix}byteorder`];
+  if (byteorder && new TextDecoder().decode(byteorder).trim() !== "little") {
+    throw new TorchFormatError(
+      `storages are ${new TextDecoder().decode(byteorder).trim()}-endian; only little-endian is supported`,
+    );
+  }
+  const hooks = torchHooks((pid) => {
+    if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) {
+      throw new TorchFormatError(
+        `unsupported persistent id ${describeValue(Array.isArray(pid) ? pid[0] : pid)}`,
+      );
+    }
+    return storageRefFromPid(pid, false);
+  });
+  const { value } = unpickle(files[pkls[0]], hooks);
+  const { refs, meta } = flatten(value);
+  const tensors = materializeAll(refs, (s) => {
+    const rec = files[`${prefix}data/${s.key}`];
+    if (!rec) throw new TorchFormatError(`storage record ${prefix}data/${s.key} is missing from the archive`);
+    return rec;
+  });
+  return { tensors, meta, format: "zip" };
+}
+
+function readLegacyFormat(bytes: Uint8Array): TorchCheckpoint {
+  const plain = torchHooks(() => {
+    throw new TorchFormatError("unexpected persistent id in a legacy header pickle");
+  });
+  const magic = unpickle(bytes, plain, 0);
+  if (magic.value !== LEGACY_MAGIC) {
+    throw new TorchFormatError(
+      "a pickle file without the torch.save magic number: not a PyTorch checkpoint (or a plain pickle)",
+    );
+  }
+  const proto = unpickle(bytes, plain, magic.end);
+  if (proto.value !== LEGACY_PROTOCOL_VERSION) {
+    throw new TorchFormatError(`unsupported legacy protocol version ${String(proto.value)} (expected 1001)`);
+  }
+  const sysInfo = unpickle(bytes, plain, proto.end);
+  if (!(sysInfo.value instanceof Map) || sysInfo.value.get("little_endian") !== true) {
+    throw new TorchFormatError(
+      "legacy checkpoint was written on a big-endian machine, which is not supported",
+    );
+  }
+  const roots = new Map<string, StorageRef>();
+  const hooks = torchHooks((pid) => {
+    if (!Array.isArray(pid)) throw new TorchFormatError(`unsupported persistent id ${describeValue(pid)}`);
+    if (pid[0] === "module") return pid[1]; // ('module', class, source_file, source): the class itself
+    if (pid[0] !== "storage" || pid.length < 6) {
+      throw new TorchFormatError(`unsupported persistent id ${JSON.stringify(String(pid[0]))}`);
+    }
+    const ref = storageRefFromPid(pid, true);
+    const root = roots.get(ref.key);
+    if (!root) roots.set(ref.key, { ...ref, offset: 0, numel: pid[4] as number });
+    else if (root.dtype !== ref.dtype) {
+      throw new TorchFormatError(`storage ${ref.key} is used as both ${root.typeName} and ${ref.typeName}`);
+    }
+    return ref;
+  });
+  const main = unpickle(bytes, hooks, sysInfo.end);
+  const keysPickle = unpickle(bytes, plain, main.end);
+  const keys = keysPickle.value;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) {
+    throw new TorchFormatError("legacy checkpoint: storage key list is not a list of strings");
+  }
+  const data = new Map<string, Uint8Array>();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let pos = keysPickle.end;
+  for (const key of keys as string[]) {
+    const root = roots.get(key);
+    if (!root) throw new TorchFormatError(`legacy checkpoint: storage ${key} is listed but never referenced`);
+    if (pos + 8 > bytes.length) {
+      throw new TorchFormatError(`truncated file: storage ${key} header at byte ${pos} is past the end`);
+    }
+    const numel = Number(view.getBigInt64(pos, true));
+    if (numel !== root.numel) {
+      throw new TorchFormatError(
+        `legacy checkpoint: storage ${key} has ${numel} elements, expected ${root.numel}`,
+      );
+    }
+    const n = numel * DTYPE_BYTES[root.dtype];
+    if (pos + 8 + n > bytes.length) {
+      throw new TorchFormatError(
+        `truncated file: storage ${key} needs ${n} bytes at byte ${pos + 8}, only ${
+          bytes.length - pos - 8
+        } remain`,
+      );
+    }
+    data.set(key, bytes.subarray(pos + 8, pos + 8 + n));
+    pos += 8 + n;
+  }
+  const { refs, meta } = flatten(main.value);
+  const tensors = materializeAll(refs, (s) => {
+    const d = data.get(s.key);
+    if (!d) throw new TorchFormatError(`legacy checkpoint: data of storage ${s.key} is missing`);
+    return d;
+  });
+  return { tensors, meta, format: "legacy" };
+}
+
+/**
+ * Reads a `torch.save` file (zip or legacy format) into float32 tensors by dotted name.
+ *
+ * Flattens a bare state_dict, `{'state_dict': …}` / `{'model_state_dict': …}` / `{'model': state_dict}`, and a
+ * whole `nn.Module` (top-level or under `'model'`), whose tensors are found in nested modules'
+ * `_parameters`/`_buffers` (names relative to that module, e.g. `loc_conv4_3.weight`). Other top-level plain
+ * values (e.g. `epoch`) are returned in `meta`. float16/bfloat16/float64 storages are converted to float32;
+ * storage offsets and strides are honoured (result is C-contiguous).
+ *
+ * @param bytes the whole file
+ * @param fileName used only in error messages
+ * @throws TorchFormatError naming the unsupported opcode/class/function, the truncated part, or the bad entry
+ */
+export function readTorchCheckpoint(bytes: Uint8Array, fileName = "checkpoint"): TorchCheckpoint {
+  checkHostLittleEndian();
+  try {
+    if (
+      bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
+    ) {
+      return readZipFormat(bytes);
+    }
+    if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) {
+      return readLegacyFormat(bytes);
+    }
+    if (bytes.length >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar") {
+      throw new TorchFormatError("a tar archive: the pre-0.4 PyTorch tar checkpoint format is not supported");
+    }
+    const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw new TorchFormatError(
+      bytes.length === 0
+        ? "empty file"
+        : `not a PyTorch checkpoint: starts with bytes [${head}], neither a zip archive nor a pickle`,
+    );
+  } catch (e) {
+    if (e instanceof TorchFormatError) {
+      throw new TorchFormatError(`${fileName}: ${e.message}`, { cause: e.cause });
+    }
+    throw e;
+  }
+}
