@@ -1,0 +1,134 @@
+/**
+ * `deno task ap` — COCO AP (pycocotools semantics) of one category.
+ *
+ * Mode A, any COCO files:
+ *   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category person|<id>] --out dir/
+ *   → dir/ap.json
+ * Mode B, run a detector over a dataset split:
+ *   deno task ap --dataset run/dataset.json (--weights <ours> | --checkpoint X.pth [--class person])
+ *     [--split test] [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto]
+ *     --out dir/
+ *   → dir/gt.coco.json, dir/detections.coco.json (pixels of the original images), dir/ap.json
+ */
+import { parseArgs } from "node:util";
+import { writeJsonArtifact } from "../lib/artifacts.ts";
+import {
+  ApJsonSchema,
+  CocoGroundTruthSchema,
+  CocoResultsSchema,
+  evaluateCocoFiles,
+  readCocoGroundTruth,
+  readCocoResults,
+  selectCategory,
+} from "../lib/coco.ts";
+
+const USAGE = `usage:
+  deno task ap --annotations gt.coco.json --detections dets.coco.json [--category NAME|ID] --out DIR
+  deno task ap --dataset DATASET.json (--weights OURS | --checkpoint X.pth [--class person]) [--split test]
+               [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto] --out DIR`;
+
+/** Wrong command-line arguments. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function numberArg(name: string, value: string | undefined, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name}: expected ${integer ? "an integer" : "a number"} (got ${value})`);
+  }
+  return n;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      annotations: { type: "string" },
+      detections: { type: "string" },
+      category: { type: "string" },
+      dataset: { type: "string" },
+      weights: { type: "string" },
+      checkpoint: { type: "string" },
+      class: { type: "string" },
+      split: { type: "string" },
+      "min-score": { type: "string" },
+      "max-overlap": { type: "string" },
+      "top-k": { type: "string" },
+      "batch-size": { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!values.out) throw new UsageError("--out DIR is required");
+  const out = values.out.replace(/\/+$/, "") || "/";
+
+  if (values.annotations !== undefined || values.detections !== undefined) {
+    if (!values.annotations || !values.detections) {
+      throw new UsageError("mode A needs both --annotations and --detections");
+    }
+    if (values.dataset) throw new UsageError("--dataset (mode B) cannot be combined with --annotations");
+    const gt = await readCocoGroundTruth(values.annotations);
+    const results = await readCocoResults(values.detections, new Set(gt.images.map((im) => im.id)));
+    const cat = values.category;
+    const category = selectCategory(
+      gt,
+      cat === undefined ? {} : /^\d+$/.test(cat) ? { id: Number(cat) } : { name: cat },
+    );
+    const ap = evaluateCocoFiles(gt, results, category, {
+      mode: "coco-files",
+      annotations: values.annotations,
+      detections: values.detections,
+    });
+    await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+    printSummary(ap, `${out}/ap.json`);
+    return;
+  }
+
+  if (!values.dataset) throw new UsageError("give --annotations/--detections (mode A) or --dataset (mode B)");
+  if (!values.weights === !values.checkpoint) {
+    throw new UsageError("mode B needs exactly one of --weights, --checkpoint");
+  }
+  // Loaded only in mode B: it pulls in TF.js and the model.
+  const { evaluateDetectorOnSplit } = await import("../lib/evaluate.ts");
+  const result = await evaluateDetectorOnSplit({
+    datasetPath: values.dataset,
+    weights: values.weights,
+    checkpoint: values.checkpoint,
+    className: values.class ?? "person",
+    split: values.split ?? "test",
+    minScore: numberArg("min-score", values["min-score"], 0.01),
+    maxOverlap: numberArg("max-overlap", values["max-overlap"], 0.45),
+    topK: numberArg("top-k", values["top-k"], 200, true),
+    batchSize: numberArg("batch-size", values["batch-size"], 8, true),
+    backend: values.backend ?? "auto",
+  });
+  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
+  await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
+  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);
+  printSummary(result.ap, `${out}/ap.json`);
+}
+
+function printSummary(ap: { ap50: number; ap75: number; ap: number; ar100: number }, file: string): void {
+  const f = (v: number) => v.toFixed(4);
+  console.log(
+    `AP@0.5 ${f(ap.ap50)}  AP@0.75 ${f(ap.ap75)}  AP@[.5:.95] ${f(ap.ap)}  AR@100 ${f(ap.ar100)}  → ${file}`,
+  );
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    console.error(`ap: ${(e as Error).message}`);
+    if (e instanceof UsageError) console.error(USAGE);
+    Deno.exit(e instanceof UsageError ? 2 : 1);
+  }
+}
