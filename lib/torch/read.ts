@@ -306,18 +306,18 @@ function checkHostLittleEndian(): void {
   }
 }
 
-let halfTable: Float32Array | undefined;
-/** float16 bit pattern → float32 value, for all 65536 patterns (exact: every half is representable). */
-function halfToFloatTable(): Float32Array {
+let halfTable: Uint32Array | undefined;
+/** float16 bit pattern → float32 bit pattern, for all 65536 patterns (exact: every half is representable). */
+function halfToFloatBits(): Uint32Array {
   if (halfTable) return halfTable;
-  const t = new Float32Array(65536);
-  const bits = new Uint32Array(t.buffer);
+  const bits = new Uint32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const sign = (h & 0x8000) << 16;
     const exp = (h >> 10) & 0x1f;
     let mant = h & 0x3ff;
     if (exp === 0x1f) {
-      bits[h] = sign | 0x7f800000 | (mant << 13); // inf / NaN
+      // inf, or NaN made quiet (bit 22 set) as torch's x86 conversion (F16C) does
+      bits[h] = sign | 0x7f800000 | (mant === 0 ? 0 : 0x400000 | (mant << 13));
     } else if (exp !== 0) {
       bits[h] = sign | ((exp + 112) << 23) | (mant << 13); // normal: rebias 15 → 127
     } else if (mant === 0) {
@@ -332,8 +332,8 @@ function halfToFloatTable(): Float32Array {
       bits[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
     }
   }
-  halfTable = t;
-  return t;
+  halfTable = bits;
+  return bits;
 }
 
 /** Aligned typed view of a storage's bytes (copying only when the bytes are misaligned). */
@@ -347,20 +347,20 @@ function alignedView<T>(
 }
 
 /**
- * Copies a strided view out of `src` (element-indexed) into a C-contiguous Float32Array via `conv`.
+ * Copies a strided view (element offsets into some source) into the C-contiguous `out`, via `read`.
  * Odometer over all but the last dimension; the innermost loop walks the last dimension.
  */
 function gather(
+  out: Float32Array | Uint32Array,
   shape: number[],
   stride: number[],
   offset: number,
-  numel: number,
   read: (i: number) => number,
-): Float32Array {
-  const out = new Float32Array(numel);
+): void {
+  const numel = out.length;
   if (shape.length === 0) {
     out[0] = read(offset);
-    return out;
+    return;
   }
   const nd = shape.length;
   const last = shape[nd - 1];
@@ -381,7 +381,6 @@ function gather(
     }
     if (d < 0) break;
   }
-  return out;
 }
 
 /** Turns a TensorRef into float32 data given the bytes of its (root) storage. */
@@ -418,34 +417,30 @@ function materialize(name: string, t: TensorRef, storageBytes: Uint8Array): Name
     if (shape[d] !== 1 && stride[d] !== expect) contiguous = false;
     expect *= shape[d];
   }
+  // Conversions work on bit patterns (Uint32Array views of the output) so that NaN payloads survive exactly as
+  // torch's own conversions keep them; only float64 → float32 rounds through JS numbers.
   let data: Float32Array;
   if (dtype === "float32" && contiguous) {
     data = new Float32Array(storageBytes.slice(offset * 4, (offset + numel) * 4).buffer); // one copy
-  } else if (dtype === "float32") {
-    const src = alignedView(storageBytes, 4, Float32Array);
-    data = gather(shape, stride, offset, numel, (i) => src[i]);
   } else if (dtype === "float64") {
     const src = alignedView(storageBytes, 8, Float64Array);
-    data = contiguous ? Float32Array.from(src.subarray(offset, offset + numel)) : gather(
-      shape,
-      stride,
-      offset,
-      numel,
-      (i) => src[i],
-    );
-  } else if (dtype === "float16") {
-    const src = alignedView(storageBytes, 2, Uint16Array);
-    const table = halfToFloatTable();
-    data = gather(shape, stride, offset, numel, (i) => table[src[i]]);
+    if (contiguous) data = Float32Array.from(src.subarray(offset, offset + numel));
+    else gather(data = new Float32Array(numel), shape, stride, offset, (i) => src[i]);
   } else {
-    // bfloat16: the upper 16 bits of a float32
-    const src = alignedView(storageBytes, 2, Uint16Array);
-    const bits = new Uint32Array(1);
-    const f = new Float32Array(bits.buffer);
-    data = gather(shape, stride, offset, numel, (i) => {
-      bits[0] = src[i] << 16;
-      return f[0];
-    });
+    data = new Float32Array(numel);
+    const bits = new Uint32Array(data.buffer);
+    if (dtype === "float32") {
+      const src = alignedView(storageBytes, 4, Uint32Array);
+      gather(bits, shape, stride, offset, (i) => src[i]);
+    } else if (dtype === "float16") {
+      const src = alignedView(storageBytes, 2, Uint16Array);
+      const table = halfToFloatBits();
+      gather(bits, shape, stride, offset, (i) => table[src[i]]);
+    } else {
+      // bfloat16: the upper 16 bits of a float32
+      const src = alignedView(storageBytes, 2, Uint16Array);
+      gather(bits, shape, stride, offset, (i) => src[i] << 16);
+    }
   }
   return { shape: [...shape], data };
 }
