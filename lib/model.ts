@@ -142,6 +142,18 @@ function subSeed(seed: number, i: number): number {
   return (h ^ (h >>> 16)) >>> 1;
 }
 
+/** A fast deterministic PRNG (mulberry32) giving uniforms in [0, 1). */
+export function seededUniform(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /**
  * Xavier-uniform (Glorot) weights in HWIO, as `nn.init.xavier_uniform_`: U(−a, a), a = √(6 / (fan_in + fan_out)),
  * fan_in = k·k·in, fan_out = k·k·out.
@@ -149,13 +161,25 @@ function subSeed(seed: number, i: number): number {
 export function xavierUniformHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
   const [kh, kw, inC, outC] = shape;
   const a = Math.sqrt(6 / (kh * kw * (inC + outC)));
-  return tf.randomUniform(shape, -a, a, "float32", seed);
+  const rand = seededUniform(seed);
+  const data = new Float32Array(kh * kw * inC * outC);
+  for (let i = 0; i < data.length; i++) data[i] = (2 * rand() - 1) * a;
+  return tf.tensor4d(data, shape);
 }
 
-/** He-normal (Kaiming, fan_in, ReLU gain) weights in HWIO: N(0, 2 / (k·k·in)). */
+/** He-normal (Kaiming, fan_in, ReLU gain) weights in HWIO: N(0, 2 / (k·k·in)), Box–Muller from a seeded PRNG. */
 export function heNormalHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  const [kh, kw, inC] = shape;
-  return tf.randomNormal(shape, 0, Math.sqrt(2 / (kh * kw * inC)), "float32", seed);
+  const [kh, kw, inC, outC] = shape;
+  const std = Math.sqrt(2 / (kh * kw * inC));
+  const rand = seededUniform(seed);
+  const data = new Float32Array(kh * kw * inC * outC);
+  for (let i = 0; i < data.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand())) * std;
+    const phi = 2 * Math.PI * rand();
+    data[i] = r * Math.cos(phi);
+    if (i + 1 < data.length) data[i + 1] = r * Math.sin(phi);
+  }
+  return tf.tensor4d(data, shape);
 }
 
 /**
@@ -172,7 +196,7 @@ export function createSsd300(nClasses: number, seed = 0): SsdModel {
   const params = new Map<string, tf.Variable>();
   params.set(
     "rescale_factors",
-    tf.variable(tf.fill([1, 1, 1, CONV4_3_CHANNELS], RESCALE_INIT), true, "rescale_factors"),
+    tf.variable(tf.fill([1, 1, 1, CONV4_3_CHANNELS], RESCALE_INIT), true),
   );
   const baseNames = new Set(BASE_CONVS.map((c) => c.name));
   allConvs(nClasses).forEach((c, i) => {
@@ -182,9 +206,9 @@ export function createSsd300(nClasses: number, seed = 0): SsdModel {
         ? heNormalHwio(shape, subSeed(seed, i))
         : xavierUniformHwio(shape, subSeed(seed, i))
     );
-    params.set(`${c.name}.weight`, tf.variable(w, true, `${c.name}.weight`));
+    params.set(`${c.name}.weight`, tf.variable(w, true));
     w.dispose();
-    params.set(`${c.name}.bias`, tf.variable(tf.zeros([c.outC]), true, `${c.name}.bias`));
+    params.set(`${c.name}.bias`, tf.variable(tf.zeros([c.outC]), true));
   });
   return { nClasses, params };
 }
