@@ -23,9 +23,6 @@ export type PixelXyxy = [number, number, number, number];
 /** Fractional box (x_min, y_min, x_max, y_max), coordinates divided by image width/height. */
 export type FractionalXyxy = [number, number, number, number];
 
-/** The category id our single-class (`person`) files use. */
-export const PERSON_CATEGORY_ID = 1;
-
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 /** COCO bbox: 4 finite numbers [x, y, w, h] with w, h ≥ 0 (pixels). */
@@ -38,7 +35,7 @@ export const CocoBboxSchema = z
 const IdSchema = z.number().int();
 
 /** COCO ground-truth file (the subset of fields evaluation uses; other fields are kept). */
-export const CocoGroundTruthSchema = z.object({
+export const CocoGtFileSchema = z.object({
   images: z.array(
     z.looseObject({
       id: IdSchema,
@@ -59,7 +56,7 @@ export const CocoGroundTruthSchema = z.object({
   ),
   categories: z.array(z.looseObject({ id: IdSchema, name: z.string() })),
 });
-export type CocoGroundTruth = z.infer<typeof CocoGroundTruthSchema>;
+export type CocoGtFile = z.infer<typeof CocoGtFileSchema>;
 
 /** One COCO results entry. */
 export const CocoResultSchema = z.looseObject({
@@ -134,8 +131,8 @@ async function readJson(file: string): Promise<unknown> {
  * category exist. `file` names the source in errors.
  * @throws ArtifactError naming the entry and field.
  */
-export function parseCocoGroundTruth(file: string, value: unknown): CocoGroundTruth {
-  const gt = parseWith(file, CocoGroundTruthSchema, value);
+export function parseCocoGtFile(file: string, value: unknown): CocoGtFile {
+  const gt = parseWith(file, CocoGtFileSchema, value);
   const problems: string[] = [];
   const imageIds = new Set<number>();
   gt.images.forEach((im, i) => {
@@ -175,8 +172,8 @@ export function parseCocoResults(file: string, value: unknown, imageIds?: Readon
 }
 
 /** Reads and validates a COCO ground-truth file. */
-export async function readCocoGroundTruth(file: string): Promise<CocoGroundTruth> {
-  return parseCocoGroundTruth(file, await readJson(file));
+export async function readCocoGtFile(file: string): Promise<CocoGtFile> {
+  return parseCocoGtFile(file, await readJson(file));
 }
 
 /** Reads and validates a COCO results file (see {@link parseCocoResults}). */
@@ -189,7 +186,7 @@ export async function readCocoResults(file: string, imageIds?: ReadonlySet<numbe
  * @throws Error listing the categories when the choice is ambiguous or absent.
  */
 export function selectCategory(
-  gt: CocoGroundTruth,
+  gt: CocoGtFile,
   want: { name?: string; id?: number } = {},
 ): { id: number; name: string } {
   const list = gt.categories.map((c) => `${c.id}:${c.name}`).join(", ");
@@ -211,7 +208,7 @@ export function selectCategory(
 
 /** The evaluation inputs of one category: ground truths and detections in {@link evaluateCoco}'s form. */
 export function cocoToEvalInputs(
-  gt: CocoGroundTruth,
+  gt: CocoGtFile,
   results: readonly CocoResult[],
   categoryId: number,
 ): { imageIds: number[]; gts: CocoGt[]; dets: CocoDet[] } {
@@ -247,46 +244,6 @@ export function xywhToPixelXyxy(box: readonly number[]): PixelXyxy {
  */
 export function fractionalXyxyToPixelXywh(box: readonly number[], width: number, height: number): XywhBox {
   return pixelXyxyToXywh([box[0] * width, box[1] * height, box[2] * width, box[3] * height]);
-}
-
-/** An image of a dataset split, as {@link datasetSplitToCocoGt} needs it (lib/dataset.ts `images[]` entries). */
-export interface DatasetImageLike {
-  file: string;
-  width: number;
-  height: number;
-  split: string;
-  /** Pixel (x_min, y_min, x_max, y_max), inclusive mask extremes. */
-  boxes: readonly (readonly number[])[];
-}
-
-/**
- * COCO ground truth for one split of a dataset.json: image ids are 1-based positions in `images` (all splits,
- * so ids are stable across splits), `file_name` is the in-source path, one category `person` (id 1). Boxes become
- * x, y, x_max − x_min, y_max − y_min — the same box the model is trained on (pixel box / [W, H, W, H], no +1).
- */
-export function datasetSplitToCocoGt(images: readonly DatasetImageLike[], split: string): CocoGroundTruth {
-  const out: CocoGroundTruth = {
-    images: [],
-    annotations: [],
-    categories: [{ id: PERSON_CATEGORY_ID, name: "person" }],
-  };
-  images.forEach((im, i) => {
-    if (im.split !== split) return;
-    const id = i + 1;
-    out.images.push({ id, width: im.width, height: im.height, file_name: im.file });
-    for (const b of im.boxes) {
-      const bbox = pixelXyxyToXywh(b);
-      out.annotations.push({
-        id: out.annotations.length + 1,
-        image_id: id,
-        category_id: PERSON_CATEGORY_ID,
-        bbox,
-        area: bbox[2] * bbox[3],
-        iscrowd: 0,
-      });
-    }
-  });
-  return out;
 }
 
 /** `ap.json`: what `deno task ap` writes (both modes). AP values are −1 when there is no ground truth. */
@@ -329,7 +286,7 @@ export type ApJson = z.infer<typeof ApJsonSchema>;
  * the `ap.json` object; `settings` is merged into its `settings` (mode, inputs, detector parameters …).
  */
 export function evaluateCocoFiles(
-  gt: CocoGroundTruth,
+  gt: CocoGtFile,
   results: readonly CocoResult[],
   category: { id: number; name: string },
   settings: Record<string, unknown> & { mode: "coco-files" | "detector" },

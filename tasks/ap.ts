@@ -7,17 +7,17 @@
  * Mode B, run a detector over a dataset split:
  *   deno task ap --dataset run/dataset.json (--weights <ours> | --checkpoint X.pth [--class person])
  *     [--split test] [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto]
- *     --out dir/
+ *     [--limit N (first N images of the split only)] --out dir/
  *   → dir/gt.coco.json, dir/detections.coco.json (pixels of the original images), dir/ap.json
  */
 import { parseArgs } from "node:util";
 import { writeJsonArtifact } from "../lib/artifacts.ts";
 import {
   ApJsonSchema,
-  CocoGroundTruthSchema,
+  CocoGtFileSchema,
   CocoResultsSchema,
   evaluateCocoFiles,
-  readCocoGroundTruth,
+  readCocoGtFile,
   readCocoResults,
   selectCategory,
 } from "../lib/coco.ts";
@@ -25,7 +25,7 @@ import {
 const USAGE = `usage:
   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category NAME|ID] --out DIR
   deno task ap --dataset DATASET.json (--weights OURS | --checkpoint X.pth [--class person]) [--split test]
-               [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto] --out DIR`;
+               [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto] [--limit N] --out DIR`;
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -58,6 +58,7 @@ async function main(args: string[]): Promise<void> {
       "top-k": { type: "string" },
       "batch-size": { type: "string" },
       backend: { type: "string" },
+      limit: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean" },
     },
@@ -75,7 +76,7 @@ async function main(args: string[]): Promise<void> {
       throw new UsageError("mode A needs both --annotations and --detections");
     }
     if (values.dataset) throw new UsageError("--dataset (mode B) cannot be combined with --annotations");
-    const gt = await readCocoGroundTruth(values.annotations);
+    const gt = await readCocoGtFile(values.annotations);
     const results = await readCocoResults(values.detections, new Set(gt.images.map((im) => im.id)));
     const cat = values.category;
     const category = selectCategory(
@@ -109,8 +110,9 @@ async function main(args: string[]): Promise<void> {
     topK: numberArg("top-k", values["top-k"], 200, true),
     batchSize: numberArg("batch-size", values["batch-size"], 8, true),
     backend: values.backend ?? "auto",
+    limit: values.limit === undefined ? undefined : numberArg("limit", values.limit, 0, true),
   });
-  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
+  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGtFileSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);
   printSummary(result.ap, `${out}/ap.json`);

@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import { ArtifactError } from "../lib/artifacts.ts";
 import {
   ApJsonSchema,
-  type CocoGroundTruth,
-  datasetSplitToCocoGt,
+  type CocoGtFile,
   evaluateCocoFiles,
   fractionalXyxyToPixelXywh,
-  parseCocoGroundTruth,
+  parseCocoGtFile,
   parseCocoResults,
   pixelXyxyToXywh,
   selectCategory,
@@ -14,7 +13,7 @@ import {
 } from "../lib/coco.ts";
 import { evaluateCoco } from "../lib/ap.ts";
 
-const GT: CocoGroundTruth = {
+const GT: CocoGtFile = {
   images: [{ id: 1, width: 100, height: 50 }, { id: 2, width: 80, height: 80 }],
   annotations: [
     { id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 20, 30], area: 600, iscrowd: 0 },
@@ -58,21 +57,21 @@ Deno.test("parseCocoResults() rejects detections on images the ground truth does
   assert.equal(parseCocoResults("d.json", dets).length, 1);
 });
 
-Deno.test("parseCocoGroundTruth() validates entries and cross-references", () => {
-  assert.deepEqual(parseCocoGroundTruth("gt.json", GT), GT);
+Deno.test("parseCocoGtFile() validates entries and cross-references", () => {
+  assert.deepEqual(parseCocoGtFile("gt.json", GT), GT);
   const badCrowd = structuredClone(GT) as unknown as { annotations: { iscrowd: number }[] };
   badCrowd.annotations[1].iscrowd = 3;
   assert.throws(
-    () => parseCocoGroundTruth("gt.json", badCrowd),
+    () => parseCocoGtFile("gt.json", badCrowd),
     /gt\.json: annotations entry 1 field iscrowd: .*\(got 3\)/,
   );
   const orphan = structuredClone(GT);
   orphan.annotations[0].image_id = 7;
   assert.throws(
-    () => parseCocoGroundTruth("gt.json", orphan),
+    () => parseCocoGtFile("gt.json", orphan),
     /annotations entry 0 field image_id: no such image \(got 7\)/,
   );
-  assert.throws(() => parseCocoGroundTruth("gt.json", { images: [], annotations: [] }), /field categories/);
+  assert.throws(() => parseCocoGtFile("gt.json", { images: [], annotations: [] }), /field categories/);
 });
 
 Deno.test("selectCategory() picks by name, id, the only one, or person", () => {
@@ -89,23 +88,6 @@ Deno.test("box conversions: pixel and fractional xyxy to COCO xywh (no +1) and b
   assert.deepEqual(xywhToPixelXyxy([10, 20, 20, 40]), [10, 20, 30, 60]);
   // fractional × [W, H, W, H]: 0.25 * 200 = 50, 0.5 * 100 = 50, 0.75 * 200 = 150, 1 * 100 = 100.
   assert.deepEqual(fractionalXyxyToPixelXywh([0.25, 0.5, 0.75, 1], 200, 100), [50, 50, 100, 50]);
-});
-
-Deno.test("datasetSplitToCocoGt() keeps one split, stable 1-based ids, person category", () => {
-  const images = [
-    { file: "a.png", width: 100, height: 80, split: "train", boxes: [[0, 0, 10, 10]] },
-    { file: "b.png", width: 60, height: 40, split: "test", boxes: [[5, 6, 15, 26], [1, 1, 2, 2]] },
-  ];
-  const before = structuredClone(images);
-  const gt = datasetSplitToCocoGt(images, "test");
-  assert.deepEqual(images, before);
-  assert.deepEqual(gt.images, [{ id: 2, width: 60, height: 40, file_name: "b.png" }]);
-  assert.deepEqual(gt.annotations.map((a) => [a.id, a.image_id, a.bbox, a.area]), [
-    [1, 2, [5, 6, 10, 20], 200],
-    [2, 2, [1, 1, 1, 1], 1],
-  ]);
-  assert.deepEqual(gt.categories, [{ id: 1, name: "person" }]);
-  parseCocoGroundTruth("gt", gt);
 });
 
 Deno.test("evaluateCocoFiles() evaluates only the chosen category and fills a valid ap.json", () => {
