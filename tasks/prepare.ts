@@ -42,6 +42,7 @@ const USAGE =
   --seed          split seed (default 0)
   --preview       write N preview PNGs with mask overlays and boxes (default 0)
   --cache-dir     download cache (default $SSD_CACHE_DIR or ~/.cache/ssd300-pennfudan)
+  --quiet         no progress lines on stderr
   --decode-images fully decode every image (default: check structure and checksums only; masks are always decoded)`;
 
 /** Wrong command-line usage. */
@@ -67,7 +68,8 @@ function parseNonNegInt(flag: string, value: string | undefined): number | undef
 }
 
 /** Progress on stderr: a rewritten line on a terminal, a line every few seconds otherwise. */
-function progressPrinter(label: string): (text: string, final?: boolean) => void {
+function progressPrinter(label: string, quiet = false): (text: string, final?: boolean) => void {
+  if (quiet) return () => {};
   const tty = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   let last = 0;
@@ -93,12 +95,13 @@ async function absolutePath(path: string): Promise<string> {
 async function openData(
   data: string | undefined,
   cacheDir: string,
+  quiet: boolean,
 ): Promise<{ source: DataSource; path: string; url: string | null; sha256: string | null }> {
   let url: string | null = null;
   let zipPath: string | null = null;
   if (data === undefined || /^https?:\/\//.test(data)) {
     url = data ?? PENN_FUDAN_URL;
-    const show = progressPrinter("download");
+    const show = progressPrinter("download", quiet);
     const result = await downloadToCache(url, {
       cacheDir,
       offlineHint: "Offline? Pass --data <PennFudanPed.zip or directory> to use a local copy " +
@@ -149,6 +152,7 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
         preview: { type: "string" },
         "cache-dir": { type: "string" },
         "decode-images": { type: "boolean", default: false },
+        quiet: { type: "boolean", short: "q", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -165,8 +169,12 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const previewCount = parseNonNegInt("--preview", values.preview) ?? 0;
   const out = values.out.replace(/\/+$/, "") || "/";
 
-  const { source, path, url, sha256 } = await openData(values.data, values["cache-dir"] ?? defaultCacheDir());
-  const show = progressPrinter("prepare");
+  const { source, path, url, sha256 } = await openData(
+    values.data,
+    values["cache-dir"] ?? defaultCacheDir(),
+    values.quiet,
+  );
+  const show = progressPrinter("prepare", values.quiet);
   const t0 = performance.now();
   const dataset = buildDataset(source, {
     source: { path, url, sha256 },
