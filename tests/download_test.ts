@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { readDataset } from "../lib/dataset.ts";
+import { DownloadError, downloadToCache, formatProgress } from "../lib/download.ts";
+import { sha256Hex } from "../lib/source.ts";
+import { runPrepare } from "../tasks/prepare.ts";
+import { exists, readFixtureFiles, zipFiles } from "./data_fixtures.ts";
+
+/**
+ * A local HTTP server on 127.0.0.1 serving `body` at:
+ * - /data.zip      the whole body; honours `Range: bytes=N-` with 206 + Content-Range
+ * - /cut.zip       Content-Length of the whole body, but the connection breaks after `cutAt` bytes
+ * - /short.zip     Content-Length of the whole body, but the stream ends cleanly after `cutAt` bytes
+ * - anything else  404
+ */
+function serve(body: Uint8Array, cutAt: number) {
+  const requests: { path: string; range: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    const range = req.headers.get("range");
+    requests.push({ path, range });
+    const headers = { "content-type": "application/zip" };
+    if (path === "/data.zip") {
+      const m = range ? /^bytes=(\d+)-$/.exec(range) : null;
+      if (m) {
+        const start = Number(m[1]);
+        if (start >= body.length) return new Response(null, { status: 416 });
+        return new Response(body.slice(start) as Uint8Array<ArrayBuffer>, {
+          status: 206,
+          headers: { ...headers, "content-range": `bytes ${start}-${body.length - 1}/${body.length}` },
+        });
+      }
+      return new Response(body as Uint8Array<ArrayBuffer>, { headers });
+    }
+    if (path === "/cut.zip" || path === "/short.zip") {
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(body.slice(0, cutAt));
+          if (path === "/cut.zip") setTimeout(() => c.error(new Error("connection reset")), 20);
+          else c.close();
+        },
+      });
+      return new Response(stream, { headers: { ...headers, "content-length": String(body.length) } });
+    }
+    return new Response("not found", { status: 404 });
+  });
+  return {
+    url: (p: string) => `http://127.0.0.1:${server.addr.port}${p}`,
+    requests,
+    close: () => server.shutdown(),
+  };
+}
+
+async function withSetup(
+  fn: (ctx: { zip: Uint8Array; sha: string; srv: ReturnType<typeof serve>; cache: string }) => Promise<void>,
+): Promise<void> {
+  const zip = zipFiles(await readFixtureFiles());
+  const srv = serve(zip, Math.floor(zip.length / 3));
+  const cache = await Deno.makeTempDir({ prefix: "download_test_" });
+  try {
+    await fn({ zip, sha: await sha256Hex(zip), srv, cache });
+  } finally {
+    await srv.close();
+    await Deno.remove(cache, { recursive: true });
+  }
+}
+
+Deno.test("downloadToCache() downloads into the cache with progress, then serves it from the cache", async () => {
+  await withSetup(async ({ zip, sha, srv, cache }) => {
+    const progress: number[] = [];
+    const first = await downloadToCache(srv.url("/data.zip"), {
+      cacheDir: cache,
+      sha256: sha,
+      progressIntervalMs: 0,
+      onProgress: (p) => {
+        progress.push(p.received);
+        assert.equal(p.total, zip.length);
+      },
+    });
+    assert.deepEqual(first, { path: `${cache}/data.zip`, sha256: sha, bytes: zip.length, fromCache: false });
+    assert.deepEqual(await Deno.readFile(first.path), zip);
+    assert.equal(progress.at(-1), zip.length);
+    assert.ok(!await exists(`${cache}/data.zip.part`));
+    const second = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache });
+    assert.equal(second.fromCache, true);
+    assert.equal(srv.requests.length, 1, "the cached copy needs no request");
+  });
+});
+
+Deno.test("downloadToCache() never mistakes a broken-off download for a complete one, and resumes it", async () => {
+  await withSetup(async ({ zip, sha, srv, cache }) => {
+    // The server breaks the connection after a third of the body.
+    await assert.rejects(
+      () => downloadToCache(srv.url("/cut.zip"), { cacheDir: cache, fileName: "data.zip" }),
+      DownloadError,
+    );
+    assert.ok(!await exists(`${cache}/data.zip`), "no final file after a failed download");
+    const part = await Deno.readFile(`${cache}/data.zip.part`);
+    assert.ok(part.length > 0 && part.length < zip.length);
+    // A body that ends before its Content-Length is rejected too (by the HTTP client or by our length check).
+    await assert.rejects(
+      () => downloadToCache(srv.url("/short.zip"), { cacheDir: cache, fileName: "data.zip" }),
+      (e) => e instanceof DownloadError && /incomplete download|connection lost/.test(e.message),
+    );
+    assert.ok(!await exists(`${cache}/data.zip`));
+    // The next attempt resumes from the .part with a Range request and completes.
+    const partLength = (await Deno.stat(`${cache}/data.zip.part`)).size;
+    const done = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache, sha256: sha });
+    assert.equal(srv.requests.at(-1)!.range, `bytes=${partLength}-`);
+    assert.equal(done.sha256, sha);
+    assert.deepEqual(await Deno.readFile(done.path), zip);
+    assert.ok(!await exists(`${cache}/data.zip.part`));
+  });
+});
+
+Deno.test("downloadToCache() rejects a checksum mismatch and an HTTP error, leaving no final file", async () => {
+  await withSetup(async ({ srv, cache }) => {
+    await assert.rejects(
+      () => downloadToCache(srv.url("/data.zip"), { cacheDir: cache, sha256: "0".repeat(64) }),
+      (e) => e instanceof DownloadError && /SHA-256 .* differs/.test(e.message),
+    );
+    assert.ok(!await exists(`${cache}/data.zip`));
+    assert.ok(!await exists(`${cache}/data.zip.part`), "a mismatching download is discarded, not resumed");
+    await assert.rejects(
+      () => downloadToCache(srv.url("/missing.zip"), { cacheDir: cache }),
+      (e) => e instanceof DownloadError && /HTTP 404/.test(e.message),
+    );
+    assert.ok(!await exists(`${cache}/missing.zip`));
+  });
+});
+
+Deno.test("downloadToCache() downloads again when the cached file no longer matches its recorded hash", async () => {
+  await withSetup(async ({ zip, srv, cache }) => {
+    const first = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache });
+    await Deno.writeFile(first.path, zip.slice(0, 100)); // damaged cache
+    const again = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache });
+    assert.equal(again.fromCache, false);
+    assert.deepEqual(await Deno.readFile(again.path), zip);
+    assert.equal(srv.requests.length, 2);
+  });
+});
+
+Deno.test("downloadToCache() fails at once when the server cannot be reached, with the hint", async () => {
+  // A port that was just free: nothing listens there.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const cache = await Deno.makeTempDir();
+  try {
+    const started = performance.now();
+    await assert.rejects(
+      () =>
+        downloadToCache(`http://127.0.0.1:${port}/PennFudanPed.zip`, {
+          cacheDir: cache,
+          offlineHint: "Offline? Pass --data",
+        }),
+      (e) => e instanceof DownloadError && /network error/.test(e.message) && /Pass --data/.test(e.message),
+    );
+    assert.ok(performance.now() - started < 5000, "fails fast");
+    assert.ok(!await exists(`${cache}/PennFudanPed.zip`));
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
+
+Deno.test("runPrepare() with an http URL as --data downloads it and records the URL and SHA-256", async () => {
+  await withSetup(async ({ sha, srv, cache }) => {
+    const out = `${cache}/run`;
+    const s = await runPrepare([
+      "--data",
+      srv.url("/data.zip"),
+      "--out",
+      out,
+      "--cache-dir",
+      cache,
+      "--quiet",
+    ]);
+    const ds = await readDataset(s.datasetPath);
+    assert.equal(ds.source.url, srv.url("/data.zip"));
+    assert.equal(ds.source.sha256, sha);
+    assert.equal(ds.source.path, await Deno.realPath(`${cache}/data.zip`));
+    assert.equal(ds.counts.images, 12);
+  });
+});
+
+Deno.test("formatProgress() shows size, percent, rate and ETA", () => {
+  const MiB = 1048576;
+  assert.equal(
+    formatProgress({ received: 10 * MiB, total: 40 * MiB, bytesPerSecond: 5 * MiB }),
+    "10.0/40.0 MiB (25%) 5.0 MiB/s ETA 6 s",
+  );
+  assert.equal(formatProgress({ received: 3 * MiB, total: null, bytesPerSecond: MiB }), "3.0 MiB 1.0 MiB/s");
+});
