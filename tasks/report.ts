@@ -1,0 +1,101 @@
+/**
+ * `deno task report --runs <run dir>… --out report.html` — the self-contained hypothesis report (lib/report.ts).
+ *
+ *   --runs DIR [DIR…]        run directories (ap.json required; see lib/report.ts for the layout); more run dirs
+ *                            may follow as plain arguments
+ *   --out FILE               the HTML file to write
+ *   --dataset FILE           dataset.json for the gallery images (default: the runs' run.json / ap.json settings)
+ *   --gallery N              test images in the gallery (default 6; 0: no gallery)
+ *   --gallery-min-score S    draw detections with score ≥ S (default 0.3)
+ *   --max-boxes N            at most N detections per gallery image (default 15)
+ *   --title TEXT
+ */
+import { parseArgs } from "node:util";
+import { writeFileAtomic } from "../lib/artifacts.ts";
+import { openDatasetSource, readDataset } from "../lib/dataset.ts";
+import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report.ts";
+
+const USAGE =
+  "usage: deno task report --runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] " +
+  "[--gallery 6] [--gallery-min-score 0.3] [--max-boxes 15] [--title TEXT]";
+
+/** Wrong command-line arguments. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function intArg(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`--${name}: expected an integer ≥ 0 (got ${value})`);
+  }
+  return n;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      runs: { type: "string", multiple: true },
+      out: { type: "string" },
+      dataset: { type: "string" },
+      gallery: { type: "string" },
+      "gallery-min-score": { type: "string" },
+      "max-boxes": { type: "string" },
+      title: { type: "string" },
+      help: { type: "boolean" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const dirs = [...(values.runs ?? []), ...positionals];
+  if (dirs.length === 0) throw new UsageError("--runs needs at least one run directory");
+  if (!values.out) throw new UsageError("--out FILE is required");
+  const galleryCount = intArg("gallery", values.gallery, 6);
+  const minScore = values["gallery-min-score"] === undefined ? 0.3 : Number(values["gallery-min-score"]);
+  if (!Number.isFinite(minScore)) throw new UsageError(`--gallery-min-score: expected a number`);
+  const maxBoxes = intArg("max-boxes", values["max-boxes"], 15);
+
+  const runs = [];
+  for (const dir of dirs) runs.push(await loadRunDir(dir));
+  console.error(`report: ${runs.length} run(s): ${runs.map((r) => `${r.name} (${r.kind})`).join(", ")}`);
+
+  let gallery: GalleryRow[] = [];
+  if (galleryCount > 0) {
+    const datasetPath = values.dataset ?? runs.find((r) => r.dataset)?.dataset;
+    if (!datasetPath) {
+      throw new UsageError("the gallery needs the images: pass --dataset dataset.json (or --gallery 0)");
+    }
+    const dataset = await readDataset(datasetPath);
+    const source = await openDatasetSource(dataset, datasetPath);
+    const byId = new Map(dataset.images.map((im) => [im.id, im]));
+    gallery = buildGallery(runs, (id) => {
+      const im = byId.get(id);
+      if (!im) throw new RangeError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
+      return source.readImage(im);
+    }, { count: galleryCount, minScore, maxBoxes, maxSide: 360 });
+  }
+  const html = renderReportHtml(runs, {
+    title: values.title,
+    gallery,
+    galleryNote:
+      `First ${gallery.length} test images by id; detections with score ≥ ${minScore}, at most ${maxBoxes} per image.`,
+  });
+  await writeFileAtomic(values.out, html);
+  console.error(`report: wrote ${values.out} (${(html.length / 1024).toFixed(0)} KiB)`);
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}`);
+    if (e instanceof UsageError) console.error(USAGE);
+    Deno.exit(e instanceof UsageError ? 2 : 1);
+  }
+}
