@@ -1,7 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { type ConvOptions, convOutSize, convWithGrad } from "../lib/conv_grad.ts";
+import {
+  type ConvOptions,
+  convOutSize,
+  convWithGrad,
+  FILTER_GRAD_CONV_MIN_POSITIONS,
+} from "../lib/conv_grad.ts";
 
 /** Deterministic pseudo-random floats in [-1, 1) (LCG), so both backends see identical inputs. */
 function randomArray(n: number, seed: number): Float32Array {
@@ -54,10 +59,44 @@ interface Case {
 const CASES: Case[] = [
   { name: "3x3 pad 1 stride 1", x: [2, 7, 6, 5], k: 3, cout: 4, o: { stride: 1, pad: 1, dilation: 1 } },
   { name: "1x1 pad 0", x: [2, 5, 4, 6], k: 1, cout: 3, o: { stride: 1, pad: 0, dilation: 1 } },
-  { name: "3x3 stride 2 pad 1, odd size (19→10)", x: [2, 19, 19, 3], k: 3, cout: 4, o: { stride: 2, pad: 1, dilation: 1 } },
-  { name: "3x3 stride 2 pad 1, even size (10→5)", x: [2, 10, 10, 3], k: 3, cout: 4, o: { stride: 2, pad: 1, dilation: 1 } },
+  {
+    name: "3x3 stride 2 pad 1, odd size (19→10)",
+    x: [2, 19, 19, 3],
+    k: 3,
+    cout: 4,
+    o: { stride: 2, pad: 1, dilation: 1 },
+  },
+  {
+    name: "3x3 stride 2 pad 1, even size (10→5)",
+    x: [2, 10, 10, 3],
+    k: 3,
+    cout: 4,
+    o: { stride: 2, pad: 1, dilation: 1 },
+  },
   { name: "3x3 pad 0 (valid)", x: [2, 5, 5, 4], k: 3, cout: 3, o: { stride: 1, pad: 0, dilation: 1 } },
   { name: "3x3 dilation 6 pad 6", x: [1, 19, 19, 3], k: 3, cout: 4, o: { stride: 1, pad: 6, dilation: 6 } },
+  // ≥ FILTER_GRAD_CONV_MIN_POSITIONS output positions: dW through the (batch ↔ channel)-swapped conv2d
+  {
+    name: "3x3 pad 1, large map (conv dW)",
+    x: [2, 100, 100, 2],
+    k: 3,
+    cout: 3,
+    o: { stride: 1, pad: 1, dilation: 1 },
+  },
+  {
+    name: "3x3 stride 2, large odd map (conv dW)",
+    x: [1, 201, 201, 2],
+    k: 3,
+    cout: 2,
+    o: { stride: 2, pad: 1, dilation: 1 },
+  },
+  {
+    name: "3x3 dilation 6, large map (conv dW)",
+    x: [1, 100, 100, 2],
+    k: 3,
+    cout: 2,
+    o: { stride: 1, pad: 6, dilation: 6 },
+  },
 ];
 
 interface Grads {
@@ -72,7 +111,14 @@ interface Grads {
  * Conv2DBackpropInput). TF.js refuses dilation > 1 in gradients, so a dilated conv is expressed as an undilated one
  * with a zero-inserted kernel, whose gradient is then read back at the dilated taps.
  */
-function referenceGrads(c: Case, relu: boolean, xa: Float32Array, wa: Float32Array, ba: Float32Array, ra: Float32Array) {
+function referenceGrads(
+  c: Case,
+  relu: boolean,
+  xa: Float32Array,
+  wa: Float32Array,
+  ba: Float32Array,
+  ra: Float32Array,
+) {
   const { k, cout, o } = c;
   const cin = c.x[3];
   const kd = (k - 1) * o.dilation + 1;
@@ -107,11 +153,23 @@ function referenceGrads(c: Case, relu: boolean, xa: Float32Array, wa: Float32Arr
         }
       }
     }
-    return { y: y.dataSync() as Float32Array, dx: dx.dataSync() as Float32Array, dw, db: db.dataSync() as Float32Array };
+    return {
+      y: y.dataSync() as Float32Array,
+      dx: dx.dataSync() as Float32Array,
+      dw,
+      db: db.dataSync() as Float32Array,
+    };
   });
 }
 
-function ourGrads(c: Case, relu: boolean, xa: Float32Array, wa: Float32Array, ba: Float32Array, ra: Float32Array) {
+function ourGrads(
+  c: Case,
+  relu: boolean,
+  xa: Float32Array,
+  wa: Float32Array,
+  ba: Float32Array,
+  ra: Float32Array,
+) {
   const cin = c.x[3];
   return tf.tidy(() => {
     const x = tf.tensor4d(xa, c.x);
@@ -161,7 +219,12 @@ for (const c of CASES) {
       const ours = ourGrads(c, relu, xa, wa, ba, ra);
       assert.equal(tf.memory().numTensors, before, "tensors leaked");
       assert.equal(ours.y.length, c.x[0] * ho * wo * c.cout);
-      if (relu) assert.ok(ref.y.some((v) => v === 0) && ref.y.some((v) => v > 0), "relu case must mask something");
+      if (c.name.includes("conv dW")) {
+        assert.ok(ho * wo >= FILTER_GRAD_CONV_MIN_POSITIONS, "case must take the conv path");
+      }
+      if (relu) {
+        assert.ok(ref.y.some((v) => v === 0) && ref.y.some((v) => v > 0), "relu case must mask something");
+      }
       for (const key of ["y", "dx", "dw", "db"] as const) {
         const err = relMaxError(ours[key], ref[key]);
         assert.ok(err <= TOLERANCE, `${key}: relative error ${err.toExponential(2)} > ${TOLERANCE}`);
@@ -178,7 +241,9 @@ Deno.test("convWithGrad() runs no backprop kernels and skips dX when only weight
   const o = { stride: 1, pad: 1, dilation: 1, relu: true };
   const before = tf.memory().numTensors;
   const profile = await tf.profile(() => {
-    const { grads, value } = tf.variableGrads(() => tf.sum(convWithGrad(x, w as tf.Tensor4D, b as tf.Tensor1D, o)));
+    const { grads, value } = tf.variableGrads(() =>
+      tf.sum(convWithGrad(x, w as tf.Tensor4D, b as tf.Tensor1D, o))
+    );
     value.dispose();
     Object.values(grads).forEach((g) => g.dispose());
   });
@@ -198,9 +263,15 @@ Deno.test("convWithGrad() rejects mismatched channels and bad options", async ()
     const x = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
     const w = tf.zeros([3, 3, 2, 5]) as tf.Tensor4D;
     const b = tf.zeros([5]) as tf.Tensor1D;
-    assert.throws(() => convWithGrad(x, w, b, { stride: 1, pad: 1, dilation: 1, relu: false }), /channel mismatch/);
+    assert.throws(
+      () => convWithGrad(x, w, b, { stride: 1, pad: 1, dilation: 1, relu: false }),
+      /channel mismatch/,
+    );
     const w3 = tf.zeros([3, 3, 3, 5]) as tf.Tensor4D;
     assert.throws(() => convWithGrad(x, w3, b, { stride: 0, pad: 1, dilation: 1, relu: false }), /stride/);
-    assert.throws(() => convWithGrad(x, w3, b, { stride: 2, pad: 1, dilation: 2, relu: false }), /not supported/);
+    assert.throws(
+      () => convWithGrad(x, w3, b, { stride: 2, pad: 1, dilation: 2, relu: false }),
+      /not supported/,
+    );
   });
 });
