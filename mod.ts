@@ -3,3 +3,9 @@
  * @module
  */
 export * from "./lib/backend.ts";
+export * from "./lib/image.ts";
+export * from "./lib/draw.ts";
+export * from "./lib/source.ts";
+export * from "./lib/download.ts";
+export * from "./lib/split.ts";
+export * from "./lib/dataset.ts";
