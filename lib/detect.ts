@@ -1,7 +1,12 @@
 /**
- * Post-processing of SSD outputs into detections: the reference's `SSD300.detect_objects`, for one image.
+ * Post-processing of SSD outputs into detections: the reference's `SSD300.detect_objects`, for one image; and the
+ * whole single-image path (preprocess → forward → detect → original pixels) used by `deno task detect`.
  */
+import * as tf from "@tensorflow/tfjs-core";
+import { z } from "zod";
 import { cxcyToXyxy, decodeOffsets } from "./boxes.ts";
+import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "./image.ts";
+import { ssdForward, type SsdModel } from "./model.ts";
 import { createPriorsCxcy } from "./priors.ts";
 
 /** One detection: fractional xyxy box, class index (0 = background) and softmax score. */
@@ -136,4 +141,96 @@ export function detectObjects(
     return idx.slice(0, opts.topK).map((i) => out[i]);
   }
   return out;
+}
+
+/** A detection in original-image pixels, as written to `detections.json`. */
+export interface PixelDetection {
+  label: string;
+  class_id: number;
+  score: number;
+  /** (x_min, y_min, x_max, y_max) in original pixels: fractional box × [W, H, W, H], not clipped (as the reference) */
+  box: [number, number, number, number];
+}
+
+/**
+ * Fractional detections → original pixels (`det_boxes * original_dims` of the reference), with class names.
+ * The reference's "nothing found" placeholder (class 0, score 0) is dropped.
+ */
+export function toPixelDetections(
+  dets: readonly Detection[],
+  width: number,
+  height: number,
+  names: readonly string[],
+): PixelDetection[] {
+  return dets.filter((d) => d.classId !== 0).map((d) => ({
+    label: names[d.classId] ?? `class_${d.classId}`,
+    class_id: d.classId,
+    score: d.score,
+    box: [d.box[0] * width, d.box[1] * height, d.box[2] * width, d.box[3] * height],
+  }));
+}
+
+/**
+ * Runs the model on one image: `preprocessForSsd` (PIL bilinear 300×300, ImageNet normalisation), `ssdForward`,
+ * {@link detectObjects}. Creates no lasting tensors.
+ * @returns fractional detections (see {@link detectObjects})
+ */
+export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
+  const input = preprocessForSsd(img); // HWC [300 * 300 * 3]
+  const { locs, scores } = tf.tidy(() =>
+    ssdForward(model, tf.tensor4d(input, [1, SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3]))
+  );
+  let locData: Float32Array, scoreData: Float32Array;
+  try {
+    locData = locs.dataSync() as Float32Array; // [1, 8732, 4]
+    scoreData = scores.dataSync() as Float32Array; // [1, 8732, nClasses]
+  } finally {
+    tf.dispose([locs, scores]);
+  }
+  return detectObjects(locData, scoreData, model.nClasses, opts);
+}
+
+/** Schema of `deno task detect`'s JSON output (boxes in original pixels). */
+export const DetectionsJsonSchema = z.object({
+  image: z.string(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  detections: z.array(z.object({
+    label: z.string(),
+    class_id: z.number().int().nonnegative(),
+    score: z.number().min(0).max(1),
+    box: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  })),
+});
+export type DetectionsJson = z.infer<typeof DetectionsJsonSchema>;
+
+/** The reference's box colours (`distinct_colors`), class id k uses entry k (VOC: 21 entries; 2 classes: first 2). */
+export const DISTINCT_COLORS: readonly string[] = [
+  "#e6194b",
+  "#3cb44b",
+  "#ffe119",
+  "#0082c8",
+  "#f58231",
+  "#911eb4",
+  "#46f0f0",
+  "#f032e6",
+  "#d2f53c",
+  "#fabebe",
+  "#008080",
+  "#000080",
+  "#aa6e28",
+  "#fffac8",
+  "#800000",
+  "#aaffc3",
+  "#808000",
+  "#ffd8b1",
+  "#e6beff",
+  "#808080",
+  "#FFFFFF",
+];
+
+/** Colour of class `classId` as RGB 0..255 (the reference's `label_color_map`). */
+export function classColor(classId: number): [number, number, number] {
+  const hex = DISTINCT_COLORS[classId % DISTINCT_COLORS.length];
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
 }
