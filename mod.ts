@@ -9,3 +9,7 @@ export * from "./lib/source.ts";
 export * from "./lib/download.ts";
 export * from "./lib/split.ts";
 export * from "./lib/dataset.ts";
+export * from "./lib/ap.ts";
+export * from "./lib/coco.ts";
+export * from "./lib/evaluate.ts";
+export * from "./lib/report.ts";
