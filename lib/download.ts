@@ -2,7 +2,8 @@
  * Downloading the dataset archive into a cache directory, safely: the bytes go to a `.part` file that is renamed to
  * its final name only once complete (length checked against Content-Length, SHA-256 checked when known), so a
  * partial or interrupted download is never mistaken for the archive. An interrupted `.part` is resumed with an HTTP
- * Range request when the server supports it.
+ * Range request guarded by If-Range (the ETag or Last-Modified of the first response), so a tail is only appended
+ * if the server still has the same file.
  * @module
  */
 import { writeFileAtomic } from "./artifacts.ts";
@@ -106,10 +107,15 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   }
 
   // 2. Download (or resume) into the .part file.
+  // Resume only a .part whose server validator (ETag or Last-Modified) we recorded: the request carries it in
+  // If-Range, so a server whose file changed answers 200 with the whole new file instead of a mismatched tail.
+  const validatorPath = `${partPath}.validator`;
   let offset = 0;
+  let validator: string | null = null;
   try {
-    offset = (await Deno.stat(partPath)).size;
-  } catch { /* no partial download */ }
+    validator = (await Deno.readTextFile(validatorPath)).trim() || null;
+    offset = validator ? (await Deno.stat(partPath)).size : 0;
+  } catch { /* no resumable partial download */ }
   const hint = opts.offlineHint ?? "";
   const controller = new AbortController();
   const connectTimer = setTimeout(() => controller.abort(), opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
@@ -117,7 +123,7 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   try {
     response = await fetch(url, {
       signal: controller.signal,
-      headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
+      headers: offset > 0 && validator ? { Range: `bytes=${offset}-`, "If-Range": validator } : {},
     });
   } catch (e) {
     const reason = controller.signal.aborted
@@ -145,6 +151,9 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
     const length = response.headers.get("content-length");
     total = length !== null ? Number(length) : null;
     append = false; // full body: restart the .part file
+    const newValidator = response.headers.get("etag") ?? response.headers.get("last-modified");
+    if (newValidator) await Deno.writeTextFile(validatorPath, newValidator);
+    else await Deno.remove(validatorPath).catch(() => {});
   } else if (response.status === 416 && offset > 0) {
     // Range not satisfiable: the .part is as long as (or longer than) the file. Start over to be safe.
     await response.body?.cancel();
@@ -215,9 +224,11 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   const sha256 = await sha256Hex(bytes);
   if (opts.sha256 && sha256 !== opts.sha256) {
     await Deno.remove(partPath).catch(() => {});
+    await Deno.remove(validatorPath).catch(() => {});
     throw new DownloadError(url, `SHA-256 ${sha256} differs from the expected ${opts.sha256}`);
   }
   await Deno.rename(partPath, finalPath);
+  await Deno.remove(validatorPath).catch(() => {});
   await writeFileAtomic(shaPath, `${sha256}\n`);
   return { path: finalPath, sha256, bytes: bytes.length, fromCache: false };
 }

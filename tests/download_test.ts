@@ -7,20 +7,20 @@ import { exists, readFixtureFiles, zipFiles } from "./data_fixtures.ts";
 
 /**
  * A local HTTP server on 127.0.0.1 serving `body` at:
- * - /data.zip      the whole body; honours `Range: bytes=N-` with 206 + Content-Range
- * - /cut.zip       Content-Length of the whole body, but the connection breaks after `cutAt` bytes
- * - /short.zip     Content-Length of the whole body, but the stream ends cleanly after `cutAt` bytes
+ * - /data.zip      the whole body with ETag `etag`; honours `Range: bytes=N-` with 206 + Content-Range when
+ *                  If-Range equals the current ETag (else 200 and the whole body)
+ * - /cut.zip       Content-Length of the whole body, but the body ends after `cutAt` bytes (connection closed)
  * - anything else  404
  */
-function serve(body: Uint8Array, cutAt: number) {
-  const requests: { path: string; range: string | null }[] = [];
+function serve(body: Uint8Array, cutAt: number, etag = '"v1"') {
+  const requests: { path: string; range: string | null; ifRange: string | null }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
     const range = req.headers.get("range");
-    requests.push({ path, range });
-    const headers = { "content-type": "application/zip" };
+    requests.push({ path, range, ifRange: req.headers.get("if-range") });
+    const headers = { "content-type": "application/zip", etag };
     if (path === "/data.zip") {
-      const m = range ? /^bytes=(\d+)-$/.exec(range) : null;
+      const m = range && req.headers.get("if-range") === etag ? /^bytes=(\d+)-$/.exec(range) : null;
       if (m) {
         const start = Number(m[1]);
         if (start >= body.length) return new Response(null, { status: 416 });
@@ -31,12 +31,11 @@ function serve(body: Uint8Array, cutAt: number) {
       }
       return new Response(body as Uint8Array<ArrayBuffer>, { headers });
     }
-    if (path === "/cut.zip" || path === "/short.zip") {
+    if (path === "/cut.zip") {
       const stream = new ReadableStream<Uint8Array>({
         start(c) {
           c.enqueue(body.slice(0, cutAt));
-          if (path === "/cut.zip") setTimeout(() => c.error(new Error("connection reset")), 20);
-          else c.close();
+          c.close();
         },
       });
       return new Response(stream, { headers: { ...headers, "content-length": String(body.length) } });
@@ -88,27 +87,46 @@ Deno.test("downloadToCache() downloads into the cache with progress, then serves
 
 Deno.test("downloadToCache() never mistakes a broken-off download for a complete one, and resumes it", async () => {
   await withSetup(async ({ zip, sha, srv, cache }) => {
-    // The server breaks the connection after a third of the body.
+    // The server's body ends after a third of its Content-Length.
     await assert.rejects(
       () => downloadToCache(srv.url("/cut.zip"), { cacheDir: cache, fileName: "data.zip" }),
-      DownloadError,
+      (e) => e instanceof DownloadError && /connection lost after|incomplete download/.test(e.message),
     );
     assert.ok(!await exists(`${cache}/data.zip`), "no final file after a failed download");
     const part = await Deno.readFile(`${cache}/data.zip.part`);
     assert.ok(part.length > 0 && part.length < zip.length);
-    // A body that ends before its Content-Length is rejected too (by the HTTP client or by our length check).
-    await assert.rejects(
-      () => downloadToCache(srv.url("/short.zip"), { cacheDir: cache, fileName: "data.zip" }),
-      (e) => e instanceof DownloadError && /incomplete download|connection lost/.test(e.message),
-    );
-    assert.ok(!await exists(`${cache}/data.zip`));
     // The next attempt resumes from the .part with a Range request and completes.
     const partLength = (await Deno.stat(`${cache}/data.zip.part`)).size;
     const done = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache, sha256: sha });
     assert.equal(srv.requests.at(-1)!.range, `bytes=${partLength}-`);
+    assert.equal(srv.requests.at(-1)!.ifRange, '"v1"');
     assert.equal(done.sha256, sha);
     assert.deepEqual(await Deno.readFile(done.path), zip);
     assert.ok(!await exists(`${cache}/data.zip.part`));
+  });
+});
+
+Deno.test("downloadToCache() does not resume a .part when the server's file changed or has no validator", async () => {
+  await withSetup(async ({ zip, srv, cache }) => {
+    await assert.rejects(() =>
+      downloadToCache(srv.url("/cut.zip"), { cacheDir: cache, fileName: "data.zip" })
+    );
+    assert.ok(await exists(`${cache}/data.zip.part`));
+    // Another server now holds a different file under a new ETag: it ignores the Range (If-Range fails).
+    const changed = zip.slice().reverse();
+    const srv2 = serve(changed, 10, '"v2"');
+    try {
+      const got = await downloadToCache(srv2.url("/data.zip"), { cacheDir: cache });
+      assert.equal(srv2.requests[0].ifRange, '"v1"');
+      assert.deepEqual(await Deno.readFile(got.path), changed, "the whole new file, not old head + new tail");
+    } finally {
+      await srv2.close();
+    }
+    // A .part with no recorded validator is not resumed at all.
+    await Deno.writeFile(`${cache}/other.zip.part`, zip.slice(0, 50));
+    const other = await downloadToCache(srv.url("/data.zip"), { cacheDir: cache, fileName: "other.zip" });
+    assert.equal(srv.requests.at(-1)!.range, null);
+    assert.deepEqual(await Deno.readFile(other.path), zip);
   });
 });
 
