@@ -2,14 +2,22 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend.ts";
 import { ApJsonSchema, CocoGtFileSchema, CocoResultsSchema, evaluateCocoFiles } from "../lib/coco.ts";
-import { boxesFromMask, type Dataset, DATASET_VERSION, writeDataset } from "../lib/dataset.ts";
+import { boxesFromMask, buildDataset, type Dataset, DATASET_VERSION, writeDataset } from "../lib/dataset.ts";
+import { openDirectorySource } from "../lib/source.ts";
+import { saveWeights } from "../lib/weights.ts";
 import type { Detection } from "../lib/detect.ts";
-import { detectBatched, detectionsToCocoResults, ProgressReporter } from "../lib/evaluate.ts";
+import {
+  detectBatched,
+  detectionsToCocoResults,
+  evaluateDetectorOnSplit,
+  ProgressReporter,
+} from "../lib/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../lib/image.ts";
 import { createSsd300, disposeModel } from "../lib/model.ts";
 
 const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url).pathname;
 const TASK = new URL("../tasks/ap.ts", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/PennFudanPed", import.meta.url).pathname;
 
 function haveGolden(): boolean {
   try {
@@ -197,4 +205,51 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("evaluateDetectorOnSplit() scores our 2-class weights on a split, person = class 1", async () => {
+  const dir = await Deno.makeTempDir();
+  await initBackend("wasm", null);
+  const model = createSsd300(2, 11);
+  try {
+    const dataset = buildDataset(await openDirectorySource(FIXTURES), {
+      source: { path: FIXTURES, sha256: null },
+      testSize: 4,
+      seed: 0,
+    });
+    await writeDataset(`${dir}/dataset.json`, dataset);
+    await saveWeights(`${dir}/weights.json`, model);
+    const base = { datasetPath: `${dir}/dataset.json`, weights: `${dir}/weights.json`, backend: "wasm" };
+    await assert.rejects(
+      evaluateDetectorOnSplit({ ...base, className: "dog", minScore: 0.01, maxOverlap: 0.45, topK: 200 }),
+      /class "dog" is not a class of .*weights\.json \(classes: background, person\)/,
+    );
+    const before = tf.memory().numTensors;
+    const r = await evaluateDetectorOnSplit({
+      ...base,
+      split: "test",
+      limit: 2,
+      batchSize: 2,
+      minScore: 0.01,
+      maxOverlap: 0.45,
+      topK: 50,
+    });
+    assert.equal(tf.memory().numTensors, before);
+    const testImages = dataset.images.filter((im) => im.split === "test").slice(0, 2);
+    assert.deepEqual(r.groundTruth.images.map((im) => im.id), testImages.map((im) => im.id));
+    assert.equal(r.groundTruth.annotations.length, testImages.reduce((s, im) => s + im.boxes.length, 0));
+    assert.equal(r.ap.settings.class_index, 1);
+    assert.equal(r.ap.settings.n_classes, 2);
+    assert.equal(r.ap.n_images, 2);
+    assert.equal(r.ap.n_detections, r.detections.length);
+    assert.ok(r.detections.length > 0 && r.detections.length <= 2 * 50);
+    // Pixels of the original images, not fractions: boxes are tens of pixels in these ~100-160 px images.
+    assert.ok(r.detections.some((d) => d.bbox[2] > 2 && d.bbox[3] > 2));
+    assert.ok(
+      r.detections.every((d) => d.category_id === 1 && testImages.some((im) => im.id === d.image_id)),
+    );
+  } finally {
+    disposeModel(model);
+    await Deno.remove(dir, { recursive: true });
+  }
 });
