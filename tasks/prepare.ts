@@ -36,7 +36,7 @@ const USAGE =
   `usage: deno task prepare --out <run dir> [--data <zip|dir|url>] [--test-size N] [--seed N] [--preview N]
                          [--cache-dir DIR] [--decode-images]
   --data          PennFudanPed.zip, a directory holding PennFudanPed/ (or Images/{train,test}), or an http(s) URL;
-                  default: download ${PENN_FUDAN_URL} into the cache
+                  default: download $SSD_DATASET_URL or ${PENN_FUDAN_URL} into the cache
   --out           run directory: writes dataset.json, annotations.coco.json (test split), preview/*.png
   --test-size     test images of the seeded split (default 50; smaller datasets keep the 50/170 fraction)
   --seed          split seed (default 0)
@@ -44,6 +44,9 @@ const USAGE =
   --cache-dir     download cache (default $SSD_CACHE_DIR or ~/.cache/ssd300-pennfudan)
   --quiet         no progress lines on stderr
   --decode-images fully decode every image (default: check structure and checksums only; masks are always decoded)`;
+
+/** Environment variable that replaces the official download URL when no --data is given (a mirror). */
+export const DATASET_URL_ENV = "SSD_DATASET_URL";
 
 /** Wrong command-line usage. */
 export class UsageError extends Error {
@@ -100,7 +103,7 @@ async function openData(
   let url: string | null = null;
   let zipPath: string | null = null;
   if (data === undefined || /^https?:\/\//.test(data)) {
-    url = data ?? PENN_FUDAN_URL;
+    url = data ?? (Deno.env.get(DATASET_URL_ENV) || PENN_FUDAN_URL);
     const show = progressPrinter("download", quiet);
     const result = await downloadToCache(url, {
       cacheDir,

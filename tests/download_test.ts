@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readDataset } from "../lib/dataset.ts";
 import { DownloadError, downloadToCache, formatProgress } from "../lib/download.ts";
 import { sha256Hex } from "../lib/source.ts";
-import { runPrepare } from "../tasks/prepare.ts";
+import { DATASET_URL_ENV, runPrepare } from "../tasks/prepare.ts";
 import { exists, readFixtureFiles, zipFiles } from "./data_fixtures.ts";
 
 /**
@@ -198,6 +198,50 @@ Deno.test("runPrepare() with an http URL as --data downloads it and records the 
     assert.equal(ds.source.path, await Deno.realPath(`${cache}/data.zip`));
     assert.equal(ds.counts.images, 12);
   });
+});
+
+async function withEnv(name: string, value: string, fn: () => Promise<void>): Promise<void> {
+  const before = Deno.env.get(name);
+  Deno.env.set(name, value);
+  try {
+    await fn();
+  } finally {
+    if (before === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, before);
+  }
+}
+
+Deno.test("runPrepare() without --data downloads the default URL (here a local mirror) into the cache", async () => {
+  await withSetup(async ({ sha, srv, cache }) => {
+    await withEnv(DATASET_URL_ENV, srv.url("/data.zip"), async () => {
+      const s = await runPrepare(["--out", `${cache}/run`, "--cache-dir", cache, "--quiet"]);
+      assert.equal(s.dataset.source.url, srv.url("/data.zip"));
+      assert.equal(s.dataset.source.sha256, sha);
+      // The second run uses the cache: no further request.
+      await runPrepare(["--out", `${cache}/run2`, "--cache-dir", cache, "--quiet"]);
+      assert.equal(srv.requests.length, 1);
+    });
+  });
+});
+
+Deno.test("runPrepare() without --data fails at once when offline, saying to pass --data, and writes nothing", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const dir = await Deno.makeTempDir();
+  try {
+    await withEnv(DATASET_URL_ENV, `http://127.0.0.1:${port}/PennFudanPed.zip`, async () => {
+      const started = performance.now();
+      await assert.rejects(
+        () => runPrepare(["--out", `${dir}/run`, "--cache-dir", `${dir}/cache`, "--quiet"]),
+        (e) => e instanceof DownloadError && /pass --data/i.test(e.message),
+      );
+      assert.ok(performance.now() - started < 5000, "fails fast");
+    });
+    assert.ok(!await exists(`${dir}/run/dataset.json`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("formatProgress() shows size, percent, rate and ETA", () => {

@@ -9,6 +9,7 @@ import {
   encodePng,
   hwcToChw,
   ImageDecodeError,
+  inspectImage,
   preprocessForSsd,
   resizeBilinearPil,
   type RgbImage,
@@ -211,4 +212,31 @@ Deno.test("decodeMask() rejects colour masks and non-PNG bytes", () => {
   const rgb = encodePng({ width: 1, height: 1, data: Uint8Array.of(1, 2, 3) });
   assert.throws(() => decodeMask(rgb, "m.png"), /colour/);
   assert.throws(() => decodeMask(Uint8Array.of(1, 2, 3), "m.png"), ImageDecodeError);
+});
+
+Deno.test("inspectImage() reads a PNG's size without decoding and checks its chunks", () => {
+  const png = encodePng({
+    width: 7,
+    height: 5,
+    data: Uint8Array.from({ length: 105 }, (_, i) => (i * 11) % 256),
+  });
+  assert.deepEqual(inspectImage(png, "ok.png"), { format: "png", width: 7, height: 5 });
+  const cases: { name: string; bytes: Uint8Array; pattern: RegExp }[] = [
+    { name: "truncated", bytes: png.slice(0, png.length - 6), pattern: /truncated/ },
+    { name: "no IEND", bytes: png.slice(0, png.length - 12), pattern: /no IEND/ },
+    {
+      name: "flipped pixel byte",
+      bytes: png.map((b, i) => (i === png.length - 20 ? b ^ 1 : b)),
+      pattern: /CRC/,
+    },
+    { name: "text", bytes: new TextEncoder().encode("plain text"), pattern: /not a PNG or JPEG/ },
+  ];
+  for (const c of cases) {
+    assert.throws(
+      () => inspectImage(c.bytes, `${c.name}.png`),
+      (e) =>
+        e instanceof ImageDecodeError && c.pattern.test(e.message) && e.message.includes(`${c.name}.png`),
+      c.name,
+    );
+  }
 });
