@@ -306,6 +306,8 @@ export interface LayoutScan {
   root: string;
   items: LayoutItem[];
   problems: DataProblem[];
+  /** Things worth knowing that do not stop the build (recorded in dataset.json's warnings). */
+  warnings: DataProblem[];
 }
 
 function isJunk(path: string): boolean {
@@ -319,9 +321,10 @@ function stemOf(fileName: string): string {
 /**
  * Finds the Penn-Fudan layout in a source: the official `…/PNGImages/*.png`, `…/PedMasks/*_mask.png`,
  * `…/Annotation/*.txt`, or the course's pre-split `…/Images/{train,test}/*`, `…/Masks/{train,test}/*_mask.png`
- * (annotations, if any, from `…/Annotation/`). Files in the image or mask folders that are not images, masks
- * without an image and images without a mask are reported as problems.
- * @throws DatasetError if neither layout is found, or both, or several roots.
+ * (annotations, if any, from `…/Annotation/`); if both are present the pre-split one is used (with a warning).
+ * Files in the image or mask folders that are not images, masks without an image and images without a mask are
+ * reported as problems.
+ * @throws DatasetError if neither layout is found, or the layout is found under several roots.
  */
 export function discoverLayout(source: DataSource): LayoutScan {
   const files = source.list().filter((p) => !isJunk(p));
@@ -344,10 +347,16 @@ export function discoverLayout(source: DataSource): LayoutScan {
         "Masks/{train,test})",
     }]);
   }
+  const warnings: DataProblem[] = [];
+  // Both layouts (e.g. a course archive that kept the release's folders): the pre-split one wins, keeping its split.
+  const layout = presplitRoots.size > 0 ? "presplit" : "official";
   if (officialRoots.size > 0 && presplitRoots.size > 0) {
-    throw new DatasetError([{ file: where, message: "holds both the official and the pre-split layout" }]);
+    warnings.push({
+      file: where,
+      message:
+        "holds both the pre-split (Images/{train,test}) and the official layout; using the pre-split one",
+    });
   }
-  const layout = officialRoots.size > 0 ? "official" : "presplit";
   const roots = layout === "official" ? officialRoots : presplitRoots;
   if (roots.size > 1) {
     throw new DatasetError([{ file: where, message: `several dataset roots: ${[...roots].join(", ")}` }]);
@@ -420,7 +429,7 @@ export function discoverLayout(source: DataSource): LayoutScan {
   }
   if (images.size === 0) problems.push({ file: where, message: "no images found" });
   items.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  return { layout, root, items, problems };
+  return { layout, root, items, problems, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -452,7 +461,7 @@ export interface BuildOptions {
 export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
   const scan = discoverLayout(source);
   const problems = [...scan.problems];
-  const warnings: DatasetWarning[] = [];
+  const warnings: DatasetWarning[] = [...scan.warnings];
   type Built = Omit<DatasetImage, "id" | "split"> & { presplit: "train" | "test" | null };
   const built: Built[] = [];
   const total = scan.items.length;

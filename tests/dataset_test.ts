@@ -221,6 +221,23 @@ Deno.test("buildDataset() keeps the split of the course's pre-split layout", asy
   assert.deepEqual(ds.warnings, [], "no annotations expected in the pre-split layout");
 });
 
+Deno.test("discoverLayout() prefers the pre-split layout when a source holds both, with a warning", async () => {
+  const files = await readFixtureFiles();
+  files.set(
+    "PennFudanPed/Images/train/FudanPed00001.png",
+    files.get("PennFudanPed/PNGImages/FudanPed00001.png")!,
+  );
+  files.set(
+    "PennFudanPed/Masks/train/FudanPed00001_mask.png",
+    files.get("PennFudanPed/PedMasks/FudanPed00001_mask.png")!,
+  );
+  const scan = discoverLayout(openZipBytes(zipFiles(files), "both.zip"));
+  assert.equal(scan.layout, "presplit");
+  assert.deepEqual(scan.items.map((i) => [i.name, i.split]), [["FudanPed00001", "train"]]);
+  assert.equal(scan.warnings.length, 1);
+  assert.match(scan.warnings[0].message, /both/);
+});
+
 Deno.test("buildDataset() records the seed and gives the same split for the same seed", async () => {
   const src = await openDirectorySource(FIXTURE_DIR);
   const a = buildDataset(src, { source: { path: "/f", sha256: null }, seed: 5, testSize: 3 });
