@@ -598,16 +598,18 @@ export interface GalleryOptions {
 }
 
 /**
- * Gallery rows for the first `count` images of the runs' ground truth: each image decoded once, drawn once per
- * run. `readImage` maps an image id to its RGB pixels (the dataset's source).
+ * Gallery rows for the first `count` images of the runs' ground truth (the first run with a gt.coco.json, else
+ * `fallbackGroundTruth`): each image decoded once, drawn once per run. `readImage` maps an image id to its RGB
+ * pixels (the dataset's source).
  * @throws ArtifactError when no run has both gt.coco.json and detections.coco.json
  */
 export function buildGallery(
   runs: readonly RunData[],
   readImage: (imageId: number) => RgbImage,
   opts: GalleryOptions,
+  fallbackGroundTruth?: CocoGtFile,
 ): GalleryRow[] {
-  const gt = runs.find((r) => r.groundTruth)?.groundTruth;
+  const gt = runs.find((r) => r.groundTruth)?.groundTruth ?? fallbackGroundTruth;
   if (!gt) throw new ArtifactError(runs[0]?.dir ?? "(no runs)", ["gt.coco.json: needed for the gallery"]);
   const images = [...gt.images].sort((a, b) => a.id - b.id).slice(0, opts.count);
   return images.map((im) => {

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../lib/artifacts.ts";
-import { openDatasetSource, readDataset } from "../lib/dataset.ts";
+import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/dataset.ts";
 import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report.ts";
 
 const USAGE =
@@ -31,6 +31,11 @@ function intArg(name: string, value: string | undefined, fallback: number): numb
     throw new UsageError(`--${name}: expected an integer ≥ 0 (got ${value})`);
   }
   return n;
+}
+
+/** The split the runs were evaluated on (ap.json settings.split), for runs without gt.coco.json. */
+function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" | "test" {
+  return runs.some((r) => r.ap.settings.split === "train") ? "train" : "test";
 }
 
 async function main(args: string[]): Promise<void> {
@@ -74,11 +79,16 @@ async function main(args: string[]): Promise<void> {
     const dataset = await readDataset(datasetPath);
     const source = await openDatasetSource(dataset, datasetPath);
     const byId = new Map(dataset.images.map((im) => [im.id, im]));
-    gallery = buildGallery(runs, (id) => {
-      const im = byId.get(id);
-      if (!im) throw new RangeError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
-      return source.readImage(im);
-    }, { count: galleryCount, minScore, maxBoxes, maxSide: 360 });
+    gallery = buildGallery(
+      runs,
+      (id) => {
+        const im = byId.get(id);
+        if (!im) throw new RangeError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
+        return source.readImage(im);
+      },
+      { count: galleryCount, minScore, maxBoxes, maxSide: 360 },
+      toCocoGroundTruth(dataset, split(runs)),
+    );
   }
   const html = renderReportHtml(runs, {
     title: values.title,
