@@ -262,13 +262,15 @@ function accumulate(
 ): { precision: number[][]; recall: number[] } {
   const R = recallThresholds.length;
   const scores: number[] = [];
-  const owner: [number, number][] = []; // [image, detection index] of each concatenated entry
+  const ownerImage: number[] = []; // image (index into evals) of each concatenated entry
+  const ownerDet: number[] = []; // detection index within that image
   let npig = 0;
   evals.forEach((e, ei) => {
     const n = Math.min(maxDet, e.dtScores.length);
     for (let d = 0; d < n; d++) {
-      scores.push(e.dtScores[d]);
-      owner.push([ei, d]);
+      scores.push(-e.dtScores[d]);
+      ownerImage.push(ei);
+      ownerDet.push(d);
     }
     for (const ig of e.gtIgnore) if (ig === 0) npig++;
   });
@@ -278,7 +280,7 @@ function accumulate(
       recall: new Array(T).fill(-1),
     };
   }
-  const order = stableArgsort(scores.map((s) => -s));
+  const order = stableArgsort(scores); // by −score, stable (np.argsort(-dtScores, kind="mergesort"))
   const nd = order.length;
   const precision: number[][] = [];
   const recall: number[] = [];
@@ -287,7 +289,7 @@ function accumulate(
     const pr = new Array<number>(nd);
     let tp = 0, fp = 0;
     for (let i = 0; i < nd; i++) {
-      const [ei, d] = owner[order[i]];
+      const ei = ownerImage[order[i]], d = ownerDet[order[i]];
       const matched = evals[ei].dtMatched[t][d], ignored = evals[ei].dtIgnore[t][d];
       if (matched && !ignored) tp++;
       if (!matched && !ignored) fp++;
