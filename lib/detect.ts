@@ -57,14 +57,52 @@ export function softmaxRows(logits: Float32Array, c: number): Float32Array {
   return out;
 }
 
-/** IoU of boxes i and j of an xyxy array, float32 arithmetic as the reference's `find_jaccard_overlap`. */
-function iouAt(b: Float32Array, i: number, j: number): number {
-  const iw = Math.max(0, f(Math.min(b[i * 4 + 2], b[j * 4 + 2]) - Math.max(b[i * 4], b[j * 4])));
-  const ih = Math.max(0, f(Math.min(b[i * 4 + 3], b[j * 4 + 3]) - Math.max(b[i * 4 + 1], b[j * 4 + 1])));
-  const inter = f(iw * ih);
-  const areaI = f(f(b[i * 4 + 2] - b[i * 4]) * f(b[i * 4 + 3] - b[i * 4 + 1]));
-  const areaJ = f(f(b[j * 4 + 2] - b[j * 4]) * f(b[j * 4 + 3] - b[j * 4 + 1]));
-  return f(inter / f(f(areaI + areaJ) - inter));
+/**
+ * Greedy NMS of the reference over boxes already sorted by score (best first), float32 IoU arithmetic as
+ * `find_jaccard_overlap`.
+ * @param sorted Float32Array [n * 4] xyxy
+ * @returns suppress flags [n] (1 = suppressed)
+ */
+function greedyNms(sorted: Float32Array, n: number, maxOverlap: number): Uint8Array {
+  const x0 = new Float32Array(n),
+    y0 = new Float32Array(n),
+    x1 = new Float32Array(n),
+    y1 = new Float32Array(n);
+  const area = new Float32Array(n);
+  for (let k = 0; k < n; k++) {
+    x0[k] = sorted[k * 4];
+    y0[k] = sorted[k * 4 + 1];
+    x1[k] = sorted[k * 4 + 2];
+    y1[k] = sorted[k * 4 + 3];
+    area[k] = f(x1[k] - x0[k]) * f(y1[k] - y0[k]);
+  }
+  // The reference ORs `overlap[k] > max_overlap` into all n flags for each unsuppressed k in order. Flags of
+  // earlier boxes cannot change (IoU is symmetric, so a kept earlier box m would already have suppressed k), and
+  // suppressed flags stay set: so keep a compacted list of the later, still unsuppressed boxes and filter it.
+  const suppress = new Uint8Array(n).fill(1);
+  let alive = new Int32Array(n).map((_, i) => i);
+  let nAlive = n;
+  let next = new Int32Array(n);
+  while (nAlive > 0) {
+    const k = alive[0];
+    suppress[k] = 0;
+    const ax0 = x0[k], ay0 = y0[k], ax1 = x1[k], ay1 = y1[k], areaK = area[k];
+    let kept = 0;
+    for (let a = 1; a < nAlive; a++) {
+      const m = alive[a];
+      const iw = f(Math.min(ax1, x1[m]) - Math.max(ax0, x0[m]));
+      const ih = f(Math.min(ay1, y1[m]) - Math.max(ay0, y0[m]));
+      // no intersection: IoU 0 (or NaN for empty boxes), never > maxOverlap ≥ 0
+      if (iw > 0 && ih > 0) {
+        const inter = f(iw * ih);
+        if (f(inter / f(f(areaK + area[m]) - inter)) > maxOverlap) continue; // suppressed
+      }
+      next[kept++] = m;
+    }
+    [alive, next] = [next, alive];
+    nAlive = kept;
+  }
+  return suppress;
 }
 
 /** Indices sorted by score descending; ties keep ascending index order (a stable sort, as torch's CPU sort). */
@@ -102,6 +140,9 @@ export function detectObjects(
   const probs = softmaxRows(scores, nClasses); // [nPriors, nClasses]
   const boxes = cxcyToXyxy(decodeOffsets(locs, priorsCxcy)); // [nPriors, 4] fractional xyxy
   // torch compares a float32 tensor with a Python float after casting the scalar to float32
+  if (!(opts.maxOverlap >= 0)) {
+    throw new RangeError(`detectObjects: maxOverlap must be ≥ 0, got ${opts.maxOverlap}`);
+  }
   const minScore = f(opts.minScore);
   const maxOverlap = f(opts.maxOverlap);
 
@@ -118,14 +159,7 @@ export function detectObjects(
     const n = order.length;
     const sorted = new Float32Array(n * 4); // [n, 4] boxes in score order
     for (let k = 0; k < n; k++) sorted.set(boxes.subarray(order[k] * 4, order[k] * 4 + 4), k * 4);
-    const suppress = new Uint8Array(n);
-    for (let k = 0; k < n; k++) {
-      if (suppress[k]) continue;
-      // The reference ORs `overlap[k] > max_overlap` into all n flags. Flags of earlier boxes cannot change
-      // (IoU is symmetric, so a kept earlier box m would already have suppressed k), and suppressed flags stay
-      // set: only later, unsuppressed boxes need the IoU.
-      for (let m = k + 1; m < n; m++) if (!suppress[m] && iouAt(sorted, k, m) > maxOverlap) suppress[m] = 1;
-    }
+    const suppress = greedyNms(sorted, n, maxOverlap);
     for (let k = 0; k < n; k++) {
       if (suppress[k]) continue;
       out.push({
