@@ -654,12 +654,12 @@ function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
   const files = unzipViews(bytes);
   const names = Object.keys(files);
   const pkls = names.filter((n) => n === "data.pkl" || /^[^/]+\/data\.pkl$/.test(n));
+  if (names.some((n) => /^[^/]+\/constants\.pkl$/.test(n))) {
+    throw new TorchFormatError(
+      "this is a TorchScript archive (torch.jit.save), not torch.save; save model.state_dict() instead",
+    );
+  }
   if (pkls.length !== 1) {
-    if (names.some((n) => /(^|\/)constants\.pkl$/.test(n))) {
-      throw new TorchFormatError(
-        "this is a TorchScript archive (torch.jit.save), not torch.save; save model.state_dict() instead",
-      );
-    }
     throw new TorchFormatError(
       pkls.length === 0
         ? `zip archive has no data.pkl, so it is not a torch.save file (entries: ${
