@@ -13,3 +13,8 @@ export * from "./lib/ap.ts";
 export * from "./lib/coco.ts";
 export * from "./lib/evaluate.ts";
 export * from "./lib/report.ts";
+export * from "./lib/priors.ts";
+export * from "./lib/boxes.ts";
+export * from "./lib/model.ts";
+export * from "./lib/detect.ts";
+export * from "./lib/weights.ts";
