@@ -137,6 +137,84 @@ Deno.test("readTorchCheckpoint() flattens nested dicts and wrapper keys, keeping
   }
 });
 
+Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style whole-model checkpoint with an optimizer object", () => {
+  const NONE = 0x4e, NEWTRUE = 0x88, NEWOBJ = 0x81;
+  const module = (
+    mod: string,
+    name: string,
+    state: Part,
+  ): Part => [glob(mod, name), EMPTY_TUPLE, NEWOBJ, state, BUILD];
+  // PyTorch 0.4 pickled Parameter(tensor, requires_grad) and kept a `_backend` function object on every module
+  const param = (st: Part, shape: number[], stride: number[]): Part => [
+    glob("torch.nn.parameter", "Parameter"),
+    tuple(rebuild(st, 0, shape, stride, "_rebuild_tensor_v2"), NEWTRUE),
+    REDUCE,
+  ];
+  const backend: Part = [glob("torch.nn.backends.thnn", "_get_thnn_function_backend"), EMPTY_TUPLE, REDUCE];
+  const conv = module(
+    "torch.nn.modules.conv",
+    "Conv2d",
+    dict(
+      str("_backend"),
+      backend,
+      str("_parameters"),
+      orderedDict(str("weight"), param(storage("FloatStorage", "1", 6), [2, 3], [3, 1]), str("bias"), NONE),
+      str("_buffers"),
+      orderedDict(),
+      str("_modules"),
+      orderedDict(),
+      str("training"),
+      NEWTRUE,
+    ),
+  );
+  const ssd = module(
+    "__main__",
+    "SSD300",
+    dict(
+      str("_backend"),
+      backend,
+      str("_parameters"),
+      orderedDict(str("rescale_factors"), param(storage("FloatStorage", "0", 2), [1, 2], [2, 1])),
+      str("_buffers"),
+      orderedDict(),
+      str("_modules"),
+      orderedDict(
+        str("base"),
+        conv,
+        str("pool"),
+        module(
+          "torch.nn.modules.pooling",
+          "MaxPool2d",
+          dict(
+            str("_parameters"),
+            orderedDict(),
+            str("_buffers"),
+            orderedDict(),
+            str("_modules"),
+            orderedDict(),
+          ),
+        ),
+      ),
+    ),
+  );
+  const optimizer = module(
+    "torch.optim.sgd",
+    "SGD",
+    dict(
+      str("state"),
+      [glob("collections", "defaultdict"), tuple(glob("builtins", "dict")), REDUCE],
+      str("lr"),
+      int(1),
+    ),
+  );
+  const pkl = pickle(dict(str("epoch"), int(9), str("model"), ssd, str("optimizer"), optimizer));
+  const ck = readTorchCheckpoint(zipCheckpoint(pkl, { "0": f32Bytes([20, 21]), "1": f32Bytes(iota(6)) }));
+  assert.deepEqual([...ck.tensors.keys()], ["rescale_factors", "base.weight"]);
+  assert.deepEqual(ck.tensors.get("rescale_factors"), { shape: [1, 2], data: Float32Array.of(20, 21) });
+  assert.deepEqual(ck.tensors.get("base.weight"), { shape: [2, 3], data: Float32Array.from(iota(6)) });
+  assert.deepEqual(ck.meta, { epoch: 9 });
+});
+
 // ---- errors --------------------------------------------------------------------------------------------------
 
 const validZip = () => writeTorchStateDict([["w", { shape: [4], data: Float32Array.of(1, 2, 3, 4) }]]);

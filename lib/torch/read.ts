@@ -104,6 +104,18 @@ const TORCH_DTYPES: Record<string, Dtype> = {
   bool: "bool",
 };
 
+/**
+ * Modules whose unknown functions would build tensors (`torch._utils._rebuild_qtensor`, …): calling one is an
+ * error, never an opaque value. Functions with "rebuild" in their name are treated the same anywhere.
+ */
+const TENSOR_MAKER_MODULES = new Set([
+  "torch",
+  "torch._utils",
+  "torch._tensor",
+  "torch.storage",
+  "torch.serialization",
+]);
+
 /** A storage class or dtype global, as produced by findClass. */
 class StorageType {
   constructor(readonly qualname: string, readonly dtype: Dtype) {}
@@ -212,6 +224,13 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
           }
           return args[0];
         }
+        case "torch.nn.parameter.Parameter": {
+          // PyTorch 0.4 pickled a Parameter as Parameter(tensor, requires_grad)
+          if (!(args[0] instanceof TensorRef)) {
+            throw new TorchFormatError(`${q}: data is a ${describeValue(args[0])}, not a tensor`);
+          }
+          return args[0];
+        }
         case "torch._tensor._rebuild_from_type_v2": {
           // (func, type, args, state): a tensor subclass; only plain Tensor/Parameter with no state is supported.
           const [func, type, fargs, state] = args;
@@ -238,23 +257,20 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
           return new PyObject(cls, []);
         }
       }
-      if (callable.module === "torch" || callable.module.startsWith("torch.")) {
-        throw new TorchFormatError(`unsupported torch function ${q} (e.g. a quantized or sparse tensor)`);
+      if (TENSOR_MAKER_MODULES.has(callable.module) || /rebuild/i.test(callable.name)) {
+        throw new TorchFormatError(
+          `unsupported torch function ${q} (e.g. a quantized, sparse or subclass tensor)`,
+        );
       }
-      // Any other callable (e.g. a numpy scalar in the metadata) becomes an opaque object; if it turns up where
-      // a tensor is expected, flattening rejects it by its class name.
+      // Any other callable (a numpy scalar in the metadata, PyTorch 0.4's module `_backend`, …) becomes an opaque
+      // object; if it turns up where a tensor is expected, flattening rejects it by its name.
       return new PyObject(callable, args);
     },
     newObject(cls, args) {
       if (cls instanceof PyGlobal) {
         if (cls.qualname === "collections.OrderedDict" || cls.qualname === "builtins.dict") return new Map();
         if (cls.qualname === "builtins.set") return new Set();
-        if (cls.qualname === "builtins.object") return new PyObject(cls, args);
-        if (
-          cls.module === "torch" || (cls.module.startsWith("torch.") && !cls.module.startsWith("torch.nn."))
-        ) {
-          throw new TorchFormatError(`unsupported torch class ${cls.qualname} (NEWOBJ)`);
-        }
+        // any other class (an nn.Module, an optimizer, …) is a generic object whose state BUILD sets
         return new PyObject(cls, args);
       }
       throw new TorchFormatError(`NEWOBJ of a ${describeValue(cls)}, which is not a class`);

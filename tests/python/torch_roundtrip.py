@@ -38,6 +38,9 @@ class Net(nn.Module):
         self.register_buffer("scratch", torch.zeros(5), persistent=False)
         self.register_parameter("unused", None)
 
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1) * self.scale.flatten()[0])
+
 
 def mixed_state_dict():
     g = torch.Generator().manual_seed(1234)
@@ -75,8 +78,12 @@ def save(outdir):
     manifest["mixed_legacy.pth"] = dict(expected, format="legacy")
 
     net = Net()
+    # like the widely shared SSD300 checkpoint: the whole model and the whole optimizer object (with momentum)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.randn(2, 3, 2, 2)).sum().backward()
+    opt.step()
     expected = {"meta": {"epoch": 7, "best": 0.25, "arch": "Net"}, "tensors": summary(net.state_dict())}
-    ckpt = {"epoch": 7, "best": 0.25, "arch": "Net", "model": net}
+    ckpt = {"epoch": 7, "best": 0.25, "arch": "Net", "model": net, "optimizer": opt}
     torch.save(ckpt, f"{outdir}/module_zip.pth")
     manifest["module_zip.pth"] = dict(expected, format="zip")
     torch.save(ckpt, f"{outdir}/module_legacy.pth", _use_new_zipfile_serialization=False)
