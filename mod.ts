@@ -18,3 +18,4 @@ export * from "./lib/boxes.ts";
 export * from "./lib/model.ts";
 export * from "./lib/detect.ts";
 export * from "./lib/weights.ts";
+export * from "./lib/torch/mod.ts";
