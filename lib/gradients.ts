@@ -37,7 +37,11 @@ function binary(kernelName: string, da: GradFn, db: GradFn): Config {
 }
 
 function axesOf(axis: unknown, rank: number): number[] {
-  const list = axis == null ? [...Array(rank).keys()] : Array.isArray(axis) ? axis as number[] : [axis as number];
+  const list = axis == null
+    ? [...Array(rank).keys()]
+    : Array.isArray(axis)
+    ? axis as number[]
+    : [axis as number];
   return list.map((a) => (a < 0 ? a + rank : a));
 }
 
@@ -50,16 +54,24 @@ const CONFIGS: Config[] = [
   binary(
     "Sub",
     (dy, [a, b]) => ({ a: () => unbroadcast(dy, a.shape, assertAndGetBroadcastShape(a.shape, b.shape)) }),
-    (dy, [a, b]) => ({ b: () => tf.neg(unbroadcast(dy, b.shape, assertAndGetBroadcastShape(a.shape, b.shape))) }),
+    (dy, [a, b]) => ({
+      b: () => tf.neg(unbroadcast(dy, b.shape, assertAndGetBroadcastShape(a.shape, b.shape))),
+    }),
   ),
   binary(
     "Multiply",
-    (dy, [a, b]) => ({ a: () => unbroadcast(tf.mul(dy, b), a.shape, assertAndGetBroadcastShape(a.shape, b.shape)) }),
-    (dy, [a, b]) => ({ b: () => unbroadcast(tf.mul(dy, a), b.shape, assertAndGetBroadcastShape(a.shape, b.shape)) }),
+    (dy, [a, b]) => ({
+      a: () => unbroadcast(tf.mul(dy, b), a.shape, assertAndGetBroadcastShape(a.shape, b.shape)),
+    }),
+    (dy, [a, b]) => ({
+      b: () => unbroadcast(tf.mul(dy, a), b.shape, assertAndGetBroadcastShape(a.shape, b.shape)),
+    }),
   ),
   binary(
     "RealDiv",
-    (dy, [a, b]) => ({ a: () => unbroadcast(tf.div(dy, b), a.shape, assertAndGetBroadcastShape(a.shape, b.shape)) }),
+    (dy, [a, b]) => ({
+      a: () => unbroadcast(tf.div(dy, b), a.shape, assertAndGetBroadcastShape(a.shape, b.shape)),
+    }),
     (dy, [a, b]) => ({
       b: () =>
         tf.neg(tf.div(
@@ -76,9 +88,17 @@ const CONFIGS: Config[] = [
   { kernelName: "Neg", gradFunc: (dy) => ({ x: () => tf.neg(dy) }) },
   { kernelName: "Identity", gradFunc: (dy) => ({ x: () => dy.clone() }) },
   { kernelName: "Cast", gradFunc: (dy) => ({ x: () => dy.clone() }) },
-  { kernelName: "Square", inputsToSave: ["x"], gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy, tf.mul(x, 2)) }) },
+  {
+    kernelName: "Square",
+    inputsToSave: ["x"],
+    gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy, tf.mul(x, 2)) }),
+  },
   // d sqrt(x) = dy / (2 sqrt(x)), from the saved output
-  { kernelName: "Sqrt", outputsToSave: [true], gradFunc: (dy, [y]) => ({ x: () => tf.div(dy, tf.mul(y, 2)) }) },
+  {
+    kernelName: "Sqrt",
+    outputsToSave: [true],
+    gradFunc: (dy, [y]) => ({ x: () => tf.div(dy, tf.mul(y, 2)) }),
+  },
   // PyTorch: d|x| = sign(x), 0 at 0
   { kernelName: "Abs", inputsToSave: ["x"], gradFunc: (dy, [x]) => ({ x: () => tf.mul(dy, tf.sign(x)) }) },
   { kernelName: "Exp", outputsToSave: [true], gradFunc: (dy, [y]) => ({ x: () => tf.mul(dy, y) }) },
@@ -107,7 +127,11 @@ const CONFIGS: Config[] = [
       return { x: () => tf.mul(tf.reshape(dy, shape), tf.fill(x.shape, 1 / count)) };
     },
   },
-  { kernelName: "Reshape", inputsToSave: ["x"], gradFunc: (dy, [x]) => ({ x: () => tf.reshape(dy, x.shape) }) },
+  {
+    kernelName: "Reshape",
+    inputsToSave: ["x"],
+    gradFunc: (dy, [x]) => ({ x: () => tf.reshape(dy, x.shape) }),
+  },
   {
     kernelName: "Transpose",
     gradFunc: (dy, _saved, attrs) => {
@@ -135,13 +159,19 @@ const CONFIGS: Config[] = [
   },
   {
     kernelName: "SplitV",
-    gradFunc: (dy, _saved, attrs) => ({ x: () => tf.concat(dy as unknown as tf.Tensor[], attrs.axis as number) }),
+    gradFunc: (dy, _saved, attrs) => ({
+      x: () => tf.concat(dy as unknown as tf.Tensor[], attrs.axis as number),
+    }),
   },
   {
     kernelName: "Slice",
     inputsToSave: ["x"],
     gradFunc: (dy, [x], attrs) => {
-      const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin as number[], attrs.size as number[]);
+      const [begin, size] = tf.slice_util.parseSliceParams(
+        x,
+        attrs.begin as number[],
+        attrs.size as number[],
+      );
       const paddings = x.shape.map((n, i) => [begin[i], n - begin[i] - size[i]] as [number, number]);
       return { x: () => tf.pad(dy, paddings) };
     },

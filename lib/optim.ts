@@ -148,7 +148,7 @@ export const SCHEDULES: readonly ScheduleKind[] = ["constant", "cosine", "step"]
 export interface ScheduleConfig {
   kind: ScheduleKind;
   baseLr: number;
-  /** total number of updates (cosine's T_max) */
+  /** cosine's T_max in updates (the notebook: (⌊n / batch⌋ + 1) · epochs); also the run length for step decay */
   totalSteps: number;
   /** updates per epoch (step decay counts epochs) */
   stepsPerEpoch: number;
@@ -177,8 +177,7 @@ export function learningRateAt(step: number, s: ScheduleConfig): number {
       lr = s.baseLr * (1 + Math.cos(Math.PI * Math.min(step, s.totalSteps) / Math.max(1, s.totalSteps))) / 2;
       break;
     case "step": {
-      const epochs = Math.max(1, Math.ceil(s.totalSteps / Math.max(1, s.stepsPerEpoch)));
-      const every = s.stepEpochs ?? Math.max(1, Math.ceil(epochs / 3));
+      const every = s.stepEpochs ?? Math.max(1, Math.ceil(s.totalSteps / Math.max(1, s.stepsPerEpoch) / 3));
       lr = s.baseLr * (s.gamma ?? 0.1) ** Math.floor(Math.floor(step / Math.max(1, s.stepsPerEpoch)) / every);
       break;
     }
