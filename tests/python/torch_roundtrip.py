@@ -95,6 +95,18 @@ def save(outdir):
         "format": "zip", "meta": {"optimizer": {"lr": 0.1}, "step": 12}, "tensors": summary(net.state_dict())
     }
 
+    # a bare state_dict (OrderedDict with _metadata) in the legacy format, as torchvision's VGG16 file is stored
+    torch.save(net.state_dict(), f"{outdir}/state_dict_legacy.pth", _use_new_zipfile_serialization=False)
+    manifest["state_dict_legacy.pth"] = {"format": "legacy", "meta": {}, "tensors": summary(net.state_dict())}
+
+    # pickle protocols 4 and 5: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL
+    sd = mixed_state_dict()
+    for proto in (4, 5):
+        torch.save(sd, f"{outdir}/mixed_zip_p{proto}.pth", pickle_protocol=proto)
+        manifest[f"mixed_zip_p{proto}.pth"] = {"format": "zip", "meta": {}, "tensors": summary(sd)}
+    torch.save(ckpt, f"{outdir}/module_legacy_p4.pth", pickle_protocol=4, _use_new_zipfile_serialization=False)
+    manifest["module_legacy_p4.pth"] = dict(expected, format="legacy")
+
     bn = collections.OrderedDict(nn.BatchNorm2d(3).state_dict())  # has an int64 num_batches_tracked
     torch.save(bn, f"{outdir}/int_buffer.pth")
     manifest["int_buffer.pth"] = {"error": "num_batches_tracked"}
