@@ -3,7 +3,7 @@ import { initBackend } from "../lib/backend.ts";
 import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../lib/detect.ts";
 import { decodeImage } from "../lib/image.ts";
 import { createSsd300, disposeModel } from "../lib/model.ts";
-import { classNames } from "../lib/weights.ts";
+import { classNames, saveWeights } from "../lib/weights.ts";
 import { assert, assertEquals, GOLDEN_DIR, goldenJson, haveGolden } from "./model_test_util.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -145,4 +145,37 @@ Deno.test("detectInImage() leaves no tensors behind; toPixelDetections() names 2
   assert(px.every((d) => d.label === "person" && d.class_id === 1), "placeholder background box dropped");
   assertEquals(px.at(-1)!.box, [20, 20, 100, 100]);
   disposeModel(model);
+});
+
+Deno.test("deno task detect --weights (our format, 2 classes) labels every detection `person`", async () => {
+  await initBackend("wasm", null);
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = createSsd300(2, 9);
+    await saveWeights(`${dir}/person.json`, model);
+    disposeModel(model);
+    const { code, stderr } = await runDetect([
+      "--weights",
+      `${dir}/person.json`,
+      "--image",
+      FIXTURE_IMAGE,
+      "--min-score",
+      "0.3",
+      "--top-k",
+      "7",
+      "--out",
+      `${dir}/a.png`,
+      "--json",
+      `${dir}/d.json`,
+      "--backend",
+      "wasm",
+    ]);
+    assertEquals(code, 0, stderr);
+    assert(stderr.includes("backend: wasm"), stderr);
+    const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/d.json`)));
+    assert(out.detections.length >= 1 && out.detections.length <= 7, `${out.detections.length} detections`);
+    assert(out.detections.every((d) => d.label === "person" && d.class_id === 1 && d.score > 0.3));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
