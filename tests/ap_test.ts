@@ -212,3 +212,73 @@ Deno.test("evaluateVoc() matches VOC devkit semantics on a hand-computed case", 
   // COCO's greedy matching would give the duplicate to no one as well; at IoU 0.5 COCO AP is the 101-point mean.
   assert.equal(evaluateVoc([], dets).ap, -1);
 });
+
+/** Cases with crowd regions and area ranges, evaluated by pycocotools (see tests/data/ap_crowd_area_cases.py). */
+const crowdCases: {
+  image_ids: number[];
+  gts: [number, number, number, number, number, number, 0 | 1][];
+  dets: [number, number, number, number, number, number][];
+  stats: number[];
+}[] = JSON.parse(Deno.readTextFileSync(new URL("./data/ap_crowd_area_cases.json", import.meta.url))).cases;
+/** COCOeval.stats order: AP, AP50, AP75, AP S/M/L, AR1, AR10, AR100, AR100 S/M/L. */
+const AREA_RANGES: Record<"small" | "medium" | "large", [number, number]> = {
+  small: [0 ** 2, 32 ** 2],
+  medium: [32 ** 2, 96 ** 2],
+  large: [96 ** 2, 1e5 ** 2],
+};
+crowdCases.forEach((c, i) => {
+  Deno.test(`evaluateCoco() reproduces pycocotools' 12 stats with crowds and area ranges, case ${i}`, () => {
+    const gts: CocoGt[] = c.gts.map(([image_id, x, y, w, h, area, iscrowd]) => ({
+      image_id,
+      bbox: [x, y, w, h],
+      area,
+      iscrowd,
+    }));
+    const dets: CocoDet[] = c.dets.map(([image_id, x, y, w, h, score]) => ({
+      image_id,
+      bbox: [x, y, w, h],
+      score,
+    }));
+    const imageIds = c.image_ids;
+    const all = evaluateCoco(gts, dets, { imageIds });
+    const [s, m, l] = (["small", "medium", "large"] as const).map((k) =>
+      evaluateCoco(gts, dets, { imageIds, areaRange: AREA_RANGES[k] })
+    );
+    const ours = [
+      all.ap,
+      all.ap50,
+      all.ap75,
+      s.ap,
+      m.ap,
+      l.ap,
+      all.ar1,
+      all.ar10,
+      all.ar100,
+      s.ar100,
+      m.ar100,
+      l.ar100,
+    ];
+    ours.forEach((v, k) => {
+      assert.ok(
+        Math.abs(v - c.stats[k]) <= GOLDEN_TOLERANCE,
+        `case ${i} stat ${k}: got ${v}, pycocotools ${c.stats[k]}`,
+      );
+    });
+  });
+});
+
+Deno.test("evaluateCoco() keeps a match to a real object rather than a better-overlapping crowd region", () => {
+  // Detection [1,0,10,10]: IoU with the person [0,0,10,10] = 90 / 110 ≈ 0.82; with the crowd region around it
+  // = 100 / 100 = 1 (intersection over detection area). Ignored gts come last and the search stops at the first
+  // ignored one once a real match is held, so it is a true positive up to IoU 0.8, a false positive above.
+  const gts: CocoGt[] = [
+    { image_id: 1, bbox: [0, 0, 20, 20], iscrowd: 1 },
+    { image_id: 1, bbox: [0, 0, 10, 10] },
+  ];
+  const r = evaluateCoco(gts, [{ image_id: 1, bbox: [1, 0, 10, 10], score: 0.9 }]);
+  assert.deepEqual(r.recall, COCO_IOU_THRESHOLDS.map((t) => (t <= 90 / 110 ? 1 : 0)));
+  assert.ok(Math.abs(r.ap50 - 1) < 1e-15);
+  assert.ok(Math.abs(r.ap75 - 1) < 1e-15);
+  assert.ok(r.precision[6][0] > 0.99); // IoU threshold 0.8 ≤ 0.818: matched
+  assert.ok(r.precision[7].every((p) => p === 0)); // 0.85: no match (the crowd region does not take it either)
+});
