@@ -41,29 +41,40 @@ function numberArg(name: string, value: string | undefined, fallback: number, in
   return n;
 }
 
+/** Runs `parse` (a `parseArgs` call), reporting its errors (unknown option, missing value) as usage errors. */
+function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      annotations: { type: "string" },
-      detections: { type: "string" },
-      category: { type: "string" },
-      dataset: { type: "string" },
-      weights: { type: "string" },
-      checkpoint: { type: "string" },
-      class: { type: "string" },
-      split: { type: "string" },
-      "min-score": { type: "string" },
-      "max-overlap": { type: "string" },
-      "top-k": { type: "string" },
-      "batch-size": { type: "string" },
-      backend: { type: "string" },
-      limit: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean" },
-    },
-    strict: true,
-  });
+  const { values } = asUsage(() =>
+    parseArgs({
+      args,
+      options: {
+        annotations: { type: "string" },
+        detections: { type: "string" },
+        category: { type: "string" },
+        dataset: { type: "string" },
+        weights: { type: "string" },
+        checkpoint: { type: "string" },
+        class: { type: "string" },
+        split: { type: "string" },
+        "min-score": { type: "string" },
+        "max-overlap": { type: "string" },
+        "top-k": { type: "string" },
+        "batch-size": { type: "string" },
+        backend: { type: "string" },
+        limit: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    })
+  );
   if (values.help) {
     console.log(USAGE);
     return;

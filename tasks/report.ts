@@ -38,22 +38,33 @@ function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" |
   return runs.some((r) => r.ap.settings.split === "train") ? "train" : "test";
 }
 
+/** Runs `parse` (a `parseArgs` call), reporting its errors (unknown option, missing value) as usage errors. */
+function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 async function main(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      runs: { type: "string", multiple: true },
-      out: { type: "string" },
-      dataset: { type: "string" },
-      gallery: { type: "string" },
-      "gallery-min-score": { type: "string" },
-      "max-boxes": { type: "string" },
-      title: { type: "string" },
-      help: { type: "boolean" },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = asUsage(() =>
+    parseArgs({
+      args,
+      options: {
+        runs: { type: "string", multiple: true },
+        out: { type: "string" },
+        dataset: { type: "string" },
+        gallery: { type: "string" },
+        "gallery-min-score": { type: "string" },
+        "max-boxes": { type: "string" },
+        title: { type: "string" },
+        help: { type: "boolean" },
+      },
+      allowPositionals: true,
+      strict: true,
+    })
+  );
   if (values.help) {
     console.log(USAGE);
     return;
