@@ -1,0 +1,155 @@
+/**
+ * Worker entry of {@link SsdWorkerPool} (lib/parallel.ts): one single-threaded tf.js backend and one SSD300
+ * replica per worker. Handles one message at a time, in order; replies `{ id, ok, result | error, numTensors }`.
+ * Not meant to be imported: it installs `self.onmessage`.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, initBackend } from "./backend.ts";
+import { convWithGrad } from "./conv_grad.ts";
+import { detectObjects } from "./detect.ts";
+import { ssdForward, type SsdModel } from "./model.ts";
+import { IMAGE_FLOATS, shardMultiboxLoss, type WorkerReply, type WorkerRequest } from "./parallel.ts";
+import { N_PRIORS } from "./priors.ts";
+
+let model: SsdModel | undefined;
+
+function requireModel(): SsdModel {
+  if (!model) throw new Error("worker has no model (init was not called)");
+  return model;
+}
+
+function setParams(names: string[], datas: Float32Array[]): void {
+  const m = requireModel();
+  names.forEach((name, i) => {
+    const v = m.params.get(name);
+    if (!v) throw new RangeError(`setWeights: unknown parameter '${name}'`);
+    if (datas[i].length !== v.size) {
+      throw new RangeError(`setWeights: '${name}' has ${datas[i].length} values, expected ${v.size}`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(datas[i], v.shape)));
+  });
+}
+
+function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
+  if (images.length !== n * IMAGE_FLOATS) {
+    throw new RangeError(`images has ${images.length} values, expected ${n} × ${IMAGE_FLOATS}`);
+  }
+  return tf.tensor4d(images, [n, 300, 300, 3]);
+}
+
+type Handler = (req: WorkerRequest) => Promise<{ result: unknown; transfer?: Transferable[] }>;
+
+const handle: Handler = async (req) => {
+  switch (req.type) {
+    case "init": {
+      const backend = await initBackend(req.backend as BackendChoice, null);
+      const params = new Map<string, tf.Variable>();
+      req.names.forEach((name, i) => {
+        const t = tf.tensor(req.datas[i], req.shapes[i]);
+        params.set(name, tf.variable(t, true));
+        t.dispose();
+      });
+      model = { nClasses: req.nClasses, params };
+      return { result: { backend } };
+    }
+    case "setWeights":
+      setParams(req.names, req.datas);
+      return { result: null };
+    case "forward": {
+      const m = requireModel();
+      const x = imagesTensor(req.images, req.n);
+      const { locs, scores } = ssdForward(m, x);
+      x.dispose();
+      const l = (await locs.data()) as Float32Array;
+      const s = (await scores.data()) as Float32Array;
+      locs.dispose();
+      scores.dispose();
+      if (!req.detect) {
+        return { result: { locs: l, scores: s }, transfer: [l.buffer, s.buffer] as ArrayBuffer[] };
+      }
+      const c = m.nClasses;
+      const detections = Array.from({ length: req.n }, (_, i) =>
+        detectObjects(
+          l.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
+          s.subarray(i * N_PRIORS * c, (i + 1) * N_PRIORS * c),
+          c,
+          req.detect!,
+        ));
+      return { result: { detections } };
+    }
+    case "gradients": {
+      const m = requireModel();
+      const names = req.trainable ?? [...m.params.keys()];
+      const vars = names.map((k) => {
+        const v = m.params.get(k);
+        if (!v) throw new RangeError(`gradients: unknown parameter '${k}'`);
+        return v;
+      });
+      const mb = Math.max(1, Math.min(req.microBatch, req.n));
+      let acc: tf.Tensor[] | undefined;
+      let loss = 0;
+      for (let s = 0; s < req.n; s += mb) {
+        const e = Math.min(req.n, s + mb), k = e - s;
+        const x = tf.tensor4d(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), [k, 300, 300, 3]);
+        const tl = tf.tensor3d(req.trueLocs.subarray(s * N_PRIORS * 4, e * N_PRIORS * 4), [k, N_PRIORS, 4]);
+        const tcData = req.trueClasses.subarray(s * N_PRIORS, e * N_PRIORS);
+        const tc = tf.tensor2d(tcData, [k, N_PRIORS], "int32");
+        const posPerImage = Array.from({ length: k }, (_, i) => {
+          let p = 0;
+          const row = tcData.subarray(i * N_PRIORS, (i + 1) * N_PRIORS);
+          for (let j = 0; j < row.length; j++) if (row[j] > 0) p++;
+          return p;
+        });
+        const { value, grads } = tf.variableGrads(() => {
+          const { locs, scores } = ssdForward(m, x, { conv: convWithGrad });
+          return shardMultiboxLoss(locs, scores, tl, tc, posPerImage, req.nPosTotal);
+        }, vars);
+        loss += (await value.data())[0];
+        value.dispose();
+        x.dispose();
+        tl.dispose();
+        tc.dispose();
+        const g = vars.map((v) => grads[v.name]);
+        if (!acc) acc = g;
+        else {
+          const next = acc.map((a, i) => tf.add(a, g[i]));
+          acc.forEach((a) => a.dispose());
+          g.forEach((t) => t.dispose());
+          acc = next;
+        }
+      }
+      const out: Float32Array[] = [];
+      for (const t of acc!) {
+        out.push((await t.data()) as Float32Array);
+        t.dispose();
+      }
+      return { result: { loss, names, grads: out }, transfer: out.map((d) => d.buffer as ArrayBuffer) };
+    }
+    case "fail":
+      throw new Error(req.message);
+    case "close":
+      if (model) { for (const v of model.params.values()) v.dispose(); }
+      model = undefined;
+      return { result: null };
+  }
+};
+
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<WorkerRequest & { id: number }>) => void) | null;
+  postMessage(msg: WorkerReply, transfer?: Transferable[]): void;
+};
+
+// Messages are handled strictly in order (an async handler must not interleave with the next message).
+let queue: Promise<void> = Promise.resolve();
+scope.onmessage = (e) => {
+  const { id, ...req } = e.data;
+  queue = queue.then(async () => {
+    try {
+      const { result, transfer } = await handle(req as WorkerRequest);
+      scope.postMessage({ id, ok: true, result, numTensors: tf.memory().numTensors }, transfer ?? []);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      scope.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
+    }
+  });
+};

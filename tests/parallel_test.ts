@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/backend.ts";
+import { convWithGrad } from "../lib/conv_grad.ts";
+import { detectObjects } from "../lib/detect.ts";
+import { createSsd300, disposeModel, seededUniform, ssdForward } from "../lib/model.ts";
+import {
+  IMAGE_FLOATS,
+  modelParamData,
+  type PriorTargets,
+  shardMultiboxLoss,
+  shardRanges,
+  SsdWorkerPool,
+  WorkerError,
+} from "../lib/parallel.ts";
+import { N_PRIORS } from "../lib/priors.ts";
+
+await initBackend("wasm", null);
+
+function randomImages(n: number, seed: number): Float32Array[] {
+  const rand = seededUniform(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: IMAGE_FLOATS }, () => 4 * rand() - 2));
+}
+
+/** Random targets with a varying number of positives per image (5, 12, 0, …). */
+function randomTargets(n: number, seed: number): { targets: PriorTargets[]; pos: number[] } {
+  const rand = seededUniform(seed);
+  const pos: number[] = [];
+  const targets = Array.from({ length: n }, (_, i) => {
+    const trueClasses = new Int32Array(N_PRIORS);
+    const nPos = [5, 12, 0, 7][i % 4];
+    for (let k = 0; k < nPos; k++) trueClasses[Math.floor(rand() * N_PRIORS)] = 1;
+    pos.push(trueClasses.reduce((s, c) => s + (c > 0 ? 1 : 0), 0));
+    const trueLocs = Float32Array.from({ length: N_PRIORS * 4 }, () => 2 * rand() - 1);
+    return { trueLocs, trueClasses };
+  });
+  return { targets, pos };
+}
+
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+Deno.test("shardRanges() splits contiguously and evenly, omitting empty shards", () => {
+  const table: [number, number, [number, number][]][] = [
+    [4, 2, [[0, 2], [2, 4]]],
+    [5, 2, [[0, 3], [3, 5]]],
+    [1, 2, [[0, 1]]],
+    [0, 3, []],
+    [7, 3, [[0, 3], [3, 5], [5, 7]]],
+  ];
+  for (const [n, parts, expected] of table) {
+    assert.deepEqual(shardRanges(n, parts), expected, `${n}/${parts}`);
+  }
+  assert.throws(() => shardRanges(3, 0), RangeError);
+  assert.throws(() => shardRanges(-1, 2), RangeError);
+});
+
+Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients sum to the full-batch gradient", async (t) => {
+  const model = createSsd300(2, 3);
+  const pool = await SsdWorkerPool.create({ workers: 2, nClasses: 2, params: await modelParamData(model) });
+  try {
+    const images = randomImages(3, 11); // shards of 2 and 1 images
+    const before = tf.memory().numTensors;
+
+    await t.step("forward() returns locs/scores in batch order, equal to ssdForward", async () => {
+      const { locs, scores } = await pool.forward(images);
+      const x = tf.tensor4d(
+        images.reduce(
+          (acc, im, i) => (acc.set(im, i * IMAGE_FLOATS), acc),
+          new Float32Array(3 * IMAGE_FLOATS),
+        ),
+        [3, 300, 300, 3],
+      );
+      const ref = ssdForward(model, x);
+      const refLocs = ref.locs.dataSync() as Float32Array, refScores = ref.scores.dataSync() as Float32Array;
+      tf.dispose([x, ref.locs, ref.scores]);
+      assert.equal(locs.length, 3 * N_PRIORS * 4);
+      assert.equal(scores.length, 3 * N_PRIORS * 2);
+      // same backend and kernels, batch composition only: equal up to float reassociation
+      assert.ok(maxRelDiff(locs, refLocs) < 1e-5, `locs rel diff ${maxRelDiff(locs, refLocs)}`);
+      assert.ok(maxRelDiff(scores, refScores) < 1e-5, `scores rel diff ${maxRelDiff(scores, refScores)}`);
+
+      const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 50 };
+      const dets = await pool.detect(images, opts);
+      assert.equal(dets.length, 3);
+      for (let i = 0; i < 3; i++) {
+        const expected = detectObjects(
+          locs.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
+          scores.subarray(i * N_PRIORS * 2, (i + 1) * N_PRIORS * 2),
+          2,
+          opts,
+        );
+        assert.equal(dets[i].length, expected.length, `image ${i} detection count`);
+        dets[i].forEach((d, k) => {
+          assert.equal(d.classId, expected[k].classId);
+          assert.ok(Math.abs(d.score - expected[k].score) < 1e-5);
+        });
+      }
+    });
+
+    await t.step("gradients() sum over shards to the full-batch gradient (incl. micro-batches)", async () => {
+      const { targets, pos } = randomTargets(3, 5);
+      const nPosTotal = pos.reduce((a, b) => a + b, 0);
+      // the heads, the last aux conv and the conv4_3 rescale: backprop through L2 norm, heads and hard negatives
+      const trainable = [...model.params.keys()].filter((k) =>
+        k.startsWith("pred_convs.") || k.startsWith("aux_convs.conv11_") || k === "rescale_factors"
+      );
+      const full = (() => {
+        const x = tf.tensor4d(
+          images.reduce((a, im, i) => (a.set(im, i * IMAGE_FLOATS), a), new Float32Array(3 * IMAGE_FLOATS)),
+          [3, 300, 300, 3],
+        );
+        const tl = tf.tensor3d(
+          targets.reduce(
+            (a, tg, i) => (a.set(tg.trueLocs, i * N_PRIORS * 4), a),
+            new Float32Array(3 * N_PRIORS * 4),
+          ),
+          [3, N_PRIORS, 4],
+        );
+        const tc = tf.tensor2d(
+          targets.reduce(
+            (a, tg, i) => (a.set(tg.trueClasses, i * N_PRIORS), a),
+            new Int32Array(3 * N_PRIORS),
+          ),
+          [3, N_PRIORS],
+          "int32",
+        );
+        const vars = trainable.map((k) => model.params.get(k)!);
+        const { value, grads } = tf.variableGrads(() => {
+          const { locs, scores } = ssdForward(model, x, { conv: convWithGrad });
+          return shardMultiboxLoss(locs, scores, tl, tc, pos, nPosTotal);
+        }, vars);
+        const out = {
+          loss: value.dataSync()[0],
+          grads: new Map(trainable.map((k, i) => [k, grads[vars[i].name].dataSync() as Float32Array])),
+        };
+        tf.dispose([x, tl, tc, value, ...Object.values(grads)]);
+        return out;
+      })();
+      for (const microBatch of [undefined, 1]) {
+        const r = await pool.gradients(images, targets, { nPosTotal, trainable, microBatch });
+        assert.ok(
+          Math.abs(r.loss - full.loss) <= 1e-4 * Math.abs(full.loss),
+          `loss ${r.loss} vs ${full.loss}`,
+        );
+        assert.deepEqual([...r.grads.keys()], trainable);
+        for (const k of trainable) {
+          const d = maxRelDiff(r.grads.get(k)!, full.grads.get(k)!);
+          assert.ok(d < 1e-4, `${k} (microBatch ${microBatch}): rel diff ${d}`);
+        }
+      }
+      assert.equal(tf.memory().numTensors, before, "main-thread tensors leaked");
+    });
+
+    await t.step("setWeights() changes every replica; worker tensor counts stay constant", async () => {
+      const name = "pred_convs.cl_conv11_2.bias"; // [4 boxes × 2 classes]: the last 8 scores of each image
+      const old = model.params.get(name)!.dataSync() as Float32Array;
+      const two = images.slice(1); // one image per worker
+      const tails = (scores: Float32Array) =>
+        [1, 2].map((i) => scores.slice(i * N_PRIORS * 2 - 8, i * N_PRIORS * 2));
+      const before = tails((await pool.forward(two)).scores);
+      const counts = [...pool.workerTensorCounts];
+      await pool.setWeights(new Map([[name, new Float32Array(8).fill(5)]]));
+      const after = tails((await pool.forward(two)).scores);
+      after.forEach((a, w) =>
+        a.forEach((v, i) => assert.ok(Math.abs(v - before[w][i] - (5 - old[i])) < 1e-4))
+      );
+      await pool.setWeights(new Map([[name, { shape: [8], data: old }]]));
+      const restored = tails((await pool.forward(two)).scores);
+      restored.forEach((a, w) => a.forEach((v, i) => assert.ok(Math.abs(v - before[w][i]) < 1e-5)));
+      assert.deepEqual(pool.workerTensorCounts, counts, "worker tensors leaked");
+    });
+
+    await t.step("a failing worker rejects with its message and the pool keeps working", async () => {
+      await assert.rejects(pool.failForTest(1, "boom in worker"), (e: unknown) => {
+        assert.ok(e instanceof WorkerError);
+        assert.equal(e.workerIndex, 1);
+        assert.match(e.message, /worker 1: boom in worker/);
+        return true;
+      });
+      await assert.rejects(
+        pool.gradients(images.slice(0, 2), randomTargets(2, 1).targets, {
+          nPosTotal: 17,
+          trainable: ["nope"],
+        }),
+        /worker \d: gradients: unknown parameter 'nope'/,
+      );
+      await assert.rejects(pool.forward([new Float32Array(10)]), RangeError);
+      const { locs } = await pool.forward(images.slice(0, 1));
+      assert.equal(locs.length, N_PRIORS * 4);
+    });
+  } finally {
+    await pool.close();
+    disposeModel(model);
+  }
+  await assert.rejects(pool.forward([]), /closed/);
+});
