@@ -569,7 +569,11 @@ export function renderReportHtml(runs: readonly RunData[], opts: ReportOptions =
     }
     h.push(`</tr></thead><tbody>`);
     for (const row of opts.gallery) {
-      h.push(`<tr><td>${escapeHtml(row.fileName)}<br>${row.nGt} people</td>`);
+      h.push(
+        `<tr><td>${escapeHtml(row.fileName)}<br>${row.nGt} ${
+          row.nGt === 1 ? "person" : "people"
+        } (ground truth)</td>`,
+      );
       for (const c of row.cells) {
         h.push(
           `<td><img src="${c.dataUri}" alt="${
