@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { readTorchCheckpoint, TorchFormatError, writeTorchStateDict } from "../lib/torch/mod.ts";
+import { crc32 } from "../lib/torch/zip.ts";
 
 // ---- a tiny pickle assembler --------------------------------------------------------------------------------
 type Part = number | Part[];
@@ -215,8 +216,120 @@ Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style whole-model checkpoin
   assert.deepEqual(ck.meta, { epoch: 9 });
 });
 
+/** Legacy magic number 0x1950a86a20f9469cfc6c as LONG1 (10 little-endian bytes). */
+const LEGACY_MAGIC_LE = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const NONE_OP = 0x4e;
+
+/** A legacy-format file: magic, protocol version, sys_info, the main pickle, the key list, then the storages. */
+function legacyCheckpoint(main: Uint8Array, storages: [string, number[]][]): Uint8Array {
+  const parts: number[] = [
+    ...flat([0x80, 2, 0x8a, 10, LEGACY_MAGIC_LE, STOP]),
+    ...pickle(int(1001)),
+    ...pickle(
+      dict(str("protocol_version"), int(1001), str("little_endian"), 0x88, str("type_sizes"), dict()),
+    ),
+    ...main,
+    ...pickle([0x5d, MARK, storages.map(([k]) => str(k)), 0x65]), // EMPTY_LIST MARK … APPENDS
+  ];
+  for (const [, values] of storages) {
+    parts.push(...new Uint8Array(BigInt64Array.of(BigInt(values.length)).buffer), ...f32Bytes(values));
+  }
+  return Uint8Array.from(parts);
+}
+const legacyStorage = (key: string, numel: number, view?: [string, number, number]): Part => [
+  MARK,
+  str("storage"),
+  glob("torch", "FloatStorage"),
+  str(key),
+  str("cpu"),
+  int(numel),
+  view ? tuple(str(view[0]), int(view[1]), int(view[2])) : NONE_OP,
+  TUPLE,
+  BINPERSID,
+];
+const legacyMain = () =>
+  pickle(orderedDict(
+    str("w"),
+    rebuild(legacyStorage("k1", 6), 0, [2, 3], [3, 1]),
+    str("v"),
+    rebuild(legacyStorage("k1", 6, ["k1v", 2, 3]), 1, [2], [1]), // a view of elements 2…4 of k1, offset 1 in it
+    str("b"),
+    rebuild(legacyStorage("k2", 1), 0, [], []),
+  ));
+
+Deno.test("readTorchCheckpoint() reads the legacy format with storage views (view_metadata)", () => {
+  const ck = readTorchCheckpoint(legacyCheckpoint(legacyMain(), [["k1", iota(6)], ["k2", [0.5]]]));
+  assert.equal(ck.format, "legacy");
+  assert.deepEqual(ck.tensors.get("w"), { shape: [2, 3], data: Float32Array.from(iota(6)) });
+  assert.deepEqual(ck.tensors.get("v"), { shape: [2], data: Float32Array.of(3, 4) });
+  assert.deepEqual(ck.tensors.get("b"), { shape: [], data: Float32Array.of(0.5) });
+});
+
+/** Seeded xorshift32 in [0, 1). */
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+Deno.test("readTorchCheckpoint() on truncated or corrupted bytes throws only TorchFormatError", () => {
+  const bases: [string, Uint8Array][] = [
+    ["zip (ours)", writeTorchStateDict([["a", { shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) }]])],
+    ["zip (strided)", zipCheckpoint(w4("FloatStorage", 6, 1, [2, 2], [1, 2]), { "0": f32Bytes(iota(6)) })],
+    ["legacy", legacyCheckpoint(legacyMain(), [["k1", iota(6)], ["k2", [0.5]]])],
+  ];
+  const random = rng(42);
+  let failures = 0;
+  const attempt = (what: string, bytes: Uint8Array) => {
+    try {
+      const ck = readTorchCheckpoint(bytes, "fuzz.pth");
+      for (const [n, t] of ck.tensors) {
+        assert.equal(
+          t.data.length,
+          t.shape.reduce((a, b) => a * b, 1),
+          `${what} ${n}`,
+        );
+      }
+    } catch (e) {
+      assert.ok(e instanceof TorchFormatError, `${what}: ${(e as Error)?.stack ?? e}`);
+      failures++;
+    }
+  };
+  for (const [name, base] of bases) {
+    for (let cut = 0; cut < base.length; cut++) attempt(`${name} cut at ${cut}`, base.subarray(0, cut));
+    for (let trial = 0; trial < 400; trial++) {
+      const bytes = base.slice();
+      const flips = 1 + Math.floor(random() * 4);
+      for (let f = 0; f < flips; f++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      attempt(`${name} trial ${trial}`, bytes);
+    }
+  }
+  assert.ok(failures > 500, `only ${failures} corruptions detected`);
+});
+
+Deno.test("crc32() matches the CRC-32 check value and fflate's zip headers", () => {
+  assert.equal(crc32(enc.encode("123456789")), 0xcbf43926); // the standard check value
+  assert.equal(crc32(new Uint8Array(0)), 0);
+  const data = Uint8Array.from(iota(1000), (i) => (i * 7919) & 0xff); // crosses the 8-byte fast path and a tail
+  const zip = zipSync({ "x": data }, { level: 0 });
+  assert.equal(crc32(data), new DataView(zip.buffer).getUint32(14, true)); // CRC field of the local header
+});
+
 // ---- errors --------------------------------------------------------------------------------------------------
 
+/** Offset of the first occurrence of `needle` in `hay`. */
+function findBytes(hay: Uint8Array, needle: Uint8Array): number {
+  for (let i = 0; i + needle.length <= hay.length; i++) {
+    if (needle.every((b, j) => hay[i + j] === b)) return i;
+  }
+  throw new Error("not found");
+}
 const validZip = () => writeTorchStateDict([["w", { shape: [4], data: Float32Array.of(1, 2, 3, 4) }]]);
 const w4 = (cls = "FloatStorage", numel = 4, offset = 0, shape = [4], stride = [1]) =>
   pickle(dict(str("w"), rebuild(storage(cls, "0", numel), offset, shape, stride)));
@@ -249,6 +362,16 @@ const ERROR_CASES: [string, () => Uint8Array, RegExp][] = [
     "a zip missing its last bytes",
     () => validZip().subarray(0, validZip().length - 3),
     /truncated or corrupt zip/,
+  ],
+  [
+    "a flipped bit in a storage record",
+    () => {
+      const zip = validZip();
+      const at = findBytes(zip, f32Bytes([1, 2, 3, 4]));
+      zip[at + 5] ^= 0x10;
+      return zip;
+    },
+    /zip entry archive\/data\/0 is corrupt: CRC-32 mismatch/,
   ],
   ["a pickle without STOP", () => zipCheckpoint(w4().subarray(0, 30)), /truncated pickle/],
   [

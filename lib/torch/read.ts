@@ -1,8 +1,7 @@
 /**
- * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, read with fflate) and the legacy
+ * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, see zip.ts) and the legacy
  * (pre-1.6) stream format. Tensors come back as C-contiguous float32 arrays keyed by dotted names.
  */
-import { inflateSync } from "fflate";
 import {
   describeValue,
   PyGlobal,
@@ -11,6 +10,7 @@ import {
   unpickle,
   type UnpicklerHooks,
 } from "./pickle.ts";
+import { readZipEntries } from "./zip.ts";
 
 export { TorchFormatError } from "./pickle.ts";
 
@@ -359,7 +359,7 @@ function alignedView<T>(
   ctor: new (b: ArrayBuffer, o: number, n: number) => T,
 ): T {
   const b = bytes.byteOffset % elem === 0 ? bytes : bytes.slice();
-  return new ctor(b.buffer as ArrayBuffer, b.byteOffset, b.byteLength / elem);
+  return new ctor(b.buffer as ArrayBuffer, b.byteOffset, Math.floor(b.byteLength / elem));
 }
 
 /**
@@ -505,7 +505,10 @@ function walkModule(mod: PyObject, prefix: string, out: Map<string, TensorRef>):
   }
 }
 
-/** A state dict (possibly nested dicts) → dotted names. Non-tensor plain values go to `meta` when given. */
+/**
+ * A state dict (possibly nested dicts) → dotted names. When `meta` is given (a bare top-level dict), plain values
+ * (numbers, strings, lists/dicts of them) go there by dotted name; otherwise every value must hold tensors.
+ */
 function walkStateDict(
   dict: Map<unknown, unknown>,
   prefix: string,
@@ -515,9 +518,9 @@ function walkStateDict(
   for (const [k, v] of dict) {
     const name = prefix + String(k);
     if (v instanceof TensorRef) out.set(name, v);
-    else if (v instanceof Map) walkStateDict(v, `${name}.`, out);
+    else if (meta && isPlain(v)) meta[name] = toJsonLike(v); // incl. dicts without tensors
+    else if (v instanceof Map) walkStateDict(v, `${name}.`, out, meta);
     else if (isModule(v)) walkModule(v, `${name}.`, out);
-    else if (meta && isPlain(v)) meta[name] = toJsonLike(v);
     else {
       throw new TorchFormatError(`state dict entry '${name}' is a ${describeValue(v)}, not a tensor`);
     }
@@ -583,91 +586,8 @@ function materializeAll(
 // ---------------------------------------------------------------------------------------------------------------
 // The two container formats
 
-/** Zip record signatures (PKWARE APPNOTE 4.3). */
-const ZIP_LOCAL_HEADER = 0x04034b50;
-const ZIP_CENTRAL_HEADER = 0x02014b50;
-const ZIP_EOCD = 0x06054b50;
-const ZIP64_EOCD_LOCATOR = 0x07064b50;
-const ZIP64_EOCD = 0x06064b50;
-/** The EOCD record is 22 bytes plus a comment of at most 65535 bytes at the very end of the archive. */
-const ZIP_EOCD_MAX_DISTANCE = 22 + 0xffff;
-
-/**
- * Entries of a zip archive as views into `bytes`: stored entries (all that torch.save writes) are subarrays,
- * not copies; deflated ones are inflated with fflate. Reads the central directory (with zip64 fields), so a
- * truncated archive is detected. (fflate's unzipSync copies every entry and its streaming Unzip scans byte by
- * byte when entries have data descriptors, as PyTorch's writer emits: ~3 s for the 105 MB VOC file.)
- */
-function unzipViews(bytes: Uint8Array): Record<string, Uint8Array> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const truncated = (what: string): never => {
-    throw new TorchFormatError(`truncated or corrupt zip archive: ${what}`);
-  };
-  let eocd = -1;
-  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - ZIP_EOCD_MAX_DISTANCE); i--) {
-    if (view.getUint32(i, true) === ZIP_EOCD) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) truncated("no end-of-central-directory record");
-  let count = view.getUint16(eocd + 10, true);
-  let cdOffset = view.getUint32(eocd + 16, true);
-  if (eocd >= 20 && view.getUint32(eocd - 20, true) === ZIP64_EOCD_LOCATOR) {
-    const z = Number(view.getBigUint64(eocd - 12, true));
-    if (z + 56 > bytes.length || view.getUint32(z, true) !== ZIP64_EOCD) truncated("bad zip64 end record");
-    count = Number(view.getBigUint64(z + 32, true));
-    cdOffset = Number(view.getBigUint64(z + 48, true));
-  }
-  const files: Record<string, Uint8Array> = {};
-  const decoder = new TextDecoder();
-  let p = cdOffset;
-  for (let n = 0; n < count; n++) {
-    if (p + 46 > bytes.length || view.getUint32(p, true) !== ZIP_CENTRAL_HEADER) {
-      truncated(`central directory entry ${n} at byte ${p}`);
-    }
-    const method = view.getUint16(p + 10, true);
-    let csize = view.getUint32(p + 20, true);
-    let usize = view.getUint32(p + 24, true);
-    const nameLen = view.getUint16(p + 28, true);
-    const extraLen = view.getUint16(p + 30, true);
-    const commentLen = view.getUint16(p + 32, true);
-    let local = view.getUint32(p + 42, true);
-    if (p + 46 + nameLen + extraLen > bytes.length) truncated(`central directory entry ${n}`);
-    const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
-    // zip64 extended information (header id 1): the 0xffffffff fields, in the order usize, csize, offset.
-    for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
-      const id = view.getUint16(e, true);
-      const len = view.getUint16(e + 2, true);
-      if (id === 1) {
-        let q = e + 4;
-        if (usize === 0xffffffff) usize = Number(view.getBigUint64(q, true)), q += 8;
-        if (csize === 0xffffffff) csize = Number(view.getBigUint64(q, true)), q += 8;
-        if (local === 0xffffffff) local = Number(view.getBigUint64(q, true));
-      }
-      e += 4 + len;
-    }
-    if (local + 30 > bytes.length || view.getUint32(local, true) !== ZIP_LOCAL_HEADER) {
-      truncated(`local header of ${name} at byte ${local}`);
-    }
-    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-    if (start + csize > bytes.length) truncated(`data of ${name} ends past the end of the file`);
-    const raw = bytes.subarray(start, start + csize);
-    if (method === 0) files[name] = raw;
-    else if (method === 8) {
-      try {
-        files[name] = inflateSync(raw, { out: new Uint8Array(usize) });
-      } catch (e) {
-        throw new TorchFormatError(`corrupt zip entry ${name}: ${(e as Error).message}`, { cause: e });
-      }
-    } else throw new TorchFormatError(`zip entry ${name} uses unsupported compression method ${method}`);
-    p += 46 + nameLen + extraLen + commentLen;
-  }
-  return files;
-}
-
 function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
-  const files = unzipViews(bytes);
+  const files = readZipEntries(bytes);
   const names = Object.keys(files);
   const pkls = names.filter((n) => n === "data.pkl" || /^[^/]+\/data\.pkl$/.test(n));
   if (names.some((n) => /^[^/]+\/constants\.pkl$/.test(n))) {
