@@ -25,8 +25,8 @@ const dict = (...kv: Part[]): Part => [EMPTY_DICT, MARK, kv, SETITEMS];
 const orderedDict = (
   ...kv: Part[]
 ): Part => [glob("collections", "OrderedDict"), EMPTY_TUPLE, REDUCE, MARK, kv, SETITEMS];
-const storage = (cls: string, key: string, numel: number): Part => [
-  tuple(str("storage"), glob("torch", cls), str(key), str("cpu"), int(numel)),
+const storage = (cls: string, key: string, numel: number, module = "torch", location = "cpu"): Part => [
+  tuple(str("storage"), glob(module, cls), str(key), str(location), int(numel)),
   BINPERSID,
 ];
 const rebuild = (
@@ -138,7 +138,7 @@ Deno.test("readTorchCheckpoint() flattens nested dicts and wrapper keys, keeping
   }
 });
 
-Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style whole-model checkpoint with an optimizer object", () => {
+Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style GPU whole-model checkpoint with an optimizer object", () => {
   const NONE = 0x4e, NEWTRUE = 0x88, NEWOBJ = 0x81;
   const module = (
     mod: string,
@@ -159,7 +159,12 @@ Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style whole-model checkpoin
       str("_backend"),
       backend,
       str("_parameters"),
-      orderedDict(str("weight"), param(storage("FloatStorage", "1", 6), [2, 3], [3, 1]), str("bias"), NONE),
+      orderedDict(
+        str("weight"),
+        param(storage("FloatStorage", "1", 6, "torch.cuda", "cuda:0"), [2, 3], [3, 1]),
+        str("bias"),
+        NONE,
+      ),
       str("_buffers"),
       orderedDict(),
       str("_modules"),
@@ -411,6 +416,14 @@ const ERROR_CASES: [string, () => Uint8Array, RegExp][] = [
     "an unknown storage class",
     () => zipCheckpoint(w4("FooStorage")),
     /unsupported storage class torch\.FooStorage/,
+  ],
+  [
+    "an unknown CUDA storage class",
+    () =>
+      zipCheckpoint(
+        pickle(dict(str("w"), rebuild(storage("FooStorage", "0", 4, "torch.cuda"), 0, [4], [1]))),
+      ),
+    /unsupported storage class torch\.cuda\.FooStorage/,
   ],
   [
     "an int64 tensor",

@@ -159,14 +159,15 @@ function intTuple(v: unknown, what: string): number[] {
 function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
   return {
     findClass(module, name) {
-      if (module === "torch" && name in STORAGE_CLASSES) {
-        return new StorageType(`torch.${name}`, STORAGE_CLASSES[name]);
+      // torch.cuda.FloatStorage etc.: checkpoints saved from a GPU without .cpu(); the bytes are the same.
+      if ((module === "torch" || module === "torch.cuda") && name in STORAGE_CLASSES) {
+        return new StorageType(`${module}.${name}`, STORAGE_CLASSES[name]);
       }
       if (module === "torch" && name in TORCH_DTYPES) {
         return new StorageType(`torch.${name}`, TORCH_DTYPES[name]);
       }
-      if (module === "torch" && name.endsWith("Storage")) {
-        throw new TorchFormatError(`unsupported storage class torch.${name}`);
+      if ((module === "torch" || module === "torch.cuda") && name.endsWith("Storage")) {
+        throw new TorchFormatError(`unsupported storage class ${module}.${name}`);
       }
       return new PyGlobal(module, name);
     },
