@@ -49,6 +49,10 @@ Deno.test("Rng is deterministic per seed, resumable from its state, and shuffled
   assert.deepEqual(xs, Array.from({ length: 5 }, () => b.next()));
   assert.notDeepEqual(xs, Array.from({ length: 5 }, () => c.next()));
   assert.ok(xs.every((x) => x >= 0 && x < 1));
+  for (let i = 0; i < 1000; i++) {
+    a.next();
+    assert.ok(a.state().every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff), "state is uint32");
+  }
   const resumed = new Rng(a.state());
   assert.deepEqual(
     Array.from({ length: 5 }, () => resumed.next()),
