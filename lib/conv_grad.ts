@@ -152,6 +152,27 @@ export function conv2dFilterGrad(
 }
 
 /**
+ * The filter of the input gradient: spatially flipped (both axes) and in/out-swapped, HWIO [kh, kw, Cin, Cout] →
+ * [kh, kw, Cout, Cin]. The flip reverses the k·k tap rows of the [k·k, Cin·Cout] view, done as a matMul with the
+ * exchange (anti-identity) matrix — exact (one 1 per row), and ~50× faster than the WASM Reverse/Gather kernels.
+ */
+export function flippedSwappedFilter(w: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, cout] = w.shape;
+    const taps = kh * kw;
+    let flipped: tf.Tensor = w;
+    if (taps > 1) {
+      const exchange = new Float32Array(taps * taps);
+      for (let t = 0; t < taps; t++) exchange[t * taps + (taps - 1 - t)] = 1;
+      // [taps, taps] · [taps, Cin·Cout]
+      flipped = tf.matMul(tf.tensor2d(exchange, [taps, taps]), tf.reshape(w, [taps, cin * cout]));
+    }
+    const swapped = tf.transpose(tf.reshape(flipped, [taps, cin, cout]), [0, 2, 1]); // [taps, Cout, Cin]
+    return tf.reshape(swapped, [kh, kw, cout, cin]) as tf.Tensor4D;
+  });
+}
+
+/**
  * dL/dX of a convolution (no bias, no activation) given dL/dY, as a forward conv2d of (zero-inserted) dY with the
  * flipped, in/out-swapped filter; the "full" padding goes into the conv's explicit (possibly asymmetric) padding.
  * @param dy NHWC [N, Ho, Wo, Cout]
@@ -169,7 +190,7 @@ export function conv2dInputGrad(
     const [n, h, wd] = inShape;
     const [, ho, wo, cout] = dy.shape;
     const { stride: s, pad: p, dilation: d } = o;
-    const wFlip = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Cout, Cin]
+    const wFlip = flippedSwappedFilter(w); // [kh, kw, Cout, Cin]
     let dyz: tf.Tensor4D = dy;
     let hz = ho, wz = wo; // rows/cols of dY after zero insertion (trailing zeros included)
     if (s > 1) {
