@@ -8,11 +8,13 @@
  *
  * - Inference: {@link SsdWorkerPool.forward} (locs/scores) and {@link SsdWorkerPool.detect} (detections, computed
  *   in the workers too).
- * - Training: {@link SsdWorkerPool.gradients} returns the sum of the shard gradients of the MultiBox loss. The
- *   caller matches priors to objects for the whole batch first and passes the per-image targets and the batch's
- *   total positive count N_pos; each shard's loss is normalised by that global N_pos, so the shard losses and
- *   gradients add up to exactly the full-batch loss and gradient. The caller applies its optimiser and sends the
- *   new weights with {@link SsdWorkerPool.setWeights}.
+ * - Training: {@link SsdWorkerPool.gradients} returns the sum of the shard gradients of the MultiBox loss
+ *   (lib/loss.ts `multiboxLossPart`). The caller matches priors to objects for the whole batch first
+ *   (`buildTargets`) and passes the per-image targets and the batch's total positive count N_pos; each shard's
+ *   loss is normalised by that global N_pos, so the shard losses and gradients add up to exactly the full-batch
+ *   loss and gradient. The caller applies its optimiser and sends the new weights with
+ *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train.ts's
+ *   `lossAndGradients` that does all of this but the optimiser step.
  *
  * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
  * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
@@ -20,15 +22,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Detection, DetectOptions } from "./detect.ts";
-import { N_PRIORS } from "./priors.ts";
+import { buildTargets, type ImageTargets, type LossOptions } from "./loss.ts";
 import type { SsdModel } from "./model.ts";
+import { N_PRIORS } from "./priors.ts";
+import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "./train.ts";
 
 /** Floats in one preprocessed image, NHWC [300, 300, 3]. */
 export const IMAGE_FLOATS = 300 * 300 * 3;
-/** Hard negatives per positive in the MultiBox loss (the reference's `neg_pos_ratio=3`). */
-export const NEG_POS_RATIO = 3;
-/** Weight of the localisation loss (the reference's `alpha=1.`). */
-export const LOC_LOSS_ALPHA = 1;
 
 /** A parameter's data in our layout (see lib/model.ts): row-major float32. */
 export interface ParamData {
@@ -36,18 +36,10 @@ export interface ParamData {
   data: Float32Array;
 }
 
-/** Per-prior training targets for one image, from matching priors to its objects (threshold 0.5). */
-export interface PriorTargets {
-  /** [8732 * 4] encoded offsets of each prior's matched object (only positives' values matter) */
-  trueLocs: Float32Array;
-  /** [8732] class per prior, 0 = background; a prior is positive when > 0 */
-  trueClasses: Int32Array;
-}
-
 /** Options of {@link SsdWorkerPool.gradients}. */
-export interface GradientOptions {
-  /** positives in the WHOLE batch (all shards): the loss is normalised by it, as the reference's n_positives.sum() */
-  nPosTotal: number;
+export interface GradientOptions extends LossOptions {
+  /** positives in the WHOLE batch (all shards): the loss normaliser, as the reference's n_positives.sum() */
+  nPositivesTotal: number;
   /** images per forward/backward pass inside a worker (bounds activation memory); default: the whole shard */
   microBatch?: number;
   /** names of the parameters to differentiate; default every parameter */
@@ -58,7 +50,10 @@ export interface GradientOptions {
 export interface GradientResult {
   /** full-batch MultiBox loss (conf + α·loc), as the reference computes it for the batch */
   loss: number;
-  /** dLoss/dParam by parameter name (our layout), for the differentiated parameters */
+  /** its confidence (cross-entropy) and localisation (L1) parts */
+  conf: number;
+  loc: number;
+  /** dLoss/dParam by parameter name (our layout), for the differentiated parameters that reach the loss */
   grads: Map<string, Float32Array>;
 }
 
@@ -100,9 +95,11 @@ export type WorkerRequest =
     n: number;
     trueLocs: Float32Array;
     trueClasses: Int32Array;
-    nPosTotal: number;
+    nPositives: number[];
+    nPositivesTotal: number;
     microBatch: number;
     trainable: string[] | null;
+    loss: LossOptions;
   }
   | { type: "fail"; message: string }
   | { type: "close" };
@@ -112,14 +109,14 @@ export interface WorkerResults {
   init: { backend: string };
   setWeights: null;
   forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
-  gradients: { loss: number; names: string[]; grads: Float32Array[] };
+  gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
   fail: null;
   close: null;
 }
 
 /** The envelope of every reply. */
 export type WorkerReply =
-  | { id: number; ok: true; result: unknown; numTensors: number }
+  | { id: number; ok: true; result: unknown; numTensors: number; ms: number }
   | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
 
 /** Reads every parameter of a model into plain arrays (our layout), e.g. to start a pool. */
@@ -161,55 +158,6 @@ function concatF32(parts: readonly Float32Array[], each: number, what: string): 
   return out;
 }
 
-/**
- * MultiBox loss of a shard (the reference's `MultiBoxLoss.forward`), normalised by the WHOLE batch's positive
- * count so that shard losses sum to the batch loss:
- *   (Σ_shard CE(pos) + Σ_shard CE(hard neg)) / N_pos + α · Σ_shard |loc − target|(pos) / (4 · N_pos).
- * Hard negatives are mined per image (3 per positive, the largest background CE). The hard-negative selection is
- * a constant mask computed from a detached copy of the CE (it selects, it is not differentiated — as in torch,
- * where the sort's indices carry no gradient).
- * @param locs [n, 8732, 4] predicted offsets
- * @param scores [n, 8732, C] logits
- * @param trueLocs [n, 8732, 4] encoded target offsets
- * @param trueClasses [n, 8732] int32 classes (0 background)
- * @param posPerImage positives of each of the n images (= count of trueClasses > 0 per row)
- * @param nPosTotal positives in the whole batch (≥ 1)
- * @returns scalar loss
- */
-export function shardMultiboxLoss(
-  locs: tf.Tensor3D,
-  scores: tf.Tensor3D,
-  trueLocs: tf.Tensor3D,
-  trueClasses: tf.Tensor2D,
-  posPerImage: readonly number[],
-  nPosTotal: number,
-): tf.Scalar {
-  if (!(nPosTotal > 0)) throw new RangeError(`shardMultiboxLoss: nPosTotal must be > 0, got ${nPosTotal}`);
-  const [n, nPriors, nClasses] = scores.shape;
-  return tf.tidy(() => {
-    const pos = tf.cast(tf.greater(trueClasses, 0), "float32"); // [n, P]
-    const locErr = tf.sum(tf.mul(tf.abs(tf.sub(locs, trueLocs)), tf.expandDims(pos, 2))); // Σ over pos × 4
-    const oneHot = tf.oneHot(tf.reshape(trueClasses, [-1]), nClasses); // [n·P, C]
-    const logp = tf.logSoftmax(tf.reshape(scores, [-1, nClasses])); // [n·P, C]
-    const ce = tf.reshape(tf.neg(tf.sum(tf.mul(logp, oneHot), 1)), [n, nPriors]); // [n, P]
-    // hard negatives: detached CE with positives pushed below every negative (CE ≥ 0), top 3·npos_i per row
-    const ceDetached = tf.tensor2d(ce.dataSync() as Float32Array, [n, nPriors]);
-    const negCe = tf.sub(ceDetached, tf.mul(pos, 2)); // positives → CE−2 < 0 ≤ any negative's CE
-    const ks = posPerImage.map((p) => Math.min(NEG_POS_RATIO * p, nPriors));
-    const kMax = Math.max(1, ...ks);
-    const top = tf.topk(negCe, kMax).values; // [n, kMax] descending
-    const thrIdx = ks.map((k, i) => i * kMax + Math.max(k - 1, 0));
-    const thr = tf.reshape(tf.gather(tf.reshape(top, [-1]), thrIdx), [n, 1]); // [n, 1] k-th largest
-    const hasNeg = tf.tensor2d(ks.map((k) => (k > 0 ? 1 : 0)), [n, 1]);
-    const hardNeg = tf.mul(tf.mul(tf.cast(tf.greaterEqual(negCe, thr), "float32"), tf.sub(1, pos)), hasNeg);
-    const conf = tf.sum(tf.mul(ce, tf.add(pos, hardNeg)));
-    return tf.add(
-      tf.div(conf, nPosTotal),
-      tf.mul(tf.div(locErr, 4 * nPosTotal), LOC_LOSS_ALPHA),
-    ) as tf.Scalar;
-  });
-}
-
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -226,9 +174,17 @@ export class SsdWorkerPool {
   private closed = false;
   /** `tf.memory().numTensors` in each worker after its last reply (for leak checks) */
   readonly workerTensorCounts: number[];
+  /** time each worker spent handling its last request, ms (excludes message passing) */
+  readonly workerBusyMs: number[];
 
-  private constructor(private readonly workers: Worker[], readonly nClasses: number) {
+  private constructor(
+    private readonly workers: Worker[],
+    readonly nClasses: number,
+    /** parameter shapes by name (our layout) */
+    readonly paramShapes: Map<string, number[]>,
+  ) {
     this.workerTensorCounts = workers.map(() => 0);
+    this.workerBusyMs = workers.map(() => 0);
     workers.forEach((w, i) => {
       w.onmessage = (e: MessageEvent<WorkerReply>) => this.onReply(i, e.data);
       w.onerror = (e: ErrorEvent) => {
@@ -254,8 +210,12 @@ export class SsdWorkerPool {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`workers must be an integer ≥ 1, got ${n}`);
     const url = new URL("./parallel_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: n }, () => new Worker(url, { type: "module" }));
-    const pool = new SsdWorkerPool(workers, opts.nClasses);
     const names = [...opts.params.keys()];
+    const pool = new SsdWorkerPool(
+      workers,
+      opts.nClasses,
+      new Map(names.map((k) => [k, opts.params.get(k)!.shape.slice()])),
+    );
     const shapes = names.map((k) => opts.params.get(k)!.shape);
     try {
       await Promise.all(workers.map((_, i) => {
@@ -282,6 +242,7 @@ export class SsdWorkerPool {
     this.pending.delete(reply.id);
     if (reply.ok) {
       this.workerTensorCounts[worker] = reply.numTensors;
+      this.workerBusyMs[worker] = reply.ms;
       p.resolve(reply.result);
     } else {
       const err = new WorkerError(`worker ${worker}: ${reply.error.message}`, worker, reply.error.name);
@@ -371,27 +332,29 @@ export class SsdWorkerPool {
   }
 
   /**
-   * Loss and gradient of the MultiBox loss over a batch: each worker differentiates its shard's loss
-   * (normalised by the global `nPosTotal`), the shard gradients are summed here.
+   * Loss and gradient of the MultiBox loss over a batch: each worker differentiates its shard's share
+   * (`multiboxLossPart`, normalised by the global `nPositivesTotal`), the shard gradients are summed here.
    * @param images preprocessed images, each NHWC [300 * 300 * 3]
-   * @param targets per image, from matching the whole batch (see {@link PriorTargets})
+   * @param targets per image, from matching the whole batch (`buildTargets` in lib/loss.ts)
    */
   async gradients(
     images: readonly Float32Array[],
-    targets: readonly PriorTargets[],
+    targets: readonly ImageTargets[],
     opts: GradientOptions,
   ): Promise<GradientResult> {
     const n = images.length;
     if (targets.length !== n) throw new RangeError(`gradients: ${n} images but ${targets.length} targets`);
-    if (!(opts.nPosTotal > 0)) {
-      throw new RangeError(`gradients: nPosTotal must be > 0, got ${opts.nPosTotal}`);
+    if (!(opts.nPositivesTotal > 0)) {
+      throw new RangeError(`gradients: nPositivesTotal must be > 0, got ${opts.nPositivesTotal}`);
     }
+    const { threshold, negPosRatio, alpha } = opts;
     const results = await Promise.all(
       this.shards(n).map(([s, e], w) => {
         const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
-        const tl = concatF32(targets.slice(s, e).map((t) => t.trueLocs), N_PRIORS * 4, "trueLocs");
+        const shard = targets.slice(s, e);
+        const tl = concatF32(shard.map((t) => t.trueLocs), N_PRIORS * 4, "trueLocs");
         const tc = new Int32Array((e - s) * N_PRIORS);
-        targets.slice(s, e).forEach((t, i) => {
+        shard.forEach((t, i) => {
           if (t.trueClasses.length !== N_PRIORS) {
             throw new RangeError(
               `trueClasses[${s + i}] has ${t.trueClasses.length} values, expected ${N_PRIORS}`,
@@ -405,17 +368,21 @@ export class SsdWorkerPool {
           n: e - s,
           trueLocs: tl,
           trueClasses: tc,
-          nPosTotal: opts.nPosTotal,
+          nPositives: shard.map((t) => t.nPositives),
+          nPositivesTotal: opts.nPositivesTotal,
           microBatch: opts.microBatch ?? (e - s),
           trainable: opts.trainable ? [...opts.trainable] : null,
+          loss: { threshold, negPosRatio, alpha },
         }, [batch.buffer, tl.buffer, tc.buffer] as ArrayBuffer[]);
       }),
     );
-    // Σ over shards. O(#params) per extra worker, once per step (not per element of an activation).
+    // Σ over shards: O(#params) per extra worker, once per batch.
     const grads = new Map<string, Float32Array>();
-    let loss = 0;
+    let loss = 0, conf = 0, loc = 0;
     for (const r of results) {
       loss += r.loss;
+      conf += r.conf;
+      loc += r.loc;
       r.names.forEach((name, i) => {
         const acc = grads.get(name);
         if (!acc) {
@@ -426,7 +393,12 @@ export class SsdWorkerPool {
         for (let j = 0; j < acc.length; j++) acc[j] += g[j];
       });
     }
-    return { loss, grads };
+    // keep the model's parameter order (shards may differ in which parameters reach the loss)
+    const order = opts.trainable ?? results[0]?.names ?? [];
+    const ordered = new Map<string, Float32Array>();
+    for (const k of order) if (grads.has(k)) ordered.set(k, grads.get(k)!);
+    for (const [k, v] of grads) if (!ordered.has(k)) ordered.set(k, v);
+    return { loss, conf, loc, grads: ordered };
   }
 
   /** Makes worker `index` throw `message` (to test error propagation). */
@@ -452,4 +424,30 @@ export class SsdWorkerPool {
       this.terminate();
     }
   }
+}
+
+/**
+ * Drop-in for lib/train.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
+ * (`buildTargets`), then {@link SsdWorkerPool.gradients}. The returned gradients are tensors on this thread's
+ * backend (the caller disposes them), ready for `Optimizer.step`; afterwards send the new weights with
+ * {@link SsdWorkerPool.setWeights}.
+ */
+export async function poolLossAndGradients(
+  pool: SsdWorkerPool,
+  batch: readonly TrainSample[],
+  opts: TrainGradientOptions,
+): Promise<LossAndGradients> {
+  if (batch.length === 0) throw new RangeError("poolLossAndGradients: empty batch");
+  const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
+  const r = await pool.gradients(batch.map((s) => s.image), targets, {
+    nPositivesTotal,
+    microBatch: opts.microBatch,
+    trainable: opts.trainable,
+    threshold: opts.threshold,
+    negPosRatio: opts.negPosRatio,
+    alpha: opts.alpha,
+  });
+  const grads = new Map<string, tf.Tensor>();
+  for (const [name, g] of r.grads) grads.set(name, tf.tensor(g, pool.paramShapes.get(name)));
+  return { loss: r.loss, conf: r.conf, loc: r.loc, nPositives: nPositivesTotal, grads };
 }

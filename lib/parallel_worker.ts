@@ -8,7 +8,8 @@ import { type BackendChoice, initBackend } from "./backend.ts";
 import { convWithGrad } from "./conv_grad.ts";
 import { detectObjects } from "./detect.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
-import { IMAGE_FLOATS, shardMultiboxLoss, type WorkerReply, type WorkerRequest } from "./parallel.ts";
+import { type ImageTargets, multiboxLossPart } from "./loss.ts";
+import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./parallel.ts";
 import { N_PRIORS } from "./priors.ts";
 
 let model: SsdModel | undefined;
@@ -85,45 +86,59 @@ const handle: Handler = async (req) => {
         if (!v) throw new RangeError(`gradients: unknown parameter '${k}'`);
         return v;
       });
+      const targets: ImageTargets[] = req.nPositives.map((nPositives, i) => ({
+        trueLocs: req.trueLocs.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
+        trueClasses: req.trueClasses.subarray(i * N_PRIORS, (i + 1) * N_PRIORS),
+        nPositives,
+      }));
       const mb = Math.max(1, Math.min(req.microBatch, req.n));
-      let acc: tf.Tensor[] | undefined;
-      let loss = 0;
-      for (let s = 0; s < req.n; s += mb) {
-        const e = Math.min(req.n, s + mb), k = e - s;
-        const x = tf.tensor4d(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), [k, 300, 300, 3]);
-        const tl = tf.tensor3d(req.trueLocs.subarray(s * N_PRIORS * 4, e * N_PRIORS * 4), [k, N_PRIORS, 4]);
-        const tcData = req.trueClasses.subarray(s * N_PRIORS, e * N_PRIORS);
-        const tc = tf.tensor2d(tcData, [k, N_PRIORS], "int32");
-        const posPerImage = Array.from({ length: k }, (_, i) => {
-          let p = 0;
-          const row = tcData.subarray(i * N_PRIORS, (i + 1) * N_PRIORS);
-          for (let j = 0; j < row.length; j++) if (row[j] > 0) p++;
-          return p;
-        });
-        const { value, grads } = tf.variableGrads(() => {
-          const { locs, scores } = ssdForward(m, x, { conv: convWithGrad });
-          return shardMultiboxLoss(locs, scores, tl, tc, posPerImage, req.nPosTotal);
-        }, vars);
-        loss += (await value.data())[0];
-        value.dispose();
-        x.dispose();
-        tl.dispose();
-        tc.dispose();
-        const g = vars.map((v) => grads[v.name]);
-        if (!acc) acc = g;
-        else {
-          const next = acc.map((a, i) => tf.add(a, g[i]));
-          acc.forEach((a) => a.dispose());
-          g.forEach((t) => t.dispose());
-          acc = next;
+      const acc = new Map<string, tf.Tensor>();
+      let loss = 0, conf = 0, loc = 0;
+      try {
+        for (let s = 0; s < req.n; s += mb) {
+          const e = Math.min(req.n, s + mb);
+          const x = tf.tensor4d(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), [
+            e - s,
+            300,
+            300,
+            3,
+          ]);
+          try {
+            const { value, grads } = tf.variableGrads(() => {
+              const { locs, scores } = ssdForward(m, x, { conv: convWithGrad });
+              const part = multiboxLossPart(locs, scores, targets.slice(s, e), req.nPositivesTotal, req.loss);
+              conf += part.conf.dataSync()[0];
+              loc += part.loc.dataSync()[0];
+              return part.loss;
+            }, vars);
+            loss += value.dataSync()[0];
+            value.dispose();
+            names.forEach((name, i) => {
+              const g = grads[vars[i].name];
+              if (!g) return; // no path from this parameter to the loss
+              const prev = acc.get(name);
+              if (prev) {
+                acc.set(name, tf.add(prev, g));
+                prev.dispose();
+                g.dispose();
+              } else acc.set(name, g);
+            });
+          } finally {
+            x.dispose();
+          }
         }
+        const outNames: string[] = [], out: Float32Array[] = [];
+        for (const [name, t] of acc) {
+          outNames.push(name);
+          out.push((await t.data()) as Float32Array);
+        }
+        return {
+          result: { loss, conf, loc, names: outNames, grads: out },
+          transfer: out.map((d) => d.buffer as ArrayBuffer),
+        };
+      } finally {
+        for (const t of acc.values()) t.dispose();
       }
-      const out: Float32Array[] = [];
-      for (const t of acc!) {
-        out.push((await t.data()) as Float32Array);
-        t.dispose();
-      }
-      return { result: { loss, names, grads: out }, transfer: out.map((d) => d.buffer as ArrayBuffer) };
     }
     case "fail":
       throw new Error(req.message);
@@ -145,8 +160,10 @@ scope.onmessage = (e) => {
   const { id, ...req } = e.data;
   queue = queue.then(async () => {
     try {
+      const t0 = performance.now();
       const { result, transfer } = await handle(req as WorkerRequest);
-      scope.postMessage({ id, ok: true, result, numTensors: tf.memory().numTensors }, transfer ?? []);
+      const ms = performance.now() - t0;
+      scope.postMessage({ id, ok: true, result, numTensors: tf.memory().numTensors, ms }, transfer ?? []);
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       scope.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });

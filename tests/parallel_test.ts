@@ -1,19 +1,20 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend.ts";
-import { convWithGrad } from "../lib/conv_grad.ts";
+import { benchBoxes } from "../lib/bench.ts";
 import { detectObjects } from "../lib/detect.ts";
+import { buildTargets } from "../lib/loss.ts";
 import { createSsd300, disposeModel, seededUniform, ssdForward } from "../lib/model.ts";
 import {
   IMAGE_FLOATS,
   modelParamData,
-  type PriorTargets,
-  shardMultiboxLoss,
+  poolLossAndGradients,
   shardRanges,
   SsdWorkerPool,
   WorkerError,
 } from "../lib/parallel.ts";
-import { N_PRIORS } from "../lib/priors.ts";
+import { createPriorsCxcy, N_PRIORS } from "../lib/priors.ts";
+import { lossAndGradients, type TrainSample } from "../lib/train.ts";
 
 await initBackend("wasm", null);
 
@@ -22,19 +23,13 @@ function randomImages(n: number, seed: number): Float32Array[] {
   return Array.from({ length: n }, () => Float32Array.from({ length: IMAGE_FLOATS }, () => 4 * rand() - 2));
 }
 
-/** Random targets with a varying number of positives per image (5, 12, 0, …). */
-function randomTargets(n: number, seed: number): { targets: PriorTargets[]; pos: number[] } {
-  const rand = seededUniform(seed);
-  const pos: number[] = [];
-  const targets = Array.from({ length: n }, (_, i) => {
-    const trueClasses = new Int32Array(N_PRIORS);
-    const nPos = [5, 12, 0, 7][i % 4];
-    for (let k = 0; k < nPos; k++) trueClasses[Math.floor(rand() * N_PRIORS)] = 1;
-    pos.push(trueClasses.reduce((s, c) => s + (c > 0 ? 1 : 0), 0));
-    const trueLocs = Float32Array.from({ length: N_PRIORS * 4 }, () => 2 * rand() - 1);
-    return { trueLocs, trueClasses };
+/** Samples with 1, 2 or 3 random person boxes per image. */
+function samples(images: Float32Array[]): TrainSample[] {
+  const boxes = benchBoxes(images.length, 5);
+  return images.map((image, i) => {
+    const k = 1 + (i % 3);
+    return { image, gt: { boxes: boxes[i].slice(0, 4 * k), labels: new Array(k).fill(1) } };
   });
-  return { targets, pos };
 }
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
@@ -105,59 +100,35 @@ Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients s
       }
     });
 
-    await t.step("gradients() sum over shards to the full-batch gradient (incl. micro-batches)", async () => {
-      const { targets, pos } = randomTargets(3, 5);
-      const nPosTotal = pos.reduce((a, b) => a + b, 0);
-      // the heads, the last aux conv and the conv4_3 rescale: backprop through L2 norm, heads and hard negatives
-      const trainable = [...model.params.keys()].filter((k) =>
-        k.startsWith("pred_convs.") || k.startsWith("aux_convs.conv11_") || k === "rescale_factors"
-      );
-      const full = (() => {
-        const x = tf.tensor4d(
-          images.reduce((a, im, i) => (a.set(im, i * IMAGE_FLOATS), a), new Float32Array(3 * IMAGE_FLOATS)),
-          [3, 300, 300, 3],
+    await t.step(
+      "gradients() sum over shards to lossAndGradients' full-batch gradient (incl. micro-batches)",
+      async () => {
+        const batch = samples(images);
+        const priorsCxcy = createPriorsCxcy();
+        // the heads, the last aux conv and the conv4_3 rescale: backprop through L2 norm, heads and hard negatives
+        const trainable = [...model.params.keys()].filter((k) =>
+          k.startsWith("pred_convs.") || k.startsWith("aux_convs.conv11_") || k === "rescale_factors"
         );
-        const tl = tf.tensor3d(
-          targets.reduce(
-            (a, tg, i) => (a.set(tg.trueLocs, i * N_PRIORS * 4), a),
-            new Float32Array(3 * N_PRIORS * 4),
-          ),
-          [3, N_PRIORS, 4],
-        );
-        const tc = tf.tensor2d(
-          targets.reduce(
-            (a, tg, i) => (a.set(tg.trueClasses, i * N_PRIORS), a),
-            new Int32Array(3 * N_PRIORS),
-          ),
-          [3, N_PRIORS],
-          "int32",
-        );
-        const vars = trainable.map((k) => model.params.get(k)!);
-        const { value, grads } = tf.variableGrads(() => {
-          const { locs, scores } = ssdForward(model, x, { conv: convWithGrad });
-          return shardMultiboxLoss(locs, scores, tl, tc, pos, nPosTotal);
-        }, vars);
-        const out = {
-          loss: value.dataSync()[0],
-          grads: new Map(trainable.map((k, i) => [k, grads[vars[i].name].dataSync() as Float32Array])),
-        };
-        tf.dispose([x, tl, tc, value, ...Object.values(grads)]);
-        return out;
-      })();
-      for (const microBatch of [undefined, 1]) {
-        const r = await pool.gradients(images, targets, { nPosTotal, trainable, microBatch });
-        assert.ok(
-          Math.abs(r.loss - full.loss) <= 1e-4 * Math.abs(full.loss),
-          `loss ${r.loss} vs ${full.loss}`,
-        );
-        assert.deepEqual([...r.grads.keys()], trainable);
-        for (const k of trainable) {
-          const d = maxRelDiff(r.grads.get(k)!, full.grads.get(k)!);
-          assert.ok(d < 1e-4, `${k} (microBatch ${microBatch}): rel diff ${d}`);
+        const full = lossAndGradients(model, batch, { priorsCxcy, trainable });
+        const fullGrads = new Map([...full.grads].map(([k, g]) => [k, g.dataSync() as Float32Array]));
+        tf.dispose([...full.grads.values()]);
+        for (const microBatch of [undefined, 1]) {
+          const r = await poolLossAndGradients(pool, batch, { priorsCxcy, trainable, microBatch });
+          assert.equal(r.nPositives, full.nPositives);
+          for (const k of ["loss", "conf", "loc"] as const) {
+            assert.ok(Math.abs(r[k] - full[k]) <= 1e-4 * Math.abs(full[k]), `${k} ${r[k]} vs ${full[k]}`);
+          }
+          assert.deepEqual([...r.grads.keys()], [...fullGrads.keys()]);
+          for (const [k, g] of r.grads) {
+            const d = maxRelDiff(g.dataSync() as Float32Array, fullGrads.get(k)!);
+            assert.ok(d < 1e-4, `${k} (microBatch ${microBatch}): rel diff ${d}`);
+            assert.deepEqual(g.shape, model.params.get(k)!.shape);
+          }
+          tf.dispose([...r.grads.values()]);
         }
-      }
-      assert.equal(tf.memory().numTensors, before, "main-thread tensors leaked");
-    });
+        assert.equal(tf.memory().numTensors, before, "main-thread tensors leaked");
+      },
+    );
 
     await t.step("setWeights() changes every replica; worker tensor counts stay constant", async () => {
       const name = "pred_convs.cl_conv11_2.bias"; // [4 boxes × 2 classes]: the last 8 scores of each image
@@ -186,10 +157,11 @@ Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients s
         return true;
       });
       await assert.rejects(
-        pool.gradients(images.slice(0, 2), randomTargets(2, 1).targets, {
-          nPosTotal: 17,
-          trainable: ["nope"],
-        }),
+        pool.gradients(
+          images.slice(0, 2),
+          buildTargets(samples(images.slice(0, 2)).map((x) => x.gt), createPriorsCxcy()).targets,
+          { nPositivesTotal: 17, trainable: ["nope"] },
+        ),
         /worker \d: gradients: unknown parameter 'nope'/,
       );
       await assert.rejects(pool.forward([new Float32Array(10)]), RangeError);
