@@ -16,19 +16,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { registerTrainingGradients } from "./gradients.ts";
+import type { ConvFn, ConvOptions } from "./model.ts";
 
 registerTrainingGradients();
-
-/** Options of one convolution (PyTorch semantics: symmetric explicit `padding`). */
-export interface ConvOptions {
-  stride: number;
-  pad: number;
-  dilation: number;
-  relu: boolean;
-}
-
-/** Convolution used by the model's forward pass; x NHWC, w HWIO [kh, kw, Cin, Cout], b [Cout] → NHWC. */
-export type ConvFn = (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, o: ConvOptions) => tf.Tensor4D;
 
 /** Output size of a convolution along one axis (floor rounding, as PyTorch). */
 export function convOutSize(

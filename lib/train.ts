@@ -181,12 +181,12 @@ export interface TrainItem {
 }
 
 /** `train-log.json`. Losses are the reference's MultiBox loss; `val_*` are null without a validation set. */
-export interface TrainLog {
+export interface TrainingLog {
   steps: { epoch: number; step: number; loss: number }[];
   epochs: { epoch: number; train_loss: number; val_loss: number | null; val_ap75: number | null }[];
 }
 
-export const TrainLogSchema = z.object({
+export const TrainingLogSchema = z.object({
   steps: z.array(
     z.object({ epoch: z.number().int().min(1), step: z.number().int().min(1), loss: z.number() }),
   ),
@@ -205,7 +205,7 @@ export interface TrainState {
   /** completed optimiser steps */
   step: number;
   rng: RngState;
-  log: TrainLog;
+  log: TrainingLog;
   optimizer: OptimizerState;
 }
 
@@ -280,7 +280,7 @@ function formatDuration(s: number): string {
 }
 
 /** Loss and AP@0.75 of the model on validation items (no augmentation, forward only). */
-export function validate(
+export function validateModel(
   model: SsdModel,
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
@@ -339,7 +339,7 @@ export async function train(
   valItems: readonly TrainItem[],
   cfg: TrainConfig,
   hooks: TrainHooks,
-): Promise<TrainLog> {
+): Promise<TrainingLog> {
   if (trainItems.length === 0) throw new RangeError("train: no training images");
   for (
     const [k, v] of Object.entries({
@@ -366,7 +366,7 @@ export async function train(
   };
   const opt = new Optimizer({ kind: cfg.optimizer, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let rng = new Rng(cfg.seed);
-  let log: TrainLog = { steps: [], epochs: [] };
+  let log: TrainingLog = { steps: [], epochs: [] };
   let epoch0 = 0, step = 0;
   if (hooks.resume) {
     opt.importState(hooks.resume.optimizer, model.params);
@@ -410,7 +410,7 @@ export async function train(
       }
       let valLoss: number | null = null, valAp: number | null = null;
       if (valItems.length > 0) {
-        const v = validate(model, valItems, priorsCxcy, cfg.microBatch);
+        const v = validateModel(model, valItems, priorsCxcy, cfg.microBatch);
         valLoss = v.loss;
         valAp = v.ap75;
       }
@@ -446,7 +446,7 @@ const CheckpointHeaderSchema = z.object({
   step: z.number().int().min(0),
   rng: z.tuple([z.number(), z.number(), z.number(), z.number()]),
   optimizer: z.object({ kind: z.enum(["sgd", "adam"]), step: z.number().int().min(0) }),
-  log: TrainLogSchema,
+  log: TrainingLogSchema,
   config: z.record(z.string(), z.unknown()),
   tensors: z.array(z.object({
     group: z.enum(["param", "buf1", "buf2"]),

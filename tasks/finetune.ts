@@ -27,8 +27,8 @@ import {
   splitTrainVal,
   train,
   type TrainConfig,
+  TrainingLogSchema,
   type TrainItem,
-  TrainLogSchema,
   type TrainState,
 } from "../lib/train.ts";
 import {
@@ -207,6 +207,8 @@ async function initialModel(a: FinetuneArgs): Promise<SsdModel> {
 
 const RunJsonSchema = z.object({
   task: z.literal("finetune"),
+  /** for lib/report.ts: a trained model (the baseline VOC detector is "original") */
+  kind: z.literal("finetuned"),
   dataset: z.string(),
   source: z.object({ kind: z.string(), path: z.string().nullable() }),
   head_init: z.string(),
@@ -307,7 +309,7 @@ export async function main(args: string[]): Promise<number> {
       progress: (line) => console.error(line),
       checkpoint: async (state) => {
         await writeFileAtomic(ckptPath, encodeCheckpoint(model, state, key));
-        await writeJsonArtifact(`${a.out}/train-log.json`, TrainLogSchema, state.log);
+        await writeJsonArtifact(`${a.out}/train-log.json`, TrainingLogSchema, state.log);
       },
     });
   } catch (e) {
@@ -330,9 +332,10 @@ export async function main(args: string[]): Promise<number> {
 
   await saveWeights(`${a.out}/weights.json`, model);
   await writeFileAtomic(`${a.out}/model.pth`, writeTorchStateDict(modelToStateDict(model), "model"));
-  await writeJsonArtifact(`${a.out}/train-log.json`, TrainLogSchema, log);
+  await writeJsonArtifact(`${a.out}/train-log.json`, TrainingLogSchema, log);
   await writeJsonArtifact(`${a.out}/run.json`, RunJsonSchema, {
     task: "finetune",
+    kind: "finetuned",
     dataset: a.dataset,
     source: a.source,
     head_init: a.headInit,

@@ -5,13 +5,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "node:util";
 import { initBackend, isBackendChoice } from "../lib/backend.ts";
-import {
-  conv2dFilterGrad,
-  conv2dInputGrad,
-  convForward,
-  type ConvOptions,
-  convOutSize,
-} from "../lib/conv_grad.ts";
+import { conv2dFilterGrad, conv2dInputGrad, convForward, convOutSize } from "../lib/conv_grad.ts";
+import type { ConvOptions } from "../lib/model.ts";
 
 const { values } = parseArgs({
   options: { batch: { type: "string", default: "1" }, backend: { type: "string", default: "wasm" } },

@@ -1,12 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import {
-  type ConvOptions,
-  convOutSize,
-  convWithGrad,
-  FILTER_GRAD_CONV_MIN_POSITIONS,
-} from "../lib/conv_grad.ts";
+import { convOutSize, convWithGrad, FILTER_GRAD_CONV_MIN_POSITIONS } from "../lib/conv_grad.ts";
+import type { ConvOptions } from "../lib/model.ts";
 
 /** Deterministic pseudo-random floats in [-1, 1) (LCG), so both backends see identical inputs. */
 function randomArray(n: number, seed: number): Float32Array {

@@ -17,7 +17,7 @@ import { preprocessForSsd } from "../lib/image.ts";
 import { createSsd300, disposeModel } from "../lib/model.ts";
 import { openDirectorySource } from "../lib/source.ts";
 import { readTorchCheckpoint } from "../lib/torch/mod.ts";
-import { decodeCheckpoint, lossAndGradients, type TrainLog } from "../lib/train.ts";
+import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../lib/train.ts";
 import { createPriorsCxcy } from "../lib/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../lib/weights.ts";
 import { main, parseFinetuneArgs } from "../tasks/finetune.ts";
@@ -138,7 +138,7 @@ Deno.test({
         "--backend=wasm",
       ]);
       assert.equal(code, 0);
-      const log: TrainLog = JSON.parse(await Deno.readTextFile(`${out}/train-log.json`));
+      const log: TrainingLog = JSON.parse(await Deno.readTextFile(`${out}/train-log.json`));
       assert.deepEqual(log.steps.map((s) => [s.epoch, s.step]), [[1, 1], [2, 2], [3, 3]]);
       assert.deepEqual(log.epochs.map((e) => [e.epoch, e.val_loss, e.val_ap75]), [[1, null, null], [
         2,
@@ -300,7 +300,7 @@ Deno.test({
         [`${dir}/a/train-log.json`, `${dir}/b/train-log.json`].map((p) => Deno.readTextFile(p)),
       );
       assert.deepEqual(JSON.parse(la), JSON.parse(lb));
-      const log: TrainLog = JSON.parse(lb);
+      const log: TrainingLog = JSON.parse(lb);
       assert.equal(log.epochs.length, 2);
       assert.ok(
         log.epochs.every((e) =>
