@@ -1,0 +1,98 @@
+/**
+ * `deno task bench` — SSD300 speed on this CPU: inference (forward + detection) and training steps (forward,
+ * MultiBox loss, backward, SGD) in ms per image, on data-parallel workers (1 and N), peak RSS, a per-layer
+ * profile, and the same workload in PyTorch (tasks/bench_torch.py) from the same run with the ratios.
+ *
+ *   deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
+ *     [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
+ *     [--skip-torch] [--python /usr/bin/python3]
+ */
+import { parseArgs } from "node:util";
+import { writeJsonArtifact } from "../lib/artifacts.ts";
+import { initBackend } from "../lib/backend.ts";
+import { BenchReportSchema, formatBench, runBench } from "../lib/bench.ts";
+
+const USAGE =
+  `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
+  [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
+  [--skip-torch] [--python PATH]`;
+
+/** Wrong command-line arguments. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${name}: expected an integer ≥ ${min}, got ${value}`);
+  }
+  return n;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      out: { type: "string", default: "bench.json" },
+      "batch-size": { type: "string" },
+      workers: { type: "string" },
+      backend: { type: "string", default: "wasm" },
+      quick: { type: "boolean", default: false },
+      reps: { type: "string" },
+      warmup: { type: "string" },
+      "micro-batch": { type: "string" },
+      "profile-batch": { type: "string" },
+      "skip-profile": { type: "boolean", default: false },
+      "no-compare": { type: "boolean", default: false },
+      "skip-torch": { type: "boolean", default: false },
+      python: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const backend = values.backend;
+  if (backend !== "wasm" && backend !== "cpu") {
+    throw new UsageError(
+      `--backend: expected wasm or cpu (the workers run one tf.js instance each), got ${backend}`,
+    );
+  }
+  const quick = values.quick;
+  const opts = {
+    batchSize: intArg("batch-size", values["batch-size"], 4, 1),
+    workers: intArg("workers", values.workers, 2, 1),
+    compare: !values["no-compare"],
+    backend: backend as "wasm" | "cpu",
+    reps: intArg("reps", values.reps, quick ? 1 : 5, 1),
+    warmup: intArg("warmup", values.warmup, quick ? 0 : 1, 0),
+    microBatch: values["micro-batch"] === undefined
+      ? undefined
+      : intArg("micro-batch", values["micro-batch"], 1, 1),
+    profileBatch: values["skip-profile"] ? 0 : intArg("profile-batch", values["profile-batch"], 1, 1),
+    quick,
+    pythons: values["skip-torch"] ? [] : values.python ? [values.python] : ["/usr/bin/python3", "python3"],
+    torchScript: new URL("./bench_torch.py", import.meta.url).pathname,
+    progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
+  };
+  await initBackend(opts.backend);
+  const report = await runBench(opts);
+  await writeJsonArtifact(values.out!, BenchReportSchema, report);
+  console.log(formatBench(report));
+  console.log(`wrote ${values.out}`);
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n${USAGE}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}
