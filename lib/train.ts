@@ -149,6 +149,19 @@ export function trainableNames(model: SsdModel, freeze: FreezeMode): string[] {
   return [...model.params.keys()].filter((n) => !frozen.some((p) => n.startsWith(p)));
 }
 
+/**
+ * Gives every parameter its own, exactly shaped data buffer (an exact copy). Needed on WASM: a variable created
+ * from a reshaped/gathered tensor (e.g. `toSingleClass(…, "voc-person")`) shares a buffer whose backend shape is
+ * the original's, and the WASM FusedConv2D kernel then rejects its bias ("only supports rank-1 bias but got rank 4").
+ */
+export function ownParamBuffers(model: SsdModel): void {
+  for (const v of model.params.values()) {
+    const fresh = tf.tensor(v.dataSync().slice(), v.shape, v.dtype);
+    v.assign(fresh);
+    fresh.dispose();
+  }
+}
+
 /** Hyper-parameters and switches of a training run (see tasks/finetune.ts for the flags). */
 export interface TrainConfig {
   epochs: number;
@@ -350,6 +363,7 @@ export async function train(
   ) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`train: ${k} must be an integer ≥ 1, got ${v}`);
   }
+  ownParamBuffers(model);
   const priorsCxcy = createPriorsCxcy();
   const trainable = trainableNames(model, cfg.freeze);
   const stepsPerEpoch = Math.ceil(trainItems.length / cfg.batchSize);

@@ -353,3 +353,74 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "finetune starts from a 21-class VOC .pth (--head-init voc-person) and from scratch (--freeze none)",
+  sanitizeResources: false,
+  fn: async (t) => {
+    const { dir } = await setup(1);
+    const voc = new URL("../../shared/golden/ssd300_voc.pth", import.meta.url).pathname;
+    try {
+      const common = [
+        `--dataset=${dir}/dataset.json`,
+        "--epochs=1",
+        "--batch-size=1",
+        "--val-fraction=0",
+        "--backend=wasm",
+      ];
+      const haveVoc = await Deno.stat(voc).then(() => true, () => false);
+      if (!haveVoc && Deno.env.get("CI")) throw new Error(`golden missing under CI: ${voc}`);
+      await t.step({
+        name: "--checkpoint ssd300_voc.pth --head-init voc-person --freeze base+aux",
+        ignore: !haveVoc,
+        fn: async () => {
+          const out = `${dir}/voc`;
+          assert.equal(
+            await main([
+              ...common,
+              `--checkpoint=${voc}`,
+              "--head-init=voc-person",
+              "--freeze=base+aux",
+              `--out=${out}`,
+            ]),
+            0,
+          );
+          const m = await loadWeights(`${out}/weights.json`);
+          assert.equal(m.nClasses, 2);
+          assert.deepEqual(m.params.get("pred_convs.cl_conv4_3.bias")!.shape, [8]);
+          disposeModel(m);
+        },
+      });
+      await t.step("--from-scratch --freeze none", async () => {
+        const out = `${dir}/scratch`;
+        assert.equal(
+          await main([...common, "--from-scratch", "--freeze=none", "--seed=3", `--out=${out}`]),
+          0,
+        );
+        const log: TrainingLog = JSON.parse(await Deno.readTextFile(`${out}/train-log.json`));
+        assert.equal(log.steps.length, 1);
+        assert.ok(Number.isFinite(log.steps[0].loss));
+        // the VGG base trained too (freeze none); heads of maps without positives or hard negatives may get no gradient
+        const start = createSsd300(2, 3), trained = await loadWeights(`${out}/weights.json`);
+        const moved = [...start.params].filter(([k, v]) =>
+          trained.params.get(k)!.dataSync().some((x, i) => x !== v.dataSync()[i])
+        ).map(([k]) => k);
+        for (
+          const k of [
+            "base.conv1_1.weight",
+            "base.conv5_3.bias",
+            "rescale_factors",
+            "aux_convs.conv8_2.weight",
+          ]
+        ) {
+          assert.ok(moved.includes(k), `${k} did not train`);
+        }
+        assert.ok(moved.length >= 0.8 * start.params.size, `only ${moved.length} parameters changed`);
+        disposeModel(start);
+        disposeModel(trained);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
