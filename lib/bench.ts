@@ -10,6 +10,7 @@ import { convWithGrad } from "./conv_grad.ts";
 import type { DetectOptions } from "./detect.ts";
 import { type ConvFn, createSsd300, seededUniform, ssdForward, type SsdModel } from "./model.ts";
 import { buildTargets, type ImageTargets, multiboxLossPart } from "./loss.ts";
+import { enableNativeConv, nativeConvWithGrad } from "./native_conv.ts";
 import { Optimizer } from "./optim.ts";
 import { IMAGE_FLOATS, modelParamData, type ParamData, SsdWorkerPool } from "./parallel.ts";
 import { createPriorsCxcy } from "./priors.ts";
@@ -185,6 +186,7 @@ export function profileLayers(
   images: readonly Float32Array[],
   targets: readonly ImageTargets[],
   nPositivesTotal: number,
+  trainConv: ConvFn = convWithGrad,
 ): LayerProfile {
   const n = images.length;
   const nameOf = new Map<number, string>();
@@ -203,7 +205,7 @@ export function profileLayers(
     const layer = nameOf.get(w.id) ?? `conv#${layers.size}`;
     const xin = marker(layer, "in")(x) as tf.Tensor4D;
     const t0 = performance.now();
-    const y = convWithGrad(xin, w, b, o);
+    const y = trainConv(xin, w, b, o);
     const dt = performance.now() - t0;
     const [kh, kw] = w.shape;
     const gflop = 2 * kh * kw * w.shape[2] * y.size / 1e9;
@@ -289,6 +291,8 @@ export const BenchReportSchema = z.object({
   batch_size: z.number().int().positive(),
   quick: z.boolean(),
   backend: z.string(),
+  /** convolution kernels: "wasm" (XNNPACK) or "onednn (<library>)" */
+  conv: z.string(),
   /** workers of the headline figures (each one single-threaded tf.js instance); = cores used */
   workers: z.number().int().positive(),
   threads: z.number().int().positive(),
@@ -336,6 +340,8 @@ export interface BenchOptions {
   compare: boolean;
   /** tf.js backend in the workers (and on the main thread) */
   backend: "wasm" | "cpu";
+  /** convolutions through oneDNN (lib/native_conv.ts) where available */
+  nativeConv: boolean;
   /** timed runs (median taken) and untimed warm-up runs per phase */
   reps: number;
   warmup: number;
@@ -429,6 +435,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const { targets, nPositivesTotal } = benchTargets(benchBoxes(o.batchSize, 1));
   const counts = o.compare && o.workers > 1 ? [1, o.workers] : [o.workers];
   const runs: BenchReport["runs"] = [];
+  let conv = "wasm";
   for (const w of counts) {
     log(`${w} worker(s), batch ${o.batchSize}: starting`);
     resetPeakRss();
@@ -437,7 +444,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       backend: o.backend,
       nClasses: BENCH_CLASSES,
       params,
+      nativeConv: o.nativeConv,
     });
+    conv = pool.conv;
     const model = modelFromParams(BENCH_CLASSES, params);
     const opt = new Optimizer({ kind: "sgd", momentum: BENCH_SGD.momentum });
     try {
@@ -489,12 +498,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let profile: LayerProfile | null = null;
   if (o.profileBatch > 0) {
     log(`profile by layer (batch ${o.profileBatch}, this thread)`);
+    const conv = o.nativeConv && enableNativeConv(1).ok ? nativeConvWithGrad : convWithGrad;
     const model = modelFromParams(BENCH_CLASSES, params);
     try {
       const k = o.profileBatch;
       const pos = targets.slice(0, k).reduce((s, t) => s + t.nPositives, 0);
-      if (!o.quick) profileLayers(model, images.slice(0, k), targets.slice(0, k), pos); // warm-up
-      profile = profileLayers(model, images.slice(0, k), targets.slice(0, k), pos);
+      if (!o.quick) profileLayers(model, images.slice(0, k), targets.slice(0, k), pos, conv); // warm-up
+      profile = profileLayers(model, images.slice(0, k), targets.slice(0, k), pos, conv);
     } finally {
       disposeParams(model);
     }
@@ -514,6 +524,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     batch_size: o.batchSize,
     quick: o.quick,
     backend: o.backend,
+    conv,
     workers: head.workers,
     threads: head.workers,
     inference_ms_per_image: head.inference.ms_per_image,
@@ -553,7 +564,7 @@ export function createSsd300Bench(): SsdModel {
 export function formatBench(r: BenchReport): string {
   const f = (x: number) => x.toFixed(0).padStart(7);
   const lines = [
-    `SSD300 300×300, batch ${r.batch_size}, backend ${r.backend}${r.quick ? " (quick)" : ""}`,
+    `SSD300 300×300, batch ${r.batch_size}, backend ${r.backend}, conv ${r.conv}${r.quick ? " (quick)" : ""}`,
     `                         inference ms/img   training ms/img   peak RSS MiB`,
   ];
   for (const run of r.runs) {

@@ -63,6 +63,8 @@ export interface PoolOptions {
   workers?: number;
   /** tf.js backend inside each worker; default "wasm" */
   backend?: "wasm" | "cpu";
+  /** convolutions through oneDNN (lib/native_conv.ts) in each worker when available; default false */
+  nativeConv?: boolean;
   /** classes incl. background */
   nClasses: number;
   /** initial weights by parameter name (our layout), e.g. from {@link modelParamData} */
@@ -82,6 +84,7 @@ export type WorkerRequest =
   | {
     type: "init";
     backend: string;
+    nativeConv: boolean;
     nClasses: number;
     names: string[];
     shapes: number[][];
@@ -106,7 +109,7 @@ export type WorkerRequest =
 
 /** Results worker → main, per request type. */
 export interface WorkerResults {
-  init: { backend: string };
+  init: { backend: string; conv: string };
   setWeights: null;
   forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
   gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
@@ -174,6 +177,8 @@ export class SsdWorkerPool {
   private closed = false;
   /** `tf.memory().numTensors` in each worker after its last reply (for leak checks) */
   readonly workerTensorCounts: number[];
+  /** convolution implementation in the workers: "wasm" or "onednn (<library>)" (+ why not, when refused) */
+  conv = "wasm";
   /** time each worker spent handling its last request, ms (excludes message passing) */
   readonly workerBusyMs: number[];
 
@@ -218,17 +223,19 @@ export class SsdWorkerPool {
     );
     const shapes = names.map((k) => opts.params.get(k)!.shape);
     try {
-      await Promise.all(workers.map((_, i) => {
+      const inits = await Promise.all(workers.map((_, i) => {
         const datas = names.map((k) => opts.params.get(k)!.data.slice());
         return pool.call(i, {
           type: "init",
           backend: opts.backend ?? "wasm",
+          nativeConv: opts.nativeConv ?? false,
           nClasses: opts.nClasses,
           names,
           shapes,
           datas,
         }, datas.map((d) => d.buffer as ArrayBuffer));
       }));
+      pool.conv = inits[0].conv;
     } catch (e) {
       pool.terminate();
       throw e;

@@ -7,12 +7,15 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend } from "./backend.ts";
 import { convWithGrad } from "./conv_grad.ts";
 import { detectObjects } from "./detect.ts";
-import { ssdForward, type SsdModel } from "./model.ts";
+import { type ConvFn, ssdForward, type SsdModel } from "./model.ts";
 import { type ImageTargets, multiboxLossPart } from "./loss.ts";
+import { enableNativeConv, nativeConvWithGrad } from "./native_conv.ts";
 import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./parallel.ts";
 import { N_PRIORS } from "./priors.ts";
 
 let model: SsdModel | undefined;
+/** convolution of the training graph: lib/conv_grad.ts's, or its oneDNN variant when enabled */
+let trainConv: ConvFn = convWithGrad;
 
 function requireModel(): SsdModel {
   if (!model) throw new Error("worker has no model (init was not called)");
@@ -51,7 +54,13 @@ const handle: Handler = async (req) => {
         t.dispose();
       });
       model = { nClasses: req.nClasses, params };
-      return { result: { backend } };
+      let conv = "wasm";
+      if (req.nativeConv) {
+        const r = enableNativeConv(1);
+        conv = r.ok ? `onednn (${r.lib})` : `wasm (oneDNN unavailable: ${r.reason})`;
+        if (r.ok) trainConv = nativeConvWithGrad;
+      }
+      return { result: { backend, conv } };
     }
     case "setWeights":
       setParams(req.names, req.datas);
@@ -105,7 +114,7 @@ const handle: Handler = async (req) => {
           ]);
           try {
             const { value, grads } = tf.variableGrads(() => {
-              const { locs, scores } = ssdForward(m, x, { conv: convWithGrad });
+              const { locs, scores } = ssdForward(m, x, { conv: trainConv });
               const part = multiboxLossPart(locs, scores, targets.slice(s, e), req.nPositivesTotal, req.loss);
               conf += part.conf.dataSync()[0];
               loc += part.loc.dataSync()[0];

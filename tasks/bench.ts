@@ -5,7 +5,9 @@
  *
  *   deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
  *     [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
- *     [--skip-torch] [--python /usr/bin/python3]
+ *     [--skip-torch] [--python /usr/bin/python3] [--native-conv]
+ *
+ * --native-conv: convolutions through oneDNN via FFI (lib/native_conv.ts) when libdnnl.so.2 is present.
  */
 import { parseArgs } from "node:util";
 import { writeJsonArtifact } from "../lib/artifacts.ts";
@@ -15,7 +17,7 @@ import { BenchReportSchema, formatBench, runBench } from "../lib/bench.ts";
 const USAGE =
   `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
   [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
-  [--skip-torch] [--python PATH]`;
+  [--skip-torch] [--python PATH] [--native-conv]`;
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -47,6 +49,7 @@ async function main(args: string[]): Promise<void> {
       "skip-profile": { type: "boolean", default: false },
       "no-compare": { type: "boolean", default: false },
       "skip-torch": { type: "boolean", default: false },
+      "native-conv": { type: "boolean", default: false },
       python: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -67,6 +70,7 @@ async function main(args: string[]): Promise<void> {
     workers: intArg("workers", values.workers, 2, 1),
     compare: !values["no-compare"],
     backend: backend as "wasm" | "cpu",
+    nativeConv: values["native-conv"],
     reps: intArg("reps", values.reps, quick ? 1 : 5, 1),
     warmup: intArg("warmup", values.warmup, quick ? 0 : 1, 0),
     microBatch: values["micro-batch"] === undefined

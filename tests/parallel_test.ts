@@ -174,3 +174,44 @@ Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients s
   }
   await assert.rejects(pool.forward([]), /closed/);
 });
+
+Deno.test("SsdWorkerPool({ nativeConv }): oneDNN convolutions give the WASM pool's outputs and gradients", async (t) => {
+  const model = createSsd300(2, 4);
+  const params = await modelParamData(model);
+  const images = randomImages(2, 21);
+  const batch = samples(images);
+  const priorsCxcy = createPriorsCxcy();
+  // dW of the atrous conv6, the 1×1 conv7, the stride-2 conv8_2 and the conv11 pair; dX through all of them
+  const trainable = [
+    "base.conv6.weight",
+    "base.conv7.weight",
+    "aux_convs.conv8_2.weight",
+    "aux_convs.conv11_2.bias",
+  ];
+  const pools = await Promise.all(
+    [false, true].map((nativeConv) => SsdWorkerPool.create({ workers: 1, nClasses: 2, params, nativeConv })),
+  );
+  try {
+    if (!pools[1].conv.startsWith("onednn")) {
+      if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(pools[1].conv);
+      console.warn(`skipping ${t.name}: ${pools[1].conv}`);
+      return;
+    }
+    assert.equal(pools[0].conv, "wasm");
+    const [a, b] = await Promise.all(pools.map((p) => p.forward(images)));
+    assert.ok(maxRelDiff(b.locs, a.locs) < 1e-4, `locs ${maxRelDiff(b.locs, a.locs)}`);
+    assert.ok(maxRelDiff(b.scores, a.scores) < 1e-4, `scores ${maxRelDiff(b.scores, a.scores)}`);
+    const [ga, gb] = await Promise.all(
+      pools.map((p) => poolLossAndGradients(p, batch, { priorsCxcy, trainable })),
+    );
+    assert.ok(Math.abs(gb.loss - ga.loss) <= 1e-4 * ga.loss, `loss ${gb.loss} vs ${ga.loss}`);
+    for (const [k, g] of ga.grads) {
+      const d = maxRelDiff(gb.grads.get(k)!.dataSync() as Float32Array, g.dataSync() as Float32Array);
+      assert.ok(d < 1e-3, `${k}: rel diff ${d}`);
+    }
+    tf.dispose([...ga.grads.values(), ...gb.grads.values()]);
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+    disposeModel(model);
+  }
+});
