@@ -17,6 +17,8 @@ import { BACKEND_CHOICES, type BackendChoice, initBackend, isBackendChoice } fro
 import { type Dataset, openDatasetSource, readDataset } from "../lib/dataset.ts";
 import { createSsd300, disposeModel, type SsdModel } from "../lib/model.ts";
 import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/optim.ts";
+import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
+import { createPriorsCxcy } from "../lib/priors.ts";
 import { readTorchCheckpoint, writeTorchStateDict } from "../lib/torch/mod.ts";
 import {
   decodeCheckpoint,
@@ -29,6 +31,7 @@ import {
   type TrainConfig,
   TrainingLogSchema,
   type TrainItem,
+  type TrainSample,
   type TrainState,
 } from "../lib/train.ts";
 import {
@@ -45,7 +48,7 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
          [--epochs 20] [--batch-size 10] [--micro-batch 2] [--lr 1e-3] [--momentum 0.9] [--weight-decay 0]
          [--optimizer sgd|adam] [--schedule constant|cosine|step] [--warmup 0] [--freeze none|base|base+aux]
          [--head-init random|voc-person] [--augment | --no-augment] [--no-shuffle] [--seed 0]
-         [--val-fraction 0.1] [--backend ${BACKEND_CHOICES.join("|")}]
+         [--val-fraction 0.1] [--backend ${BACKEND_CHOICES.join("|")}] [--workers 1]
   --checkpoint    a reference .pth/.pth.tar (21-class VOC → single class via --head-init; 2-class loads as is)
   --weights       our weights manifest (weights.json from an earlier run)
   --imagenet      torchvision VGG16 ImageNet weights (vgg16-*.pth): the reference's from-backbone start
@@ -55,7 +58,8 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
                   step = ×0.1 every ⌈epochs/3⌉ epochs; --warmup N linear warm-up over the first N steps
   --freeze        base: VGG base fixed; base+aux: base and auxiliary convs fixed (heads + rescale train)
   --augment       photometric distortion, zoom-out, SSD IoU crop, flip (default: --no-augment, as the notebook)
-  --val-fraction  part of the TRAIN split held out for val_loss / val_ap75 after each epoch (never the test split)`;
+  --val-fraction  part of the TRAIN split held out for val_loss / val_ap75 after each epoch (never the test split)
+  --workers       data-parallel gradient workers (lib/parallel.ts, one core each; wasm/cpu backends); 1 = this thread`;
 
 /** A bad command line; the message says which flag. */
 class UsageError extends Error {
@@ -68,6 +72,8 @@ export interface FinetuneArgs {
   out: string;
   headInit: "random" | "voc-person";
   backend: BackendChoice;
+  /** gradient workers; 1 = in-process */
+  workers: number;
   config: TrainConfig;
 }
 
@@ -119,6 +125,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
         seed: { type: "string" },
         "val-fraction": { type: "string" },
         backend: { type: "string" },
+        workers: { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -184,6 +191,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
     out: v.out.replace(/\/+$/, "") || ".",
     headInit,
     backend,
+    workers: num("workers", v.workers, 1, int1, "an integer ≥ 1"),
     config,
   };
 }
@@ -303,8 +311,36 @@ export async function main(args: string[]): Promise<number> {
   let log;
   const trainStart = performance.now();
   const startEpoch = resume?.epoch ?? 0;
+  let pool: SsdWorkerPool | undefined;
   try {
+    let gradients;
+    if (a.workers > 1) {
+      if (backend !== "wasm" && backend !== "cpu") {
+        throw new RangeError(`--workers > 1 needs --backend wasm or cpu`);
+      }
+      pool = await SsdWorkerPool.create({
+        workers: a.workers,
+        backend,
+        nClasses: model.nClasses,
+        params: await modelParamData(model),
+      });
+      const activePool = pool;
+      const priorsCxcy = createPriorsCxcy();
+      gradients = async (batch: readonly TrainSample[], names: readonly string[]) => {
+        // the replicas get the parameters the optimiser may have changed since the last step
+        await activePool.setWeights(
+          new Map(names.map((n) => [n, model.params.get(n)!.dataSync() as Float32Array])),
+        );
+        return poolLossAndGradients(activePool, batch, {
+          priorsCxcy,
+          microBatch: a.config.microBatch,
+          trainable: names,
+        });
+      };
+      console.error(`gradients on ${a.workers} workers`);
+    }
     log = await train(model, trainSet, valSet, a.config, {
+      gradients,
       resume,
       progress: (line) => console.error(line),
       checkpoint: async (state) => {
@@ -326,6 +362,8 @@ export async function main(args: string[]): Promise<number> {
     }
     disposeModel(model);
     throw e;
+  } finally {
+    await pool?.close();
   }
   const trainSecs = (performance.now() - trainStart) / 1000;
   const imagesTrained = (a.config.epochs - startEpoch) * trainSet.length;
@@ -340,7 +378,7 @@ export async function main(args: string[]): Promise<number> {
     source: a.source,
     head_init: a.headInit,
     backend,
-    settings: { ...a.config },
+    settings: { ...a.config, workers: a.workers },
     n_train: trainSet.length,
     n_val: valSet.length,
     val_ids: valSet.map((v) => v.id),

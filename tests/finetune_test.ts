@@ -63,11 +63,13 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "--seed=9",
     "--val-fraction=0.2",
     "--backend=cpu",
+    "--workers=2",
   ]);
   assert.deepEqual(a.source, { kind: "checkpoint", path: "x.pth" });
   assert.equal(a.out, "o");
   assert.equal(a.headInit, "voc-person");
   assert.equal(a.backend, "cpu");
+  assert.equal(a.workers, 2);
   assert.deepEqual(a.config, {
     epochs: 3,
     batchSize: 4,
@@ -113,6 +115,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     [["--dataset=d", "--out=o", "--from-scratch", "--augment", "--no-augment"], /contradict/],
     [["--dataset=d", "--out=o", "--from-scratch", "--backend=gpu"], /--backend/],
     [["--dataset=d", "--out=o", "--from-scratch", "--bogus"], /bogus/],
+    [["--dataset=d", "--out=o", "--from-scratch", "--workers=0"], /--workers/],
   ];
   for (const [args, re] of bad) assert.throws(() => parseFinetuneArgs(args), re, args.join(" "));
 });
@@ -416,6 +419,43 @@ Deno.test({
         disposeModel(start);
         disposeModel(trained);
       });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "finetune --workers 2 (data-parallel gradients) trains exactly like the in-process run",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { dir, weights } = await setup(2);
+    try {
+      const run = (workers: number) =>
+        main([
+          `--dataset=${dir}/dataset.json`,
+          `--weights=${weights}`,
+          `--out=${dir}/w${workers}`,
+          "--epochs=2",
+          "--batch-size=2",
+          "--micro-batch=1",
+          "--freeze=base+aux",
+          "--no-shuffle",
+          "--val-fraction=0",
+          "--backend=wasm",
+          `--workers=${workers}`,
+        ]);
+      assert.equal(await run(1), 0);
+      assert.equal(await run(2), 0);
+      const [l1, l2] = await Promise.all([1, 2].map((w) => Deno.readTextFile(`${dir}/w${w}/train-log.json`)));
+      const s1 = (JSON.parse(l1) as TrainingLog).steps, s2 = (JSON.parse(l2) as TrainingLog).steps;
+      assert.equal(s2.length, 2);
+      s1.forEach((s, i) =>
+        assert.ok(Math.abs(s.loss - s2[i].loss) <= 1e-5 * s.loss, `step ${i + 1}: ${s.loss} vs ${s2[i].loss}`)
+      );
+      const run2 = JSON.parse(await Deno.readTextFile(`${dir}/w2/run.json`));
+      assert.equal(run2.settings.workers, 2);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
