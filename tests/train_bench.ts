@@ -1,7 +1,7 @@
 /**
  * Training-step throughput of SSD300 (forward, MultiBox loss, backward through convWithGrad, SGD step) on random
  * inputs with realistic boxes, plus a per-kernel profile of one step.
- * Run: deno run -A tests/train_bench.ts [--batch 4] [--micro 2] [--steps 2] [--backend wasm] [--profile]
+ * Run: deno run -A tests/train_bench.ts [--batch 4] [--micro 2] [--steps 2] [--backend wasm] [--workers 1] [--profile]
  * Reports wall ms/image and process CPU ms/image (robust to other processes on a shared machine).
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -11,7 +11,8 @@ import { createSsd300, disposeModel } from "../lib/model.ts";
 import { Optimizer } from "../lib/optim.ts";
 import { createPriorsCxcy } from "../lib/priors.ts";
 import { Rng } from "../lib/rng.ts";
-import { lossAndGradients, type TrainSample } from "../lib/train.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "../lib/train.ts";
+import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "2" },
     backend: { type: "string", default: "wasm" },
     profile: { type: "boolean", default: false },
+    workers: { type: "string", default: "1" },
   },
 });
 if (!isBackendChoice(values.backend!)) throw new RangeError(`--backend: unknown '${values.backend}'`);
@@ -42,33 +44,50 @@ const samples: TrainSample[] = Array.from({ length: batch }, () => {
 const model = createSsd300(2, 3);
 const priorsCxcy = createPriorsCxcy();
 const opt = new Optimizer({ kind: "sgd", momentum: 0.9 });
-const step = () => {
-  const r = lossAndGradients(model, samples, { priorsCxcy, microBatch: micro });
+const workers = Number(values.workers);
+const pool = workers > 1
+  ? await SsdWorkerPool.create({
+    workers,
+    backend: values.backend === "cpu" ? "cpu" : "wasm",
+    nClasses: 2,
+    params: await modelParamData(model),
+  })
+  : undefined;
+const step = async () => {
+  let r: LossAndGradients;
+  if (pool) {
+    await pool.setWeights(new Map([...model.params].map(([k, v]) => [k, v.dataSync() as Float32Array])));
+    r = await poolLossAndGradients(pool, samples, { priorsCxcy, microBatch: micro });
+  } else {
+    r = lossAndGradients(model, samples, { priorsCxcy, microBatch: micro });
+  }
   opt.step(model.params, r.grads, 1e-3);
   for (const g of r.grads.values()) g.dispose();
   return r.loss;
 };
 
-step(); // warm-up (kernel setup, heap growth)
+await step(); // warm-up (kernel setup, heap growth)
 const walls: number[] = [], cpus: number[] = [];
 for (let i = 0; i < steps; i++) {
   const w0 = performance.now(), c0 = cpuMs();
-  step();
+  await step();
   walls.push(performance.now() - w0);
   cpus.push(cpuMs() - c0);
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 console.log(
-  `training step, batch ${batch} (micro ${micro}), ${values.backend}: ` +
+  `training step, batch ${batch} (micro ${micro}), ${values.backend}, ${workers} worker(s): ` +
     `${(median(walls) / batch).toFixed(0)} ms/image wall, ${
       (median(cpus) / batch).toFixed(0)
     } ms/image CPU ` +
-    `(median of ${steps}); peak RSS ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+    `(median of ${steps}; CPU = all threads of the process, workers included); peak RSS ${
+      (Deno.memoryUsage().rss / 2 ** 20).toFixed(0)
+    } MiB`,
 );
 
 if (values.profile) {
-  const prof = await tf.profile(() => {
-    step();
+  const prof = await tf.profile(async () => {
+    await step();
   });
   const byKernel = new Map<string, { ms: number; n: number }>();
   for (const k of prof.kernels) {
@@ -87,5 +106,6 @@ if (values.profile) {
     );
   }
 }
+await pool?.close();
 opt.dispose();
 disposeModel(model);
