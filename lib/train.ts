@@ -14,7 +14,7 @@ import { detectObjects } from "./detect.ts";
 import { EVAL_DETECT_DEFAULTS } from "./evaluate.ts";
 import { preprocessForSsd, type RgbImage } from "./image.ts";
 import { buildTargets, type GroundTruth, type LossOptions, multiboxLossPart } from "./loss.ts";
-import { ssdForward, type SsdModel } from "./model.ts";
+import { type ConvFn, ssdForward, type SsdModel } from "./model.ts";
 import {
   learningRateAt,
   Optimizer,
@@ -55,6 +55,8 @@ export interface GradientOptions extends LossOptions {
   microBatch?: number;
   /** names of the parameters to differentiate; default: all */
   trainable?: readonly string[];
+  /** differentiable convolution; default {@link convWithGrad} (e.g. lib/native_conv.ts `nativeConvWithGrad`) */
+  conv?: ConvFn;
 }
 
 /** Stacks HWC images into one NHWC tensor [n, 300, 300, 3]. */
@@ -96,7 +98,7 @@ export function lossAndGradients(
       const images = stackImages(part.map((s) => s.image));
       try {
         const { value, grads } = tf.variableGrads(() => {
-          const { locs, scores } = ssdForward(model, images, { conv: convWithGrad });
+          const { locs, scores } = ssdForward(model, images, { conv: opts.conv ?? convWithGrad });
           const l = multiboxLossPart(
             locs,
             scores,

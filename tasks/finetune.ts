@@ -17,6 +17,7 @@ import { BACKEND_CHOICES, type BackendChoice, initBackend, isBackendChoice } fro
 import { type Dataset, openDatasetSource, readDataset } from "../lib/dataset.ts";
 import { createSsd300, disposeModel, type SsdModel } from "../lib/model.ts";
 import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/optim.ts";
+import { enableNativeConv, nativeConvWithGrad } from "../lib/native_conv.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
 import { createPriorsCxcy } from "../lib/priors.ts";
 import { readTorchCheckpoint, writeTorchStateDict } from "../lib/torch/mod.ts";
@@ -25,6 +26,7 @@ import {
   encodeCheckpoint,
   FREEZE_MODES,
   type FreezeMode,
+  lossAndGradients,
   NonFiniteLossError,
   splitTrainVal,
   train,
@@ -48,7 +50,7 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
          [--epochs 20] [--batch-size 10] [--micro-batch 2] [--lr 1e-3] [--momentum 0.9] [--weight-decay 0]
          [--optimizer sgd|adam] [--schedule constant|cosine|step] [--warmup 0] [--freeze none|base|base+aux]
          [--head-init random|voc-person] [--augment | --no-augment] [--no-shuffle] [--seed 0]
-         [--val-fraction 0.1] [--backend ${BACKEND_CHOICES.join("|")}] [--workers 1]
+         [--val-fraction 0.1] [--backend ${BACKEND_CHOICES.join("|")}] [--workers 1] [--native-conv]
   --checkpoint    a reference .pth/.pth.tar (21-class VOC → single class via --head-init; 2-class loads as is)
   --weights       our weights manifest (weights.json from an earlier run)
   --imagenet      torchvision VGG16 ImageNet weights (vgg16-*.pth): the reference's from-backbone start
@@ -59,7 +61,8 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
   --freeze        base: VGG base fixed; base+aux: base and auxiliary convs fixed (heads + rescale train)
   --augment       photometric distortion, zoom-out, SSD IoU crop, flip (default: --no-augment, as the notebook)
   --val-fraction  part of the TRAIN split held out for val_loss / val_ap75 after each epoch (never the test split)
-  --workers       data-parallel gradient workers (lib/parallel.ts, one core each; wasm/cpu backends); 1 = this thread`;
+  --workers       data-parallel gradient workers (lib/parallel.ts, one core each; wasm/cpu backends); 1 = this thread
+  --native-conv   convolutions (forward, dX, dW) through oneDNN (lib/native_conv.ts) where libdnnl loads (WASM backend)`;
 
 /** A bad command line; the message says which flag. */
 class UsageError extends Error {
@@ -74,6 +77,8 @@ export interface FinetuneArgs {
   backend: BackendChoice;
   /** gradient workers; 1 = in-process */
   workers: number;
+  /** convolutions through oneDNN when available */
+  nativeConv: boolean;
   config: TrainConfig;
 }
 
@@ -126,6 +131,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
         "val-fraction": { type: "string" },
         backend: { type: "string" },
         workers: { type: "string" },
+        "native-conv": { type: "boolean" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -192,6 +198,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
     headInit,
     backend,
     workers: num("workers", v.workers, 1, int1, "an integer ≥ 1"),
+    nativeConv: Boolean(v["native-conv"]),
     config,
   };
 }
@@ -314,6 +321,22 @@ export async function main(args: string[]): Promise<number> {
   let pool: SsdWorkerPool | undefined;
   try {
     let gradients;
+    const priorsCxcy = createPriorsCxcy();
+    if (a.nativeConv && a.workers === 1) {
+      const native = enableNativeConv(2);
+      console.error(
+        native.ok
+          ? `convolutions through oneDNN (${native.lib})`
+          : `--native-conv: ${native.reason}; using WASM`,
+      );
+      gradients = (batch: readonly TrainSample[], names: readonly string[]) =>
+        Promise.resolve(lossAndGradients(model, batch, {
+          priorsCxcy,
+          microBatch: a.config.microBatch,
+          trainable: names,
+          conv: nativeConvWithGrad,
+        }));
+    }
     if (a.workers > 1) {
       if (backend !== "wasm" && backend !== "cpu") {
         throw new RangeError(`--workers > 1 needs --backend wasm or cpu`);
@@ -323,9 +346,9 @@ export async function main(args: string[]): Promise<number> {
         backend,
         nClasses: model.nClasses,
         params: await modelParamData(model),
+        nativeConv: a.nativeConv,
       });
       const activePool = pool;
-      const priorsCxcy = createPriorsCxcy();
       gradients = async (batch: readonly TrainSample[], names: readonly string[]) => {
         // the replicas get the parameters the optimiser may have changed since the last step
         await activePool.setWeights(
@@ -378,7 +401,7 @@ export async function main(args: string[]): Promise<number> {
     source: a.source,
     head_init: a.headInit,
     backend,
-    settings: { ...a.config, workers: a.workers },
+    settings: { ...a.config, workers: a.workers, native_conv: a.nativeConv },
     n_train: trainSet.length,
     n_val: valSet.length,
     val_ids: valSet.map((v) => v.id),

@@ -1,7 +1,7 @@
 /**
  * Training-step throughput of SSD300 (forward, MultiBox loss, backward through convWithGrad, SGD step) on random
  * inputs with realistic boxes, plus a per-kernel profile of one step.
- * Run: deno run -A tests/train_bench.ts [--batch 4] [--micro 2] [--steps 2] [--backend wasm] [--workers 1] [--profile]
+ * Run: deno run -A tests/train_bench.ts [--batch 4] [--micro 2] [--steps 2] [--backend wasm] [--workers 1] [--native-conv] [--profile]
  * Reports wall ms/image and process CPU ms/image (robust to other processes on a shared machine).
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -13,6 +13,7 @@ import { createPriorsCxcy } from "../lib/priors.ts";
 import { Rng } from "../lib/rng.ts";
 import { type LossAndGradients, lossAndGradients, type TrainSample } from "../lib/train.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
+import { enableNativeConv, nativeConvWithGrad } from "../lib/native_conv.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     backend: { type: "string", default: "wasm" },
     profile: { type: "boolean", default: false },
     workers: { type: "string", default: "1" },
+    "native-conv": { type: "boolean", default: false },
   },
 });
 if (!isBackendChoice(values.backend!)) throw new RangeError(`--backend: unknown '${values.backend}'`);
@@ -45,12 +47,15 @@ const model = createSsd300(2, 3);
 const priorsCxcy = createPriorsCxcy();
 const opt = new Optimizer({ kind: "sgd", momentum: 0.9 });
 const workers = Number(values.workers);
+const native = values["native-conv"];
+if (native && workers === 1) console.log("oneDNN:", JSON.stringify(enableNativeConv(2)));
 const pool = workers > 1
   ? await SsdWorkerPool.create({
     workers,
     backend: values.backend === "cpu" ? "cpu" : "wasm",
     nClasses: 2,
     params: await modelParamData(model),
+    nativeConv: native,
   })
   : undefined;
 const step = async () => {
@@ -59,7 +64,11 @@ const step = async () => {
     await pool.setWeights(new Map([...model.params].map(([k, v]) => [k, v.dataSync() as Float32Array])));
     r = await poolLossAndGradients(pool, samples, { priorsCxcy, microBatch: micro });
   } else {
-    r = lossAndGradients(model, samples, { priorsCxcy, microBatch: micro });
+    r = lossAndGradients(model, samples, {
+      priorsCxcy,
+      microBatch: micro,
+      conv: native ? nativeConvWithGrad : undefined,
+    });
   }
   opt.step(model.params, r.grads, 1e-3);
   for (const g of r.grads.values()) g.dispose();
@@ -76,7 +85,9 @@ for (let i = 0; i < steps; i++) {
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 console.log(
-  `training step, batch ${batch} (micro ${micro}), ${values.backend}, ${workers} worker(s): ` +
+  `training step, batch ${batch} (micro ${micro}), ${values.backend}${
+    native ? " + oneDNN" : ""
+  }, ${workers} worker(s): ` +
     `${(median(walls) / batch).toFixed(0)} ms/image wall, ${
       (median(cpus) / batch).toFixed(0)
     } ms/image CPU ` +
