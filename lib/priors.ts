@@ -23,6 +23,31 @@ export const PRIOR_MAPS: readonly PriorMapSpec[] = [
   { name: "conv11_2", size: 1, scale: 0.9, aspectRatios: [1, 2, 0.5] },
 ];
 
+/**
+ * An alternative anchor set for pedestrians (`--anchors pedestrian`), with the same number of boxes per location
+ * as the reference so that the prediction heads keep their shapes. Penn-Fudan's 423 boxes, as fractions of the
+ * (squashed) 300×300 input, have w/h between 0.17 and 0.49 for 90% of them (median 0.28, measured from the
+ * prepared dataset.json); the reference's wide ratios 2 and 3 never match a pedestrian at IoU 0.5. Here every
+ * ratio is tall (≤ 1), spread log-evenly over that range; ratio 1 (and its extra box) is kept for heads and
+ * crowds.
+ */
+export const PEDESTRIAN_PRIOR_MAPS: readonly PriorMapSpec[] = [
+  { name: "conv4_3", size: 38, scale: 0.1, aspectRatios: [1, 0.45, 0.25] },
+  { name: "conv7", size: 19, scale: 0.2, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
+  { name: "conv8_2", size: 10, scale: 0.375, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
+  { name: "conv9_2", size: 5, scale: 0.55, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
+  { name: "conv10_2", size: 3, scale: 0.725, aspectRatios: [1, 0.45, 0.25] },
+  { name: "conv11_2", size: 1, scale: 0.9, aspectRatios: [1, 0.45, 0.25] },
+];
+
+/** Named anchor sets: `reference` (the homework's) and `pedestrian` (tall boxes only). */
+export const ANCHOR_SETS = {
+  reference: PRIOR_MAPS,
+  pedestrian: PEDESTRIAN_PRIOR_MAPS,
+} as const satisfies Record<string, readonly PriorMapSpec[]>;
+export type AnchorSetName = keyof typeof ANCHOR_SETS;
+export const ANCHOR_SET_NAMES = Object.keys(ANCHOR_SETS) as AnchorSetName[];
+
 /** Boxes per feature-map location: one per aspect ratio plus the extra ratio-1 box (4, 6, 6, 6, 4, 4). */
 export const BOXES_PER_LOCATION: readonly number[] = PRIOR_MAPS.map((m) => m.aspectRatios.length + 1);
 
@@ -33,12 +58,14 @@ export const N_PRIORS = 8732;
  * Builds the priors in the reference's order (map by map, row i, column j, then aspect ratios with the extra
  * box right after ratio 1). Arithmetic in float64 like Python, rounded once to float32, then clamped to [0, 1]
  * (`prior_boxes.clamp_(0, 1)`).
+ * @param anchors which anchor set (default the reference's)
  * @returns Float32Array [8732 * 4]: fractional (cx, cy, w, h) per prior
  */
-export function createPriorsCxcy(): Float32Array {
+export function createPriorsCxcy(anchors: AnchorSetName = "reference"): Float32Array {
+  const maps = ANCHOR_SETS[anchors];
   const out = new Float32Array(N_PRIORS * 4);
   let n = 0;
-  PRIOR_MAPS.forEach((map, k) => {
+  maps.forEach((map, k) => {
     for (let i = 0; i < map.size; i++) {
       for (let j = 0; j < map.size; j++) {
         const cx = (j + 0.5) / map.size;
@@ -48,7 +75,7 @@ export function createPriorsCxcy(): Float32Array {
           n++;
           if (ratio === 1) {
             // the last map has no next scale: the reference's IndexError branch uses 1
-            const extra = k + 1 < PRIOR_MAPS.length ? Math.sqrt(map.scale * PRIOR_MAPS[k + 1].scale) : 1;
+            const extra = k + 1 < maps.length ? Math.sqrt(map.scale * maps[k + 1].scale) : 1;
             out.set([cx, cy, extra, extra], n * 4);
             n++;
           }

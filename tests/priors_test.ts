@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./model_test_util.ts";
-import { BOXES_PER_LOCATION, createPriorsCxcy, N_PRIORS, PRIOR_MAPS } from "../lib/priors.ts";
+import { ANCHOR_SETS, BOXES_PER_LOCATION, createPriorsCxcy, N_PRIORS, PRIOR_MAPS } from "../lib/priors.ts";
 import { goldenF32 } from "./model_test_util.ts";
 
 Deno.test("createPriorsCxcy() builds 8732 priors equal to the reference's priors_cxcy.f32 within 1e-6", async (t) => {
@@ -26,4 +26,21 @@ Deno.test("createPriorsCxcy() counts boxes per map as Σ size²·boxes and clamp
   );
   // last prior: conv11_2, ratio 0.5 → w = 0.9·√0.5, h = 0.9/√0.5 clamped to 1
   assertEquals(Array.from(priors.slice(-4)), [0.5, 0.5, Math.fround(0.9 * Math.sqrt(0.5)), 1]);
+});
+
+Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall boxes only", () => {
+  const ref = createPriorsCxcy();
+  const ped = createPriorsCxcy("pedestrian");
+  assertEquals(ped.length, ref.length);
+  for (const maps of Object.values(ANCHOR_SETS)) {
+    assertEquals(maps.map((m) => m.aspectRatios.length), PRIOR_MAPS.map((m) => m.aspectRatios.length));
+  }
+  let tall = 0;
+  for (let i = 0; i < ped.length; i += 4) {
+    assertEquals(ped[i], ref[i]); // same centres
+    assertEquals(ped[i + 1], ref[i + 1]);
+    assert(ped[i + 2] <= ped[i + 3] + 1e-6, `prior ${i / 4} is wider than tall`);
+    if (ped[i + 2] < ped[i + 3]) tall++;
+  }
+  assert(tall > 0.5 * (ped.length / 4));
 });
