@@ -64,12 +64,15 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "--val-fraction=0.2",
     "--backend=cpu",
     "--workers=2",
+    "--native-conv",
   ]);
   assert.deepEqual(a.source, { kind: "checkpoint", path: "x.pth" });
   assert.equal(a.out, "o");
   assert.equal(a.headInit, "voc-person");
   assert.equal(a.backend, "cpu");
   assert.equal(a.workers, 2);
+  assert.equal(a.nativeConv, true);
+  assert.equal(parseFinetuneArgs(["--dataset=d", "--out=o", "--from-scratch"]).nativeConv, false);
   assert.deepEqual(a.config, {
     epochs: 3,
     batchSize: 4,
@@ -426,17 +429,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: "finetune --workers 2 (data-parallel gradients) trains exactly like the in-process run",
+  name: "finetune --workers 2 (data-parallel gradients) and --native-conv train like the in-process WASM run",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
     const { dir, weights } = await setup(2);
     try {
-      const run = (workers: number) =>
+      const run = (workers: number, extra: string[] = []) =>
         main([
+          ...extra,
           `--dataset=${dir}/dataset.json`,
           `--weights=${weights}`,
-          `--out=${dir}/w${workers}`,
+          `--out=${dir}/w${workers}${extra.join("")}`,
           "--epochs=2",
           "--batch-size=2",
           "--micro-batch=1",
@@ -448,12 +452,23 @@ Deno.test({
         ]);
       assert.equal(await run(1), 0);
       assert.equal(await run(2), 0);
-      const [l1, l2] = await Promise.all([1, 2].map((w) => Deno.readTextFile(`${dir}/w${w}/train-log.json`)));
-      const s1 = (JSON.parse(l1) as TrainingLog).steps, s2 = (JSON.parse(l2) as TrainingLog).steps;
-      assert.equal(s2.length, 2);
-      s1.forEach((s, i) =>
-        assert.ok(Math.abs(s.loss - s2[i].loss) <= 1e-5 * s.loss, `step ${i + 1}: ${s.loss} vs ${s2[i].loss}`)
+      // oneDNN convolutions (lib/native_conv.ts; falls back to WASM where libdnnl is missing): same losses
+      assert.equal(await run(1, ["--native-conv"]), 0);
+      const logs = await Promise.all(
+        ["w1", "w2", "w1--native-conv"].map(async (d) =>
+          (JSON.parse(await Deno.readTextFile(`${dir}/${d}/train-log.json`)) as TrainingLog).steps
+        ),
       );
+      const [s1] = logs;
+      for (const other of logs.slice(1)) {
+        assert.equal(other.length, 2);
+        s1.forEach((s, k) =>
+          assert.ok(
+            Math.abs(s.loss - other[k].loss) <= 1e-5 * s.loss,
+            `step ${k + 1}: ${s.loss} vs ${other[k].loss}`,
+          )
+        );
+      }
       const run2 = JSON.parse(await Deno.readTextFile(`${dir}/w2/run.json`));
       assert.equal(run2.settings.workers, 2);
     } finally {
