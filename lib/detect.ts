@@ -7,7 +7,7 @@ import { z } from "zod";
 import { cxcyToXyxy, decodeOffsets } from "./boxes.ts";
 import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "./image.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
-import { createPriorsCxcy } from "./priors.ts";
+import { priorsCxcyFor } from "./priors.ts";
 
 /** One detection: fractional xyxy box, class index (0 = background) and softmax score. */
 export interface Detection {
@@ -26,11 +26,6 @@ export interface DetectOptions {
   maxOverlap: number;
   /** keep at most this many detections over all classes (by score) */
   topK: number;
-}
-
-let cachedPriors: Float32Array | undefined;
-function defaultPriors(): Float32Array {
-  return cachedPriors ??= createPriorsCxcy();
 }
 
 const f = Math.fround;
@@ -119,14 +114,15 @@ function argsortDescending(scores: ArrayLike<number>, idx: number[]): number[] {
  * @param locs Float32Array [nPriors * 4] predicted offsets for one image
  * @param scores Float32Array [nPriors * nClasses] class logits (before softmax) for one image
  * @param nClasses number of classes including background (21 for VOC, 2 for person)
- * @param priorsCxcy Float32Array [nPriors * 4]; default the 8732 SSD300 priors
+ * @param priorsCxcy Float32Array [nPriors * 4]; default the reference's 8732 SSD300 priors — pass
+ *   `priorsCxcyFor(model.anchors)` for a model's own anchor set
  */
 export function detectObjects(
   locs: Float32Array,
   scores: Float32Array,
   nClasses: number,
   opts: DetectOptions,
-  priorsCxcy: Float32Array = defaultPriors(),
+  priorsCxcy: Float32Array = priorsCxcyFor(),
 ): Detection[] {
   const nPriors = priorsCxcy.length / 4;
   if (locs.length !== nPriors * 4) {
@@ -206,7 +202,7 @@ export function toPixelDetections(
 
 /**
  * Runs the model on one image: `preprocessForSsd` (PIL bilinear 300×300, ImageNet normalisation), `ssdForward`,
- * {@link detectObjects}. Creates no lasting tensors.
+ * {@link detectObjects} against the model's own anchor set (`model.anchors`). Creates no lasting tensors.
  * @returns fractional detections (see {@link detectObjects})
  */
 export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
@@ -221,7 +217,7 @@ export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOption
   } finally {
     tf.dispose([locs, scores]);
   }
-  return detectObjects(locData, scoreData, model.nClasses, opts);
+  return detectObjects(locData, scoreData, model.nClasses, opts, priorsCxcyFor(model.anchors));
 }
 
 /** Schema of `deno task detect`'s JSON output (boxes in original pixels). */

@@ -18,7 +18,7 @@ import {
 import { type Detection, detectObjects, type DetectOptions } from "./detect.ts";
 import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "./image.ts";
 import { disposeModel, ssdForward, type SsdModel } from "./model.ts";
-import { N_PRIORS } from "./priors.ts";
+import { N_PRIORS, priorsCxcyFor } from "./priors.ts";
 import { classNames, loadCheckpointFile, loadWeights } from "./weights.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
@@ -58,7 +58,8 @@ export class ProgressReporter {
 }
 
 /**
- * Runs the SSD on `images` in batches: preprocessing (lib/image.ts), `ssdForward`, `detectObjects` per image.
+ * Runs the SSD on `images` in batches: preprocessing (lib/image.ts), `ssdForward`, `detectObjects` per image
+ * (offsets decoded against the model's anchor set, `model.anchors`).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
  * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
  */
@@ -74,6 +75,7 @@ export function detectBatched(
   }
   const out: Detection[][] = [];
   const side = SSD_INPUT_SIZE;
+  const priorsCxcy = priorsCxcyFor(model.anchors);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const input = new Float32Array(n * side * side * 3); // [n, 300, 300, 3] NHWC
@@ -94,6 +96,7 @@ export function detectBatched(
         scoreData.subarray(k * N_PRIORS * c, (k + 1) * N_PRIORS * c),
         c,
         opts,
+        priorsCxcy,
       ));
     }
     opts.progress?.update(start + n);
@@ -197,6 +200,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       class: className,
       class_index: classIndex,
       n_classes: model.nClasses,
+      anchors: model.anchors ?? "reference",
       min_score: opts.minScore,
       max_overlap: opts.maxOverlap,
       top_k: opts.topK,

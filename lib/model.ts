@@ -7,7 +7,7 @@
  * `rescale_factors` [1, 1, 1, 512] (the reference's [1, 512, 1, 1] moved to channels-last).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
+import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
 
 /** Input side of SSD300 (pixels). */
 export const SSD_INPUT_SIDE = 300;
@@ -32,10 +32,15 @@ export interface ConvSpec {
   relu: boolean;
 }
 
-/** The model: number of classes (incl. background) and its parameters by reference name. */
+/**
+ * The model: number of classes (incl. background), its parameters by reference name, and the anchor set its
+ * heads predict offsets against (lib/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
+ * same boxes per location, so the parameter shapes do not depend on it.
+ */
 export interface SsdModel {
   nClasses: number;
   params: Map<string, tf.Variable>;
+  anchors?: AnchorSetName;
 }
 
 /** Options of one convolution for a {@link ConvFn}. */

@@ -59,10 +59,14 @@ export const N_PRIORS = 8732;
  * box right after ratio 1). Arithmetic in float64 like Python, rounded once to float32, then clamped to [0, 1]
  * (`prior_boxes.clamp_(0, 1)`).
  * @param anchors which anchor set (default the reference's)
+ * @throws RangeError for a name that is not in {@link ANCHOR_SETS}
  * @returns Float32Array [8732 * 4]: fractional (cx, cy, w, h) per prior
  */
 export function createPriorsCxcy(anchors: AnchorSetName = "reference"): Float32Array {
   const maps = ANCHOR_SETS[anchors];
+  if (!maps) {
+    throw new RangeError(`unknown anchor set '${anchors}' (expected ${ANCHOR_SET_NAMES.join(", ")})`);
+  }
   const out = new Float32Array(N_PRIORS * 4);
   let n = 0;
   maps.forEach((map, k) => {
@@ -86,4 +90,20 @@ export function createPriorsCxcy(anchors: AnchorSetName = "reference"): Float32A
   if (n !== N_PRIORS) throw new Error(`internal: built ${n} priors, expected ${N_PRIORS}`);
   for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i]));
   return out;
+}
+
+const priorsCache = new Map<AnchorSetName, Float32Array>();
+
+/**
+ * {@link createPriorsCxcy} built once per anchor set and shared: callers must not modify the returned array.
+ * @param anchors which anchor set; undefined = "reference" (a model without `anchors`, e.g. loaded from a .pth)
+ * @returns Float32Array [8732 * 4] fractional (cx, cy, w, h), the same instance on every call for that set
+ */
+export function priorsCxcyFor(anchors: AnchorSetName = "reference"): Float32Array {
+  let p = priorsCache.get(anchors);
+  if (!p) {
+    p = createPriorsCxcy(anchors);
+    priorsCache.set(anchors, p);
+  }
+  return p;
 }

@@ -23,7 +23,7 @@ import {
   type ScheduleConfig,
   type ScheduleKind,
 } from "./optim.ts";
-import { createPriorsCxcy } from "./priors.ts";
+import { priorsCxcyFor } from "./priors.ts";
 import { Rng, type RngState, shuffled } from "./rng.ts";
 
 /** Side of the square network input. */
@@ -294,7 +294,10 @@ function formatDuration(s: number): string {
   return `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`;
 }
 
-/** Loss and AP@0.75 of the model on validation items (no augmentation, forward only). */
+/**
+ * Loss and AP@0.75 of the model on validation items (no augmentation, forward only).
+ * @param priorsCxcy priors for the targets and for decoding detections (the model's anchor set)
+ */
 export function validateModel(
   model: SsdModel,
   items: readonly TrainItem[],
@@ -327,6 +330,7 @@ export function validateModel(
         scores.subarray(k * nPriors * c, (k + 1) * nPriors * c),
         c,
         EVAL_DETECT_DEFAULTS,
+        priorsCxcy,
       );
       for (const d of found) {
         if (d.classId !== 1) continue;
@@ -345,6 +349,7 @@ export function validateModel(
 /**
  * Trains `model` in place: seeded shuffling and augmentation, gradient accumulation over micro-batches, the
  * optimiser and schedule of `cfg`, validation and a checkpoint after every epoch; resumes from `hooks.resume`.
+ * Priors for matching and validation are those of the model's anchor set (`model.anchors`).
  * A non-finite batch loss throws {@link NonFiniteLossError} before any update of that batch (the last
  * checkpoint stays as it was).
  */
@@ -366,7 +371,7 @@ export async function train(
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`train: ${k} must be an integer ≥ 1, got ${v}`);
   }
   ownParamBuffers(model);
-  const priorsCxcy = createPriorsCxcy();
+  const priorsCxcy = priorsCxcyFor(model.anchors); // targets and validation against the model's anchor set
   const trainable = trainableNames(model, cfg.freeze);
   const stepsPerEpoch = Math.ceil(trainItems.length / cfg.batchSize);
   const schedule: ScheduleConfig = {

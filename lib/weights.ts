@@ -14,7 +14,7 @@ import {
   type SsdModel,
   xavierUniformHwio,
 } from "./model.ts";
-import { BOXES_PER_LOCATION } from "./priors.ts";
+import { ANCHOR_SET_NAMES, type AnchorSetName, BOXES_PER_LOCATION } from "./priors.ts";
 import { type NamedTensor, readTorchCheckpoint } from "./torch/read.ts";
 
 export type { NamedTensor };
@@ -171,7 +171,9 @@ function toTorchLayout(name: string, v: tf.Tensor): NamedTensor {
 
 /**
  * Builds a model from a full reference state_dict (torch layout). The number of classes comes from
- * `pred_convs.cl_conv4_3.weight` (21-class VOC and 2-class person checkpoints are both recognised).
+ * `pred_convs.cl_conv4_3.weight` (21-class VOC and 2-class person checkpoints are both recognised). A state_dict
+ * carries no anchor set: the model gets the reference's (`anchors` undefined); a `.pth` exported from a run with
+ * `--anchors pedestrian` must be paired with that set by hand (our weights manifest records it).
  * @throws StateDictError listing all missing / unexpected / mis-shaped keys together
  */
 export function modelFromStateDict(tensors: Map<string, NamedTensor>, source = "state_dict"): SsdModel {
@@ -199,16 +201,22 @@ export function modelToStateDict(model: SsdModel): Map<string, NamedTensor> {
   return out;
 }
 
-/** Deep copy of a model (new variables). */
+/** `{ anchors }` when the model has an anchor set, else nothing (spread into a new model). */
+function anchorsOf(model: SsdModel): { anchors?: AnchorSetName } {
+  return model.anchors === undefined ? {} : { anchors: model.anchors };
+}
+
+/** Deep copy of a model (new variables, same anchor set). */
 export function cloneModel(model: SsdModel): SsdModel {
   const params = new Map<string, tf.Variable>();
   for (const [name, v] of model.params) params.set(name, tf.variable(v.clone(), v.trainable));
-  return { nClasses: model.nClasses, params };
+  return { nClasses: model.nClasses, params, ...anchorsOf(model) };
 }
 
 /**
  * A new model with the base and aux convs of `model` and the prediction heads of `heads` (names `pred_convs.*`
- * or module-relative `loc_conv4_3.weight` …, as in a legacy heads file). The class count comes from the heads.
+ * or module-relative `loc_conv4_3.weight` …, as in a legacy heads file). The class count comes from the heads;
+ * the anchor set is `model`'s (heads files carry none).
  * @throws StateDictError listing every missing / unexpected / mis-shaped head key
  */
 export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, source = "heads"): SsdModel {
@@ -225,7 +233,7 @@ export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, sou
     params.set(name, tf.variable(t, true));
     t.dispose();
   }
-  return { nClasses: nClasses!, params };
+  return { nClasses: nClasses!, params, ...anchorsOf(model) };
 }
 
 /**
@@ -233,7 +241,9 @@ export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, sou
  * - `voc-person`: each cl_conv keeps, for every box slot b, channels b·21+0 (background) and b·21+15 (person);
  *   the loc convs are copied unchanged.
  * - `random`: all prediction convs re-initialised as the reference does (xavier-uniform weights, zero bias).
- * A model that already has 2 classes is returned as a copy (its heads kept).
+ * A model that already has 2 classes is returned as a copy (its heads kept). The anchor set is kept.
+ * Every parameter gets its own freshly allocated buffer (the WASM FusedConv2D kernel rejects a bias variable
+ * made straight from `tf.gather` output: "only supports rank-1 bias but got rank 4").
  * @param seed seed of the `random` initialisation
  */
 export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person", seed = 0): SsdModel {
@@ -261,9 +271,12 @@ export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person"
       const keep: number[] = []; // for each box slot: its background and person channels of the 21-class conv
       for (let s = 0; s < boxes; s++) keep.push(s * 21 + BACKGROUND_CLASS, s * 21 + VOC_PERSON_CLASS);
       const idx = tf.tensor1d(keep, "int32");
-      w = tf.gather(model.params.get(`${c.name}.weight`)!, idx, 3); // [3, 3, in, boxes·2]
-      b = tf.gather(model.params.get(`${c.name}.bias`)!, idx); // [boxes·2]
-      idx.dispose();
+      const gw = tf.gather(model.params.get(`${c.name}.weight`)!, idx, 3); // [3, 3, in, boxes·2]
+      const gb = tf.gather(model.params.get(`${c.name}.bias`)!, idx); // [boxes·2]
+      // copy the values out into new tensors: variables must not share the gathered tensors' backend data
+      w = tf.tensor(gw.dataSync().slice(), gw.shape, "float32");
+      b = tf.tensor(gb.dataSync().slice(), gb.shape, "float32");
+      tf.dispose([idx, gw, gb]);
     }
     params.set(`${c.name}.weight`, tf.variable(w, true));
     params.set(`${c.name}.bias`, tf.variable(b, true));
@@ -271,7 +284,7 @@ export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person"
   });
   // keep the reference's state_dict order
   const ordered = new Map([...paramShapes(2).keys()].map((k) => [k, params.get(k)!]));
-  return { nClasses: 2, params: ordered };
+  return { nClasses: 2, params: ordered, ...anchorsOf(model) };
 }
 
 /** Every `step`-th index along each dim (`None` = all): the reference's `decimate`. */
@@ -396,6 +409,8 @@ const WeightsManifestSchema = z.object({
     shape: z.array(z.number().int().nonnegative()),
     offset: z.number().int().nonnegative(),
   })),
+  /** anchor set the heads were trained against (lib/priors.ts); absent in older manifests = "reference" */
+  anchors: z.enum(ANCHOR_SET_NAMES as [AnchorSetName, ...AnchorSetName[]]).optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
 });
 export type WeightsManifest = z.infer<typeof WeightsManifestSchema>;
@@ -410,8 +425,8 @@ function binPathFor(manifestPath: string): string {
 }
 
 /**
- * Saves the model in our format: `path` (JSON manifest: n_classes, class names, tensor names/shapes/offsets,
- * sha256 of the data) and a sibling `.bin` with float32 values in our layout. Both are written atomically,
+ * Saves the model in our format: `path` (JSON manifest: n_classes, class names, anchor set, tensor
+ * names/shapes/offsets, sha256 of the data) and a sibling `.bin` with float32 values in our layout. Both are written atomically,
  * the `.bin` first, so a manifest always describes a complete data file.
  * @param path manifest path, conventionally ending in `.json`
  */
@@ -445,12 +460,14 @@ export async function saveWeights(
     bin_bytes: bytes.byteLength,
     bin_sha256: await sha256Hex(bytes),
     tensors,
+    anchors: model.anchors ?? "reference",
     ...(meta ? { meta } : {}),
   });
 }
 
 /**
- * Loads a model saved by {@link saveWeights}.
+ * Loads a model saved by {@link saveWeights}, with its anchor set (a manifest without `anchors` predates the
+ * field and loads as "reference").
  * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit
  */
 export async function loadWeights(path: string): Promise<SsdModel> {
@@ -503,7 +520,7 @@ export async function loadWeights(path: string): Promise<SsdModel> {
     params.set(name, tf.variable(x, true));
     x.dispose();
   }
-  return { nClasses: manifest.n_classes, params };
+  return { nClasses: manifest.n_classes, params, anchors: manifest.anchors ?? "reference" };
 }
 
 /** True when `bytes` look like our JSON weights manifest rather than a torch file. */

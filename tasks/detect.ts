@@ -100,9 +100,9 @@ async function main(args: string[]): Promise<void> {
     : await loadCheckpointFile(values.checkpoint!);
   const names = classNames(model.nClasses);
   console.error(
-    `model: ${model.nClasses} classes from ${values.weights ?? values.checkpoint} (${
-      (performance.now() - t0).toFixed(0)
-    } ms)`,
+    `model: ${model.nClasses} classes, ${model.anchors ?? "reference"} anchors, from ${
+      values.weights ?? values.checkpoint
+    } (${(performance.now() - t0).toFixed(0)} ms)`,
   );
   let detections;
   try {

@@ -19,7 +19,7 @@ import { createSsd300, disposeModel, type SsdModel } from "../lib/model.ts";
 import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/optim.ts";
 import { enableNativeConv, nativeConvWithGrad } from "../lib/native_conv.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
-import { createPriorsCxcy } from "../lib/priors.ts";
+import { ANCHOR_SET_NAMES, type AnchorSetName, priorsCxcyFor } from "../lib/priors.ts";
 import { readTorchCheckpoint, writeTorchStateDict } from "../lib/torch/mod.ts";
 import {
   decodeCheckpoint,
@@ -49,7 +49,8 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
          (--checkpoint X.pth | --weights ours.json | --imagenet vgg16.pth | --from-scratch) --out run/
          [--epochs 20] [--batch-size 10] [--micro-batch 2] [--lr 1e-3] [--momentum 0.9] [--weight-decay 0]
          [--optimizer sgd|adam] [--schedule constant|cosine|step] [--warmup 0] [--freeze none|base|base+aux]
-         [--head-init random|voc-person] [--augment | --no-augment] [--no-shuffle] [--seed 0]
+         [--head-init random|voc-person] [--anchors ${ANCHOR_SET_NAMES.join("|")}]
+         [--augment | --no-augment] [--no-shuffle] [--seed 0]
          [--val-fraction 0.1] [--backend ${BACKEND_CHOICES.join("|")}] [--workers 1] [--native-conv]
   --checkpoint    a reference .pth/.pth.tar (21-class VOC → single class via --head-init; 2-class loads as is)
   --weights       our weights manifest (weights.json from an earlier run)
@@ -59,6 +60,8 @@ const USAGE = `usage: deno task finetune --dataset run/dataset.json
   --schedule      cosine = the notebook's per-step CosineAnnealingLR (T_max = (⌊n/batch⌋ + 1) · epochs);
                   step = ×0.1 every ⌈epochs/3⌉ epochs; --warmup N linear warm-up over the first N steps
   --freeze        base: VGG base fixed; base+aux: base and auxiliary convs fixed (heads + rescale train)
+  --anchors       prior boxes the heads learn offsets against (lib/priors.ts; default reference): pedestrian =
+                  tall ratios only, same boxes per location; saved in weights.json (a .pth does not record it)
   --augment       photometric distortion, zoom-out, SSD IoU crop, flip (default: --no-augment, as the notebook)
   --val-fraction  part of the TRAIN split held out for val_loss / val_ap75 after each epoch (never the test split)
   --workers       data-parallel gradient workers (lib/parallel.ts, one core each; wasm/cpu backends); 1 = this thread
@@ -74,6 +77,8 @@ export interface FinetuneArgs {
   source: { kind: "checkpoint" | "weights" | "imagenet" | "scratch"; path: string | null };
   out: string;
   headInit: "random" | "voc-person";
+  /** anchor set of the trained model (priors for matching, validation and later detection) */
+  anchors: AnchorSetName;
   backend: BackendChoice;
   /** gradient workers; 1 = in-process */
   workers: number;
@@ -124,6 +129,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
         warmup: { type: "string" },
         freeze: { type: "string" },
         "head-init": { type: "string" },
+        anchors: { type: "string" },
         augment: { type: "boolean" },
         "no-augment": { type: "boolean" },
         "no-shuffle": { type: "boolean" },
@@ -170,6 +176,10 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
   if (headInit !== "random" && headInit !== "voc-person") {
     throw new UsageError(`--head-init: expected random or voc-person, got '${headInit}'`);
   }
+  const anchors = v.anchors ?? "reference";
+  if (!(ANCHOR_SET_NAMES as string[]).includes(anchors)) {
+    throw new UsageError(`--anchors: expected ${ANCHOR_SET_NAMES.join(" or ")}, got '${anchors}'`);
+  }
   const backend = v.backend ?? "auto";
   if (!isBackendChoice(backend)) {
     throw new UsageError(`--backend: expected ${BACKEND_CHOICES.join(", ")}, got '${backend}'`);
@@ -196,6 +206,7 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
     source: sources[0]!,
     out: v.out.replace(/\/+$/, "") || ".",
     headInit,
+    anchors: anchors as AnchorSetName,
     backend,
     workers: num("workers", v.workers, 1, int1, "an integer ≥ 1"),
     nativeConv: Boolean(v["native-conv"]),
@@ -203,21 +214,30 @@ export function parseFinetuneArgs(args: string[]): FinetuneArgs {
   };
 }
 
-/** The starting model of a run, converted to 2 classes. */
+/** The starting model of a run, converted to 2 classes, with the run's anchor set (`--anchors`). */
 async function initialModel(a: FinetuneArgs): Promise<SsdModel> {
   const { kind, path } = a.source;
   let model: SsdModel;
-  if (kind === "scratch") return createSsd300(2, a.config.seed);
-  if (kind === "imagenet") {
+  if (kind === "scratch") model = createSsd300(2, a.config.seed);
+  else if (kind === "imagenet") {
     const vgg = readTorchCheckpoint(await Deno.readFile(path!), path!);
-    return createSsd300FromVgg16(2, vgg.tensors, a.config.seed, path!);
+    model = createSsd300FromVgg16(2, vgg.tensors, a.config.seed, path!);
+  } else {
+    model = kind === "weights" ? await loadWeights(path!) : await loadCheckpointFile(path!);
+    const from = model.anchors ?? "reference";
+    if (from !== a.anchors) {
+      console.error(
+        `${path}: heads were trained on ${from} anchors; fine-tuning them on ${a.anchors} anchors`,
+      );
+    }
+    if (model.nClasses !== 2) {
+      const single = toSingleClass(model, a.headInit, a.config.seed);
+      disposeModel(model);
+      model = single;
+    }
   }
-  if (kind === "weights") model = await loadWeights(path!);
-  else model = await loadCheckpointFile(path!);
-  if (model.nClasses === 2) return model;
-  const single = toSingleClass(model, a.headInit, a.config.seed);
-  disposeModel(model);
-  return single;
+  model.anchors = a.anchors;
+  return model;
 }
 
 const RunJsonSchema = z.object({
@@ -240,7 +260,7 @@ const RunJsonSchema = z.object({
 
 /** Settings that must match for a resume (a different run must not continue this one's checkpoint). */
 function resumeKey(a: FinetuneArgs): Record<string, unknown> {
-  return { dataset: a.dataset, source: a.source, headInit: a.headInit, ...a.config };
+  return { dataset: a.dataset, source: a.source, headInit: a.headInit, anchors: a.anchors, ...a.config };
 }
 
 function trainItems(
@@ -291,19 +311,22 @@ export async function main(args: string[]): Promise<number> {
   }
   if (ckptBytes) {
     const c = decodeCheckpoint(ckptBytes, ckptPath);
-    const diff = Object.keys({ ...key, ...c.config }).filter((k) =>
-      JSON.stringify(key[k]) !== JSON.stringify(c.config[k])
+    // checkpoints written before --anchors existed were trained on the reference's anchors
+    const saved: Record<string, unknown> = { anchors: "reference", ...c.config };
+    const diff = Object.keys({ ...key, ...saved }).filter((k) =>
+      JSON.stringify(key[k]) !== JSON.stringify(saved[k])
     );
     if (diff.length > 0) {
       disposeModel(c.model);
       throw new RangeError(
         `${ckptPath} belongs to a run with other settings (${
-          diff.map((k) => `${k}: ${JSON.stringify(c.config[k])}`).join(", ")
+          diff.map((k) => `${k}: ${JSON.stringify(saved[k])}`).join(", ")
         }); ` +
           `use another --out or delete it`,
       );
     }
     model = c.model;
+    model.anchors = a.anchors; // equal to the checkpoint's (part of the resume key)
     resume = c.state;
     console.error(`resuming after epoch ${c.state.epoch} (step ${c.state.step}) from ${ckptPath}`);
   } else {
@@ -313,7 +336,7 @@ export async function main(args: string[]): Promise<number> {
   console.error(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${a.config.epochs} epochs, batch ${a.config.batchSize} ` +
       `(micro ${a.config.microBatch}), ${a.config.optimizer} lr ${a.config.lr} ${a.config.schedule}, freeze ${a.config.freeze}, ` +
-      `augment ${a.config.augment ? "on" : "off"}, backend ${backend}`,
+      `augment ${a.config.augment ? "on" : "off"}, ${a.anchors} anchors, backend ${backend}`,
   );
   let log;
   const trainStart = performance.now();
@@ -321,7 +344,7 @@ export async function main(args: string[]): Promise<number> {
   let pool: SsdWorkerPool | undefined;
   try {
     let gradients;
-    const priorsCxcy = createPriorsCxcy();
+    const priorsCxcy = priorsCxcyFor(model.anchors);
     if (a.nativeConv && a.workers === 1) {
       const native = enableNativeConv(2);
       console.error(
@@ -401,7 +424,7 @@ export async function main(args: string[]): Promise<number> {
     source: a.source,
     head_init: a.headInit,
     backend,
-    settings: { ...a.config, workers: a.workers, native_conv: a.nativeConv },
+    settings: { ...a.config, anchors: a.anchors, workers: a.workers, native_conv: a.nativeConv },
     n_train: trainSet.length,
     n_val: valSet.length,
     val_ids: valSet.map((v) => v.id),
