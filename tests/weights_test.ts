@@ -1,9 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend.ts";
-import { createSsd300, disposeModel, paramShapes, type SsdModel } from "../lib/model.ts";
+import { createSsd300, disposeModel, paramShapes, ssdForward, type SsdModel } from "../lib/model.ts";
 import { readTorchCheckpoint } from "../lib/torch/read.ts";
 import {
   classNames,
+  cloneModel,
   createSsd300FromVgg16,
   importTorchvisionVgg16,
   loadCheckpointFile,
@@ -283,4 +284,63 @@ Deno.test("loadCheckpointFile() loads the golden .pth and names every problem of
       e instanceof StateDictError && e.missing.length === 1 + 30 + 16 &&
       e.missing.includes("rescale_factors") && e.unexpected.length === 0,
   );
+});
+
+Deno.test("toSingleClass() voc-person gives a model ssdForward runs on WASM: its locs and person logits are the VOC model's", () => {
+  // a variable built straight from tf.gather output made WASM's FusedConv2D reject the bias (rank 4)
+  const voc = createSsd300(21, 11);
+  const person = toSingleClass(voc, "voc-person");
+  const before = tf.memory().numTensors;
+  const image = tf.randomUniform([1, 300, 300, 3], -2, 2, "float32", 4) as tf.Tensor4D;
+  const a = ssdForward(voc, image);
+  const b = ssdForward(person, image);
+  assertEquals(b.scores.shape, [1, 8732, 2]);
+  const [vocLocs, personLocs] = [a.locs.dataSync(), b.locs.dataSync()];
+  assert(sameData(vocLocs as Float32Array, personLocs as Float32Array), "loc heads copied");
+  const s21 = a.scores.dataSync(), s2 = b.scores.dataSync();
+  let maxDiff = 0;
+  for (let p = 0; p < 8732; p++) {
+    maxDiff = Math.max(
+      maxDiff,
+      Math.abs(s2[p * 2] - s21[p * 21]),
+      Math.abs(s2[p * 2 + 1] - s21[p * 21 + 15]),
+    );
+  }
+  assert(maxDiff <= 1e-5, `background/person logits differ from VOC channels 0/15 by ${maxDiff}`);
+  tf.dispose([image, a.locs, a.scores, b.locs, b.scores]);
+  assertEquals(tf.memory().numTensors, before);
+  [voc, person].forEach(disposeModel);
+});
+
+Deno.test("saveWeights() / loadWeights() keep the anchor set; older manifests load as reference; bad names rejected", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = createSsd300(2, 5);
+    model.anchors = "pedestrian";
+    const clone = cloneModel(model);
+    assertEquals(clone.anchors, "pedestrian");
+    const single = toSingleClass(clone, "random");
+    assertEquals(single.anchors, "pedestrian", "toSingleClass keeps the anchor set");
+    const path = `${dir}/w.json`;
+    await saveWeights(path, model);
+    const manifest = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(manifest.anchors, "pedestrian");
+    const loaded = await loadWeights(path);
+    assertEquals(loaded.anchors, "pedestrian");
+    model.anchors = undefined; // no anchor set = the reference's
+    await saveWeights(`${dir}/plain.json`, model);
+    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/plain.json`)).anchors, "reference");
+    delete manifest.anchors; // a manifest written before the field existed
+    await Deno.writeTextFile(path, JSON.stringify(manifest));
+    const old = await loadWeights(path);
+    assertEquals(old.anchors, "reference");
+    await Deno.writeTextFile(path, JSON.stringify({ ...manifest, anchors: "square" }));
+    await assertModule.rejects(
+      () => loadWeights(path),
+      (e: unknown) => e instanceof ArtifactError && /anchors/.test(String(e)) && /square/.test(String(e)),
+    );
+    [model, clone, single, loaded, old].forEach(disposeModel);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
