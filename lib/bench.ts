@@ -80,6 +80,28 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * Samples this process's resident set size (workers are threads: included) while the main thread awaits them;
+ * Deno refuses /proc/self/status (VmHWM) without --allow-all, so this is the portable peak measure.
+ */
+export class RssSampler {
+  private peak = 0;
+  private readonly timer: ReturnType<typeof setInterval>;
+  constructor(intervalMs = 50) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+  private sample(): void {
+    this.peak = Math.max(this.peak, Deno.memoryUsage().rss);
+  }
+  /** Stops sampling; the largest RSS seen, MiB. */
+  stop(): number {
+    this.sample();
+    clearInterval(this.timer);
+    return this.peak / 2 ** 20;
+  }
+}
+
 /** Peak resident set size of this process (all threads, incl. workers) in MiB, from /proc/self/status VmHWM. */
 export function peakRssMb(): number | undefined {
   try {
@@ -268,7 +290,7 @@ const WorkersRunSchema = z.object({
   workers: z.number().int().positive(),
   inference: PhaseSchema,
   training: PhaseSchema,
-  /** peak RSS of the process during this run (VmHWM after a reset), MiB */
+  /** peak RSS of the process during this run (sampled every 50 ms; VmHWM after a reset when allowed), MiB */
   peak_rss_mb: z.number().positive().nullable(),
   detections_per_image: z.number().nonnegative(),
   loss_first_step: z.number(),
@@ -340,8 +362,9 @@ export interface BenchOptions {
   compare: boolean;
   /** tf.js backend in the workers (and on the main thread) */
   backend: "wasm" | "cpu";
-  /** convolutions through oneDNN (lib/native_conv.ts) where available */
+  /** convolutions through oneDNN (lib/native_conv.ts) where available, with this many OpenMP threads per call */
   nativeConv: boolean;
+  nativeConvThreads?: number;
   /** timed runs (median taken) and untimed warm-up runs per phase */
   reps: number;
   warmup: number;
@@ -438,13 +461,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let conv = "wasm";
   for (const w of counts) {
     log(`${w} worker(s), batch ${o.batchSize}: starting`);
-    resetPeakRss();
+    const hwmReset = resetPeakRss(); // needs --allow-all; otherwise only the sampled RSS
+    const sampler = new RssSampler();
     const pool = await SsdWorkerPool.create({
       workers: w,
       backend: o.backend,
       nClasses: BENCH_CLASSES,
       params,
       nativeConv: o.nativeConv,
+      nativeConvThreads: o.nativeConvThreads,
     });
     conv = pool.conv;
     const model = modelFromParams(BENCH_CLASSES, params);
@@ -485,11 +510,12 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
         workers: w,
         inference,
         training,
-        peak_rss_mb: peakRssMb() ?? null,
+        peak_rss_mb: Math.max(sampler.stop(), (hwmReset ? peakRssMb() : undefined) ?? 0),
         detections_per_image: detectionsPerImage,
         loss_first_step: lossFirst,
       });
     } finally {
+      sampler.stop();
       opt.dispose();
       disposeParams(model);
       await pool.close();
@@ -498,7 +524,9 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   let profile: LayerProfile | null = null;
   if (o.profileBatch > 0) {
     log(`profile by layer (batch ${o.profileBatch}, this thread)`);
-    const conv = o.nativeConv && enableNativeConv(1).ok ? nativeConvWithGrad : convWithGrad;
+    const conv = o.nativeConv && enableNativeConv(o.nativeConvThreads ?? 1).ok
+      ? nativeConvWithGrad
+      : convWithGrad;
     const model = modelFromParams(BENCH_CLASSES, params);
     try {
       const k = o.profileBatch;

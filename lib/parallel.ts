@@ -16,6 +16,9 @@
  *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train.ts's
  *   `lossAndGradients` that does all of this but the optimiser step.
  *
+ * - `nativeConv: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
+ *   (lib/native_conv.ts, 1 OpenMP thread per worker), falling back to WASM when libdnnl is missing.
+ *
  * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
  * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
  * disposes every replica and terminates the workers.
@@ -37,7 +40,7 @@ export interface ParamData {
 }
 
 /** Options of {@link SsdWorkerPool.gradients}. */
-export interface GradientOptions extends LossOptions {
+export interface PoolGradientOptions extends LossOptions {
   /** positives in the WHOLE batch (all shards): the loss normaliser, as the reference's n_positives.sum() */
   nPositivesTotal: number;
   /** images per forward/backward pass inside a worker (bounds activation memory); default: the whole shard */
@@ -65,6 +68,8 @@ export interface PoolOptions {
   backend?: "wasm" | "cpu";
   /** convolutions through oneDNN (lib/native_conv.ts) in each worker when available; default false */
   nativeConv?: boolean;
+  /** OpenMP threads per oneDNN call (process-wide, fixed by the first library load); default 1 */
+  nativeConvThreads?: number;
   /** classes incl. background */
   nClasses: number;
   /** initial weights by parameter name (our layout), e.g. from {@link modelParamData} */
@@ -85,6 +90,7 @@ export type WorkerRequest =
     type: "init";
     backend: string;
     nativeConv: boolean;
+    nativeConvThreads: number;
     nClasses: number;
     names: string[];
     shapes: number[][];
@@ -229,6 +235,7 @@ export class SsdWorkerPool {
           type: "init",
           backend: opts.backend ?? "wasm",
           nativeConv: opts.nativeConv ?? false,
+          nativeConvThreads: opts.nativeConvThreads ?? 1,
           nClasses: opts.nClasses,
           names,
           shapes,
@@ -347,7 +354,7 @@ export class SsdWorkerPool {
   async gradients(
     images: readonly Float32Array[],
     targets: readonly ImageTargets[],
-    opts: GradientOptions,
+    opts: PoolGradientOptions,
   ): Promise<GradientResult> {
     const n = images.length;
     if (targets.length !== n) throw new RangeError(`gradients: ${n} images but ${targets.length} targets`);

@@ -56,7 +56,7 @@ const handle: Handler = async (req) => {
       model = { nClasses: req.nClasses, params };
       let conv = "wasm";
       if (req.nativeConv) {
-        const r = enableNativeConv(1);
+        const r = enableNativeConv(req.nativeConvThreads);
         conv = r.ok ? `onednn (${r.lib})` : `wasm (oneDNN unavailable: ${r.reason})`;
         if (r.ok) trainConv = nativeConvWithGrad;
       }

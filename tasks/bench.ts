@@ -7,7 +7,9 @@
  *     [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
  *     [--skip-torch] [--python /usr/bin/python3] [--native-conv]
  *
- * --native-conv: convolutions through oneDNN via FFI (lib/native_conv.ts) when libdnnl.so.2 is present.
+ * --native-conv: convolutions through oneDNN via FFI (lib/native_conv.ts) when libdnnl.so.2 is present;
+ * --native-threads N: OpenMP threads per oneDNN call (default 1: the workers give the parallelism; try
+ * `--workers 1 --no-compare --native-conv --native-threads 2` for oneDNN's own threading instead).
  */
 import { parseArgs } from "node:util";
 import { writeJsonArtifact } from "../lib/artifacts.ts";
@@ -17,7 +19,7 @@ import { BenchReportSchema, formatBench, runBench } from "../lib/bench.ts";
 const USAGE =
   `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
   [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
-  [--skip-torch] [--python PATH] [--native-conv]`;
+  [--skip-torch] [--python PATH] [--native-conv [--native-threads 1]]`;
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -50,6 +52,7 @@ async function main(args: string[]): Promise<void> {
       "no-compare": { type: "boolean", default: false },
       "skip-torch": { type: "boolean", default: false },
       "native-conv": { type: "boolean", default: false },
+      "native-threads": { type: "string" },
       python: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -71,6 +74,7 @@ async function main(args: string[]): Promise<void> {
     compare: !values["no-compare"],
     backend: backend as "wasm" | "cpu",
     nativeConv: values["native-conv"],
+    nativeConvThreads: intArg("native-threads", values["native-threads"], 1, 1),
     reps: intArg("reps", values.reps, quick ? 1 : 5, 1),
     warmup: intArg("warmup", values.warmup, quick ? 0 : 1, 0),
     microBatch: values["micro-batch"] === undefined
