@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { ANCHOR_SET_NAMES, type AnchorSetName } from "./priors.ts";
 
 /** One run's fine-tuning settings: every field maps to a `deno task finetune` flag (snake_case → --kebab-case). */
 export const FinetuneSettingsSchema = z.strictObject({
@@ -20,7 +21,7 @@ export const FinetuneSettingsSchema = z.strictObject({
   warmup: z.number().int().min(0).optional(),
   freeze: z.enum(["none", "base", "base+aux"]).optional(),
   head_init: z.enum(["random", "voc-person"]).optional(),
-  anchors: z.string().min(1).optional(),
+  anchors: z.enum(ANCHOR_SET_NAMES as [AnchorSetName, ...AnchorSetName[]]).optional(),
   augment: z.boolean().optional(),
   shuffle: z.boolean().optional(),
   seed: z.number().int().min(0).optional(),

@@ -80,6 +80,7 @@ Deno.test("finetuneFlags() maps settings to deno task finetune flags", () => {
     [{ augment: false, shuffle: false }, ["--no-augment", "--no-shuffle"]],
     [{ augment: true, shuffle: true }, ["--augment"]],
     [{ freeze: "base+aux", head_init: "voc-person" }, ["--freeze", "base+aux", "--head-init", "voc-person"]],
+    [{ anchors: "pedestrian" }, ["--anchors", "pedestrian"]],
   ];
   for (const [settings, flags] of table) assert.deepEqual(finetuneFlags(settings), flags);
 });
@@ -108,5 +109,19 @@ Deno.test("the example experiment configs in fixtures/ are valid and plan their 
     const text = await Deno.readTextFile(new URL(`../fixtures/${file}`, import.meta.url));
     const runs = planRuns(parse(JSON.parse(text)));
     assert.ok(runs.length >= 4, file);
+    if (file === "experiments.pennfudan.json") {
+      assert.deepEqual(runs.filter((r) => r.settings.anchors).map((r) => r.settings.anchors), ["pedestrian"]);
+    }
   }
+  assert.throws(
+    () =>
+      planRuns(
+        parse({
+          dataset: "d",
+          start: { from_scratch: true },
+          variants: [{ name: "a", settings: { anchors: "x" } }],
+        }),
+      ),
+    /anchors/,
+  );
 });
