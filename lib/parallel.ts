@@ -27,7 +27,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Detection, DetectOptions } from "./detect.ts";
 import { buildTargets, type ImageTargets, type LossOptions } from "./loss.ts";
 import type { SsdModel } from "./model.ts";
-import { N_PRIORS } from "./priors.ts";
+import { type AnchorSetName, N_PRIORS } from "./priors.ts";
 import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "./train.ts";
 
 /** Floats in one preprocessed image, NHWC [300, 300, 3]. */
@@ -72,6 +72,8 @@ export interface PoolOptions {
   nativeConvThreads?: number;
   /** classes incl. background */
   nClasses: number;
+  /** anchor set `detect` decodes against (the model's `anchors`); default "reference" */
+  anchors?: AnchorSetName;
   /** initial weights by parameter name (our layout), e.g. from {@link modelParamData} */
   params: Map<string, ParamData>;
 }
@@ -92,6 +94,7 @@ export type WorkerRequest =
     nativeConv: boolean;
     nativeConvThreads: number;
     nClasses: number;
+    anchors?: AnchorSetName;
     names: string[];
     shapes: number[][];
     datas: Float32Array[];
@@ -237,6 +240,7 @@ export class SsdWorkerPool {
           nativeConv: opts.nativeConv ?? false,
           nativeConvThreads: opts.nativeConvThreads ?? 1,
           nClasses: opts.nClasses,
+          anchors: opts.anchors,
           names,
           shapes,
           datas,

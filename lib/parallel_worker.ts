@@ -11,7 +11,7 @@ import { type ConvFn, ssdForward, type SsdModel } from "./model.ts";
 import { type ImageTargets, multiboxLossPart } from "./loss.ts";
 import { enableNativeConv, nativeConvWithGrad } from "./native_conv.ts";
 import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./parallel.ts";
-import { N_PRIORS } from "./priors.ts";
+import { N_PRIORS, priorsCxcyFor } from "./priors.ts";
 
 let model: SsdModel | undefined;
 /** convolution of the training graph: lib/conv_grad.ts's, or its oneDNN variant when enabled */
@@ -53,7 +53,7 @@ const handle: Handler = async (req) => {
         params.set(name, tf.variable(t, true));
         t.dispose();
       });
-      model = { nClasses: req.nClasses, params };
+      model = { nClasses: req.nClasses, params, anchors: req.anchors };
       let conv = "wasm";
       if (req.nativeConv) {
         const r = enableNativeConv(req.nativeConvThreads);
@@ -84,6 +84,7 @@ const handle: Handler = async (req) => {
           s.subarray(i * N_PRIORS * c, (i + 1) * N_PRIORS * c),
           c,
           req.detect!,
+          priorsCxcyFor(m.anchors),
         ));
       return { result: { detections } };
     }

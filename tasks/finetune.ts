@@ -368,6 +368,7 @@ export async function main(args: string[]): Promise<number> {
         workers: a.workers,
         backend,
         nClasses: model.nClasses,
+        anchors: model.anchors,
         params: await modelParamData(model),
         nativeConv: a.nativeConv,
       });
