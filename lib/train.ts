@@ -153,8 +153,9 @@ export function trainableNames(model: SsdModel, freeze: FreezeMode): string[] {
 
 /**
  * Gives every parameter its own, exactly shaped data buffer (an exact copy). Needed on WASM: a variable created
- * from a reshaped/gathered tensor (e.g. `toSingleClass(…, "voc-person")`) shares a buffer whose backend shape is
- * the original's, and the WASM FusedConv2D kernel then rejects its bias ("only supports rank-1 bias but got rank 4").
+ * from a reshaped/gathered tensor shares a buffer whose backend shape is the original's, and the WASM FusedConv2D
+ * kernel then rejects its bias ("only supports rank-1 bias but got rank 4"). lib/weights.ts builds fresh buffers
+ * itself (`toSingleClass` included); this guards models that callers assemble from tensor ops.
  */
 export function ownParamBuffers(model: SsdModel): void {
   for (const v of model.params.values()) {
