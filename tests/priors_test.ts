@@ -1,5 +1,14 @@
 import { assert, assertEquals } from "./model_test_util.ts";
-import { ANCHOR_SETS, BOXES_PER_LOCATION, createPriorsCxcy, N_PRIORS, PRIOR_MAPS } from "../lib/priors.ts";
+import {
+  ANCHOR_SET_NAMES,
+  ANCHOR_SETS,
+  type AnchorSetName,
+  BOXES_PER_LOCATION,
+  createPriorsCxcy,
+  N_PRIORS,
+  PRIOR_MAPS,
+  priorsCxcyFor,
+} from "../lib/priors.ts";
 import { goldenF32 } from "./model_test_util.ts";
 
 Deno.test("createPriorsCxcy() builds 8732 priors equal to the reference's priors_cxcy.f32 within 1e-6", async (t) => {
@@ -43,4 +52,21 @@ Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall
     if (ped[i + 2] < ped[i + 3]) tall++;
   }
   assert(tall > 0.5 * (ped.length / 4));
+});
+
+Deno.test("priorsCxcyFor() builds each anchor set once (undefined = reference); unknown names are rejected", () => {
+  assertEquals(ANCHOR_SET_NAMES, ["reference", "pedestrian"]);
+  for (const name of ANCHOR_SET_NAMES) {
+    const p = priorsCxcyFor(name);
+    assert(p === priorsCxcyFor(name), `${name} is cached`);
+    assertEquals(p, createPriorsCxcy(name));
+  }
+  assert(priorsCxcyFor(undefined) === priorsCxcyFor("reference"));
+  let error: unknown;
+  try {
+    createPriorsCxcy("square" as AnchorSetName);
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof RangeError && /square/.test(error.message), String(error));
 });
