@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import type { CocoResult } from "../lib/coco.ts";
 import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../lib/dataset.ts";
-import { detectObjects } from "../lib/detect.ts";
+import { detectInImage, detectObjects } from "../lib/detect.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../lib/evaluate.ts";
 import { preprocessForSsd } from "../lib/image.ts";
 import { matchPriors, multiboxLoss } from "../lib/loss.ts";
@@ -200,23 +200,30 @@ Deno.test({
 });
 
 Deno.test({
-  name: "SsdWorkerPool.detect() decodes against the pool's anchor set",
+  name: "detectInImage() and SsdWorkerPool.detect() decode against the model's anchor set",
   sanitizeResources: false,
   fn: async () => {
     const model = createSsd300(2, 3);
+    model.anchors = "pedestrian";
     const pool = await SsdWorkerPool.create({
       workers: 1,
       nClasses: 2,
-      anchors: "pedestrian",
+      anchors: model.anchors,
       params: await modelParamData(model),
     });
-    disposeModel(model);
     try {
       const rand = seededUniform(5);
-      const images = [Float32Array.from({ length: IMAGE_FLOATS }, () => 4 * rand() - 2)];
+      const rgb = {
+        width: 300,
+        height: 300,
+        data: Uint8Array.from({ length: 300 * 300 * 3 }, () => rand() * 256),
+      };
+      const images = [preprocessForSsd(rgb)]; // the network input detectInImage builds from rgb
+      assert.equal(images[0].length, IMAGE_FLOATS);
       const { locs, scores } = await pool.forward(images);
       const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 20 };
       const [dets] = await pool.detect(images, opts);
+      const inProcess = detectInImage(model, rgb, opts);
       const decode = (a: AnchorSetName) => detectObjects(locs, scores, 2, opts, PRIORS[a]);
       const [pedestrian, reference] = [decode("pedestrian"), decode("reference")];
       assert.equal(locs.length, N_PRIORS * 4);
@@ -227,10 +234,16 @@ Deno.test({
           ...a.slice(0, b.length).map((d, i) => Math.max(...d.box.map((v, k) => Math.abs(v - b[i].box[k])))),
         );
       assert.ok(diff(dets, pedestrian) < 1e-5, `pool vs pedestrian decoding: ${diff(dets, pedestrian)}`);
+      assert.ok(inProcess.length === pedestrian.length, `${inProcess.length} vs ${pedestrian.length}`);
+      assert.ok(
+        diff(inProcess, pedestrian) < 1e-4,
+        `detectInImage vs pedestrian: ${diff(inProcess, pedestrian)}`,
+      );
       // (the top boxes may come from ratio-1 priors, which both sets share)
       assert.ok(diff(dets, reference) > 1e-3, "reference decoding would give other boxes");
     } finally {
       await pool.close();
+      disposeModel(model);
     }
   },
 });
