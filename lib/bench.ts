@@ -311,6 +311,8 @@ export const BenchReportSchema = z.object({
   model: z.literal("SSD300"),
   input_size: z.literal(300),
   batch_size: z.number().int().positive(),
+  /** images per forward/backward pass inside a worker (gradient accumulation); null: the whole shard */
+  micro_batch: z.number().int().positive().nullable(),
   quick: z.boolean(),
   backend: z.string(),
   /** convolution kernels: "wasm" (XNNPACK) or "onednn (<library>)" */
@@ -550,6 +552,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     model: "SSD300",
     input_size: 300,
     batch_size: o.batchSize,
+    micro_batch: o.microBatch ?? null,
     quick: o.quick,
     backend: o.backend,
     conv,

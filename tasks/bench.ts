@@ -4,7 +4,7 @@
  * profile, and the same workload in PyTorch (tasks/bench_torch.py) from the same run with the ratios.
  *
  *   deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
- *     [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
+ *     [--reps 5] [--warmup 1] [--micro-batch 2] [--profile-batch 1] [--skip-profile] [--no-compare]
  *     [--skip-torch] [--python /usr/bin/python3] [--native-conv]
  *
  * --native-conv: convolutions through oneDNN via FFI (lib/native_conv.ts) when libdnnl.so.2 is present;
@@ -18,8 +18,11 @@ import { BenchReportSchema, formatBench, runBench } from "../lib/bench.ts";
 
 const USAGE =
   `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
-  [--reps 5] [--warmup 1] [--micro-batch M] [--profile-batch 1] [--skip-profile] [--no-compare]
+  [--reps 5] [--warmup 1] [--micro-batch 2] [--profile-batch 1] [--skip-profile] [--no-compare]
   [--skip-torch] [--python PATH] [--native-conv [--native-threads 1]]`;
+
+/** Images per forward/backward pass inside a worker unless --micro-batch says otherwise. */
+const DEFAULT_MICRO_BATCH = 2;
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -77,9 +80,8 @@ async function main(args: string[]): Promise<void> {
     nativeConvThreads: intArg("native-threads", values["native-threads"], 1, 1),
     reps: intArg("reps", values.reps, quick ? 1 : 5, 1),
     warmup: intArg("warmup", values.warmup, quick ? 0 : 1, 0),
-    microBatch: values["micro-batch"] === undefined
-      ? undefined
-      : intArg("micro-batch", values["micro-batch"], 1, 1),
+    // 2 images per pass in a worker bounds the activation memory (batch 8 on 2 workers: 6.3 GiB without it)
+    microBatch: intArg("micro-batch", values["micro-batch"], DEFAULT_MICRO_BATCH, 1),
     profileBatch: values["skip-profile"] ? 0 : intArg("profile-batch", values["profile-batch"], 1, 1),
     quick,
     pythons: values["skip-torch"] ? [] : values.python ? [values.python] : ["/usr/bin/python3", "python3"],
