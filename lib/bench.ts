@@ -18,6 +18,9 @@ import { createPriorsCxcy } from "./priors.ts";
 /** Subtracted from every person (class 1) logit bias, as tasks/bench_torch.py's PERSON_LOGIT_SHIFT: a trained
  * detector calls most priors background, so detection then sees a realistic number of candidates. */
 export const PERSON_LOGIT_SHIFT = 3;
+/** Detection candidates per image (priors above min_score before NMS) that both benches calibrate to, as a trained
+ * detector at min_score 0.01 has a few hundred; tasks/bench_torch.py uses the same number. */
+export const BENCH_CANDIDATES_PER_IMAGE = 200;
 /** Classes of the benchmarked model (background, person). */
 export const BENCH_CLASSES = 2;
 /** detect_objects parameters of the benchmark (the reference's evaluation settings, as bench_torch.py). */
@@ -454,9 +457,10 @@ export async function runTorchBench(
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const log = o.progress ?? (() => {});
   const init = createSsd300Bench();
+  const images = benchImages(o.batchSize, 0);
+  calibrateCandidates(init, images);
   const params = await modelParamData(init);
   disposeParams(init);
-  const images = benchImages(o.batchSize, 0);
   const { targets, nPositivesTotal } = benchTargets(benchBoxes(o.batchSize, 1));
   const counts = o.compare && o.workers > 1 ? [1, o.workers] : [o.workers];
   const runs: BenchReport["runs"] = [];
@@ -589,6 +593,38 @@ export function createSsd300Bench(): SsdModel {
   const model = createSsd300(BENCH_CLASSES, 0);
   shiftPersonLogits(model);
   return model;
+}
+
+/**
+ * Shifts the person logits further so that exactly `perImage` priors per image (on average over `images`) score
+ * above `BENCH_DETECT.minScore`: random weights give each side a different score distribution, so both benches
+ * calibrate to the same candidate count and their detection steps do the same amount of NMS work.
+ * @returns the extra shift applied
+ */
+export function calibrateCandidates(
+  model: SsdModel,
+  images: readonly Float32Array[],
+  perImage = BENCH_CANDIDATES_PER_IMAGE,
+): number {
+  const margins = tf.tidy(() => {
+    const x = tf.tensor4d(concatImages(images), [images.length, 300, 300, 3]);
+    const { scores } = ssdForward(model, x); // [B, 8732, 2]
+    const [bg, person] = tf.split(scores, 2, 2);
+    return tf.sub(person, bg).dataSync() as Float32Array; // [B·8732] person − background logit
+  });
+  const sorted = Float32Array.from(margins).sort().reverse();
+  const k = Math.min(sorted.length - 1, perImage * images.length);
+  const logitMin = Math.log(BENCH_DETECT.minScore / (1 - BENCH_DETECT.minScore));
+  // between the k-th and (k+1)-th margins: those k stay above min_score
+  const shift = (sorted[k - 1] + sorted[k]) / 2 - logitMin;
+  shiftPersonLogits(model, shift);
+  return shift;
+}
+
+function concatImages(images: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(images.length * IMAGE_FLOATS);
+  images.forEach((im, i) => out.set(im, i * IMAGE_FLOATS));
+  return out;
 }
 
 /** Human-readable summary of a report (stdout of the task). */
