@@ -20,7 +20,8 @@ const USAGE = `usage: deno task demo [--data <zip|dir>] [--checkpoint X.pth] [--
   --checkpoint  the 21-class VOC SSD300 .pth; without it training starts from a seeded random initialisation
   --out         output directory (default runs/demo)
   --epochs      fine-tuning epochs (default 2 on the fixtures, 20 with --checkpoint, as in the notebook)
-  --batch-size  images per step (default 4 on the fixtures, 10 with --checkpoint, as in the notebook)`;
+  --batch-size  images per step (default 4 on the fixtures, 10 with --checkpoint, as in the notebook)
+  --backend     passed to every stage; without it training uses WASM on 2 workers with oneDNN convolutions`;
 
 class UsageError extends Error {
   override name = "UsageError";
@@ -59,6 +60,9 @@ async function main(args: string[]): Promise<void> {
   const epochs = positiveInt("--epochs", values.epochs, real ? 20 : 2);
   const batch = positiveInt("--batch-size", values["batch-size"], real ? 10 : 4);
   const backend = values.backend ? ["--backend", values.backend] : [];
+  // Without an explicit backend, train on WASM with both cores (data-parallel workers) and oneDNN convolutions
+  // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
+  const trainBackend = values.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
   const dataset = `${out}/dataset.json`;
   const t0 = performance.now();
   const runs: string[] = [];
@@ -98,7 +102,7 @@ async function main(args: string[]): Promise<void> {
     ...schedule,
     "--val-fraction",
     real ? "0.1" : "0",
-    ...backend,
+    ...trainBackend,
   ]);
   await runDenoTask("ap", [
     "--dataset",
