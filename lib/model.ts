@@ -6,6 +6,7 @@
  * Layouts: images NHWC [B, 300, 300, 3]; conv weights HWIO [kh, kw, in, out]; biases [out];
  * `rescale_factors` [1, 1, 1, 512] (the reference's [1, 512, 1, 1] moved to channels-last).
  */
+import { mulberry32 } from "./rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
 
@@ -147,17 +148,8 @@ function subSeed(seed: number, i: number): number {
   return (h ^ (h >>> 16)) >>> 1;
 }
 
-/** A fast deterministic PRNG (mulberry32) giving uniforms in [0, 1). */
-export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A fast deterministic PRNG (mulberry32, lib/rng.ts) giving uniforms in [0, 1). */
+export const seededUniform: (seed: number) => () => number = mulberry32;
 
 /**
  * Xavier-uniform (Glorot) weights in HWIO, as `nn.init.xavier_uniform_`: U(−a, a), a = √(6 / (fan_in + fan_out)),

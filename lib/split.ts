@@ -3,6 +3,10 @@
  * @module
  */
 
+import { mulberry32 } from "./rng.ts";
+
+export { mulberry32 };
+
 /** Default test-set size for the official 170-image release (the course split: 120 train / 50 test). */
 export const DEFAULT_TEST_SIZE = 50;
 /** Number of images in the official Penn-Fudan release. */
@@ -20,21 +24,6 @@ export const SPLIT_ALGORITHM =
 export function defaultTestSize(n: number): number {
   if (n >= PENN_FUDAN_IMAGES) return DEFAULT_TEST_SIZE;
   return Math.max(1, Math.round((n * DEFAULT_TEST_SIZE) / PENN_FUDAN_IMAGES));
-}
-
-/**
- * mulberry32: a small, fast 32-bit PRNG (Tommy Ettinger's public-domain generator). Returns a function giving
- * uniform floats in [0, 1). The same seed always gives the same sequence, on every platform.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,19 +1,8 @@
 /**
  * `deno bench -A tests/ap_bench.ts` — COCO AP on 50 images × 200 detections (target ≤ 0.1 s per evaluation).
  */
+import { mulberry32 } from "../lib/rng.ts";
 import { type CocoDet, type CocoGt, evaluateCoco } from "../lib/ap.ts";
-
-/** Deterministic PRNG (mulberry32) so that every run measures the same input. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const N_IMAGES = 50, DETS_PER_IMAGE = 200, GTS_PER_IMAGE = 4;
 const rand = mulberry32(5);
