@@ -199,8 +199,10 @@ export function conv2dInputGrad(
   });
 }
 
-type GradMap = Record<string, () => tf.Tensor>;
-interface KernelFuncEngine {
+/** Gradient closures per input name, as tf.js's engine expects from a backwards function. */
+export type GradMap = Record<string, () => tf.Tensor>;
+/** The part of tf.js's engine used to record a kernel with a custom backwards function. */
+export interface KernelFuncEngine {
   runKernelFunc(params: {
     forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
     backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => GradMap;

@@ -13,7 +13,7 @@
  * should use it, after `initBackend("wasm")`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { conv2dInputGrad, convForward, convWithGrad } from "./conv_grad.ts";
+import { conv2dInputGrad, convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
 import type { ConvFn } from "./model.ts";
 
 /** Where to look for oneDNN, in order (override with env SSD_DNNL_LIB). */
@@ -450,15 +450,6 @@ interface FilterGradAttrs {
   stride: number;
   pad: number;
   dilation: number;
-}
-
-type GradMap = Record<string, () => tf.Tensor>;
-interface KernelFuncEngine {
-  runKernelFunc(params: {
-    forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
-    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => GradMap;
-    inputs: Record<string, tf.Tensor>;
-  }): tf.Tensor | tf.Tensor[];
 }
 
 /**
