@@ -3,6 +3,7 @@
  * tests/python/torch_roundtrip.py). Skipped when torch is missing, except under CI where it must be installed.
  */
 import assert from "node:assert/strict";
+import { fromBits, lcg } from "./torch_test_util.ts";
 import {
   type NamedTensor,
   readTorchCheckpoint,
@@ -102,17 +103,6 @@ Deno.test({
     }
   },
 });
-
-/** float32 tensors from bit patterns, so that NaN payloads, -0, ±inf and subnormals are exercised. */
-function fromBits(shape: number[], bits: (i: number) => number): NamedTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const u = new Uint32Array(n);
-  for (let i = 0; i < n; i++) u[i] = bits(i) >>> 0;
-  return { shape, data: new Float32Array(u.buffer) };
-}
-
-/** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
-const lcg = (seed: number) => (i: number) => Math.imul(i + seed, 1664525) + 1013904223;
 
 function writerCases(): [string, NamedTensor][] {
   const special = [

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
+import { fromBits, lcg } from "./torch_test_util.ts";
 import { type NamedTensor, readTorchCheckpoint, writeTorchStateDict } from "../lib/torch/mod.ts";
 
-/** float32 tensor from bit patterns (NaN payloads, -0, ±inf, subnormals survive only if handled as bits). */
-function fromBits(shape: number[], bits: (i: number) => number): NamedTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const u = new Uint32Array(n);
-  for (let i = 0; i < n; i++) u[i] = bits(i) >>> 0;
-  return { shape, data: new Float32Array(u.buffer) };
-}
-const lcg = (seed: number) => (i: number) => Math.imul(i + seed, 1664525) + 1013904223;
 const bitsOf = (t: NamedTensor) => new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
 
 const SPECIAL = [
