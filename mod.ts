@@ -1,28 +1,29 @@
 /**
- * Public API of the SSD300 Penn-Fudan pipeline. Only re-exports; see `lib/` for the implementations.
+ * Public API of the SSD300 Penn-Fudan pipeline, one namespace per stage (each folder's `mod.ts` names its API):
+ *
+ * ```ts
+ * import { data, ssd, train, evaluation } from "./mod.ts";
+ * const dataset = await data.readDataset("run/dataset.json");
+ * ```
+ *
+ * - `core`: errors, JSON artifacts, seeded RNG · `cli`: flags, task runner, progress
+ * - `image`: codecs, resize, drawing · `data`: sources, download, dataset.json, split, augmentation
+ * - `ssd`: priors, boxes, model, loss, detections · `engine`: backends, gradients, oneDNN, worker pool
+ * - `train`: gradients with accumulation, the loop, optimisers, experiments
+ * - `evaluation`: AP (pycocotools-exact), COCO files, detector evaluation · `report`: the HTML report
+ * - `interop`: state_dicts, head surgery, VGG import, our weights format · `torch`: `.pth` read/write
+ * - `bench`: the benchmark workload
  * @module
  */
-export * from "./lib/backend.ts";
-export * from "./lib/image.ts";
-export * from "./lib/draw.ts";
-export * from "./lib/source.ts";
-export * from "./lib/download.ts";
-export * from "./lib/split.ts";
-export * from "./lib/dataset.ts";
-export * from "./lib/ap.ts";
-export * from "./lib/coco.ts";
-export * from "./lib/evaluate.ts";
-export * from "./lib/report.ts";
-export * from "./lib/priors.ts";
-export * from "./lib/boxes.ts";
-export * from "./lib/model.ts";
-export * from "./lib/detect.ts";
-export * from "./lib/weights.ts";
-export * from "./lib/torch/mod.ts";
-export * from "./lib/conv_grad.ts";
-export * from "./lib/gradients.ts";
-export * from "./lib/loss.ts";
-export * from "./lib/optim.ts";
-export * from "./lib/rng.ts";
-export * from "./lib/augment.ts";
-export * from "./lib/train.ts";
+export * as core from "./lib/core/mod.ts";
+export * as cli from "./lib/cli/mod.ts";
+export * as image from "./lib/image/mod.ts";
+export * as data from "./lib/data/mod.ts";
+export * as ssd from "./lib/ssd/mod.ts";
+export * as engine from "./lib/engine/mod.ts";
+export * as train from "./lib/train/mod.ts";
+export * as evaluation from "./lib/eval/mod.ts";
+export * as report from "./lib/report/mod.ts";
+export * as interop from "./lib/interop/mod.ts";
+export * as torch from "./lib/torch/mod.ts";
+export * as bench from "./lib/bench/mod.ts";

@@ -11,7 +11,7 @@
  *   → dir/gt.coco.json, dir/detections.coco.json (pixels of the original images), dir/ap.json
  */
 import { parseArgs } from "node:util";
-import { writeJsonArtifact } from "../lib/artifacts.ts";
+import { writeJsonArtifact } from "../lib/core/artifacts.ts";
 import {
   ApJsonSchema,
   CocoGtFileSchema,
@@ -20,7 +20,7 @@ import {
   readCocoGtFile,
   readCocoResults,
   selectCategory,
-} from "../lib/coco.ts";
+} from "../lib/eval/coco.ts";
 
 const USAGE = `usage:
   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category NAME|ID] --out DIR
@@ -109,7 +109,7 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("mode B needs exactly one of --weights, --checkpoint");
   }
   // Loaded only in mode B: it pulls in TF.js and the model.
-  const { evaluateDetectorOnSplit } = await import("../lib/evaluate.ts");
+  const { evaluateDetectorOnSplit } = await import("../lib/eval/evaluate.ts");
   const result = await evaluateDetectorOnSplit({
     datasetPath: values.dataset,
     weights: values.weights,

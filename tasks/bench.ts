@@ -1,7 +1,7 @@
 /**
  * `deno task bench` — SSD300 speed on this CPU: inference (forward + detection) and training steps (forward,
  * MultiBox loss, backward, SGD) in ms per image, on data-parallel workers (1 and N), peak RSS, a per-layer
- * profile, and the same workload in PyTorch (tasks/bench_torch.py) from the same run with the ratios.
+ * profile, and the same workload in PyTorch (lib/bench/bench_torch.py) from the same run with the ratios.
  *
  *   deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
  *     [--reps 5] [--warmup 1] [--micro-batch 2] [--profile-batch 1] [--skip-profile] [--no-compare]
@@ -12,9 +12,9 @@
  * `--workers 1 --no-compare --native-conv --native-threads 2` for oneDNN's own threading instead).
  */
 import { parseArgs } from "node:util";
-import { writeJsonArtifact } from "../lib/artifacts.ts";
-import { initBackend } from "../lib/backend.ts";
-import { BenchReportSchema, formatBench, runBench } from "../lib/bench.ts";
+import { writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { initBackend } from "../lib/engine/backend.ts";
+import { BenchReportSchema, formatBench, runBench } from "../lib/bench/bench.ts";
 
 const USAGE =
   `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
@@ -85,7 +85,7 @@ async function main(args: string[]): Promise<void> {
     profileBatch: values["skip-profile"] ? 0 : intArg("profile-batch", values["profile-batch"], 1, 1),
     quick,
     pythons: values["skip-torch"] ? [] : values.python ? [values.python] : ["/usr/bin/python3", "python3"],
-    torchScript: new URL("./bench_torch.py", import.meta.url).pathname,
+    torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   };
   await initBackend(opts.backend);

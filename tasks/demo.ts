@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { PROJECT_ROOT, runDenoTask, TaskFailedError } from "../lib/subprocess.ts";
+import { PROJECT_ROOT, runDenoTask, TaskFailedError } from "../lib/cli/subprocess.ts";
 
 const USAGE = `usage: deno task demo [--data <zip|dir>] [--checkpoint X.pth] [--out runs/demo] [--epochs N]
                       [--batch-size N] [--backend auto|wasm|cpu|tensorflow]

@@ -12,8 +12,8 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../lib/artifacts.ts";
-import { ApJsonSchema } from "../lib/coco.ts";
+import { readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { ApJsonSchema } from "../lib/eval/coco.ts";
 import {
   ExperimentsConfigError,
   ExperimentsConfigSchema,
@@ -22,8 +22,8 @@ import {
   resultsMarkdown,
   type RunResult,
   startFlags,
-} from "../lib/experiments.ts";
-import { runDenoTask, TaskFailedError } from "../lib/subprocess.ts";
+} from "../lib/train/experiments.ts";
+import { runDenoTask, TaskFailedError } from "../lib/cli/subprocess.ts";
 
 const USAGE =
   "usage: deno task experiments --config experiments.json --out runs/ [--backend B] [--only NAME,…]";

@@ -12,14 +12,14 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { writeFileAtomic, writeJsonArtifact } from "../lib/artifacts.ts";
-import { BACKEND_CHOICES, type BackendChoice, initBackend, isBackendChoice } from "../lib/backend.ts";
-import { type Dataset, openDatasetSource, readDataset } from "../lib/dataset.ts";
-import { createSsd300, disposeModel, type SsdModel } from "../lib/model.ts";
-import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/optim.ts";
-import { enableNativeConv, nativeConvWithGrad } from "../lib/native_conv.ts";
-import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/parallel.ts";
-import { ANCHOR_SET_NAMES, type AnchorSetName, priorsCxcyFor } from "../lib/priors.ts";
+import { writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { BACKEND_CHOICES, type BackendChoice, initBackend, isBackendChoice } from "../lib/engine/backend.ts";
+import { type Dataset, openDatasetSource, readDataset } from "../lib/data/dataset.ts";
+import { createSsd300, disposeModel, type SsdModel } from "../lib/ssd/model.ts";
+import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/train/optim.ts";
+import { enableNativeConv, nativeConvWithGrad } from "../lib/engine/onednn.ts";
+import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/engine/pool.ts";
+import { ANCHOR_SET_NAMES, type AnchorSetName, priorsCxcyFor } from "../lib/ssd/priors.ts";
 import { readTorchCheckpoint, writeTorchStateDict } from "../lib/torch/mod.ts";
 import {
   decodeCheckpoint,
@@ -35,7 +35,7 @@ import {
   type TrainItem,
   type TrainSample,
   type TrainState,
-} from "../lib/train.ts";
+} from "../lib/train/train.ts";
 import {
   createSsd300FromVgg16,
   loadCheckpointFile,
@@ -43,7 +43,7 @@ import {
   modelToStateDict,
   saveWeights,
   toSingleClass,
-} from "../lib/weights.ts";
+} from "../lib/interop/weights.ts";
 
 const USAGE = `usage: deno task finetune --dataset run/dataset.json
          (--checkpoint X.pth | --weights ours.json | --imagenet vgg16.pth | --from-scratch) --out run/
@@ -265,7 +265,7 @@ function resumeKey(a: FinetuneArgs): Record<string, unknown> {
 
 function trainItems(
   dataset: Dataset,
-  read: (im: Dataset["images"][number]) => import("../lib/image.ts").RgbImage,
+  read: (im: Dataset["images"][number]) => import("../lib/image/codec.ts").RgbImage,
 ) {
   return dataset.images.filter((im) => im.split === "train").map((im): TrainItem => ({
     id: im.id,

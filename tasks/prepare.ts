@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { writeFileAtomic, writeJsonArtifact } from "../lib/artifacts.ts";
+import { writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
 import {
   buildDataset,
   CocoGroundTruthSchema,
@@ -20,17 +20,23 @@ import {
   DatasetError,
   DatasetSchema,
   toCocoGroundTruth,
-} from "../lib/dataset.ts";
+} from "../lib/data/dataset.ts";
 import {
   defaultCacheDir,
   DownloadError,
   downloadToCache,
   formatProgress,
   PENN_FUDAN_URL,
-} from "../lib/download.ts";
-import { drawBoxes, overlayMask } from "../lib/draw.ts";
-import { decodeImage, decodeMask, encodePng } from "../lib/image.ts";
-import { type DataSource, openDirectorySource, openZipBytes, sha256Hex, SourceError } from "../lib/source.ts";
+} from "../lib/data/download.ts";
+import { drawBoxes, overlayMask } from "../lib/image/draw.ts";
+import { decodeImage, decodeMask, encodePng } from "../lib/image/codec.ts";
+import {
+  type DataSource,
+  openDirectorySource,
+  openZipBytes,
+  sha256Hex,
+  SourceError,
+} from "../lib/data/source.ts";
 
 const USAGE =
   `usage: deno task prepare --out <run dir> [--data <zip|dir|url>] [--test-size N] [--seed N] [--preview N]

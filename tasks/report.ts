@@ -11,9 +11,9 @@
  *   --title TEXT
  */
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../lib/artifacts.ts";
-import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/dataset.ts";
-import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report.ts";
+import { writeFileAtomic } from "../lib/core/artifacts.ts";
+import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/dataset.ts";
+import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report/report.ts";
 
 const USAGE =
   "usage: deno task report --runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] " +

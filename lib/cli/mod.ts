@@ -1,0 +1,21 @@
+/**
+ * The command-line layer of `tasks/*.ts`: declarative flags with `--help` and usage errors, the task runner
+ * (exit codes 0/1/2, no stack traces for known problems), the progress reporter, and running other tasks.
+ * @module
+ */
+export {
+  camelCase,
+  type CliSpec,
+  closestFlag,
+  editDistance,
+  type FlagKind,
+  type FlagSpec,
+  formatHelp,
+  HelpRequested,
+  type ParsedFlags,
+  parseFlags,
+  UsageError,
+} from "./flags.ts";
+export { formatDuration, Progress, type ProgressOptions } from "./progress.ts";
+export { isKnownError, type Outcome, outcomeOf, runTask } from "./run.ts";
+export { PROJECT_ROOT, runDenoTask, TaskFailedError } from "./subprocess.ts";

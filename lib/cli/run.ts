@@ -1,0 +1,74 @@
+/**
+ * The task runner every `tasks/*.ts` ends with: runs the task's `main`, and turns its outcome into the exit code
+ * and the few lines a user sees.
+ *
+ * - `--help`/`-h` → the help on stdout, exit 0.
+ * - {@link UsageError} (a bad command line) → `<task>: <problem>` and `see deno task <task> --help` on stderr,
+ *   exit 2.
+ * - {@link InputError} (a known problem with a file: missing, invalid, incompatible, …) or a file-system error
+ *   from Deno (not found, permission denied, …) → `<task>: <message>` on stderr, exit 1, no stack.
+ * - Anything else is a bug: its stack on stderr, exit 1.
+ * `--debug` (removed from the arguments before `main` sees them) or `SSD_DEBUG=1` adds the stack to every error.
+ * @module
+ */
+import { InputError } from "../core/errors.ts";
+import { HelpRequested, UsageError } from "./flags.ts";
+
+/** Errors from the runtime that are about the user's files, not our code. */
+const FILE_SYSTEM_ERRORS: readonly (new (...args: never[]) => Error)[] = [
+  Deno.errors.NotFound,
+  Deno.errors.PermissionDenied,
+  Deno.errors.IsADirectory,
+  Deno.errors.NotADirectory,
+  Deno.errors.AlreadyExists,
+  Deno.errors.NotCapable,
+];
+
+/** Whether an error is a known input problem (exit 1, no stack). */
+export function isKnownError(e: unknown): e is Error {
+  return e instanceof InputError || FILE_SYSTEM_ERRORS.some((cls) => e instanceof cls);
+}
+
+/** How an error ends the process: exit code and the lines for stderr (stdout for help). */
+export interface Outcome {
+  code: 0 | 1 | 2;
+  stdout: string[];
+  stderr: string[];
+}
+
+/** Classifies an error thrown by a task's main (pure; {@link runTask} prints it). */
+export function outcomeOf(task: string, e: unknown, debug: boolean): Outcome {
+  if (e instanceof HelpRequested) return { code: 0, stdout: [e.text], stderr: [] };
+  const stack = (err: unknown) => (debug && err instanceof Error && err.stack ? [err.stack] : []);
+  if (e instanceof UsageError) {
+    return {
+      code: 2,
+      stdout: [],
+      stderr: [`${task}: ${e.message}`, `see deno task ${task} --help`, ...stack(e)],
+    };
+  }
+  if (isKnownError(e)) return { code: 1, stdout: [], stderr: [`${task}: ${e.message}`, ...stack(e)] };
+  const text = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
+  return { code: 1, stdout: [], stderr: [`${task}: internal error (a bug; please report it):`, text] };
+}
+
+/**
+ * Runs a task's `main(args)` and exits with the code of its outcome (0 when it returns). Never returns.
+ * @param task the name used in messages (`deno task <task>`)
+ */
+export async function runTask(
+  task: string,
+  main: (args: string[]) => Promise<void> | void,
+  args: readonly string[] = Deno.args,
+): Promise<never> {
+  const debug = args.includes("--debug") || ["1", "true"].includes(Deno.env.get("SSD_DEBUG") ?? "");
+  try {
+    await main(args.filter((a) => a !== "--debug"));
+  } catch (e) {
+    const outcome = outcomeOf(task, e, debug);
+    for (const line of outcome.stdout) console.log(line);
+    for (const line of outcome.stderr) console.error(line);
+    Deno.exit(outcome.code);
+  }
+  Deno.exit(0);
+}

@@ -1,0 +1,48 @@
+/**
+ * How the network runs: TF.js backend selection, the training gradients TF.js lacks under Deno, convolution
+ * gradients on fast kernels, optional oneDNN convolutions, and the data-parallel worker pool.
+ * @module
+ */
+export {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  BackendUnavailableError,
+  initBackend,
+  isBackendChoice,
+} from "./backend.ts";
+export {
+  conv2dFilterGrad,
+  conv2dInputGrad,
+  convForward,
+  convOutSize,
+  convWithGrad,
+  FILTER_GRAD_CONV_MIN_POSITIONS,
+  flippedSwappedFilter,
+  type GradMap,
+  type KernelFuncEngine,
+} from "./conv_grad.ts";
+export { registerTrainingGradients, TRAINING_GRADIENT_KERNELS } from "./gradients.ts";
+export {
+  DNNL_LIBRARY_CANDIDATES,
+  enableNativeConv,
+  FILTER_GRAD_KERNEL,
+  nativeConvCalls,
+  NativeConvError,
+  nativeConvLibrary,
+  nativeConvWithGrad,
+} from "./onednn.ts";
+export {
+  type GradientResult,
+  IMAGE_FLOATS,
+  modelParamData,
+  type ParamData,
+  type PoolGradientOptions,
+  poolLossAndGradients,
+  type PoolOptions,
+  shardRanges,
+  SsdWorkerPool,
+  WorkerError,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerResults,
+} from "./pool.ts";

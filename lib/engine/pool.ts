@@ -1,0 +1,475 @@
+/**
+ * Data-parallel SSD300 on several CPU cores: a pool of Deno Workers, each running its own single-threaded
+ * TF.js backend (WASM by default) with a replica of the model.
+ *
+ * Why workers: the WASM backend's threaded build spawns pthreads through `worker_threads`, which Deno rejects, so
+ * one tf.js instance uses one core. A batch is split into contiguous shards, one per worker, and the results are
+ * put back in batch order.
+ *
+ * - Inference: {@link SsdWorkerPool.forward} (locs/scores) and {@link SsdWorkerPool.detect} (detections, computed
+ *   in the workers too).
+ * - Training: {@link SsdWorkerPool.gradients} returns the sum of the shard gradients of the MultiBox loss
+ *   (lib/loss.ts `multiboxLossPart`). The caller matches priors to objects for the whole batch first
+ *   (`buildTargets`) and passes the per-image targets and the batch's total positive count N_pos; each shard's
+ *   loss is normalised by that global N_pos, so the shard losses and gradients add up to exactly the full-batch
+ *   loss and gradient. The caller applies its optimiser and sends the new weights with
+ *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train.ts's
+ *   `lossAndGradients` that does all of this but the optimiser step.
+ *
+ * - `nativeConv: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
+ *   (lib/native_conv.ts, 1 OpenMP thread per worker), falling back to WASM when libdnnl is missing.
+ *
+ * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
+ * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
+ * disposes every replica and terminates the workers.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Detection, DetectOptions } from "../ssd/detect.ts";
+import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
+import type { SsdModel } from "../ssd/model.ts";
+import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";
+import type {
+  GradientOptions as TrainGradientOptions,
+  LossAndGradients,
+  TrainSample,
+} from "../train/train.ts";
+
+/** Floats in one preprocessed image, NHWC [300, 300, 3]. */
+export const IMAGE_FLOATS = 300 * 300 * 3;
+
+/** A parameter's data in our layout (see lib/model.ts): row-major float32. */
+export interface ParamData {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Options of {@link SsdWorkerPool.gradients}. */
+export interface PoolGradientOptions extends LossOptions {
+  /** positives in the WHOLE batch (all shards): the loss normaliser, as the reference's n_positives.sum() */
+  nPositivesTotal: number;
+  /** images per forward/backward pass inside a worker (bounds activation memory); default: the whole shard */
+  microBatch?: number;
+  /** names of the parameters to differentiate; default every parameter */
+  trainable?: readonly string[];
+}
+
+/** Sum over shards of the loss and of its gradient. */
+export interface GradientResult {
+  /** full-batch MultiBox loss (conf + α·loc), as the reference computes it for the batch */
+  loss: number;
+  /** its confidence (cross-entropy) and localisation (L1) parts */
+  conf: number;
+  loc: number;
+  /** dLoss/dParam by parameter name (our layout), for the differentiated parameters that reach the loss */
+  grads: Map<string, Float32Array>;
+}
+
+/** Options of {@link SsdWorkerPool.create}. */
+export interface PoolOptions {
+  /** number of workers (≥ 1); default 2 */
+  workers?: number;
+  /** tf.js backend inside each worker; default "wasm" */
+  backend?: "wasm" | "cpu";
+  /** convolutions through oneDNN (lib/native_conv.ts) in each worker when available; default false */
+  nativeConv?: boolean;
+  /** OpenMP threads per oneDNN call (process-wide, fixed by the first library load); default 1 */
+  nativeConvThreads?: number;
+  /** classes incl. background */
+  nClasses: number;
+  /** anchor set `detect` decodes against (the model's `anchors`); default "reference" */
+  anchors?: AnchorSetName;
+  /** initial weights by parameter name (our layout), e.g. from {@link modelParamData} */
+  params: Map<string, ParamData>;
+}
+
+/** Thrown (as a rejection) when a worker fails; `message` is the worker's own message. */
+export class WorkerError extends Error {
+  override name = "WorkerError";
+  constructor(message: string, readonly workerIndex: number, readonly workerErrorName: string) {
+    super(message);
+  }
+}
+
+/** Messages main → worker. */
+export type WorkerRequest =
+  | {
+    type: "init";
+    backend: string;
+    nativeConv: boolean;
+    nativeConvThreads: number;
+    nClasses: number;
+    anchors?: AnchorSetName;
+    names: string[];
+    shapes: number[][];
+    datas: Float32Array[];
+  }
+  | { type: "setWeights"; names: string[]; datas: Float32Array[] }
+  | { type: "forward"; images: Float32Array; n: number; detect?: DetectOptions }
+  | {
+    type: "gradients";
+    images: Float32Array;
+    n: number;
+    trueLocs: Float32Array;
+    trueClasses: Int32Array;
+    nPositives: number[];
+    nPositivesTotal: number;
+    microBatch: number;
+    trainable: string[] | null;
+    loss: LossOptions;
+  }
+  | { type: "fail"; message: string }
+  | { type: "close" };
+
+/** Results worker → main, per request type. */
+export interface WorkerResults {
+  init: { backend: string; conv: string };
+  setWeights: null;
+  forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
+  gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
+  fail: null;
+  close: null;
+}
+
+/** The envelope of every reply. */
+export type WorkerReply =
+  | { id: number; ok: true; result: unknown; numTensors: number; ms: number }
+  | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
+
+/** Reads every parameter of a model into plain arrays (our layout), e.g. to start a pool. */
+export async function modelParamData(model: SsdModel): Promise<Map<string, ParamData>> {
+  const out = new Map<string, ParamData>();
+  for (const [name, v] of model.params) {
+    out.set(name, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
+  }
+  return out;
+}
+
+/**
+ * Splits n items into `parts` contiguous ranges as evenly as possible (earlier ranges get the extra item);
+ * ranges of zero length are omitted.
+ * @returns [start, end) pairs in order
+ */
+export function shardRanges(n: number, parts: number): [number, number][] {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`shardRanges: n must be an integer ≥ 0, got ${n}`);
+  if (!Number.isInteger(parts) || parts < 1) {
+    throw new RangeError(`shardRanges: parts must be an integer ≥ 1, got ${parts}`);
+  }
+  const out: [number, number][] = [];
+  const base = Math.floor(n / parts), extra = n % parts;
+  let start = 0;
+  for (let i = 0; i < parts; i++) {
+    const len = base + (i < extra ? 1 : 0);
+    if (len > 0) out.push([start, start + len]);
+    start += len;
+  }
+  return out;
+}
+
+function concatF32(parts: readonly Float32Array[], each: number, what: string): Float32Array {
+  const out = new Float32Array(parts.length * each);
+  parts.forEach((p, i) => {
+    if (p.length !== each) throw new RangeError(`${what}[${i}] has ${p.length} values, expected ${each}`);
+    out.set(p, i * each);
+  });
+  return out;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  worker: number;
+}
+
+/**
+ * A pool of SSD300 replicas in Deno Workers. Create with {@link SsdWorkerPool.create}; always {@link close}.
+ * Calls may be issued concurrently; each worker handles its messages in order.
+ */
+export class SsdWorkerPool {
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private closed = false;
+  /** `tf.memory().numTensors` in each worker after its last reply (for leak checks) */
+  readonly workerTensorCounts: number[];
+  /** convolution implementation in the workers: "wasm" or "onednn (<library>)" (+ why not, when refused) */
+  conv = "wasm";
+  /** time each worker spent handling its last request, ms (excludes message passing) */
+  readonly workerBusyMs: number[];
+
+  private constructor(
+    private readonly workers: Worker[],
+    readonly nClasses: number,
+    /** parameter shapes by name (our layout) */
+    readonly paramShapes: Map<string, number[]>,
+  ) {
+    this.workerTensorCounts = workers.map(() => 0);
+    this.workerBusyMs = workers.map(() => 0);
+    workers.forEach((w, i) => {
+      w.onmessage = (e: MessageEvent<WorkerReply>) => this.onReply(i, e.data);
+      w.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        this.failWorker(i, new WorkerError(`worker ${i}: ${e.message}`, i, "Error"));
+      };
+      w.onmessageerror = () =>
+        this.failWorker(i, new WorkerError(`worker ${i}: message could not be read`, i, "Error"));
+    });
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * Starts the workers and sends each a replica of the weights (transferred copies).
+   * @throws WorkerError (rejection) if a worker fails to start its backend or build the model
+   */
+  static async create(opts: PoolOptions): Promise<SsdWorkerPool> {
+    const n = opts.workers ?? 2;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`workers must be an integer ≥ 1, got ${n}`);
+    const url = new URL("./pool_worker.ts", import.meta.url).href;
+    const workers = Array.from({ length: n }, () => new Worker(url, { type: "module" }));
+    const names = [...opts.params.keys()];
+    const pool = new SsdWorkerPool(
+      workers,
+      opts.nClasses,
+      new Map(names.map((k) => [k, opts.params.get(k)!.shape.slice()])),
+    );
+    const shapes = names.map((k) => opts.params.get(k)!.shape);
+    try {
+      const inits = await Promise.all(workers.map((_, i) => {
+        const datas = names.map((k) => opts.params.get(k)!.data.slice());
+        return pool.call(i, {
+          type: "init",
+          backend: opts.backend ?? "wasm",
+          nativeConv: opts.nativeConv ?? false,
+          nativeConvThreads: opts.nativeConvThreads ?? 1,
+          nClasses: opts.nClasses,
+          anchors: opts.anchors,
+          names,
+          shapes,
+          datas,
+        }, datas.map((d) => d.buffer as ArrayBuffer));
+      }));
+      pool.conv = inits[0].conv;
+    } catch (e) {
+      pool.terminate();
+      throw e;
+    }
+    return pool;
+  }
+
+  private onReply(worker: number, reply: WorkerReply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (reply.ok) {
+      this.workerTensorCounts[worker] = reply.numTensors;
+      this.workerBusyMs[worker] = reply.ms;
+      p.resolve(reply.result);
+    } else {
+      const err = new WorkerError(`worker ${worker}: ${reply.error.message}`, worker, reply.error.name);
+      if (reply.error.stack) err.stack = `${err.name}: ${err.message}\n(worker stack) ${reply.error.stack}`;
+      p.reject(err);
+    }
+  }
+
+  private failWorker(worker: number, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.worker === worker) {
+        this.pending.delete(id);
+        p.reject(err);
+      }
+    }
+  }
+
+  private call<T extends WorkerRequest["type"]>(
+    worker: number,
+    req: Extract<WorkerRequest, { type: T }>,
+    transfer: Transferable[] = [],
+  ): Promise<WorkerResults[T]> {
+    if (this.closed) return Promise.reject(new Error("SsdWorkerPool: the pool is closed"));
+    const id = this.nextId++;
+    return new Promise<WorkerResults[T]>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, worker });
+      this.workers[worker].postMessage({ id, ...req }, transfer);
+    });
+  }
+
+  /** Replaces the weights of every replica (e.g. after an optimiser step); `params` may hold a subset. */
+  async setWeights(params: Map<string, ParamData | Float32Array>): Promise<void> {
+    const names = [...params.keys()];
+    await Promise.all(this.workers.map((_, i) => {
+      const datas = names.map((k) => {
+        const v = params.get(k)!;
+        return (v instanceof Float32Array ? v : v.data).slice();
+      });
+      return this.call(i, { type: "setWeights", names, datas }, datas.map((d) => d.buffer as ArrayBuffer));
+    }));
+  }
+
+  private shards(n: number): [number, number][] {
+    if (this.closed) throw new Error("SsdWorkerPool: the pool is closed");
+    return shardRanges(n, this.workers.length);
+  }
+
+  /**
+   * Forward pass over a batch, split across the workers.
+   * @param images preprocessed images, each NHWC [300 * 300 * 3] (see preprocessForSsd)
+   * @returns locs [n * 8732 * 4] offsets and scores [n * 8732 * C] logits, in batch order
+   */
+  async forward(images: readonly Float32Array[]): Promise<{ locs: Float32Array; scores: Float32Array }> {
+    const n = images.length;
+    const locs = new Float32Array(n * N_PRIORS * 4);
+    const scores = new Float32Array(n * N_PRIORS * this.nClasses);
+    await Promise.all(
+      this.shards(n).map(async ([s, e], w) => {
+        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const r = await this.call(w, { type: "forward", images: batch, n: e - s }, [
+          batch.buffer as ArrayBuffer,
+        ]);
+        locs.set(r.locs!, s * N_PRIORS * 4);
+        scores.set(r.scores!, s * N_PRIORS * this.nClasses);
+      }),
+    );
+    return { locs, scores };
+  }
+
+  /**
+   * Forward pass and `detectObjects` per image, both in the workers.
+   * @param images preprocessed images, each NHWC [300 * 300 * 3]
+   * @returns detections per image, in batch order (fractional xyxy boxes)
+   */
+  async detect(images: readonly Float32Array[], opts: DetectOptions): Promise<Detection[][]> {
+    const out: Detection[][] = new Array(images.length);
+    await Promise.all(
+      this.shards(images.length).map(async ([s, e], w) => {
+        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const r = await this.call(w, { type: "forward", images: batch, n: e - s, detect: opts }, [
+          batch.buffer as ArrayBuffer,
+        ]);
+        r.detections!.forEach((d, i) => (out[s + i] = d));
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Loss and gradient of the MultiBox loss over a batch: each worker differentiates its shard's share
+   * (`multiboxLossPart`, normalised by the global `nPositivesTotal`), the shard gradients are summed here.
+   * @param images preprocessed images, each NHWC [300 * 300 * 3]
+   * @param targets per image, from matching the whole batch (`buildTargets` in lib/loss.ts)
+   */
+  async gradients(
+    images: readonly Float32Array[],
+    targets: readonly ImageTargets[],
+    opts: PoolGradientOptions,
+  ): Promise<GradientResult> {
+    const n = images.length;
+    if (targets.length !== n) throw new RangeError(`gradients: ${n} images but ${targets.length} targets`);
+    if (!(opts.nPositivesTotal > 0)) {
+      throw new RangeError(`gradients: nPositivesTotal must be > 0, got ${opts.nPositivesTotal}`);
+    }
+    const { threshold, negPosRatio, alpha } = opts;
+    const results = await Promise.all(
+      this.shards(n).map(([s, e], w) => {
+        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const shard = targets.slice(s, e);
+        const tl = concatF32(shard.map((t) => t.trueLocs), N_PRIORS * 4, "trueLocs");
+        const tc = new Int32Array((e - s) * N_PRIORS);
+        shard.forEach((t, i) => {
+          if (t.trueClasses.length !== N_PRIORS) {
+            throw new RangeError(
+              `trueClasses[${s + i}] has ${t.trueClasses.length} values, expected ${N_PRIORS}`,
+            );
+          }
+          tc.set(t.trueClasses, i * N_PRIORS);
+        });
+        return this.call(w, {
+          type: "gradients",
+          images: batch,
+          n: e - s,
+          trueLocs: tl,
+          trueClasses: tc,
+          nPositives: shard.map((t) => t.nPositives),
+          nPositivesTotal: opts.nPositivesTotal,
+          microBatch: opts.microBatch ?? (e - s),
+          trainable: opts.trainable ? [...opts.trainable] : null,
+          loss: { threshold, negPosRatio, alpha },
+        }, [batch.buffer, tl.buffer, tc.buffer] as ArrayBuffer[]);
+      }),
+    );
+    // Σ over shards: O(#params) per extra worker, once per batch.
+    const grads = new Map<string, Float32Array>();
+    let loss = 0, conf = 0, loc = 0;
+    for (const r of results) {
+      loss += r.loss;
+      conf += r.conf;
+      loc += r.loc;
+      r.names.forEach((name, i) => {
+        const acc = grads.get(name);
+        if (!acc) {
+          grads.set(name, r.grads[i]);
+          return;
+        }
+        const g = r.grads[i];
+        for (let j = 0; j < acc.length; j++) acc[j] += g[j];
+      });
+    }
+    // keep the model's parameter order (shards may differ in which parameters reach the loss)
+    const order = opts.trainable ?? results[0]?.names ?? [];
+    const ordered = new Map<string, Float32Array>();
+    for (const k of order) if (grads.has(k)) ordered.set(k, grads.get(k)!);
+    for (const [k, v] of grads) if (!ordered.has(k)) ordered.set(k, v);
+    return { loss, conf, loc, grads: ordered };
+  }
+
+  /** Makes worker `index` throw `message` (to test error propagation). */
+  failForTest(index: number, message: string): Promise<null> {
+    return this.call(index, { type: "fail", message });
+  }
+
+  private terminate(): void {
+    this.closed = true;
+    for (const w of this.workers) w.terminate();
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new Error("SsdWorkerPool: closed while a call was pending"));
+    }
+  }
+
+  /** Disposes the replicas (waits for calls in flight first, each worker being in order) and ends the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await Promise.all(this.workers.map((_, i) => this.call(i, { type: "close" }).catch(() => null)));
+    } finally {
+      this.terminate();
+    }
+  }
+}
+
+/**
+ * Drop-in for lib/train.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
+ * (`buildTargets`), then {@link SsdWorkerPool.gradients}. The returned gradients are tensors on this thread's
+ * backend (the caller disposes them), ready for `Optimizer.step`; afterwards send the new weights with
+ * {@link SsdWorkerPool.setWeights}.
+ */
+export async function poolLossAndGradients(
+  pool: SsdWorkerPool,
+  batch: readonly TrainSample[],
+  opts: TrainGradientOptions,
+): Promise<LossAndGradients> {
+  if (batch.length === 0) throw new RangeError("poolLossAndGradients: empty batch");
+  const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
+  const r = await pool.gradients(batch.map((s) => s.image), targets, {
+    nPositivesTotal,
+    microBatch: opts.microBatch,
+    trainable: opts.trainable,
+    threshold: opts.threshold,
+    negPosRatio: opts.negPosRatio,
+    alpha: opts.alpha,
+  });
+  const grads = new Map<string, tf.Tensor>();
+  for (const [name, g] of r.grads) grads.set(name, tf.tensor(g, pool.paramShapes.get(name)));
+  return { loss: r.loss, conf: r.conf, loc: r.loc, nPositives: nPositivesTotal, grads };
+}

@@ -1,0 +1,182 @@
+/**
+ * Worker entry of {@link SsdWorkerPool} (lib/parallel.ts): one single-threaded tf.js backend and one SSD300
+ * replica per worker. Handles one message at a time, in order; replies `{ id, ok, result | error, numTensors }`.
+ * Not meant to be imported: it installs `self.onmessage`.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, initBackend } from "./backend.ts";
+import { convWithGrad } from "./conv_grad.ts";
+import { detectObjects } from "../ssd/detect.ts";
+import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
+import { type ImageTargets, multiboxLossPart } from "../ssd/loss.ts";
+import { enableNativeConv, nativeConvWithGrad } from "./onednn.ts";
+import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./pool.ts";
+import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
+
+let model: SsdModel | undefined;
+/** convolution of the training graph: lib/conv_grad.ts's, or its oneDNN variant when enabled */
+let trainConv: ConvFn = convWithGrad;
+
+function requireModel(): SsdModel {
+  if (!model) throw new Error("worker has no model (init was not called)");
+  return model;
+}
+
+function setParams(names: string[], datas: Float32Array[]): void {
+  const m = requireModel();
+  names.forEach((name, i) => {
+    const v = m.params.get(name);
+    if (!v) throw new RangeError(`setWeights: unknown parameter '${name}'`);
+    if (datas[i].length !== v.size) {
+      throw new RangeError(`setWeights: '${name}' has ${datas[i].length} values, expected ${v.size}`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(datas[i], v.shape)));
+  });
+}
+
+function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
+  if (images.length !== n * IMAGE_FLOATS) {
+    throw new RangeError(`images has ${images.length} values, expected ${n} × ${IMAGE_FLOATS}`);
+  }
+  return tf.tensor4d(images, [n, 300, 300, 3]);
+}
+
+type Handler = (req: WorkerRequest) => Promise<{ result: unknown; transfer?: Transferable[] }>;
+
+const handle: Handler = async (req) => {
+  switch (req.type) {
+    case "init": {
+      const backend = await initBackend(req.backend as BackendChoice, null);
+      const params = new Map<string, tf.Variable>();
+      req.names.forEach((name, i) => {
+        const t = tf.tensor(req.datas[i], req.shapes[i]);
+        params.set(name, tf.variable(t, true));
+        t.dispose();
+      });
+      model = { nClasses: req.nClasses, params, anchors: req.anchors };
+      let conv = "wasm";
+      if (req.nativeConv) {
+        const r = enableNativeConv(req.nativeConvThreads);
+        conv = r.ok ? `onednn (${r.lib})` : `wasm (oneDNN unavailable: ${r.reason})`;
+        if (r.ok) trainConv = nativeConvWithGrad;
+      }
+      return { result: { backend, conv } };
+    }
+    case "setWeights":
+      setParams(req.names, req.datas);
+      return { result: null };
+    case "forward": {
+      const m = requireModel();
+      const x = imagesTensor(req.images, req.n);
+      const { locs, scores } = ssdForward(m, x);
+      x.dispose();
+      const l = (await locs.data()) as Float32Array;
+      const s = (await scores.data()) as Float32Array;
+      locs.dispose();
+      scores.dispose();
+      if (!req.detect) {
+        return { result: { locs: l, scores: s }, transfer: [l.buffer, s.buffer] as ArrayBuffer[] };
+      }
+      const c = m.nClasses;
+      const detections = Array.from({ length: req.n }, (_, i) =>
+        detectObjects(
+          l.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
+          s.subarray(i * N_PRIORS * c, (i + 1) * N_PRIORS * c),
+          c,
+          req.detect!,
+          priorsCxcyFor(m.anchors),
+        ));
+      return { result: { detections } };
+    }
+    case "gradients": {
+      const m = requireModel();
+      const names = req.trainable ?? [...m.params.keys()];
+      const vars = names.map((k) => {
+        const v = m.params.get(k);
+        if (!v) throw new RangeError(`gradients: unknown parameter '${k}'`);
+        return v;
+      });
+      const targets: ImageTargets[] = req.nPositives.map((nPositives, i) => ({
+        trueLocs: req.trueLocs.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
+        trueClasses: req.trueClasses.subarray(i * N_PRIORS, (i + 1) * N_PRIORS),
+        nPositives,
+      }));
+      const mb = Math.max(1, Math.min(req.microBatch, req.n));
+      const acc = new Map<string, tf.Tensor>();
+      let loss = 0, conf = 0, loc = 0;
+      try {
+        for (let s = 0; s < req.n; s += mb) {
+          const e = Math.min(req.n, s + mb);
+          const x = tf.tensor4d(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), [
+            e - s,
+            300,
+            300,
+            3,
+          ]);
+          try {
+            const { value, grads } = tf.variableGrads(() => {
+              const { locs, scores } = ssdForward(m, x, { conv: trainConv });
+              const part = multiboxLossPart(locs, scores, targets.slice(s, e), req.nPositivesTotal, req.loss);
+              conf += part.conf.dataSync()[0];
+              loc += part.loc.dataSync()[0];
+              return part.loss;
+            }, vars);
+            loss += value.dataSync()[0];
+            value.dispose();
+            names.forEach((name, i) => {
+              const g = grads[vars[i].name];
+              if (!g) return; // no path from this parameter to the loss
+              const prev = acc.get(name);
+              if (prev) {
+                acc.set(name, tf.add(prev, g));
+                prev.dispose();
+                g.dispose();
+              } else acc.set(name, g);
+            });
+          } finally {
+            x.dispose();
+          }
+        }
+        const outNames: string[] = [], out: Float32Array[] = [];
+        for (const [name, t] of acc) {
+          outNames.push(name);
+          out.push((await t.data()) as Float32Array);
+        }
+        return {
+          result: { loss, conf, loc, names: outNames, grads: out },
+          transfer: out.map((d) => d.buffer as ArrayBuffer),
+        };
+      } finally {
+        for (const t of acc.values()) t.dispose();
+      }
+    }
+    case "fail":
+      throw new Error(req.message);
+    case "close":
+      if (model) { for (const v of model.params.values()) v.dispose(); }
+      model = undefined;
+      return { result: null };
+  }
+};
+
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<WorkerRequest & { id: number }>) => void) | null;
+  postMessage(msg: WorkerReply, transfer?: Transferable[]): void;
+};
+
+// Messages are handled strictly in order (an async handler must not interleave with the next message).
+let queue: Promise<void> = Promise.resolve();
+scope.onmessage = (e) => {
+  const { id, ...req } = e.data;
+  queue = queue.then(async () => {
+    try {
+      const t0 = performance.now();
+      const { result, transfer } = await handle(req as WorkerRequest);
+      const ms = performance.now() - t0;
+      scope.postMessage({ id, ok: true, result, numTensors: tf.memory().numTensors, ms }, transfer ?? []);
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      scope.postMessage({ id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
+    }
+  });
+};

@@ -1,0 +1,216 @@
+/**
+ * Running a detector over a dataset split and scoring it: batched forward passes, the reference's
+ * `detect_objects` per image, detections of one class turned into COCO results in original-image pixels, and
+ * COCO AP against the split's ground truth (lib/ap.ts semantics).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
+import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
+import {
+  type Dataset,
+  type DatasetImage,
+  openDatasetSource,
+  PERSON_CATEGORY_ID,
+  readDataset,
+  toCocoGroundTruth,
+} from "../data/dataset.ts";
+import { type Detection, detectObjects, type DetectOptions } from "../ssd/detect.ts";
+import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.ts";
+import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
+import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
+import { classNames, loadCheckpointFile, loadWeights } from "../interop/weights.ts";
+
+/** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
+ * that the PR curve reaches high recall, NMS 0.45, top 200 per image). */
+export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
+  minScore: 0.01,
+  maxOverlap: 0.45,
+  topK: 200,
+});
+
+/** Prints `label: done/total (pct) rate/s ETA` lines on stderr, at most every `intervalMs` and at the end. */
+export class ProgressReporter {
+  #start = performance.now();
+  #last = -Infinity;
+  constructor(
+    readonly label: string,
+    readonly total: number,
+    readonly intervalMs = 2000,
+    readonly write: (line: string) => void = (line) => console.error(line),
+  ) {}
+  /** Reports that `done` of `total` items are finished. */
+  update(done: number): void {
+    const now = performance.now();
+    if (done < this.total && now - this.#last < this.intervalMs) return;
+    this.#last = now;
+    const secs = (now - this.#start) / 1000;
+    const rate = secs > 0 ? done / secs : 0;
+    const eta = rate > 0 ? (this.total - done) / rate : NaN;
+    const pct = this.total ? ((100 * done) / this.total).toFixed(0) : "100";
+    this.write(
+      `${this.label}: ${done}/${this.total} (${pct}%) ${rate.toFixed(2)}/s ` +
+        (done >= this.total
+          ? `done in ${secs.toFixed(1)} s`
+          : `ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s`),
+    );
+  }
+}
+
+/**
+ * Runs the SSD on `images` in batches: preprocessing (lib/image.ts), `ssdForward`, `detectObjects` per image
+ * (offsets decoded against the model's anchor set, `model.anchors`).
+ * @param loadImage returns the RGB image of item i (called once per item, in order)
+ * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
+ */
+export function detectBatched(
+  model: SsdModel,
+  count: number,
+  loadImage: (i: number) => RgbImage,
+  opts: DetectOptions & { batchSize: number; progress?: ProgressReporter },
+): Detection[][] {
+  const { batchSize } = opts;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
+    throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
+  }
+  const out: Detection[][] = [];
+  const side = SSD_INPUT_SIZE;
+  const priorsCxcy = priorsCxcyFor(model.anchors);
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const input = new Float32Array(n * side * side * 3); // [n, 300, 300, 3] NHWC
+    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * side * side * 3);
+    const { locs, scores } = tf.tidy(() => ssdForward(model, tf.tensor4d(input, [n, side, side, 3])));
+    let locData: Float32Array, scoreData: Float32Array;
+    try {
+      locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
+      scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
+    } finally {
+      locs.dispose();
+      scores.dispose();
+    }
+    const c = model.nClasses;
+    for (let k = 0; k < n; k++) {
+      out.push(detectObjects(
+        locData.subarray(k * N_PRIORS * 4, (k + 1) * N_PRIORS * 4),
+        scoreData.subarray(k * N_PRIORS * c, (k + 1) * N_PRIORS * c),
+        c,
+        opts,
+        priorsCxcy,
+      ));
+    }
+    opts.progress?.update(start + n);
+  }
+  return out;
+}
+
+/**
+ * COCO results (category {@link PERSON_CATEGORY_ID}) of the detections of class `classIndex` in one image:
+ * fractional box × [W, H, W, H] → pixel (x, y, w, h). Boxes are not clipped (as the reference).
+ */
+export function detectionsToCocoResults(
+  detections: readonly Detection[],
+  classIndex: number,
+  image: { id: number; width: number; height: number },
+): CocoResult[] {
+  return detections.filter((d) => d.classId === classIndex).map((d) => ({
+    image_id: image.id,
+    category_id: PERSON_CATEGORY_ID,
+    bbox: fractionalXyxyToPixelXywh(d.box, image.width, image.height),
+    score: d.score,
+  }));
+}
+
+/** Options of {@link evaluateDetectorOnSplit}. */
+export interface SplitEvalOptions extends DetectOptions {
+  datasetPath: string;
+  /** Our weights manifest (lib/weights.ts `saveWeights`); exactly one of `weights`, `checkpoint`. */
+  weights?: string;
+  /** A reference `.pth` / `.pth.tar` checkpoint (or our manifest). */
+  checkpoint?: string;
+  /** Class scored as `person` (default "person": index 15 of a 21-class VOC model, 1 of a 2-class one). */
+  className?: string;
+  split?: "train" | "test" | string;
+  batchSize?: number;
+  backend?: BackendChoice | string;
+  /** Evaluate only the first n images of the split (smoke runs). */
+  limit?: number;
+}
+
+/** What {@link evaluateDetectorOnSplit} produces: the three files of `deno task ap` mode B. */
+export interface SplitEvalResult {
+  groundTruth: ReturnType<typeof toCocoGroundTruth>;
+  detections: CocoResult[];
+  ap: ApJson;
+}
+
+/**
+ * Loads a dataset and a detector, runs it over one split (progress on stderr) and scores class `className` as
+ * COCO category 1 against the split's boxes.
+ * @throws RangeError for an unknown class or split, errors of the loaders (ArtifactError, StateDictError, SourceError)
+ */
+export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<SplitEvalResult> {
+  const split = opts.split ?? "test";
+  if (split !== "train" && split !== "test") {
+    throw new RangeError(`--split must be train or test (got ${split})`);
+  }
+  const backendChoice = opts.backend ?? "auto";
+  if (!isBackendChoice(backendChoice)) throw new RangeError(`unknown backend ${backendChoice}`);
+  if (!opts.weights === !opts.checkpoint) throw new RangeError("give exactly one of weights, checkpoint");
+  const dataset: Dataset = await readDataset(opts.datasetPath);
+  const source = await openDatasetSource(dataset, opts.datasetPath);
+  let images: DatasetImage[] = dataset.images.filter((im) => im.split === split);
+  if (opts.limit !== undefined) images = images.slice(0, opts.limit);
+  const backend = await initBackend(backendChoice);
+  const modelPath = (opts.weights ?? opts.checkpoint)!;
+  const model = opts.weights ? await loadWeights(opts.weights) : await loadCheckpointFile(modelPath);
+  try {
+    const names = classNames(model.nClasses);
+    const className = opts.className ?? "person";
+    const classIndex = names.indexOf(className);
+    if (classIndex <= 0) {
+      throw new RangeError(
+        `class "${className}" is not a class of ${modelPath} (classes: ${names.join(", ")})`,
+      );
+    }
+    const batchSize = opts.batchSize ?? 8;
+    const progress = new ProgressReporter(`detect ${split}`, images.length);
+    const t0 = performance.now();
+    const perImage = detectBatched(model, images.length, (i) => source.readImage(images[i]), {
+      minScore: opts.minScore,
+      maxOverlap: opts.maxOverlap,
+      topK: opts.topK,
+      batchSize,
+      progress,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const detections = perImage.flatMap((dets, i) => detectionsToCocoResults(dets, classIndex, images[i]));
+    const full = toCocoGroundTruth(dataset, split);
+    const kept = new Set(images.map((im) => im.id));
+    const groundTruth = opts.limit === undefined ? full : {
+      ...full,
+      images: full.images.filter((im) => kept.has(im.id)),
+      annotations: full.annotations.filter((a) => kept.has(a.image_id)),
+    };
+    const ap = evaluateCocoFiles(groundTruth, detections, { id: PERSON_CATEGORY_ID, name: "person" }, {
+      mode: "detector",
+      dataset: opts.datasetPath,
+      split,
+      ...(opts.weights ? { weights: opts.weights } : { checkpoint: opts.checkpoint }),
+      class: className,
+      class_index: classIndex,
+      n_classes: model.nClasses,
+      anchors: model.anchors ?? "reference",
+      min_score: opts.minScore,
+      max_overlap: opts.maxOverlap,
+      top_k: opts.topK,
+      batch_size: batchSize,
+      backend,
+      detect_seconds: seconds,
+      ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    });
+    return { groundTruth, detections, ap };
+  } finally {
+    disposeModel(model);
+  }
+}

@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../../lib/engine/backend.ts";
+import { seededUniform } from "../../lib/ssd/model.ts";
+import { convWithGrad } from "../../lib/engine/conv_grad.ts";
+import type { ConvFn } from "../../lib/ssd/model.ts";
+import {
+  enableNativeConv,
+  nativeConvCalls,
+  nativeConvLibrary,
+  nativeConvWithGrad,
+} from "../../lib/engine/onednn.ts";
+
+await initBackend("wasm", null);
+
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  k: number;
+  cout: number;
+  stride: number;
+  pad: number;
+  dilation: number;
+  relu: boolean;
+  fused: boolean;
+}
+
+// the SSD300 kinds of convolution: 3×3 pad 1, atrous conv6 (pad 6, dilation 6), 1×1, stride-2 3×3, 3×3 valid
+const CASES: Case[] = [
+  {
+    name: "3x3 pad 1 relu",
+    x: [2, 13, 11, 8],
+    k: 3,
+    cout: 16,
+    stride: 1,
+    pad: 1,
+    dilation: 1,
+    relu: true,
+    fused: true,
+  },
+  {
+    name: "atrous conv6",
+    x: [1, 19, 19, 8],
+    k: 3,
+    cout: 12,
+    stride: 1,
+    pad: 6,
+    dilation: 6,
+    relu: true,
+    fused: true,
+  },
+  {
+    name: "1x1 linear",
+    x: [2, 7, 7, 16],
+    k: 1,
+    cout: 5,
+    stride: 1,
+    pad: 0,
+    dilation: 1,
+    relu: false,
+    fused: true,
+  },
+  {
+    name: "3x3 stride 2",
+    x: [1, 19, 19, 8],
+    k: 3,
+    cout: 6,
+    stride: 2,
+    pad: 1,
+    dilation: 1,
+    relu: true,
+    fused: true,
+  },
+  {
+    name: "3x3 valid",
+    x: [3, 5, 5, 4],
+    k: 3,
+    cout: 7,
+    stride: 1,
+    pad: 0,
+    dilation: 1,
+    relu: false,
+    fused: true,
+  },
+  {
+    name: "Conv2D dilated",
+    x: [1, 17, 17, 6],
+    k: 3,
+    cout: 4,
+    stride: 1,
+    pad: 0,
+    dilation: 2,
+    relu: false,
+    fused: false,
+  },
+];
+
+function run(c: Case, seed: number): Float32Array {
+  const rand = seededUniform(seed);
+  const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
+  const [n, h, w, cin] = c.x;
+  return tf.tidy(() => {
+    const x = tf.tensor4d(r(n * h * w * cin), c.x);
+    const f = tf.tensor4d(r(c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout]);
+    const b = tf.tensor1d(r(c.cout));
+    const pad = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding;
+    const y = c.fused
+      ? tf.fused.conv2d({
+        x,
+        filter: f,
+        bias: b,
+        strides: c.stride,
+        pad,
+        dilations: c.dilation,
+        activation: c.relu ? "relu" : "linear",
+      })
+      : tf.conv2d(x, f, c.stride, pad, "NHWC", c.dilation);
+    return y.dataSync() as Float32Array;
+  });
+}
+
+/** dL/dx, dL/dw, dL/db of L = Σ y·r through a ConvFn (fused cases only). */
+function grads(c: Case, seed: number, convFn: ConvFn): Float32Array[] {
+  const rand = seededUniform(seed);
+  const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
+  const [n, h, w, cin] = c.x;
+  return tf.tidy(() => {
+    const x = tf.tensor4d(r(n * h * w * cin), c.x);
+    const f = tf.tensor4d(r(c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout]);
+    const b = tf.tensor1d(r(c.cout));
+    const o = { stride: c.stride, pad: c.pad, dilation: c.dilation, relu: c.relu };
+    const probe = convFn(x, f, b, o);
+    const weights = tf.tensor(r(probe.size), probe.shape);
+    const g = tf.grads((xx, ff, bb) =>
+      tf.sum(tf.mul(convFn(xx as tf.Tensor4D, ff as tf.Tensor4D, bb as tf.Tensor1D, o), weights))
+    )([x, f, b]);
+    return g.map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+function maxRel(got: Float32Array, want: Float32Array): number {
+  let d = 0, m = 0;
+  for (let j = 0; j < want.length; j++) {
+    d = Math.max(d, Math.abs(got[j] - want[j]));
+    m = Math.max(m, Math.abs(want[j]));
+  }
+  return d / Math.max(m, 1e-30);
+}
+
+Deno.test("enableNativeConv(): oneDNN FusedConv2D/Conv2D equal the WASM kernels on SSD300's conv kinds", () => {
+  const expected = CASES.map((c, i) => run(c, i + 1)); // WASM (XNNPACK) kernels
+  const fusedCases = CASES.filter((c) => c.fused);
+  const expectedGrads = fusedCases.map((c, i) => grads(c, 100 + i, convWithGrad)); // WASM kernels + matMul dW
+  const r = enableNativeConv(1);
+  if (!r.ok) {
+    if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(r.reason);
+    console.warn(`skipping: oneDNN unavailable (${r.reason})`);
+    return;
+  }
+  assert.equal(nativeConvLibrary(), r.lib);
+  const before = tf.memory().numTensors;
+  const calls0 = nativeConvCalls();
+  CASES.forEach((c, i) => {
+    const got = run(c, i + 1);
+    assert.equal(got.length, expected[i].length, c.name);
+    let maxDiff = 0, maxAbs = 0;
+    for (let j = 0; j < got.length; j++) {
+      maxDiff = Math.max(maxDiff, Math.abs(got[j] - expected[i][j]));
+      maxAbs = Math.max(maxAbs, Math.abs(expected[i][j]));
+    }
+    // float32 sums over ≤ 3·3·16 terms in a different order
+    assert.ok(maxDiff <= 1e-5 * Math.max(1, maxAbs), `${c.name}: max diff ${maxDiff} (max |y| ${maxAbs})`);
+  });
+  assert.equal(nativeConvCalls() - calls0, CASES.length, "every case ran through oneDNN");
+  const calls1 = nativeConvCalls();
+  fusedCases.forEach((c, i) => {
+    const got = grads(c, 100 + i, nativeConvWithGrad);
+    ["dx", "dw", "db"].forEach((name, k) => {
+      const d = maxRel(got[k], expectedGrads[i][k]);
+      assert.ok(d < 1e-5, `${c.name} ${name}: max rel diff ${d}`);
+    });
+  });
+  // per case: probe forward + forward + dX conv + dW backward-weights
+  assert.equal(nativeConvCalls() - calls1, 4 * fusedCases.length, "gradients ran through oneDNN");
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});

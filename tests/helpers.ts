@@ -1,0 +1,144 @@
+/**
+ * The one test-helper module: the committed fixture dataset (fixtures/PennFudanPed) as files, zips and
+ * directories; the read-only shared material (../shared: the golden tensors, the Penn-Fudan zip) — tests that need
+ * it FAIL under CI (`CI` set) and are skipped otherwise; array comparisons; torch bit-pattern tensors.
+ */
+import assertModule from "node:assert/strict";
+import type { NamedTensor } from "../lib/torch/mod.ts";
+import { zipSync } from "fflate";
+
+/** Absolute path of the committed fixture dataset directory. */
+export const FIXTURE_DIR = new URL("../fixtures/PennFudanPed", import.meta.url).pathname;
+
+/** Reads every fixture file: path relative to fixtures/ ("PennFudanPed/PNGImages/…") → bytes. */
+export async function readFixtureFiles(): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  async function walk(rel: string): Promise<void> {
+    const abs = `${FIXTURE_DIR}/..${rel ? `/${rel}` : ""}`;
+    for await (const e of Deno.readDir(abs)) {
+      const child = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(child);
+      else if (e.isFile) files.set(child, await Deno.readFile(`${FIXTURE_DIR}/../${child}`));
+    }
+  }
+  await walk("PennFudanPed");
+  return new Map([...files].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Zips a file map (deflate level 6, fixed timestamps so the bytes are reproducible). */
+export function zipFiles(files: Map<string, Uint8Array>): Uint8Array {
+  const tree: Record<string, [Uint8Array, { level: 6; mtime: Date }]> = {};
+  for (const [path, bytes] of files) {
+    tree[path] = [bytes, { level: 6, mtime: new Date("2020-08-13T10:43:00Z") }];
+  }
+  return zipSync(tree);
+}
+
+/** Writes a file map under `dir`. */
+export async function writeFiles(dir: string, files: Map<string, Uint8Array>): Promise<void> {
+  for (const [path, bytes] of files) {
+    const full = `${dir}/${path}`;
+    await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(full, bytes);
+  }
+}
+
+/** Whether a path exists. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Absolute path of a file under the shared directory, e.g. `sharedPath("data/PennFudanPed.zip")`. */
+export function sharedPath(relative: string): string {
+  return new URL(`../../shared/${relative}`, import.meta.url).pathname;
+}
+
+/** Whether the shared file exists. */
+export function sharedExists(relative: string): boolean {
+  try {
+    Deno.statSync(sharedPath(relative));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `ignore` flag for Deno.test: true (skip) only when the file is missing AND we are not in CI. In CI a missing file
+ * is not ignored, so the test runs and fails on reading it.
+ */
+export function ignoreWithoutShared(...relatives: string[]): boolean {
+  if (Deno.env.get("CI")) return false;
+  return !relatives.every(sharedExists);
+}
+
+export const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url);
+
+export function assert(cond: unknown, message?: string): asserts cond {
+  assertModule.ok(cond, message);
+}
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  assertModule.deepStrictEqual(actual, expected, message);
+}
+
+/** True when the golden folder is readable; under CI a missing folder throws, otherwise the test is skipped. */
+export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean {
+  try {
+    Deno.statSync(new URL(file, GOLDEN_DIR));
+    return true;
+  } catch {
+    if (Deno.env.get("CI")) throw new Error(`golden file missing: ${new URL(file, GOLDEN_DIR).pathname}`);
+    console.warn(`skipping ${t?.name ?? "check"}: ${new URL(file, GOLDEN_DIR).pathname} not found`);
+    return false;
+  }
+}
+
+/** Reads a raw little-endian float32 golden, or undefined (skip) when absent outside CI. */
+export async function goldenF32(
+  t: Deno.TestContext | undefined,
+  file: string,
+): Promise<Float32Array | undefined> {
+  if (!haveGolden(t, file)) return undefined;
+  const bytes = await Deno.readFile(new URL(file, GOLDEN_DIR));
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+/** Reads golden.json, or undefined (skip) when absent outside CI. */
+export async function goldenJson(
+  t: Deno.TestContext | undefined,
+): Promise<Record<string, unknown> | undefined> {
+  if (!haveGolden(t, "golden.json")) return undefined;
+  return JSON.parse(await Deno.readTextFile(new URL("golden.json", GOLDEN_DIR)));
+}
+
+/** max |a − b| and ‖a − b‖ / ‖b‖ (relative Frobenius error). */
+export function compareArrays(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+): { maxAbs: number; relFro: number } {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} vs ${expected.length}`);
+  let maxAbs = 0, num = 0, den = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = actual[i] - expected[i];
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+    num += d * d;
+    den += expected[i] * expected[i];
+  }
+  return { maxAbs, relFro: Math.sqrt(num / den) };
+}
+
+/** float32 tensor from bit patterns, so that NaN payloads, -0, ±inf and subnormals are exercised. */
+export function fromBits(shape: number[], bits: (i: number) => number): NamedTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const u = new Uint32Array(n);
+  for (let i = 0; i < n; i++) u[i] = bits(i) >>> 0;
+  return { shape, data: new Float32Array(u.buffer) };
+}
+
+/** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
+export const lcg = (seed: number) => (i: number): number => Math.imul(i + seed, 1664525) + 1013904223;

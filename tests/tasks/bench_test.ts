@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { readJsonArtifact } from "../../lib/core/artifacts.ts";
+import { initBackend } from "../../lib/engine/backend.ts";
+import {
+  benchBoxes,
+  BenchReportSchema,
+  benchTargets,
+  createSsd300Bench,
+  median,
+  PERSON_LOGIT_SHIFT,
+} from "../../lib/bench/bench.ts";
+import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
+
+await initBackend("wasm", null);
+
+Deno.test("median() of odd and even lists; rejects an empty list", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), RangeError);
+});
+
+Deno.test("createSsd300Bench() lowers only the person logit biases by PERSON_LOGIT_SHIFT", () => {
+  const shifted = createSsd300Bench();
+  const plain = createSsd300(2, 0);
+  try {
+    for (const [name, v] of plain.params) {
+      const a = shifted.params.get(name)!.dataSync(), b = v.dataSync();
+      const isClsBias = /^pred_convs\.cl_.*\.bias$/.test(name);
+      for (let i = 0; i < b.length; i++) {
+        const expected = isClsBias && i % 2 === 1 ? b[i] - PERSON_LOGIT_SHIFT : b[i];
+        assert.equal(a[i], Math.fround(expected), `${name}[${i}]`);
+      }
+    }
+  } finally {
+    disposeModel(shifted);
+    disposeModel(plain);
+  }
+});
+
+Deno.test("benchTargets() matches every image's boxes and totals the positives", () => {
+  const boxes = benchBoxes(3, 7);
+  const { targets, nPositivesTotal } = benchTargets(boxes);
+  assert.equal(targets.length, 3);
+  for (const t of targets) {
+    assert.ok(t.nPositives >= 3, "each of the 3 objects claims at least its best prior");
+    assert.equal(t.nPositives, t.trueClasses.reduce((s, c) => s + (c === 1 ? 1 : 0), 0));
+  }
+  assert.equal(nPositivesTotal, targets.reduce((s, t) => s + t.nPositives, 0));
+});
+
+Deno.test("deno task bench --quick writes a bench.json that matches the schema (1 vs 2 workers, profile)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/bench.json`;
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../tasks/bench.ts", import.meta.url).pathname,
+        "--quick",
+        "--batch-size",
+        "2",
+        "--workers",
+        "2",
+        "--skip-torch",
+        "--out",
+        out,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const res = await cmd.output();
+    const stderr = new TextDecoder().decode(res.stderr);
+    assert.ok(res.success, `bench failed:\n${stderr.slice(-3000)}`);
+    const r = await readJsonArtifact(out, BenchReportSchema);
+    assert.equal(r.batch_size, 2);
+    assert.equal(r.workers, 2);
+    assert.deepEqual(r.runs.map((x) => x.workers), [1, 2]);
+    assert.ok(r.speedup && r.speedup.to_workers === 2);
+    assert.equal(r.torch, null);
+    assert.match(r.torch_skipped_reason ?? "", /skip-torch/);
+    assert.equal(r.inference_ms_per_image, r.runs[1].inference.ms_per_image);
+    // the same weights and data in both runs: the first training loss agrees across worker counts
+    assert.ok(
+      Math.abs(r.runs[0].loss_first_step - r.runs[1].loss_first_step) < 1e-3 * r.runs[0].loss_first_step,
+    );
+    assert.ok(r.profile);
+    const names = r.profile.layers.map((l) => l.layer);
+    assert.equal(names.length, 15 + 8 + 12, "every conv of SSD300 is profiled");
+    assert.ok(names.includes("base.conv1_1") && names.includes("pred_convs.cl_conv11_2"));
+    assert.ok(r.profile.layers.filter((l) => l.layer !== "base.conv1_1").every((l) => l.backward_ms > 0));
+    const stdout = new TextDecoder().decode(res.stdout);
+    assert.match(stdout, /speed-up 1 → 2 workers/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench rejects bad arguments with a usage message", async () => {
+  const res = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../tasks/bench.ts", import.meta.url).pathname, "--batch-size", "0"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(res.code, 2);
+  assert.match(new TextDecoder().decode(res.stderr), /--batch-size: expected an integer ≥ 1, got 0/);
+});

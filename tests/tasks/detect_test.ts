@@ -1,0 +1,181 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../../lib/engine/backend.ts";
+import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/detect.ts";
+import { decodeImage } from "../../lib/image/codec.ts";
+import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
+import { classNames, saveWeights } from "../../lib/interop/weights.ts";
+import { assert, assertEquals, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const FIXTURE_IMAGE = new URL("fixtures/PennFudanPed/PNGImages/FudanPed00001.png", ROOT).pathname;
+
+async function runDetect(args: string[]): Promise<{ code: number; stderr: string }> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("tasks/detect.ts", ROOT).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code, stderr } = await cmd.output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("deno task detect on the golden crop image reproduces the reference detections in original pixels", async (t) => {
+  if (!haveGolden(t, "ssd300_voc.pth") || !haveGolden(t, "crop_FudanPed00001.png")) return;
+  const golden = await goldenJson(t);
+  if (!golden) return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const image = new URL("crop_FudanPed00001.png", GOLDEN_DIR).pathname;
+    const { code, stderr } = await runDetect([
+      "--checkpoint",
+      new URL("ssd300_voc.pth", GOLDEN_DIR).pathname,
+      "--image",
+      image,
+      "--min-score",
+      "0.5",
+      "--max-overlap",
+      "0.5",
+      "--top-k",
+      "10",
+      "--out",
+      `${dir}/annotated.png`,
+      "--json",
+      `${dir}/detections.json`,
+      "--backend",
+      "wasm",
+    ]);
+    assertEquals(code, 0, stderr);
+    const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)));
+    const src = decodeImage(await Deno.readFile(image));
+    assertEquals([out.image, out.width, out.height], [image, src.width, src.height]);
+    // golden image 2 is this crop; its detections are fractional
+    const exp =
+      (golden.detections as Record<string, { boxes: number[][]; labels: number[]; scores: number[] }[]>)[
+        "min_score=0.5,max_overlap=0.5,top_k=10"
+      ][2];
+    assertEquals(out.detections.map((d) => d.class_id), exp.labels);
+    assert(out.detections.every((d) => d.label === "person"));
+    const dims = [src.width, src.height, src.width, src.height];
+    out.detections.forEach((d, k) => {
+      assert(Math.abs(d.score - exp.scores[k]) < 1e-4, `score ${k}: ${d.score} vs ${exp.scores[k]}`);
+      d.box.forEach((v, c) => assert(Math.abs(v - exp.boxes[k][c] * dims[c]) < 0.05, `box ${k}[${c}]: ${v}`));
+    });
+    const annotated = decodeImage(await Deno.readFile(`${dir}/annotated.png`));
+    assertEquals([annotated.width, annotated.height], [src.width, src.height]);
+    assert(annotated.data.some((v, i) => v !== src.data[i]), "boxes were drawn");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task detect on a fixture image writes a valid PNG and detections JSON", async (t) => {
+  if (!haveGolden(t, "ssd300_voc.pth")) return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, stderr } = await runDetect([
+      "--checkpoint",
+      new URL("ssd300_voc.pth", GOLDEN_DIR).pathname,
+      "--image",
+      FIXTURE_IMAGE,
+      "--out",
+      `${dir}/sub/annotated.png`,
+      "--json",
+      `${dir}/sub/detections.json`,
+    ]);
+    assertEquals(code, 0, stderr);
+    assert(/backend: /.test(stderr), "prints the backend choice");
+    const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/sub/detections.json`)));
+    const src = decodeImage(await Deno.readFile(FIXTURE_IMAGE));
+    assertEquals([out.width, out.height], [src.width, src.height]);
+    assert(out.detections.length <= 200);
+    for (const d of out.detections) {
+      assert(d.score > 0.2 && d.class_id >= 1 && d.class_id <= 20, JSON.stringify(d));
+      assertEquals(d.label, classNames(21)[d.class_id]);
+      assert(d.box[2] > d.box[0] && d.box[3] > d.box[1]);
+    }
+    const annotated = decodeImage(await Deno.readFile(`${dir}/sub/annotated.png`));
+    assertEquals([annotated.width, annotated.height], [src.width, src.height]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task detect rejects bad arguments with exit code 2 and names the argument", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--checkpoint", "x.pth", "--image", "a.png", "--out", "o.png"], /--json/],
+    [["--image", "a.png", "--out", "o.png", "--json", "o.json"], /--checkpoint, --weights/],
+    [
+      ["--checkpoint", "x.pth", "--image", "a.png", "--out", "o.png", "--json", "o.json", "--backend", "gpu"],
+      /--backend.*gpu/,
+    ],
+    [
+      ["--checkpoint", "x.pth", "--image", "a.png", "--out", "o.png", "--json", "o.json", "--top-k", "1.5"],
+      /--top-k/,
+    ],
+    [
+      ["--checkpoint", "x.pth", "--image", "a.png", "--out", "o.png", "--json", "o.json", "--min-score", "2"],
+      /--min-score/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const { code, stderr } = await runDetect(args);
+    assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert(pattern.test(stderr), `${args.join(" ")}: ${stderr}`);
+  }
+});
+
+Deno.test("detectInImage() leaves no tensors behind; toPixelDetections() names 2-class detections `person`", async () => {
+  await initBackend("wasm", null);
+  const model = createSsd300(2, 4);
+  const img = decodeImage(await Deno.readFile(FIXTURE_IMAGE));
+  const before = tf.memory().numTensors;
+  const dets = detectInImage(model, img, { minScore: 0.01, maxOverlap: 0.45, topK: 5 });
+  assertEquals(tf.memory().numTensors, before, "no tensor leaks across a detect call");
+  assert(dets.length >= 1 && dets.length <= 5);
+  const px = toPixelDetections(
+    [...dets, { box: [0.1, 0.2, 0.5, 1], classId: 1, score: 0.5 }, {
+      box: [0, 0, 1, 1],
+      classId: 0,
+      score: 0,
+    }],
+    200,
+    100,
+    classNames(2),
+  );
+  assert(px.every((d) => d.label === "person" && d.class_id === 1), "placeholder background box dropped");
+  assertEquals(px.at(-1)!.box, [20, 20, 100, 100]);
+  disposeModel(model);
+});
+
+Deno.test("deno task detect --weights (our format, 2 classes) labels every detection `person`", async () => {
+  await initBackend("wasm", null);
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = createSsd300(2, 9);
+    await saveWeights(`${dir}/person.json`, model);
+    disposeModel(model);
+    const { code, stderr } = await runDetect([
+      "--weights",
+      `${dir}/person.json`,
+      "--image",
+      FIXTURE_IMAGE,
+      "--min-score",
+      "0.3",
+      "--top-k",
+      "7",
+      "--out",
+      `${dir}/a.png`,
+      "--json",
+      `${dir}/d.json`,
+      "--backend",
+      "wasm",
+    ]);
+    assertEquals(code, 0, stderr);
+    assert(stderr.includes("backend: wasm"), stderr);
+    const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/d.json`)));
+    assert(out.detections.length >= 1 && out.detections.length <= 7, `${out.detections.length} detections`);
+    assert(out.detections.every((d) => d.label === "person" && d.class_id === 1 && d.score > 0.3));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
