@@ -106,7 +106,7 @@ Deno.test("resultsMarkdown() bolds the best AP@0.75 and lists only settings that
 
 Deno.test("the example experiment configs in fixtures/ are valid and plan their runs", async () => {
   for (const file of ["experiments.fixtures.json", "experiments.pennfudan.json"]) {
-    const text = await Deno.readTextFile(new URL(`../fixtures/${file}`, import.meta.url));
+    const text = await Deno.readTextFile(new URL(`../../fixtures/${file}`, import.meta.url));
     const runs = planRuns(parse(JSON.parse(text)));
     assert.ok(runs.length >= 4, file);
     if (file === "experiments.pennfudan.json") {
