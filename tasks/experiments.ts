@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { exists, readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
 import { ApJsonSchema } from "../lib/eval/coco.ts";
 import {
   ExperimentsConfigError,
@@ -45,10 +45,6 @@ const ResultsJsonSchema = z.array(z.object({
 
 function absolute(path: string, base: string): string {
   return path.startsWith("/") ? path : `${base}/${path}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 async function main(args: string[]): Promise<void> {

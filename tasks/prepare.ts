@@ -30,13 +30,8 @@ import {
 } from "../lib/data/download.ts";
 import { drawBoxes, overlayMask } from "../lib/image/draw.ts";
 import { decodeImage, decodeMask, encodePng } from "../lib/image/codec.ts";
-import {
-  type DataSource,
-  openDirectorySource,
-  openZipBytes,
-  sha256Hex,
-  SourceError,
-} from "../lib/data/source.ts";
+import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "../lib/data/source.ts";
+import { sha256Hex } from "../lib/core/mod.ts";
 
 const USAGE =
   `usage: deno task prepare --out <run dir> [--data <zip|dir|url>] [--test-size N] [--seed N] [--preview N]

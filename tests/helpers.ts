@@ -43,16 +43,6 @@ export async function writeFiles(dir: string, files: Map<string, Uint8Array>): P
   }
 }
 
-/** Whether a path exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Absolute path of a file under the shared directory, e.g. `sharedPath("data/PennFudanPed.zip")`. */
 export function sharedPath(relative: string): string {
   return new URL(`../../shared/${relative}`, import.meta.url).pathname;

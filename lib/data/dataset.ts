@@ -7,7 +7,8 @@
 import { z } from "zod";
 import { readJsonArtifact, validateArtifact, writeJsonArtifact } from "../core/artifacts.ts";
 import { decodeImage, decodeMask, type GrayImage, inspectImage, type RgbImage } from "../image/codec.ts";
-import { type DataSource, openDirectorySource, openZipBytes, sha256Hex, SourceError } from "./source.ts";
+import { sha256Hex } from "../core/mod.ts";
+import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
 import { defaultTestSize, seededSplit, SPLIT_ALGORITHM } from "./split.ts";
 
 /** Version of the dataset.json format written by this module. */

@@ -78,7 +78,6 @@ export {
   openSource,
   openZipBytes,
   openZipSource,
-  sha256Hex,
   SourceError,
 } from "./source.ts";
 export {

@@ -5,6 +5,7 @@
  */
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
+import { crc32 } from "../core/mod.ts";
 
 /** 8-bit RGB image, row-major, 3 bytes per pixel: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B. */
 export interface RgbImage {
@@ -100,23 +101,6 @@ export function inspectImage(bytes: Uint8Array, name = "<image>"): ImageInfo {
   }
   if (!sawIdat) throw new ImageDecodeError(name, "invalid PNG (no IDAT chunk)");
   return { format, width, height };
-}
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (IEEE, polynomial 0xEDB88320) of `bytes`, as PNG chunks and zip entries store it; unsigned 32-bit. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 interface Planar {

@@ -4,7 +4,6 @@
  * @module
  */
 export {
-  crc32,
   decodeImage,
   decodeMask,
   encodeGrayPng,

@@ -5,7 +5,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { ArtifactError, readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../core/artifacts.ts";
+import {
+  ArtifactError,
+  readJsonArtifact,
+  sha256Hex,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../core/mod.ts";
 import {
   BASE_CONVS,
   createSsd300,
@@ -414,11 +420,6 @@ const WeightsManifestSchema = z.object({
   meta: z.record(z.string(), z.unknown()).optional(),
 });
 export type WeightsManifest = z.infer<typeof WeightsManifestSchema>;
-
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function binPathFor(manifestPath: string): string {
   return manifestPath.replace(/\.json$/, "") + ".bin";

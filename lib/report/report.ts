@@ -15,7 +15,7 @@
  * @module
  */
 import { z } from "zod";
-import { ArtifactError, readJsonArtifact } from "../core/artifacts.ts";
+import { ArtifactError, exists, readJsonArtifact } from "../core/artifacts.ts";
 import {
   type ApJson,
   ApJsonSchema,
@@ -71,15 +71,6 @@ export interface RunData {
   trainingSettings?: Record<string, unknown>;
   /** dataset.json path, resolved relative to the run directory when relative. */
   dataset?: string;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function resolveFrom(dir: string, path: string): string {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ArtifactError } from "../../lib/core/artifacts.ts";
+import { ArtifactError, sha256Hex } from "../../lib/core/mod.ts";
 import {
   ANNOTATION_TOLERANCE_PX,
   AnnotationError,
@@ -255,7 +255,6 @@ Deno.test("buildDataset() records the seed and gives the same split for the same
 
 async function fixtureDataset(): Promise<{ ds: Dataset; zip: Uint8Array }> {
   const zip = zipFiles(await readFixtureFiles());
-  const { sha256Hex } = await import("../../lib/data/source.ts");
   const ds = buildDataset(openZipBytes(zip, "fixtures.zip"), {
     source: { path: "fixtures.zip", sha256: await sha256Hex(zip) },
   });

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readDataset } from "../../lib/data/dataset.ts";
 import { DownloadError, downloadToCache, formatProgress } from "../../lib/data/download.ts";
-import { sha256Hex } from "../../lib/data/source.ts";
 import { DATASET_URL_ENV, runPrepare } from "../../tasks/prepare.ts";
-import { exists, readFixtureFiles, zipFiles } from "../helpers.ts";
+import { exists, sha256Hex } from "../../lib/core/mod.ts";
+import { readFixtureFiles, zipFiles } from "../helpers.ts";
 
 /**
  * A local HTTP server on 127.0.0.1 serving `body` at:

@@ -5,10 +5,10 @@ import {
   openDatasetSource,
   readDataset,
 } from "../../lib/data/dataset.ts";
-import { readJsonArtifact } from "../../lib/core/artifacts.ts";
+import { exists, readJsonArtifact } from "../../lib/core/artifacts.ts";
 import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/image/codec.ts";
 import { runPrepare, UsageError } from "../../tasks/prepare.ts";
-import { exists, FIXTURE_DIR, readFixtureFiles, writeFiles, zipFiles } from "../helpers.ts";
+import { FIXTURE_DIR, readFixtureFiles, writeFiles, zipFiles } from "../helpers.ts";
 import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
 const enc = new TextEncoder();
