@@ -28,6 +28,7 @@ import type { Detection, DetectOptions } from "../ssd/detect.ts";
 import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
 import type { SsdModel } from "../ssd/model.ts";
 import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";
+import { SSD_INPUT_SIDE } from "../ssd/mod.ts";
 import type {
   GradientOptions as TrainGradientOptions,
   LossAndGradients,
@@ -35,7 +36,7 @@ import type {
 } from "../train/train.ts";
 
 /** Floats in one preprocessed image, NHWC [300, 300, 3]. */
-export const IMAGE_FLOATS = 300 * 300 * 3;
+export const IMAGE_FLOATS = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /** A parameter's data in our layout (see lib/model.ts): row-major float32. */
 export interface ParamData {

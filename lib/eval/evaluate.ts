@@ -16,7 +16,8 @@ import {
   toCocoGroundTruth,
 } from "../data/dataset.ts";
 import { type Detection, detectObjects, type DetectOptions } from "../ssd/detect.ts";
-import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
 import { classNames, loadCheckpointFile, loadWeights } from "../interop/weights.ts";
@@ -74,7 +75,7 @@ export function detectBatched(
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   }
   const out: Detection[][] = [];
-  const side = SSD_INPUT_SIZE;
+  const side = SSD_INPUT_SIDE;
   const priorsCxcy = priorsCxcyFor(model.anchors);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);

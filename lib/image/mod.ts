@@ -1,27 +1,22 @@
 /**
- * Images: PNG/JPEG decoding and PNG encoding, Pillow's BILINEAR resize and the SSD300 input preprocessing,
- * and drawing labelled boxes and mask overlays.
+ * Images: PNG/JPEG decoding and PNG encoding, Pillow's BILINEAR resize, and drawing labelled boxes and mask
+ * overlays. (The SSD300 input preprocessing is lib/ssd/preprocess.ts.)
  * @module
  */
 export {
+  assertRgb,
   decodeImage,
   decodeMask,
   encodeGrayPng,
   encodePng,
   type GrayImage,
-  hwcToChw,
   ImageDecodeError,
   type ImageInfo,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
   inspectImage,
-  normalizeImageNet,
-  preprocessForSsd,
-  resizeBilinearPil,
   type RgbImage,
   sniffImageFormat,
-  SSD_INPUT_SIZE,
 } from "./codec.ts";
+export { resizeBilinearPil } from "./resize.ts";
 export {
   contrastingTextColor,
   type DrawBox,

@@ -26,7 +26,7 @@ import {
   xywhToPixelXyxy,
 } from "../eval/coco.ts";
 import { drawBoxes, type Rgb } from "../image/draw.ts";
-import { encodePng, resizeBilinearPil, type RgbImage } from "../image/codec.ts";
+import { encodePng, resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 
 /** `run.json`: how a run is shown in the report. All fields optional. */
 export const RunJsonSchema = z.looseObject({

@@ -5,7 +5,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { cxcyToXyxy, decodeOffsets } from "./boxes.ts";
-import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
 import { priorsCxcyFor } from "./priors.ts";
 
@@ -208,7 +209,7 @@ export function toPixelDetections(
 export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
   const input = preprocessForSsd(img); // HWC [300 * 300 * 3]
   const { locs, scores } = tf.tidy(() =>
-    ssdForward(model, tf.tensor4d(input, [1, SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3]))
+    ssdForward(model, tf.tensor4d(input, [1, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]))
   );
   let locData: Float32Array, scoreData: Float32Array;
   try {

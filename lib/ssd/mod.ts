@@ -64,11 +64,18 @@ export {
   RESCALE_INIT,
   seededUniform,
   SOURCE_CHANNELS,
-  SSD_INPUT_SIDE,
   ssdForward,
   type SsdModel,
   xavierUniformHwio,
 } from "./model.ts";
+export {
+  hwcToChw,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  normalizeImageNet,
+  preprocessForSsd,
+  SSD_INPUT_SIDE,
+} from "./preprocess.ts";
 export {
   ANCHOR_SET_NAMES,
   ANCHOR_SETS,

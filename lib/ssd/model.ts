@@ -9,9 +9,7 @@
 import { mulberry32 } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
-
-/** Input side of SSD300 (pixels). */
-export const SSD_INPUT_SIDE = 300;
+import { SSD_INPUT_SIDE } from "./preprocess.ts";
 /** Initial value of the conv4_3 L2-norm rescale factors (the reference's `nn.init.constant_(…, 20)`). */
 export const RESCALE_INIT = 20;
 /** Channels of conv4_3 (the rescaled map). */

@@ -12,7 +12,8 @@ import { fractionalXyxyToPixelXywh, pixelXyxyToXywh } from "../eval/coco.ts";
 import { convWithGrad } from "../engine/conv_grad.ts";
 import { detectObjects } from "../ssd/detect.ts";
 import { EVAL_DETECT_DEFAULTS } from "../eval/evaluate.ts";
-import { preprocessForSsd, type RgbImage } from "../image/codec.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/mod.ts";
 import { buildTargets, type GroundTruth, type LossOptions, multiboxLossPart } from "../ssd/loss.ts";
 import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
 import {
@@ -26,9 +27,8 @@ import {
 import { priorsCxcyFor } from "../ssd/priors.ts";
 import { Rng, type RngState, shuffled } from "../core/rng.ts";
 
-/** Side of the square network input. */
-const SIDE = 300;
-const IMAGE_VALUES = SIDE * SIDE * 3;
+/** Values of one preprocessed image, HWC [300, 300, 3]. */
+const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /** One training example: a preprocessed image and its ground truth. */
 export interface TrainSample {
@@ -68,7 +68,7 @@ export function stackImages(images: readonly Float32Array[]): tf.Tensor4D {
     }
     data.set(im, i * IMAGE_VALUES);
   });
-  return tf.tensor4d(data, [images.length, SIDE, SIDE, 3]);
+  return tf.tensor4d(data, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]);
 }
 
 /**

@@ -9,7 +9,7 @@ import type { CocoResult } from "../../lib/eval/coco.ts";
 import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/dataset.ts";
 import { detectInImage, detectObjects } from "../../lib/ssd/detect.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
-import { preprocessForSsd } from "../../lib/image/codec.ts";
+import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";
 import { createSsd300, disposeModel, seededUniform, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";

@@ -13,7 +13,7 @@ import {
   openDatasetSource,
   writeDataset,
 } from "../../lib/data/dataset.ts";
-import { preprocessForSsd } from "../../lib/image/codec.ts";
+import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
