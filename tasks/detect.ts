@@ -11,11 +11,17 @@
 import { parseArgs } from "node:util";
 import { ArtifactError, writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
 import { BACKEND_CHOICES, initBackend, isBackendChoice } from "../lib/engine/backend.ts";
-import { classColor, detectInImage, DetectionsJsonSchema, toPixelDetections } from "../lib/ssd/detect.ts";
+import {
+  classColor,
+  classNames,
+  detectInImage,
+  DetectionsJsonSchema,
+  toPixelDetections,
+} from "../lib/ssd/mod.ts";
 import { drawBoxes } from "../lib/image/draw.ts";
 import { decodeImage, encodePng } from "../lib/image/codec.ts";
 import { disposeModel } from "../lib/ssd/model.ts";
-import { classNames, loadCheckpointFile, loadWeights } from "../lib/interop/weights.ts";
+import { loadCheckpointFile, loadWeights } from "../lib/interop/weights.ts";
 
 const USAGE = `usage: deno task detect (--checkpoint X.pth | --weights W.json) --image IMG.png|jpg
          [--min-score 0.2] [--max-overlap 0.45] [--top-k 200] --out ANNOTATED.png --json DETECTIONS.json

@@ -20,7 +20,8 @@ import type { RgbImage } from "../image/mod.ts";
 import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
-import { classNames, loadCheckpointFile, loadWeights } from "../interop/weights.ts";
+import { loadCheckpointFile, loadWeights } from "../interop/weights.ts";
+import { classNames } from "../ssd/classes.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
  * that the PR curve reaches high recall, NMS 0.45, top 200 per image). */

@@ -5,8 +5,6 @@
  */
 export {
   assignStateDict,
-  BACKGROUND_CLASS,
-  classNames,
   cloneModel,
   createSsd300FromVgg16,
   headsWithPrefix,
@@ -23,8 +21,6 @@ export {
   torchParamShapes,
   toSingleClass,
   VGG16_FEATURE_CONVS,
-  VOC_LABELS,
-  VOC_PERSON_CLASS,
   WEIGHTS_FORMAT,
   type WeightsManifest,
 } from "./weights.ts";

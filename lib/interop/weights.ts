@@ -21,45 +21,10 @@ import {
   xavierUniformHwio,
 } from "../ssd/model.ts";
 import { ANCHOR_SET_NAMES, type AnchorSetName, BOXES_PER_LOCATION } from "../ssd/priors.ts";
+import { BACKGROUND_CLASS, classNames, VOC_LABELS, VOC_PERSON_CLASS } from "../ssd/classes.ts";
 import { type NamedTensor, readTorchCheckpoint } from "../torch/read.ts";
 
 export type { NamedTensor };
-
-/** Class index of `person` in the VOC label order (`voc_labels`), and of background. */
-export const VOC_PERSON_CLASS = 15;
-export const BACKGROUND_CLASS = 0;
-
-/** VOC class names in the reference's order (`voc_labels`), index = class id. */
-export const VOC_LABELS: readonly string[] = [
-  "background",
-  "aeroplane",
-  "bicycle",
-  "bird",
-  "boat",
-  "bottle",
-  "bus",
-  "car",
-  "cat",
-  "chair",
-  "cow",
-  "diningtable",
-  "dog",
-  "horse",
-  "motorbike",
-  "person",
-  "pottedplant",
-  "sheep",
-  "sofa",
-  "train",
-  "tvmonitor",
-];
-
-/** Class names for a model: VOC names for 21 classes, `background`/`person` for 2. */
-export function classNames(nClasses: number): readonly string[] {
-  if (nClasses === VOC_LABELS.length) return VOC_LABELS;
-  if (nClasses === 2) return ["background", "person"];
-  return Array.from({ length: nClasses }, (_, i) => (i === 0 ? "background" : `class_${i}`));
-}
 
 /** A shape mismatch between a state_dict entry and the model (both in the reference's torch layout). */
 export interface ShapeMismatch {

@@ -234,34 +234,3 @@ export const DetectionsJsonSchema = z.object({
   })),
 });
 export type DetectionsJson = z.infer<typeof DetectionsJsonSchema>;
-
-/** The reference's box colours (`distinct_colors`), class id k uses entry k (VOC: 21 entries; 2 classes: first 2). */
-export const DISTINCT_COLORS: readonly string[] = [
-  "#e6194b",
-  "#3cb44b",
-  "#ffe119",
-  "#0082c8",
-  "#f58231",
-  "#911eb4",
-  "#46f0f0",
-  "#f032e6",
-  "#d2f53c",
-  "#fabebe",
-  "#008080",
-  "#000080",
-  "#aa6e28",
-  "#fffac8",
-  "#800000",
-  "#aaffc3",
-  "#808000",
-  "#ffd8b1",
-  "#e6beff",
-  "#808080",
-  "#FFFFFF",
-];
-
-/** Colour of class `classId` as RGB 0..255 (the reference's `label_color_map`). */
-export function classColor(classId: number): [number, number, number] {
-  const hex = DISTINCT_COLORS[classId % DISTINCT_COLORS.length];
-  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
-}

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { cxcyToXyxy, encodeOffsets, iouMatrix, xyxyToCxcy } from "./boxes.ts";
+import { BACKGROUND_CLASS } from "./classes.ts";
 
 /** Priors whose best IoU is below this become background (the reference's `threshold=0.5`). */
 export const MATCH_THRESHOLD = 0.5;
@@ -17,8 +18,6 @@ export const MATCH_THRESHOLD = 0.5;
 export const NEG_POS_RATIO = 3;
 /** Weight of the localisation loss (the reference's `alpha=1.`). */
 export const LOC_LOSS_WEIGHT = 1;
-/** Class id of the background (the reference's label 0). */
-export const BACKGROUND = 0;
 
 /** Ground truth of one image: fractional xyxy boxes and their class ids (≥ 1). */
 export interface GroundTruth {
@@ -71,7 +70,7 @@ export function matchPriors(
   }
   for (let i = 0; i < nObjects; i++) {
     const l = gt.labels[i];
-    if (!Number.isInteger(l) || l <= BACKGROUND) {
+    if (!Number.isInteger(l) || l <= BACKGROUND_CLASS) {
       throw new RangeError(`matchPriors: label ${i} is ${l}, expected ≥ 1`);
     }
   }
@@ -121,7 +120,7 @@ export function matchPriors(
   }
   const encoded = encodeOffsets(xyxyToCxcy(matchedXyxy), priorsCxcy); // [nPriors * 4]
   for (let p = 0; p < nPriors; p++) {
-    if (trueClasses[p] !== BACKGROUND) trueLocs.set(encoded.subarray(p * 4, p * 4 + 4), p * 4);
+    if (trueClasses[p] !== BACKGROUND_CLASS) trueLocs.set(encoded.subarray(p * 4, p * 4 + 4), p * 4);
   }
   return { trueLocs, trueClasses, nPositives };
 }
@@ -160,7 +159,7 @@ export function hardNegatives(
   const want = Math.min(negPosRatio * nPositives, n);
   if (want === 0) return mask;
   const candidates: number[] = [];
-  for (let p = 0; p < n; p++) if (trueClasses[p] === BACKGROUND) candidates.push(p);
+  for (let p = 0; p < n; p++) if (trueClasses[p] === BACKGROUND_CLASS) candidates.push(p);
   // descending CE; equal values by index (deterministic)
   candidates.sort((a, b) => ce[b] - ce[a] || a - b);
   for (let i = 0; i < Math.min(want, candidates.length); i++) mask[candidates[i]] = 1;
@@ -219,7 +218,7 @@ export function multiboxLossPart(
       classes.set(t.trueClasses, i * nPriors);
       trueLocs.set(t.trueLocs, i * nPriors * 4);
       for (let p = 0; p < nPriors; p++) {
-        if (t.trueClasses[p] !== BACKGROUND) {
+        if (t.trueClasses[p] !== BACKGROUND_CLASS) {
           posMask4.fill(1, (i * nPriors + p) * 4, (i * nPriors + p) * 4 + 4);
         }
       }
@@ -247,7 +246,9 @@ export function multiboxLossPart(
         t.nPositives,
         negPosRatio,
       );
-      for (let p = 0; p < nPriors; p++) confMask[off + p] = t.trueClasses[p] !== BACKGROUND || neg[p] ? 1 : 0;
+      for (let p = 0; p < nPriors; p++) {
+        confMask[off + p] = t.trueClasses[p] !== BACKGROUND_CLASS || neg[p] ? 1 : 0;
+      }
     });
     const conf = tf.div(tf.sum(tf.mul(ce, tf.tensor1d(confMask))), nPositivesTotal) as tf.Scalar;
     // L1 over the positives' offsets, mean over all 4·N positive elements of the batch (nn.L1Loss)

@@ -18,20 +18,26 @@ export {
   xyxyToCxcyTensor,
 } from "./boxes.ts";
 export {
+  BACKGROUND_CLASS,
   classColor,
+  classNames,
+  DISTINCT_COLORS,
+  PERSON_LABELS,
+  VOC_LABELS,
+  VOC_PERSON_CLASS,
+} from "./classes.ts";
+export {
   detectInImage,
   type Detection,
   type DetectionsJson,
   DetectionsJsonSchema,
   detectObjects,
   type DetectOptions,
-  DISTINCT_COLORS,
   type PixelDetection,
   softmaxRows,
   toPixelDetections,
 } from "./detect.ts";
 export {
-  BACKGROUND,
   type BatchTargets,
   buildTargets,
   type GroundTruth,

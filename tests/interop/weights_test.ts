@@ -2,8 +2,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { createSsd300, disposeModel, paramShapes, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { readTorchCheckpoint } from "../../lib/torch/read.ts";
+import { classNames } from "../../lib/ssd/mod.ts";
 import {
-  classNames,
   cloneModel,
   createSsd300FromVgg16,
   importTorchvisionVgg16,

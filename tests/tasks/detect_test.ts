@@ -3,7 +3,8 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/detect.ts";
 import { decodeImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { classNames, saveWeights } from "../../lib/interop/weights.ts";
+import { saveWeights } from "../../lib/interop/weights.ts";
+import { classNames } from "../../lib/ssd/mod.ts";
 import { assert, assertEquals, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
