@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { convWithGrad } from "../engine/conv_grad.ts";
-import type { DetectOptions } from "../ssd/detect.ts";
+import type { DetectOptions } from "../ssd/mod.ts";
 import { type ConvFn, createSsd300, seededUniform, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { buildTargets, type ImageTargets, multiboxLossPart } from "../ssd/loss.ts";
 import { enableNativeConv, nativeConvWithGrad } from "../engine/onednn.ts";

@@ -24,7 +24,7 @@
  * disposes every replica and terminates the workers.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Detection, DetectOptions } from "../ssd/detect.ts";
+import type { Detection, DetectOptions } from "../ssd/mod.ts";
 import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
 import type { SsdModel } from "../ssd/model.ts";
 import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";

@@ -4,7 +4,6 @@
  * COCO AP against the split's ground truth (lib/ap.ts semantics).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
@@ -15,11 +14,16 @@ import {
   readDataset,
   toCocoGroundTruth,
 } from "../data/dataset.ts";
-import { type Detection, detectObjects, type DetectOptions } from "../ssd/detect.ts";
 import type { RgbImage } from "../image/mod.ts";
-import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
-import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
-import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
+import {
+  type Detection,
+  type DetectOptions,
+  disposeModel,
+  forwardAndDetect,
+  preprocessForSsd,
+  SSD_INPUT_SIDE,
+  type SsdModel,
+} from "../ssd/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../interop/weights.ts";
 import { classNames } from "../ssd/classes.ts";
 
@@ -60,8 +64,8 @@ export class ProgressReporter {
 }
 
 /**
- * Runs the SSD on `images` in batches: preprocessing (lib/image.ts), `ssdForward`, `detectObjects` per image
- * (offsets decoded against the model's anchor set, `model.anchors`).
+ * Runs the SSD on `count` images in batches of `batchSize`: `preprocessForSsd` of each, then `forwardAndDetect`
+ * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
  * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
  */
@@ -76,31 +80,12 @@ export function detectBatched(
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   }
   const out: Detection[][] = [];
-  const side = SSD_INPUT_SIDE;
-  const priorsCxcy = priorsCxcyFor(model.anchors);
+  const imageValues = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const input = new Float32Array(n * side * side * 3); // [n, 300, 300, 3] NHWC
-    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * side * side * 3);
-    const { locs, scores } = tf.tidy(() => ssdForward(model, tf.tensor4d(input, [n, side, side, 3])));
-    let locData: Float32Array, scoreData: Float32Array;
-    try {
-      locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
-      scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
-    } finally {
-      locs.dispose();
-      scores.dispose();
-    }
-    const c = model.nClasses;
-    for (let k = 0; k < n; k++) {
-      out.push(detectObjects(
-        locData.subarray(k * N_PRIORS * 4, (k + 1) * N_PRIORS * 4),
-        scoreData.subarray(k * N_PRIORS * c, (k + 1) * N_PRIORS * c),
-        c,
-        opts,
-        priorsCxcy,
-      ));
-    }
+    const input = new Float32Array(n * imageValues); // [n, 300, 300, 3] NHWC
+    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * imageValues);
+    out.push(...forwardAndDetect(model, input, opts));
     opts.progress?.update(start + n);
   }
   return out;

@@ -28,15 +28,19 @@ export {
 } from "./classes.ts";
 export {
   detectInImage,
-  type Detection,
   type DetectionsJson,
   DetectionsJsonSchema,
-  detectObjects,
-  type DetectOptions,
+  forwardAndDetect,
   type PixelDetection,
-  softmaxRows,
   toPixelDetections,
 } from "./detect.ts";
+export {
+  type Detection,
+  detectObjects,
+  detectObjectsBatch,
+  type DetectOptions,
+  softmaxRows,
+} from "./postprocess.ts";
 export {
   type BatchTargets,
   buildTargets,

@@ -8,12 +8,11 @@ import { z } from "zod";
 import { type CocoDet, type CocoGt, evaluateCoco } from "../eval/ap.ts";
 import { ArtifactError, validateArtifact } from "../core/artifacts.ts";
 import { augmentSample } from "../data/augment.ts";
-import { fractionalXyxyToPixelXywh, pixelXyxyToXywh } from "../eval/coco.ts";
+import { pixelXyxyToXywh } from "../eval/coco.ts";
 import { convWithGrad } from "../engine/conv_grad.ts";
-import { detectObjects } from "../ssd/detect.ts";
-import { EVAL_DETECT_DEFAULTS } from "../eval/evaluate.ts";
+import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../eval/evaluate.ts";
 import type { RgbImage } from "../image/mod.ts";
-import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/mod.ts";
+import { detectObjectsBatch, preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/mod.ts";
 import { buildTargets, type GroundTruth, type LossOptions, multiboxLossPart } from "../ssd/loss.ts";
 import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
 import {
@@ -323,24 +322,10 @@ export function validateModel(
       };
     });
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
-    const c = model.nClasses, nPriors = priorsCxcy.length / 4;
+    const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
     part.forEach((it, k) => {
       for (const b of it.boxes) gts.push({ image_id: it.id, bbox: pixelXyxyToXywh(b), iscrowd: 0 });
-      const found = detectObjects(
-        locs.subarray(k * nPriors * 4, (k + 1) * nPriors * 4),
-        scores.subarray(k * nPriors * c, (k + 1) * nPriors * c),
-        c,
-        EVAL_DETECT_DEFAULTS,
-        priorsCxcy,
-      );
-      for (const d of found) {
-        if (d.classId !== 1) continue;
-        dets.push({
-          image_id: it.id,
-          bbox: fractionalXyxyToPixelXywh(d.box, it.width, it.height),
-          score: d.score,
-        });
-      }
+      dets.push(...detectionsToCocoResults(found[k], 1, it));
     });
   }
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { benchBoxes } from "../../lib/bench/bench.ts";
-import { detectObjects } from "../../lib/ssd/detect.ts";
+import { detectObjects } from "../../lib/ssd/mod.ts";
 import { buildTargets } from "../../lib/ssd/loss.ts";
 import { createSsd300, disposeModel, seededUniform, ssdForward } from "../../lib/ssd/model.ts";
 import {

@@ -11,7 +11,7 @@ import {
 } from "../../lib/data/dataset.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { saveWeights } from "../../lib/interop/weights.ts";
-import type { Detection } from "../../lib/ssd/detect.ts";
+import type { Detection } from "../../lib/ssd/mod.ts";
 import {
   detectBatched,
   detectionsToCocoResults,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import type { CocoResult } from "../../lib/eval/coco.ts";
 import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/dataset.ts";
-import { detectInImage, detectObjects } from "../../lib/ssd/detect.ts";
+import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/detect.ts";
+import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/mod.ts";
 import { decodeImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { saveWeights } from "../../lib/interop/weights.ts";
