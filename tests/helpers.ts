@@ -2,8 +2,8 @@
  * The one test-helper module: the committed fixture dataset (fixtures/PennFudanPed) as files, zips and
  * directories; the read-only shared material (../shared: the golden tensors, the Penn-Fudan zip) — tests that need
  * it FAIL under CI (`CI` set) and are skipped otherwise; array comparisons; torch bit-pattern tensors.
+ * Assertions: `import assert from "node:assert/strict"` in every test file (strict `assert.deepEqual`).
  */
-import assertModule from "node:assert/strict";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { zipSync } from "fflate";
 
@@ -68,13 +68,6 @@ export function ignoreWithoutShared(...relatives: string[]): boolean {
 }
 
 export const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url);
-
-export function assert(cond: unknown, message?: string): asserts cond {
-  assertModule.ok(cond, message);
-}
-export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  assertModule.deepStrictEqual(actual, expected, message);
-}
 
 /** True when the golden folder is readable; under CI a missing folder throws, otherwise the test is skipped. */
 export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean {

@@ -1,4 +1,5 @@
-import { assert, assertEquals, goldenF32, goldenJson } from "../helpers.ts";
+import assert from "node:assert/strict";
+import { goldenF32, goldenJson } from "../helpers.ts";
 import { detectObjects, detectObjectsBatch, softmaxRows } from "../../lib/ssd/mod.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 
@@ -22,7 +23,7 @@ Deno.test("detectObjects() reproduces golden.json detections for both parameter 
   if (!golden || !locs || !scores) return;
   const nClasses = 21;
   const sets = golden.detections as Record<string, GoldenDetections[]>;
-  assertEquals(Object.keys(sets).length, 2);
+  assert.deepEqual(Object.keys(sets).length, 2);
   for (const [key, perImage] of Object.entries(sets)) {
     const opts = parseParams(key);
     for (let i = 0; i < perImage.length; i++) {
@@ -34,7 +35,7 @@ Deno.test("detectObjects() reproduces golden.json detections for both parameter 
         opts,
       );
       const where = `${key}, image ${i}`;
-      assertEquals(dets.map((d) => d.classId), exp.labels, `${where}: labels`);
+      assert.deepEqual(dets.map((d) => d.classId), exp.labels, `${where}: labels`);
       let maxBox = 0, maxScore = 0;
       dets.forEach((d, k) => {
         maxScore = Math.max(maxScore, Math.abs(d.score - exp.scores[k]));
@@ -52,7 +53,7 @@ Deno.test("detectObjectsBatch() decodes each image of a batch as detectObjects()
   if (!locs || !scores) return;
   const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 200 };
   const batch = detectObjectsBatch(locs, scores, 21, opts);
-  assertEquals(batch.length, 3);
+  assert.deepEqual(batch.length, 3);
   batch.forEach((dets, i) => {
     const one = detectObjects(
       locs.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
@@ -60,7 +61,7 @@ Deno.test("detectObjectsBatch() decodes each image of a batch as detectObjects()
       21,
       opts,
     );
-    assertEquals(dets, one, `image ${i}`);
+    assert.deepEqual(dets, one, `image ${i}`);
   });
   let threw = false;
   try {
@@ -74,7 +75,7 @@ Deno.test("detectObjectsBatch() decodes each image of a batch as detectObjects()
 Deno.test("detectObjects() returns the background box [0, 0, 1, 1] with score 0 when nothing passes minScore", () => {
   const locs = new Float32Array(N_PRIORS * 4);
   const scores = new Float32Array(N_PRIORS * 2); // equal logits → 0.5 each, not > 0.5
-  assertEquals(detectObjects(locs, scores, 2, { minScore: 0.5, maxOverlap: 0.5, topK: 10 }), [
+  assert.deepEqual(detectObjects(locs, scores, 2, { minScore: 0.5, maxOverlap: 0.5, topK: 10 }), [
     { box: [0, 0, 1, 1], classId: 0, score: 0 },
   ]);
 });
@@ -91,11 +92,11 @@ Deno.test("detectObjects() suppresses overlapping boxes per class only, and cuts
   ]);
   const all = detectObjects(locs, scores, 3, { minScore: 0.25, maxOverlap: 0.5, topK: 10 }, priors);
   // class 1: priors 2 (0.7) and 0 (0.6) survive, prior 1 suppressed; class 2: prior 1 (0.4), prior 0 (0.3) suppressed
-  assertEquals(all.map((d) => d.classId), [1, 1, 2]);
-  assertEquals(all.map((d) => Number(d.score.toFixed(4))), [0.7, 0.6, 0.4]);
+  assert.deepEqual(all.map((d) => d.classId), [1, 1, 2]);
+  assert.deepEqual(all.map((d) => Number(d.score.toFixed(4))), [0.7, 0.6, 0.4]);
   const top2 = detectObjects(locs, scores, 3, { minScore: 0.25, maxOverlap: 0.5, topK: 2 }, priors);
-  assertEquals(top2.map((d) => Number(d.score.toFixed(4))), [0.7, 0.6]);
-  assertEquals(top2[0].box.map((v) => Number(v.toFixed(5))), [0.7, 0.7, 0.9, 0.9]);
+  assert.deepEqual(top2.map((d) => Number(d.score.toFixed(4))), [0.7, 0.6]);
+  assert.deepEqual(top2[0].box.map((v) => Number(v.toFixed(5))), [0.7, 0.7, 0.9, 0.9]);
 });
 
 Deno.test("detectObjects() does not mutate its inputs", () => {
@@ -105,9 +106,9 @@ Deno.test("detectObjects() does not mutate its inputs", () => {
   const priors = createPriorsCxcy();
   const p0 = priors.slice();
   detectObjects(locs, scores, 2, { minScore: 0.2, maxOverlap: 0.45, topK: 200 }, priors);
-  assertEquals(locs, l0);
-  assertEquals(scores, s0);
-  assertEquals(priors, p0);
+  assert.deepEqual(locs, l0);
+  assert.deepEqual(scores, s0);
+  assert.deepEqual(priors, p0);
 });
 
 Deno.test("softmaxRows() gives rows summing to 1 and is shift invariant", () => {
