@@ -7,18 +7,20 @@
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { zipSync } from "fflate";
 
-/** Absolute path of the committed fixture dataset directory. */
-export const FIXTURE_DIR = new URL("../fixtures/PennFudanPed", import.meta.url).pathname;
+/** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
+export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
+/** Absolute path of the committed fixture dataset (fixtures/PennFudanPed: PNGImages/, PedMasks/, Annotation/). */
+export const FIXTURE_DIR = `${FIXTURES_ROOT}/PennFudanPed`;
 
 /** Reads every fixture file: path relative to fixtures/ ("PennFudanPed/PNGImages/…") → bytes. */
 export async function readFixtureFiles(): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
   async function walk(rel: string): Promise<void> {
-    const abs = `${FIXTURE_DIR}/..${rel ? `/${rel}` : ""}`;
+    const abs = `${FIXTURES_ROOT}${rel ? `/${rel}` : ""}`;
     for await (const e of Deno.readDir(abs)) {
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) await walk(child);
-      else if (e.isFile) files.set(child, await Deno.readFile(`${FIXTURE_DIR}/../${child}`));
+      else if (e.isFile) files.set(child, await Deno.readFile(`${FIXTURES_ROOT}/${child}`));
     }
   }
   await walk("PennFudanPed");

@@ -20,10 +20,10 @@ import {
 } from "../../lib/eval/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
+import { FIXTURE_DIR } from "../helpers.ts";
 
 const GOLDEN_DIR = new URL("../../../shared/golden/", import.meta.url).pathname;
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 
 function haveGolden(): boolean {
   try {
@@ -218,8 +218,8 @@ Deno.test("evaluateDetectorOnSplit() scores our 2-class weights on a split, pers
   await initBackend("wasm", null);
   const model = createSsd300(2, 11);
   try {
-    const dataset = buildDataset(await openDirectorySource(FIXTURES), {
-      source: { path: FIXTURES, sha256: null },
+    const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
+      source: { path: FIXTURE_DIR, sha256: null },
       testSize: 4,
       seed: 0,
     });

@@ -13,10 +13,10 @@ import {
 } from "../../lib/report/report.ts";
 import { mulberry32 } from "../../lib/data/split.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
+import { FIXTURE_DIR } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const TASK = new URL("../../tasks/report.ts", import.meta.url).pathname;
 
 function haveChromium(): boolean {
@@ -155,8 +155,8 @@ Deno.test("loadRunDir() names the malformed file and field", async () => {
 
 /** Two run dirs over the fixture dataset: "original" with noisy boxes, "finetuned" with near-exact ones. */
 async function makeRuns(root: string): Promise<string[]> {
-  const source = await openDirectorySource(FIXTURES);
-  const dataset = buildDataset(source, { source: { path: FIXTURES, sha256: null }, testSize: 4, seed: 0 });
+  const source = await openDirectorySource(FIXTURE_DIR);
+  const dataset = buildDataset(source, { source: { path: FIXTURE_DIR, sha256: null }, testSize: 4, seed: 0 });
   const datasetPath = `${root}/dataset.json`;
   await writeDataset(datasetPath, dataset);
   const gt = toCocoGroundTruth(dataset, "test");

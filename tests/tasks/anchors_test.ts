@@ -17,8 +17,8 @@ import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/pr
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { decodeCheckpoint, type TrainingLog } from "../../lib/train/train.ts";
 import { loadWeights } from "../../lib/interop/weights.ts";
+import { FIXTURE_DIR } from "../helpers.ts";
 
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const FINETUNE = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 const AP = new URL("../../tasks/ap.ts", import.meta.url).pathname;
 /** The permissions of `deno task finetune` / `deno task ap` (deno.json). */
@@ -38,8 +38,8 @@ function positives(box: Float32Array): Record<AnchorSetName, number> {
 }
 
 async function fixtureDataset(testSize: number) {
-  return buildDataset(await openDirectorySource(FIXTURES), {
-    source: { path: FIXTURES, sha256: null },
+  return buildDataset(await openDirectorySource(FIXTURE_DIR), {
+    source: { path: FIXTURE_DIR, sha256: null },
     testSize,
     seed: 0,
   });

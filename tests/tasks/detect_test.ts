@@ -6,10 +6,10 @@ import { decodeImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { saveWeights } from "../../lib/interop/weights.ts";
 import { classNames } from "../../lib/ssd/mod.ts";
-import { GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
+import { FIXTURE_DIR, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const FIXTURE_IMAGE = new URL("fixtures/PennFudanPed/PNGImages/FudanPed00001.png", ROOT).pathname;
+const FIXTURE_IMAGE = `${FIXTURE_DIR}/PNGImages/FudanPed00001.png`;
 
 async function runDetect(args: string[]): Promise<{ code: number; stderr: string }> {
   const cmd = new Deno.Command(Deno.execPath(), {

@@ -21,8 +21,8 @@ import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../../lib/
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/weights.ts";
 import { main, parseFinetuneArgs } from "../../tasks/finetune.ts";
+import { FIXTURE_DIR } from "../helpers.ts";
 
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const TASK = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 
 await initBackend("wasm", null);
@@ -30,8 +30,8 @@ await initBackend("wasm", null);
 /** A dataset.json over the fixtures with `nTrain` train images, and a seeded random 2-class start model. */
 async function setup(nTrain: number): Promise<{ dir: string; dataset: Dataset; weights: string }> {
   const dir = await Deno.makeTempDir({ prefix: "finetune_test_" });
-  const dataset = buildDataset(await openDirectorySource(FIXTURES), {
-    source: { path: FIXTURES, sha256: null },
+  const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
+    source: { path: FIXTURE_DIR, sha256: null },
     testSize: 12 - nTrain,
     seed: 0,
   });
