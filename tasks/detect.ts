@@ -21,7 +21,7 @@ import {
 import { drawBoxes } from "../lib/image/draw.ts";
 import { decodeImage, encodePng } from "../lib/image/codec.ts";
 import { disposeModel } from "../lib/ssd/model.ts";
-import { loadCheckpointFile, loadWeights } from "../lib/interop/weights.ts";
+import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 
 const USAGE = `usage: deno task detect (--checkpoint X.pth | --weights W.json) --image IMG.png|jpg
          [--min-score 0.2] [--max-overlap 0.45] [--top-k 200] --out ANNOTATED.png --json DETECTIONS.json

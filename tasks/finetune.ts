@@ -43,7 +43,7 @@ import {
   modelToStateDict,
   saveWeights,
   toSingleClass,
-} from "../lib/interop/weights.ts";
+} from "../lib/interop/mod.ts";
 
 const USAGE = `usage: deno task finetune --dataset run/dataset.json
          (--checkpoint X.pth | --weights ours.json | --imagenet vgg16.pth | --from-scratch) --out run/

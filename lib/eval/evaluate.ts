@@ -24,7 +24,7 @@ import {
   SSD_INPUT_SIDE,
   type SsdModel,
 } from "../ssd/mod.ts";
-import { loadCheckpointFile, loadWeights } from "../interop/weights.ts";
+import { loadCheckpointFile, loadWeights } from "../interop/mod.ts";
 import { classNames } from "../ssd/classes.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so

@@ -60,6 +60,7 @@ export {
   allConvs,
   AUX_CONVS,
   BASE_CONVS,
+  cloneModel,
   CONV4_3_CHANNELS,
   type ConvFn,
   type ConvOptions,

@@ -208,6 +208,17 @@ export function createSsd300(nClasses: number, seed = 0): SsdModel {
   return { nClasses, params };
 }
 
+/** Deep copy of a model (new variables with the same trainable flags, same anchor set). */
+export function cloneModel(model: SsdModel): SsdModel {
+  const params = new Map<string, tf.Variable>();
+  for (const [name, v] of model.params) params.set(name, tf.variable(v.clone(), v.trainable));
+  return {
+    nClasses: model.nClasses,
+    params,
+    ...(model.anchors === undefined ? {} : { anchors: model.anchors }),
+  };
+}
+
 /** Disposes every variable of the model. */
 export function disposeModel(model: SsdModel): void {
   for (const v of model.params.values()) v.dispose();

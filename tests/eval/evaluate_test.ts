@@ -10,7 +10,7 @@ import {
   writeDataset,
 } from "../../lib/data/dataset.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
-import { saveWeights } from "../../lib/interop/weights.ts";
+import { saveWeights } from "../../lib/interop/mod.ts";
 import type { Detection } from "../../lib/ssd/mod.ts";
 import {
   detectBatched,

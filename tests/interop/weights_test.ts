@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { createSsd300, disposeModel, paramShapes, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
-import { readTorchCheckpoint } from "../../lib/torch/read.ts";
-import { classNames } from "../../lib/ssd/mod.ts";
 import {
   cloneModel,
+  createSsd300,
+  disposeModel,
+  paramShapes,
+  ssdForward,
+  type SsdModel,
+} from "../../lib/ssd/mod.ts";
+import { type NamedTensor, readTorchCheckpoint } from "../../lib/torch/mod.ts";
+import { classNames } from "../../lib/ssd/mod.ts";
+import {
   createSsd300FromVgg16,
   importTorchvisionVgg16,
   loadCheckpointFile,
@@ -13,13 +19,13 @@ import {
   mergeHeads,
   modelFromStateDict,
   modelToStateDict,
-  type NamedTensor,
   saveWeights,
   StateDictError,
   torchParamShapes,
   toSingleClass,
   VGG16_FEATURE_CONVS,
-} from "../../lib/interop/weights.ts";
+  WeightsManifestSchema,
+} from "../../lib/interop/mod.ts";
 import { ArtifactError } from "../../lib/core/artifacts.ts";
 import { GOLDEN_DIR, haveGolden } from "../helpers.ts";
 
@@ -252,6 +258,7 @@ Deno.test("saveWeights() / loadWeights() round-trip bit-exact; a corrupted data 
     const path = `${dir}/w.json`;
     await saveWeights(path, model, { note: "test" });
     const manifest = JSON.parse(await Deno.readTextFile(path));
+    WeightsManifestSchema.parse(manifest); // what the writer wrote satisfies the one schema readers use
     assert.deepEqual(manifest.n_classes, 2);
     assert.deepEqual(manifest.class_names, classNames(2));
     const loaded = await loadWeights(path);

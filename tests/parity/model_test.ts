@@ -12,7 +12,7 @@ import {
   ssdForward,
 } from "../../lib/ssd/model.ts";
 import { N_PRIORS } from "../../lib/ssd/priors.ts";
-import { loadCheckpointFile } from "../../lib/interop/weights.ts";
+import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts"; // registers the training gradients on import
 import { compareArrays, GOLDEN_DIR, goldenF32, haveGolden } from "../helpers.ts";
 

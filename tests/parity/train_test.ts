@@ -12,7 +12,7 @@ import { Optimizer } from "../../lib/train/optim.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/train/train.ts";
-import { mergeHeads, modelFromStateDict } from "../../lib/interop/weights.ts";
+import { mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
 
 const GOLDEN = new URL("../../../shared/golden/", import.meta.url);
 

@@ -16,7 +16,7 @@ import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/po
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { decodeCheckpoint, type TrainingLog } from "../../lib/train/train.ts";
-import { loadWeights } from "../../lib/interop/weights.ts";
+import { loadWeights } from "../../lib/interop/mod.ts";
 import { FIXTURE_DIR } from "../helpers.ts";
 
 const FINETUNE = new URL("../../tasks/finetune.ts", import.meta.url).pathname;

@@ -4,7 +4,7 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/mod.ts";
 import { decodeImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { saveWeights } from "../../lib/interop/weights.ts";
+import { saveWeights } from "../../lib/interop/mod.ts";
 import { classNames } from "../../lib/ssd/mod.ts";
 import { FIXTURE_DIR, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
 

@@ -19,7 +19,7 @@ import { openDirectorySource } from "../../lib/data/source.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../../lib/train/train.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
-import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/weights.ts";
+import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
 import { main, parseFinetuneArgs } from "../../tasks/finetune.ts";
 import { FIXTURE_DIR } from "../helpers.ts";
 
