@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { writeFileAtomic, writeJsonArtifact } from "../lib/core/artifacts.ts";
 import { BACKEND_CHOICES, type BackendChoice, initBackend, isBackendChoice } from "../lib/engine/backend.ts";
-import { type Dataset, openDatasetSource, readDataset } from "../lib/data/dataset.ts";
+import { type Dataset, openDatasetSource, readDataset } from "../lib/data/mod.ts";
 import { createSsd300, disposeModel, type SsdModel } from "../lib/ssd/model.ts";
 import { type OptimizerKind, OPTIMIZERS, type ScheduleKind, SCHEDULES } from "../lib/train/optim.ts";
 import { enableNativeConv, nativeConvWithGrad } from "../lib/engine/onednn.ts";

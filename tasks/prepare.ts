@@ -20,7 +20,7 @@ import {
   DatasetError,
   DatasetSchema,
   toCocoGroundTruth,
-} from "../lib/data/dataset.ts";
+} from "../lib/data/mod.ts";
 import {
   defaultCacheDir,
   DownloadError,

@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../lib/core/artifacts.ts";
-import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/dataset.ts";
+import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
 import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report/report.ts";
 
 const USAGE =

@@ -29,37 +29,36 @@ export {
   type Annotation,
   ANNOTATION_TOLERANCE_PX,
   AnnotationError,
-  boxesFromMask,
-  buildDataset,
-  type BuildOptions,
-  CLASSES,
+  crossCheckAnnotation,
+  parseAnnotation,
+} from "./annotation.ts";
+export { buildDataset, type BuildOptions } from "./build.ts";
+export {
   type CocoGroundTruth,
   CocoGroundTruthSchema,
-  crossCheckAnnotation,
-  type DataProblem,
+  PERSON_CATEGORY_ID,
+  toCocoGroundTruth,
+} from "./coco.ts";
+export {
+  CLASSES,
   type Dataset,
   DATASET_VERSION,
-  DatasetError,
   type DatasetImage,
   DatasetImageSchema,
   DatasetSchema,
   type DatasetWarning,
-  discoverLayout,
   fractionalBoxes,
-  type LayoutItem,
-  type LayoutScan,
-  type MaskInstance,
   openDatasetSource,
   type OpenedDataset,
-  parseAnnotation,
-  PERSON_CATEGORY_ID,
   type PixelBox,
   PixelBoxSchema,
   readDataset,
-  toCocoGroundTruth,
   WarningSchema,
   writeDataset,
 } from "./dataset.ts";
+export { discoverLayout, type LayoutItem, type LayoutScan } from "./layout.ts";
+export { boxesFromMask, type MaskInstance } from "./masks.ts";
+export { type DataProblem, DatasetError } from "./problems.ts";
 export {
   CONNECT_TIMEOUT_MS,
   defaultCacheDir,

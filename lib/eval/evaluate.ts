@@ -13,7 +13,7 @@ import {
   PERSON_CATEGORY_ID,
   readDataset,
   toCocoGroundTruth,
-} from "../data/dataset.ts";
+} from "../data/mod.ts";
 import type { RgbImage } from "../image/mod.ts";
 import {
   type Detection,

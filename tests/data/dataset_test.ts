@@ -16,7 +16,7 @@ import {
   readDataset,
   toCocoGroundTruth,
   writeDataset,
-} from "../../lib/data/dataset.ts";
+} from "../../lib/data/mod.ts";
 import { decodeMask } from "../../lib/image/codec.ts";
 import { openDirectorySource, openZipBytes, SourceError } from "../../lib/data/source.ts";
 import { FIXTURE_DIR, readFixtureFiles, zipFiles } from "../helpers.ts";

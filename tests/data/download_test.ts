@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readDataset } from "../../lib/data/dataset.ts";
+import { readDataset } from "../../lib/data/mod.ts";
 import { DownloadError, downloadToCache, formatProgress } from "../../lib/data/download.ts";
 import { DATASET_URL_ENV, runPrepare } from "../../tasks/prepare.ts";
 import { exists, sha256Hex } from "../../lib/core/mod.ts";

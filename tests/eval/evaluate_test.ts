@@ -8,7 +8,7 @@ import {
   type Dataset,
   DATASET_VERSION,
   writeDataset,
-} from "../../lib/data/dataset.ts";
+} from "../../lib/data/mod.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { saveWeights } from "../../lib/interop/mod.ts";
 import type { Detection } from "../../lib/ssd/mod.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ArtifactError } from "../../lib/core/artifacts.ts";
 import { type CocoResult, evaluateCocoFiles } from "../../lib/eval/coco.ts";
-import { buildDataset, toCocoGroundTruth, writeDataset } from "../../lib/data/dataset.ts";
+import { buildDataset, toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
 import { decodeImage } from "../../lib/image/codec.ts";
 import {
   escapeHtml,

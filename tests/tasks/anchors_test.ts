@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import type { CocoResult } from "../../lib/eval/coco.ts";
-import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/dataset.ts";
+import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
 import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";

@@ -12,7 +12,7 @@ import {
   fractionalBoxes,
   openDatasetSource,
   writeDataset,
-} from "../../lib/data/dataset.ts";
+} from "../../lib/data/mod.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";

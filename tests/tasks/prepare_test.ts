@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  CocoGroundTruthSchema,
-  DatasetError,
-  openDatasetSource,
-  readDataset,
-} from "../../lib/data/dataset.ts";
+import { CocoGroundTruthSchema, DatasetError, openDatasetSource, readDataset } from "../../lib/data/mod.ts";
 import { exists, readJsonArtifact } from "../../lib/core/artifacts.ts";
 import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/image/codec.ts";
 import { runPrepare, UsageError } from "../../tasks/prepare.ts";
