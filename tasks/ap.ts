@@ -14,13 +14,13 @@ import { parseArgs } from "node:util";
 import { writeJsonArtifact } from "../lib/core/artifacts.ts";
 import {
   ApJsonSchema,
-  CocoGtFileSchema,
   CocoResultsSchema,
   evaluateCocoFiles,
   readCocoGtFile,
   readCocoResults,
   selectCategory,
 } from "../lib/eval/coco.ts";
+import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 
 const USAGE = `usage:
   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category NAME|ID] --out DIR
@@ -123,7 +123,7 @@ async function main(args: string[]): Promise<void> {
     backend: values.backend ?? "auto",
     limit: values.limit === undefined ? undefined : numberArg("limit", values.limit, 0, true),
   });
-  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGtFileSchema, result.groundTruth);
+  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);
   printSummary(result.ap, `${out}/ap.json`);

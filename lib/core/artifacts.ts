@@ -38,21 +38,24 @@ export function validateArtifact<S extends z.ZodType>(file: string, schema: S, v
   throw new ArtifactError(file, problems);
 }
 
-/** Reads and validates a JSON artifact. */
-export async function readJsonArtifact<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
+/** Reads and parses a JSON file, not yet validated. @throws ArtifactError if it cannot be read or is not JSON. */
+export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (e) {
     throw new ArtifactError(file, [`cannot read: ${(e as Error).message}`]);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ArtifactError(file, [`not valid JSON: ${(e as Error).message}`]);
   }
-  return validateArtifact(file, schema, value);
+}
+
+/** Reads and validates a JSON artifact. */
+export async function readJsonArtifact<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
+  return validateArtifact(file, schema, await readJsonFile(file));
 }
 
 /**

@@ -7,6 +7,7 @@ export {
   ArtifactError,
   exists,
   readJsonArtifact,
+  readJsonFile,
   validateArtifact,
   writeFileAtomic,
   writeJsonArtifact,

@@ -4,29 +4,69 @@
  * (lib/eval/coco.ts reads any COCO ground truth a user brings with it).
  * @module
  */
+import { basename } from "node:path";
 import { z } from "zod";
 import type { Dataset } from "./dataset.ts";
 
 /** COCO category id of `person` in annotations.coco.json. */
 export const PERSON_CATEGORY_ID = 1;
 
-const int = z.number().int();
+const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
-export const CocoGroundTruthSchema = z.object({
-  info: z.object({ description: z.string(), version: z.string() }).passthrough(),
+/** COCO bbox: 4 finite numbers [x, y, w, h] with w, h ≥ 0 (pixels); for a box of ours w = x_max − x_min. */
+export const CocoBboxSchema = z
+  .custom<[number, number, number, number]>(
+    (v) => Array.isArray(v) && v.length === 4 && v.every(isFiniteNumber),
+    {
+      message: "expected 4 numbers",
+    },
+  )
+  .refine((b) => b[2] >= 0 && b[3] >= 0, { message: "expected width and height ≥ 0" });
+
+const IdSchema = z.number().int();
+
+/**
+ * The COCO ground-truth file `{ images, annotations, categories }`: the fields evaluation uses (other fields, e.g.
+ * `info` or `supercategory`, are kept); image ids unique, every annotation's image and category present.
+ */
+export const CocoGroundTruthSchema = z.looseObject({
   images: z.array(
-    z.object({ id: int.positive(), file_name: z.string(), width: int.positive(), height: int.positive() }),
+    z.looseObject({
+      id: IdSchema,
+      width: z.number().positive().optional(),
+      height: z.number().positive().optional(),
+      file_name: z.string().optional(),
+    }),
   ),
-  annotations: z.array(z.object({
-    id: int.positive(),
-    image_id: int.positive(),
-    category_id: int.positive(),
-    /** [x, y, w, h] with w = x_max − x_min, h = y_max − y_min of the inclusive pixel box. */
-    bbox: z.tuple([z.number(), z.number(), z.number().nonnegative(), z.number().nonnegative()]),
-    area: z.number().nonnegative(),
-    iscrowd: z.union([z.literal(0), z.literal(1)]),
-  })),
-  categories: z.array(z.object({ id: int.positive(), name: z.string(), supercategory: z.string() })),
+  annotations: z.array(
+    z.looseObject({
+      id: IdSchema,
+      image_id: IdSchema,
+      category_id: IdSchema,
+      bbox: CocoBboxSchema,
+      /** object area for the area ranges; absent: bbox w × h */
+      area: z.number().nonnegative().optional(),
+      iscrowd: z.literal([0, 1]).optional(),
+    }),
+  ),
+  categories: z.array(z.looseObject({ id: IdSchema, name: z.string() })),
+}).superRefine((gt, ctx) => {
+  const imageIds = new Set<number>();
+  gt.images.forEach((im, i) => {
+    if (imageIds.has(im.id)) {
+      ctx.addIssue({ code: "custom", path: ["images", i, "id"], message: "duplicate image id" });
+    }
+    imageIds.add(im.id);
+  });
+  const categoryIds = new Set(gt.categories.map((c) => c.id));
+  gt.annotations.forEach((a, i) => {
+    if (!imageIds.has(a.image_id)) {
+      ctx.addIssue({ code: "custom", path: ["annotations", i, "image_id"], message: "no such image" });
+    }
+    if (!categoryIds.has(a.category_id)) {
+      ctx.addIssue({ code: "custom", path: ["annotations", i, "category_id"], message: "no such category" });
+    }
+  });
 });
 export type CocoGroundTruth = z.infer<typeof CocoGroundTruthSchema>;
 
@@ -54,7 +94,7 @@ export function toCocoGroundTruth(dataset: Dataset, split: "train" | "test" = "t
     info: { description: `Penn-Fudan pedestrians, ${split} split (boxes from instance masks)`, version: "1" },
     images: images.map((im) => ({
       id: im.id,
-      file_name: im.file.slice(im.file.lastIndexOf("/") + 1),
+      file_name: basename(im.file),
       width: im.width,
       height: im.height,
     })),

@@ -34,6 +34,7 @@ export {
 } from "./annotation.ts";
 export { buildDataset, type BuildOptions } from "./build.ts";
 export {
+  CocoBboxSchema,
   type CocoGroundTruth,
   CocoGroundTruthSchema,
   PERSON_CATEGORY_ID,

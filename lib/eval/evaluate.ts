@@ -7,6 +7,7 @@
 import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
+  type CocoGroundTruth,
   type Dataset,
   type DatasetImage,
   openDatasetSource,
@@ -126,7 +127,7 @@ export interface SplitEvalOptions extends DetectOptions {
 
 /** What {@link evaluateDetectorOnSplit} produces: the three files of `deno task ap` mode B. */
 export interface SplitEvalResult {
-  groundTruth: ReturnType<typeof toCocoGroundTruth>;
+  groundTruth: CocoGroundTruth;
   detections: CocoResult[];
   ap: ApJson;
 }

@@ -25,9 +25,6 @@ export {
 export {
   type ApJson,
   ApJsonSchema,
-  CocoBboxSchema,
-  type CocoGtFile,
-  CocoGtFileSchema,
   type CocoResult,
   CocoResultSchema,
   CocoResultsSchema,

@@ -19,12 +19,12 @@ import { ArtifactError, exists, readJsonArtifact } from "../core/artifacts.ts";
 import {
   type ApJson,
   ApJsonSchema,
-  type CocoGtFile,
   type CocoResult,
   readCocoGtFile,
   readCocoResults,
   xywhToPixelXyxy,
 } from "../eval/coco.ts";
+import type { CocoGroundTruth } from "../data/mod.ts";
 import { drawBoxes, type Rgb } from "../image/draw.ts";
 import { encodePng, resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 
@@ -65,7 +65,7 @@ export interface RunData {
   description?: string;
   ap: ApJson;
   detections?: CocoResult[];
-  groundTruth?: CocoGtFile;
+  groundTruth?: CocoGroundTruth;
   trainLog?: TrainLog;
   /** Settings shown in the table: run.json settings, else train-log settings. */
   trainingSettings?: Record<string, unknown>;
@@ -602,7 +602,7 @@ export function buildGallery(
   runs: readonly RunData[],
   readImage: (imageId: number) => RgbImage,
   opts: GalleryOptions,
-  fallbackGroundTruth?: CocoGtFile,
+  fallbackGroundTruth?: CocoGroundTruth,
 ): GalleryRow[] {
   const gt = runs.find((r) => r.groundTruth)?.groundTruth ?? fallbackGroundTruth;
   if (!gt) throw new ArtifactError(runs[0]?.dir ?? "(no runs)", ["gt.coco.json: needed for the gallery"]);

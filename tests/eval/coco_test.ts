@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { ArtifactError } from "../../lib/core/artifacts.ts";
 import {
   ApJsonSchema,
-  type CocoGtFile,
   evaluateCocoFiles,
   fractionalXyxyToPixelXywh,
   parseCocoGtFile,
@@ -12,8 +11,9 @@ import {
   xywhToPixelXyxy,
 } from "../../lib/eval/coco.ts";
 import { evaluateCoco } from "../../lib/eval/ap.ts";
+import type { CocoGroundTruth } from "../../lib/data/mod.ts";
 
-const GT: CocoGtFile = {
+const GT: CocoGroundTruth = {
   images: [{ id: 1, width: 100, height: 50 }, { id: 2, width: 80, height: 80 }],
   annotations: [
     { id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 20, 30], area: 600, iscrowd: 0 },

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { ApJsonSchema, CocoGtFileSchema, CocoResultsSchema, evaluateCocoFiles } from "../../lib/eval/coco.ts";
+import { ApJsonSchema, CocoResultsSchema, evaluateCocoFiles } from "../../lib/eval/coco.ts";
 import {
   boxesFromMask,
   buildDataset,
+  CocoGroundTruthSchema,
   type Dataset,
   DATASET_VERSION,
   writeDataset,
@@ -168,7 +169,7 @@ Deno.test({
       assert.equal(cmd.code, 0, stderr);
       assert.match(stderr, /detect test: 1\/1 \(100%\) [\d.]+\/s done in/);
       const read = async (f: string) => JSON.parse(await Deno.readTextFile(`${dir}/out/${f}`));
-      const gt = CocoGtFileSchema.parse(await read("gt.coco.json"));
+      const gt = CocoGroundTruthSchema.parse(await read("gt.coco.json"));
       const dets = CocoResultsSchema.parse(await read("detections.coco.json"));
       const ap = ApJsonSchema.parse(await read("ap.json"));
 
