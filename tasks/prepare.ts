@@ -181,7 +181,7 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const show = progressPrinter("prepare", values.quiet);
   const t0 = performance.now();
   const dataset = buildDataset(source, {
-    source: { path, url, sha256 },
+    origin: { path, url, sha256 },
     testSize,
     seed,
     decodeImages: values["decode-images"],
@@ -225,7 +225,7 @@ if (import.meta.main) {
     const s = await runPrepare(Deno.args);
     const d = s.dataset;
     console.log(
-      `prepared ${d.counts.images} images, ${d.counts.boxes} boxes (${d.source.layout} layout), split ` +
+      `prepared ${d.counts.images} images, ${d.counts.boxes} boxes (${d.origin.layout} layout), split ` +
         `${d.counts.train} train / ${d.counts.test} test (${d.split.method}${
           d.split.seed !== null ? `, seed ${d.split.seed}` : ""
         }) in ${s.seconds.toFixed(1)} s`,

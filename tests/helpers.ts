@@ -4,8 +4,10 @@
  * it FAIL under CI (`CI` set) and are skipped otherwise; array comparisons; torch bit-pattern tensors.
  * Assertions: `import assert from "node:assert/strict"` in every test file (strict `assert.deepEqual`).
  */
-import type { NamedTensor } from "../lib/torch/mod.ts";
 import { zipSync } from "fflate";
+import { sha256Hex } from "../lib/core/mod.ts";
+import { buildDataset, type Dataset, openZipBytes } from "../lib/data/mod.ts";
+import type { NamedTensor } from "../lib/torch/mod.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
 export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
@@ -34,6 +36,18 @@ export function zipFiles(files: Map<string, Uint8Array>): Uint8Array {
     tree[path] = [bytes, { level: 6, mtime: new Date("2020-08-13T10:43:00Z") }];
   }
   return zipSync(tree);
+}
+
+/**
+ * The fixture dataset as a zip and its dataset.json (default split), as `deno task prepare` builds it from
+ * `fixtures.zip` next to the dataset.json.
+ */
+export async function fixtureDataset(): Promise<{ ds: Dataset; zip: Uint8Array }> {
+  const zip = zipFiles(await readFixtureFiles());
+  const ds = buildDataset(openZipBytes(zip, "fixtures.zip"), {
+    origin: { path: "fixtures.zip", sha256: await sha256Hex(zip) },
+  });
+  return { ds, zip };
 }
 
 /** Writes a file map under `dir`. */

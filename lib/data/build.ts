@@ -22,8 +22,8 @@ import { defaultTestSize, seededSplit, SPLIT_ALGORITHM } from "./split.ts";
 
 /** Options of {@link buildDataset}. */
 export interface BuildOptions {
-  /** Source description recorded in dataset.json (path, url, sha256); kind/layout/root are filled in. */
-  source: { path: string; url?: string | null; sha256: string | null };
+  /** The origin recorded in dataset.json (path, url, sha256 of the file tree); kind, layout, root are filled in. */
+  origin: { path: string; url?: string | null; sha256: string | null };
   /** Test images for a seeded split (ignored for the pre-split layout). Default {@link defaultTestSize}. */
   testSize?: number;
   /** Seed of the split. Default 0. */
@@ -151,11 +151,11 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
   }));
   const dataset: Dataset = {
     version: DATASET_VERSION,
-    source: {
+    origin: {
       kind: source.kind,
-      path: opts.source.path,
-      url: opts.source.url ?? null,
-      sha256: opts.source.sha256,
+      path: opts.origin.path,
+      url: opts.origin.url ?? null,
+      sha256: opts.origin.sha256,
       layout: scan.layout,
       root: scan.root,
     },

@@ -11,8 +11,11 @@ import { readJsonArtifact, sha256Hex, writeJsonArtifact } from "../core/mod.ts";
 import { decodeImage, decodeMask, type GrayImage, type RgbImage } from "../image/mod.ts";
 import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
 
-/** Version of the dataset.json format written by this module. */
-export const DATASET_VERSION = 1;
+/**
+ * Version of the dataset.json format written by this module. Version 1 called `origin` `source`; it still reads
+ * (see {@link DatasetSchema}).
+ */
+export const DATASET_VERSION = 2;
 /** Class names; index 0 is the background class of the SSD heads, 1 is `person`. */
 export const CLASSES = ["background", "person"] as const;
 
@@ -31,11 +34,11 @@ export const DatasetImageSchema = z.object({
   id: int.positive(),
   /** File stem, e.g. "FudanPed00001". */
   name: z.string().min(1),
-  /** Path of the image inside the source. */
+  /** Path of the image inside the file tree (`origin`). */
   file: z.string().min(1),
-  /** Path of the instance mask inside the source. */
+  /** Path of the instance mask inside the file tree. */
   mask: z.string().min(1),
-  /** Path of the Annotation/*.txt file inside the source, or null if there is none. */
+  /** Path of the Annotation/*.txt file inside the file tree, or null if there is none. */
   annotation: z.string().min(1).nullable(),
   width: int.positive(),
   height: int.positive(),
@@ -65,21 +68,33 @@ export type DatasetImage = z.infer<typeof DatasetImageSchema>;
 export const WarningSchema = z.object({ file: z.string(), message: z.string() });
 export type DatasetWarning = z.infer<typeof WarningSchema>;
 
-export const DatasetSchema = z.object({
+/** Where the dataset came from: the file tree its `file`/`mask` paths are inside, and how it was obtained. */
+export const OriginSchema = z.object({
+  kind: z.enum(["zip", "directory"]),
+  /** Path of the zip file or directory that `file`/`mask` paths are inside (relative: to dataset.json's folder). */
+  path: z.string().min(1),
+  /** Where the zip was downloaded from, or null. */
+  url: z.string().url().nullable(),
+  /** SHA-256 (hex) of the zip archive; null for a directory. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  /** "official": PNGImages/, PedMasks/, Annotation/; "presplit": the course's Images/{train,test}, Masks/{train,test}. */
+  layout: z.enum(["official", "presplit"]),
+  /** Common prefix of the layout's folders inside the file tree, e.g. "PennFudanPed/" (may be ""). */
+  root: z.string(),
+});
+export type DatasetOrigin = z.infer<typeof OriginSchema>;
+
+/** dataset.json as version 1 wrote it: the same but for `origin`, which was called `source`. */
+function upgradeVersion1(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const { version, source, ...rest } = value as Record<string, unknown>;
+  if (version !== 1 || source === undefined || "origin" in rest) return value;
+  return { version: DATASET_VERSION, origin: source, ...rest };
+}
+
+const DatasetV2Schema = z.object({
   version: z.literal(DATASET_VERSION),
-  source: z.object({
-    kind: z.enum(["zip", "directory"]),
-    /** Absolute path of the zip file or directory that `file`/`mask` paths are inside. */
-    path: z.string().min(1),
-    /** Where the zip was downloaded from, or null. */
-    url: z.string().url().nullable(),
-    /** SHA-256 (hex) of the zip archive; null for a directory. */
-    sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-    /** "official": PNGImages/, PedMasks/, Annotation/; "presplit": the course's Images/{train,test}, Masks/{train,test}. */
-    layout: z.enum(["official", "presplit"]),
-    /** Common prefix of the layout's folders inside the source, e.g. "PennFudanPed/" (may be ""). */
-    root: z.string(),
-  }),
+  origin: OriginSchema,
   classes: z.tuple([z.literal("background"), z.literal("person")]),
   split: z.object({
     /** "seeded": {@link seededSplit}; "predefined": kept from the pre-split layout. */
@@ -113,7 +128,10 @@ export const DatasetSchema = z.object({
     });
   }
 });
-export type Dataset = z.infer<typeof DatasetSchema>;
+
+/** `dataset.json` (version 2; a version-1 file is read as its version-2 equivalent). */
+export const DatasetSchema = z.preprocess(upgradeVersion1, DatasetV2Schema);
+export type Dataset = z.infer<typeof DatasetV2Schema>;
 
 /** Reads and validates dataset.json. @throws ArtifactError naming the file, field and bad value. */
 export function readDataset(path: string): Promise<Dataset> {
@@ -125,7 +143,7 @@ export function writeDataset(path: string, dataset: Dataset): Promise<void> {
   return writeJsonArtifact(path, DatasetSchema, dataset);
 }
 
-/** The source the dataset's `file`/`mask` paths are inside, plus helpers to decode them. */
+/** The file tree the dataset's `file`/`mask` paths are inside, plus helpers to decode them. */
 export interface OpenedDataset extends DataSource {
   /** Decodes an image of the dataset to RGB. */
   readImage(image: DatasetImage): RgbImage;
@@ -134,17 +152,17 @@ export interface OpenedDataset extends DataSource {
 }
 
 /**
- * Opens the source a dataset.json points at (zip or directory) to read the files it references. A relative
- * `source.path` is taken relative to the directory of `datasetPath`. For a zip, checks its SHA-256 against the one
+ * Opens the file tree a dataset.json points at (`origin`: zip or directory) to read the files it references. A
+ * relative `origin.path` is taken relative to the directory of `datasetPath`. For a zip, checks its SHA-256 against the one
  * recorded, so that boxes never get paired with different images.
  * @throws SourceError if the source is missing, unreadable or changed since `deno task prepare`.
  */
 export async function openDatasetSource(dataset: Dataset, datasetPath: string): Promise<OpenedDataset> {
-  const path = isAbsolute(dataset.source.path)
-    ? dataset.source.path
-    : join(dirname(datasetPath), dataset.source.path);
+  const path = isAbsolute(dataset.origin.path)
+    ? dataset.origin.path
+    : join(dirname(datasetPath), dataset.origin.path);
   let source: DataSource;
-  if (dataset.source.kind === "zip") {
+  if (dataset.origin.kind === "zip") {
     let bytes: Uint8Array;
     try {
       bytes = await Deno.readFile(path);
@@ -154,12 +172,12 @@ export async function openDatasetSource(dataset: Dataset, datasetPath: string): 
         `cannot read the dataset's source (from ${datasetPath}): ${(e as Error).message}`,
       );
     }
-    if (dataset.source.sha256 !== null) {
+    if (dataset.origin.sha256 !== null) {
       const actual = await sha256Hex(bytes);
-      if (actual !== dataset.source.sha256) {
+      if (actual !== dataset.origin.sha256) {
         throw new SourceError(
           path,
-          `SHA-256 ${actual} differs from ${dataset.source.sha256} recorded in ${datasetPath}; run prepare again`,
+          `SHA-256 ${actual} differs from ${dataset.origin.sha256} recorded in ${datasetPath}; run prepare again`,
         );
       }
     }

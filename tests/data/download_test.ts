@@ -193,9 +193,9 @@ Deno.test("runPrepare() with an http URL as --data downloads it and records the 
       "--quiet",
     ]);
     const ds = await readDataset(s.datasetPath);
-    assert.equal(ds.source.url, srv.url("/data.zip"));
-    assert.equal(ds.source.sha256, sha);
-    assert.equal(ds.source.path, await Deno.realPath(`${cache}/data.zip`));
+    assert.equal(ds.origin.url, srv.url("/data.zip"));
+    assert.equal(ds.origin.sha256, sha);
+    assert.equal(ds.origin.path, await Deno.realPath(`${cache}/data.zip`));
     assert.equal(ds.counts.images, 12);
   });
 });
@@ -215,8 +215,8 @@ Deno.test("runPrepare() without --data downloads the default URL (here a local m
   await withSetup(async ({ sha, srv, cache }) => {
     await withEnv(DATASET_URL_ENV, srv.url("/data.zip"), async () => {
       const s = await runPrepare(["--out", `${cache}/run`, "--cache-dir", cache, "--quiet"]);
-      assert.equal(s.dataset.source.url, srv.url("/data.zip"));
-      assert.equal(s.dataset.source.sha256, sha);
+      assert.equal(s.dataset.origin.url, srv.url("/data.zip"));
+      assert.equal(s.dataset.origin.sha256, sha);
       // The second run uses the cache: no further request.
       await runPrepare(["--out", `${cache}/run2`, "--cache-dir", cache, "--quiet"]);
       assert.equal(srv.requests.length, 1);

@@ -101,7 +101,7 @@ async function goldenCropDataset(dir: string): Promise<{ path: string; width: nu
   const instances = boxesFromMask(decodeMask(await Deno.readFile(GOLDEN_DIR + maskFile), maskFile));
   const dataset: Dataset = {
     version: DATASET_VERSION,
-    source: {
+    origin: {
       kind: "directory",
       path: GOLDEN_DIR.replace(/\/$/, ""),
       url: null,
@@ -220,7 +220,7 @@ Deno.test("evaluateDetectorOnSplit() scores our 2-class weights on a split, pers
   const model = createSsd300(2, 11);
   try {
     const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-      source: { path: FIXTURE_DIR, sha256: null },
+      origin: { path: FIXTURE_DIR, sha256: null },
       testSize: 4,
       seed: 0,
     });

@@ -156,7 +156,7 @@ Deno.test("loadRunDir() names the malformed file and field", async () => {
 /** Two run dirs over the fixture dataset: "original" with noisy boxes, "finetuned" with near-exact ones. */
 async function makeRuns(root: string): Promise<string[]> {
   const source = await openDirectorySource(FIXTURE_DIR);
-  const dataset = buildDataset(source, { source: { path: FIXTURE_DIR, sha256: null }, testSize: 4, seed: 0 });
+  const dataset = buildDataset(source, { origin: { path: FIXTURE_DIR, sha256: null }, testSize: 4, seed: 0 });
   const datasetPath = `${root}/dataset.json`;
   await writeDataset(datasetPath, dataset);
   const gt = toCocoGroundTruth(dataset, "test");

@@ -39,7 +39,7 @@ function positives(box: Float32Array): Record<AnchorSetName, number> {
 
 async function fixtureDataset(testSize: number) {
   return buildDataset(await openDirectorySource(FIXTURE_DIR), {
-    source: { path: FIXTURE_DIR, sha256: null },
+    origin: { path: FIXTURE_DIR, sha256: null },
     testSize,
     seed: 0,
   });

@@ -31,7 +31,7 @@ await initBackend("wasm", null);
 async function setup(nTrain: number): Promise<{ dir: string; dataset: Dataset; weights: string }> {
   const dir = await Deno.makeTempDir({ prefix: "finetune_test_" });
   const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-    source: { path: FIXTURE_DIR, sha256: null },
+    origin: { path: FIXTURE_DIR, sha256: null },
     testSize: 12 - nTrain,
     seed: 0,
   });
