@@ -76,7 +76,7 @@ function parseWith<S extends z.ZodType>(file: string, schema: S, value: unknown)
 
 /**
  * Validates a parsed COCO ground-truth object with the one ground-truth schema (lib/data/coco.ts: entries, unique
- * image ids, every annotation's image and category present). `file` names the source in errors.
+ * image ids, every annotation's image and category present). `file` names the file in errors.
  * @throws ArtifactError naming the entry and field.
  */
 export function parseCocoGtFile(file: string, value: unknown): CocoGroundTruth {

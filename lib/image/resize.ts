@@ -83,7 +83,7 @@ export function resizeBilinearPil(img: RgbImage, outWidth: number, outHeight: nu
   const vert = precomputeCoeffs(inH, outHeight);
   const needH = outWidth !== inW;
   const needV = outHeight !== inH;
-  // Rows of the source that the vertical pass reads (Pillow's ybox_first / ybox_last).
+  // Rows of the input image that the vertical pass reads (Pillow's ybox_first / ybox_last).
   const yFirst = vert.bounds[0];
   const yLast = vert.bounds[outHeight * 2 - 2] + vert.bounds[outHeight * 2 - 1];
 

@@ -106,16 +106,21 @@ export const AUX_CONVS: readonly ConvSpec[] = [
   conv("aux_convs.conv11_2", 128, 256, 3, { pad: 0 }), // 3 → 1
 ];
 
-/** Channels of the six source maps, in PRIOR_MAPS order (conv4_3, conv7, conv8_2, conv9_2, conv10_2, conv11_2). */
-export const SOURCE_CHANNELS: readonly number[] = [512, 1024, 512, 256, 256, 256];
+/**
+ * Channels of the six feature maps the heads predict from, in PRIOR_MAPS order (conv4_3, conv7, conv8_2,
+ * conv9_2, conv10_2, conv11_2).
+ */
+export const FEATURE_MAP_CHANNELS: readonly number[] = [512, 1024, 512, 256, 256, 256];
 
 /** Prediction convs (`PredictionConvolutions`): loc_* then cl_*, in the reference's registration order. */
 export function predConvs(nClasses: number): ConvSpec[] {
   const loc = PRIOR_MAPS.map((m, i) =>
-    conv(`pred_convs.loc_${m.name}`, SOURCE_CHANNELS[i], BOXES_PER_LOCATION[i] * 4, 3, { relu: false })
+    conv(`pred_convs.loc_${m.name}`, FEATURE_MAP_CHANNELS[i], BOXES_PER_LOCATION[i] * 4, 3, { relu: false })
   );
   const cl = PRIOR_MAPS.map((m, i) =>
-    conv(`pred_convs.cl_${m.name}`, SOURCE_CHANNELS[i], BOXES_PER_LOCATION[i] * nClasses, 3, { relu: false })
+    conv(`pred_convs.cl_${m.name}`, FEATURE_MAP_CHANNELS[i], BOXES_PER_LOCATION[i] * nClasses, 3, {
+      relu: false,
+    })
   );
   return [...loc, ...cl];
 }
@@ -313,20 +318,20 @@ export function ssdForward(
     const norm = tf.sqrt(tf.sum(tf.square(conv43), 3, true)); // [B, 38, 38, 1]
     const conv43n = tf.mul(tf.div(conv43, norm), param(model, "rescale_factors")) as tf.Tensor4D; // [B, 38, 38, 512]
 
-    const sources: tf.Tensor4D[] = [conv43n, conv7];
+    const featureMaps: tf.Tensor4D[] = [conv43n, conv7];
     x = conv7;
     for (let i = 0; i < AUX_CONVS.length; i += 2) {
       x = applyConv(model, AUX_CONVS[i], x, convFn);
       x = applyConv(model, AUX_CONVS[i + 1], x, convFn);
-      sources.push(x); // conv8_2 [B,10,10,512], conv9_2 [B,5,5,256], conv10_2 [B,3,3,256], conv11_2 [B,1,1,256]
+      featureMaps.push(x); // conv8_2 [B,10,10,512], conv9_2 [B,5,5,256], conv10_2 [B,3,3,256], conv11_2 [B,1,1,256]
     }
 
     const heads = predConvs(model.nClasses);
     const locParts: tf.Tensor3D[] = [];
     const scoreParts: tf.Tensor3D[] = [];
-    sources.forEach((src, i) => {
-      const loc = applyConv(model, heads[i], src, convFn); // [B, H, W, boxes·4]
-      const cl = applyConv(model, heads[i + sources.length], src, convFn); // [B, H, W, boxes·C]
+    featureMaps.forEach((map, i) => {
+      const loc = applyConv(model, heads[i], map, convFn); // [B, H, W, boxes·4]
+      const cl = applyConv(model, heads[i + featureMaps.length], map, convFn); // [B, H, W, boxes·C]
       // NHWC is already the reference's permute(0, 2, 3, 1): reshaping orders priors by row, column, box
       locParts.push(tf.reshape(loc, [batch, -1, 4])); // [B, H·W·boxes, 4]
       scoreParts.push(tf.reshape(cl, [batch, -1, model.nClasses])); // [B, H·W·boxes, C]
