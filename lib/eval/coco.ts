@@ -14,10 +14,10 @@ import {
   type CocoDet,
   type CocoGt,
   evaluateCoco,
-  evaluateVoc,
   prCurveAt,
   type XywhBox,
 } from "./ap.ts";
+import { evaluateVoc } from "./voc.ts";
 
 /** Pixel box (x_min, y_min, x_max, y_max). */
 export type PixelXyxy = [number, number, number, number];

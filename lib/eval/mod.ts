@@ -13,13 +13,10 @@ export {
   type CocoEvalResult,
   type CocoGt,
   evaluateCoco,
-  evaluateVoc,
   numpyLinspace,
   numpyMean,
   numpyPairwiseSum,
   prCurveAt,
-  vocAllPointAp,
-  type VocEvalResult,
   type XywhBox,
 } from "./ap.ts";
 export {
@@ -50,3 +47,4 @@ export {
   type SplitEvalOptions,
   type SplitEvalResult,
 } from "./evaluate.ts";
+export { evaluateVoc, vocAllPointAp, type VocEvalResult } from "./voc.ts";

@@ -12,9 +12,10 @@ import {
   numpyPairwiseSum,
   prCurveAt,
   vocAllPointAp,
-} from "../../lib/eval/ap.ts";
+} from "../../lib/eval/mod.ts";
+import { GOLDEN_DIR } from "../helpers.ts";
 
-const GOLDEN = new URL("../../../shared/golden/ap_cases.json", import.meta.url);
+const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);
 /** Golden values are pycocotools' float64 results; our code does the same float operations in the same order. */
 const GOLDEN_TOLERANCE = 1e-9;
 
