@@ -21,17 +21,17 @@ import {
 } from "../../lib/eval/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { FIXTURE_DIR } from "../helpers.ts";
+import { FIXTURE_DIR, sharedPath } from "../helpers.ts";
 
-const GOLDEN_DIR = new URL("../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN_PATH = sharedPath("golden/");
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
 
 function haveGolden(): boolean {
   try {
-    Deno.statSync(`${GOLDEN_DIR}ssd300_voc.pth`);
+    Deno.statSync(`${GOLDEN_PATH}ssd300_voc.pth`);
     return true;
   } catch (e) {
-    if (Deno.env.get("CI")) throw new Error(`${GOLDEN_DIR} is required in CI: ${e}`);
+    if (Deno.env.get("CI")) throw new Error(`${GOLDEN_PATH} is required in CI: ${e}`);
     return false;
   }
 }
@@ -97,13 +97,13 @@ Deno.test("detectBatched() gives the same detections whatever the batch size and
 /** A one-image dataset.json over the golden crop (image + instance mask) in a temporary directory. */
 async function goldenCropDataset(dir: string): Promise<{ path: string; width: number; height: number }> {
   const file = "crop_FudanPed00001.png", maskFile = "crop_FudanPed00001_mask.png";
-  const img = decodeImage(await Deno.readFile(GOLDEN_DIR + file), file);
-  const instances = boxesFromMask(decodeMask(await Deno.readFile(GOLDEN_DIR + maskFile), maskFile));
+  const img = decodeImage(await Deno.readFile(GOLDEN_PATH + file), file);
+  const instances = boxesFromMask(decodeMask(await Deno.readFile(GOLDEN_PATH + maskFile), maskFile));
   const dataset: Dataset = {
     version: DATASET_VERSION,
     origin: {
       kind: "directory",
-      path: GOLDEN_DIR.replace(/\/$/, ""),
+      path: GOLDEN_PATH.replace(/\/$/, ""),
       url: null,
       sha256: null,
       layout: "official",
@@ -148,7 +148,7 @@ Deno.test({
           "--dataset",
           ds.path,
           "--checkpoint",
-          `${GOLDEN_DIR}ssd300_voc.pth`,
+          `${GOLDEN_PATH}ssd300_voc.pth`,
           "--min-score",
           "0.2",
           "--max-overlap",
@@ -173,7 +173,7 @@ Deno.test({
       const dets = CocoResultsSchema.parse(await read("detections.coco.json"));
       const ap = ApJsonSchema.parse(await read("ap.json"));
 
-      const g = JSON.parse(await Deno.readTextFile(`${GOLDEN_DIR}golden.json`));
+      const g = JSON.parse(await Deno.readTextFile(`${GOLDEN_PATH}golden.json`));
       const ref = g.detections["min_score=0.2,max_overlap=0.45,top_k=200"][2];
       const refPerson = ref.boxes
         .map((b: number[], i: number) => ({ box: b, label: ref.labels[i], score: ref.scores[i] }))

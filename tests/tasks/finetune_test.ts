@@ -21,7 +21,7 @@ import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../../lib/
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
 import { main, parseFinetuneArgs } from "../../tasks/finetune.ts";
-import { FIXTURE_DIR } from "../helpers.ts";
+import { FIXTURE_DIR, sharedPath } from "../helpers.ts";
 
 const TASK = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 
@@ -369,7 +369,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const { dir } = await setup(1);
-    const voc = new URL("../../../shared/golden/ssd300_voc.pth", import.meta.url).pathname;
+    const voc = sharedPath("golden/ssd300_voc.pth");
     try {
       const common = [
         `--dataset=${dir}/dataset.json`,

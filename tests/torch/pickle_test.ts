@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { readTorchCheckpoint, TorchFormatError, writeTorchStateDict } from "../../lib/torch/mod.ts";
+import { sharedPath } from "../helpers.ts";
 
 // ---- a tiny pickle assembler --------------------------------------------------------------------------------
 type Part = number | Part[];
@@ -478,7 +479,7 @@ Deno.test("readTorchCheckpoint() throws TorchFormatError naming the file and the
   }
 });
 
-const LEGACY = new URL("../../../shared/golden/person_heads.legacy.pth.tar", import.meta.url).pathname;
+const LEGACY = sharedPath("golden/person_heads.legacy.pth.tar");
 const legacyMissing = () => {
   if (Deno.env.get("CI")) return false;
   try {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { type NamedTensor, readTorchCheckpoint } from "../../lib/torch/mod.ts";
+import { GOLDEN_DIR } from "../helpers.ts";
 
-const GOLDEN = new URL("../../../shared/golden/", import.meta.url);
-const goldenPath = (name: string) => new URL(name, GOLDEN).pathname;
+const goldenPath = (name: string) => new URL(name, GOLDEN_DIR).pathname;
 const goldenMissing = (...names: string[]) => {
   if (Deno.env.get("CI")) return false; // in CI the goldens must be there: run and fail on reading them
   return !names.every((n) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fromBits, lcg } from "../helpers.ts";
+import { fromBits, lcg, sharedPath } from "../helpers.ts";
 import { type NamedTensor, readTorchCheckpoint, writeTorchStateDict } from "../../lib/torch/mod.ts";
 
 const bitsOf = (t: NamedTensor) => new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
@@ -114,7 +114,7 @@ Deno.test("writeTorchStateDict() rejects duplicate names, bad shapes and wrong d
   }
 });
 
-const VOC = new URL("../../../shared/golden/ssd300_voc.pth", import.meta.url).pathname;
+const VOC = sharedPath("golden/ssd300_voc.pth");
 const vocMissing = () => {
   if (Deno.env.get("CI")) return false;
   try {
