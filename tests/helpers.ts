@@ -50,6 +50,19 @@ export async function fixtureDataset(): Promise<{ ds: Dataset; zip: Uint8Array }
   return { ds, zip };
 }
 
+/**
+ * A small zip: `root/a.txt` deflated ("hello hello hello hello"), `root/sub/b.bin` stored (300 bytes i % 7), and
+ * a directory entry `root/empty/`.
+ */
+export function sampleZip(): Uint8Array {
+  const enc = new TextEncoder();
+  return zipSync({
+    "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
+    "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
+    "root/empty/": new Uint8Array(0),
+  });
+}
+
 /** Writes a file map under `dir`. */
 export async function writeFiles(dir: string, files: Map<string, Uint8Array>): Promise<void> {
   for (const [path, bytes] of files) {
@@ -141,3 +154,37 @@ export function fromBits(shape: number[], bits: (i: number) => number): NamedTen
 
 /** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
 export const lcg = (seed: number) => (i: number): number => Math.imul(i + seed, 1664525) + 1013904223;
+
+/** float32 bit patterns a checkpoint writer must keep: NaN payloads (quiet, negative, signalling), -0, ±inf, the
+ * smallest subnormal, the largest finite. */
+export const SPECIAL_FLOAT_BITS = [
+  0x7fc00001,
+  0xffc00000,
+  0x7f800001,
+  0x80000000,
+  0x7f800000,
+  0xff800000,
+  0x00000001,
+  0x7f7fffff,
+];
+
+/**
+ * Named tensors a `.pth` writer must round-trip: a conv weight, odd shapes, special values, a scalar, a 1-element
+ * and a unit-dims tensor, an empty one, and a view into a larger buffer at an odd offset.
+ */
+export function tensorCases(): [string, NamedTensor][] {
+  return [
+    ["base.conv1_1.weight", fromBits([64, 3, 3, 3], lcg(1))],
+    ["odd.shape", fromBits([3, 5, 7], lcg(2))],
+    ["special.values", fromBits([SPECIAL_FLOAT_BITS.length], (i) => SPECIAL_FLOAT_BITS[i])],
+    ["scalar", { shape: [], data: Float32Array.of(-2.5) }],
+    ["one", { shape: [1], data: Float32Array.of(1 / 3) }],
+    ["unit.dims", fromBits([2, 1, 3, 1], lcg(3))],
+    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
+    // the writer must take exactly these elements
+    ["subarray", {
+      shape: [2, 3],
+      data: new Float32Array(Array.from({ length: 20 }, (_, i) => i)).subarray(7, 13),
+    }],
+  ];
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { zipSync } from "fflate";
 import { readZipDirectory, readZipEntry, ZipFormatError } from "../../lib/core/mod.ts";
+import { sampleZip } from "../helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -16,14 +16,6 @@ const ZIP64 = Uint8Array.from(
   ),
   (c) => c.charCodeAt(0),
 );
-
-function sampleZip(): Uint8Array {
-  return zipSync({
-    "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
-    "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
-    "root/empty/": new Uint8Array(0),
-  });
-}
 
 Deno.test("readZipDirectory() lists files (not directories); readZipEntry() reads stored and deflated ones", () => {
   const zip = sampleZip();

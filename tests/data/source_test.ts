@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
-import { zipSync } from "fflate";
-import { openDirectorySource, openSource, openZipBytes, SourceError } from "../../lib/data/source.ts";
+import { openDirectorySource, openSource, openZipBytes, SourceError } from "../../lib/data/mod.ts";
+import { sampleZip } from "../helpers.ts";
 
 const enc = new TextEncoder();
-
-function sampleZip(): Uint8Array {
-  return zipSync({
-    "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
-    "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
-    "root/empty/": new Uint8Array(0),
-  });
-}
 
 Deno.test("openZipBytes() lists files (not directories) and reads stored and deflated entries", () => {
   const src = openZipBytes(sampleZip(), "sample.zip");

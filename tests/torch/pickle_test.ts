@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { readTorchCheckpoint, TorchFormatError, writeTorchStateDict } from "../../lib/torch/mod.ts";
-import { sharedPath } from "../helpers.ts";
+import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
 // ---- a tiny pickle assembler --------------------------------------------------------------------------------
 type Part = number | Part[];
@@ -480,18 +480,10 @@ Deno.test("readTorchCheckpoint() throws TorchFormatError naming the file and the
 });
 
 const LEGACY = sharedPath("golden/person_heads.legacy.pth.tar");
-const legacyMissing = () => {
-  if (Deno.env.get("CI")) return false;
-  try {
-    return !Deno.statSync(LEGACY).isFile;
-  } catch {
-    return true;
-  }
-};
 
 Deno.test({
   name: "readTorchCheckpoint() reports a truncated legacy checkpoint at every cut point it is tried at",
-  ignore: legacyMissing(),
+  ignore: ignoreWithoutShared("golden/person_heads.legacy.pth.tar"),
   fn() {
     const bytes = Deno.readFileSync(LEGACY);
     // the main pickle ends before the storage data; cuts inside the headers, the pickle and the storages

@@ -3,7 +3,7 @@
  * tests/torch/torch_roundtrip.py). Skipped when torch is missing, except under CI where it must be installed.
  */
 import assert from "node:assert/strict";
-import { fromBits, lcg } from "../helpers.ts";
+import { fromBits, lcg, tensorCases } from "../helpers.ts";
 import { sha256Hex } from "../../lib/core/mod.ts";
 import {
   type NamedTensor,
@@ -109,32 +109,9 @@ Deno.test({
   },
 });
 
+/** {@link tensorCases} and a non-ASCII name. */
 function writerCases(): [string, NamedTensor][] {
-  const special = [
-    0x7fc00001,
-    0xffc00000,
-    0x7f800001,
-    0x80000000,
-    0x7f800000,
-    0xff800000,
-    0x00000001,
-    0x7f7fffff,
-  ];
-  return [
-    ["base.conv1_1.weight", fromBits([64, 3, 3, 3], lcg(1))],
-    ["odd.shape", fromBits([3, 5, 7], lcg(2))],
-    ["special.values", fromBits([special.length], (i) => special[i])],
-    ["scalar", { shape: [], data: Float32Array.of(-2.5) }],
-    ["one", { shape: [1], data: Float32Array.of(1 / 3) }],
-    ["unit.dims", fromBits([2, 1, 3, 1], lcg(3))],
-    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
-    ["ünïcode.名前", fromBits([2], lcg(4))],
-    // a view into a larger buffer at an odd offset: the writer must take exactly these elements
-    ["subarray", {
-      shape: [2, 3],
-      data: new Float32Array(Array.from({ length: 20 }, (_, i) => i)).subarray(7, 13),
-    }],
-  ];
+  return [...tensorCases(), ["ünïcode.名前", fromBits([2], lcg(4))]];
 }
 
 Deno.test({
