@@ -1,21 +1,14 @@
 /**
- * Evaluation: pycocotools-exact AP, the COCO file formats, and running a detector over a dataset split.
+ * Evaluation: pycocotools-exact COCO AP and PASCAL VOC AP of one category, the COCO file formats at the boundary
+ * and the `ap.json` artifact, and running a detector over a dataset split.
  * @module
  */
 export {
-  bboxIou,
-  COCO_AREA_ALL,
-  COCO_IOU_THRESHOLDS,
-  COCO_MAX_DETS,
-  COCO_RECALL_THRESHOLDS,
   type CocoDet,
   type CocoEvalOptions,
   type CocoEvalResult,
   type CocoGt,
   evaluateCoco,
-  numpyLinspace,
-  numpyMean,
-  numpyPairwiseSum,
   prCurveAt,
   type XywhBox,
 } from "./ap.ts";
@@ -23,15 +16,9 @@ export {
   type ApJson,
   ApJsonSchema,
   type CocoResult,
-  CocoResultSchema,
   CocoResultsSchema,
-  cocoToEvalInputs,
   evaluateCocoFiles,
-  type FractionalXyxy,
   fractionalXyxyToPixelXywh,
-  parseCocoGtFile,
-  parseCocoResults,
-  type PixelXyxy,
   pixelXyxyToXywh,
   readCocoGtFile,
   readCocoResults,
@@ -47,4 +34,4 @@ export {
   type SplitEvalOptions,
   type SplitEvalResult,
 } from "./evaluate.ts";
-export { evaluateVoc, vocAllPointAp, type VocEvalResult } from "./voc.ts";
+export { evaluateVoc, type VocEvalResult } from "./voc.ts";

@@ -1,6 +1,6 @@
 /**
  * Images: PNG/JPEG decoding and PNG encoding, Pillow's BILINEAR resize, and drawing labelled boxes and mask
- * overlays. (The SSD300 input preprocessing is lib/ssd/preprocess.ts.)
+ * overlays. (The SSD300 input preprocessing is lib/ssd/preprocess.ts.) No TF.js here.
  * @module
  */
 export {
@@ -14,20 +14,6 @@ export {
   type ImageInfo,
   inspectImage,
   type RgbImage,
-  sniffImageFormat,
 } from "./codec.ts";
+export { type DrawBox, drawBoxes, overlayMask, type Rgb } from "./draw.ts";
 export { resizeBilinearPil } from "./resize.ts";
-export {
-  contrastingTextColor,
-  type DrawBox,
-  drawBoxes,
-  drawText,
-  drawTextInPlace,
-  GLYPH_HEIGHT,
-  GLYPH_WIDTH,
-  hasGlyph,
-  instanceColor,
-  measureText,
-  overlayMask,
-  type Rgb,
-} from "./draw.ts";

@@ -6,21 +6,6 @@
  */
 export { loadCheckpointFile } from "./checkpoint.ts";
 export { mergeHeads, toSingleClass } from "./heads.ts";
-export {
-  assignStateDict,
-  headsWithPrefix,
-  modelFromStateDict,
-  modelToStateDict,
-  type ShapeMismatch,
-  stateDictClasses,
-  StateDictError,
-  torchParamShapes,
-} from "./state_dict.ts";
-export { createSsd300FromVgg16, importTorchvisionVgg16, VGG16_FEATURE_CONVS } from "./vgg16.ts";
-export {
-  loadWeights,
-  saveWeights,
-  WEIGHTS_FORMAT,
-  type WeightsManifest,
-  WeightsManifestSchema,
-} from "./weights.ts";
+export { modelFromStateDict, modelToStateDict, type ShapeMismatch, StateDictError } from "./state_dict.ts";
+export { createSsd300FromVgg16, importTorchvisionVgg16 } from "./vgg16.ts";
+export { loadWeights, saveWeights, type WeightsManifest, WeightsManifestSchema } from "./weights.ts";

@@ -151,9 +151,6 @@ function subSeed(seed: number, i: number): number {
   return (h ^ (h >>> 16)) >>> 1;
 }
 
-/** A fast deterministic PRNG (mulberry32, lib/rng.ts) giving uniforms in [0, 1). */
-export const seededUniform: (seed: number) => () => number = mulberry32;
-
 /**
  * Xavier-uniform (Glorot) weights in HWIO, as `nn.init.xavier_uniform_`: U(−a, a), a = √(6 / (fan_in + fan_out)),
  * fan_in = k·k·in, fan_out = k·k·out.
@@ -161,7 +158,7 @@ export const seededUniform: (seed: number) => () => number = mulberry32;
 export function xavierUniformHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
   const [kh, kw, inC, outC] = shape;
   const a = Math.sqrt(6 / (kh * kw * (inC + outC)));
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const data = new Float32Array(kh * kw * inC * outC);
   for (let i = 0; i < data.length; i++) data[i] = (2 * rand() - 1) * a;
   return tf.tensor4d(data, shape);
@@ -171,7 +168,7 @@ export function xavierUniformHwio(shape: [number, number, number, number], seed:
 export function heNormalHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
   const [kh, kw, inC, outC] = shape;
   const std = Math.sqrt(2 / (kh * kw * inC));
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const data = new Float32Array(kh * kw * inC * outC);
   for (let i = 0; i < data.length; i += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - rand())) * std;

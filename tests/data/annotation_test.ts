@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  ANNOTATION_TOLERANCE_PX,
-  AnnotationError,
-  crossCheckAnnotation,
-  type MaskInstance,
-  parseAnnotation,
-} from "../../lib/data/mod.ts";
+import { AnnotationError, type MaskInstance, parseAnnotation } from "../../lib/data/mod.ts";
+import { ANNOTATION_TOLERANCE_PX, crossCheckAnnotation } from "../../lib/data/annotation.ts";
 
 const enc = new TextEncoder();
 

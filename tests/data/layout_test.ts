@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DatasetError, discoverLayout, openZipBytes } from "../../lib/data/mod.ts";
+import { DatasetError, openZipBytes } from "../../lib/data/mod.ts";
+import { discoverLayout } from "../../lib/data/layout.ts";
 import { readFixtureFiles, zipFiles } from "../helpers.ts";
 
 Deno.test("discoverLayout() finds the official layout and its root inside a zip", async () => {

@@ -21,11 +21,11 @@ import {
   modelToStateDict,
   saveWeights,
   StateDictError,
-  torchParamShapes,
   toSingleClass,
-  VGG16_FEATURE_CONVS,
   WeightsManifestSchema,
 } from "../../lib/interop/mod.ts";
+import { torchParamShapes } from "../../lib/interop/state_dict.ts";
+import { VGG16_FEATURE_CONVS } from "../../lib/interop/vgg16.ts";
 import { ArtifactError } from "../../lib/core/artifacts.ts";
 import { GOLDEN_DIR, haveGolden } from "../helpers.ts";
 

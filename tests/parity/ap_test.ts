@@ -6,13 +6,12 @@ import {
   type CocoDet,
   type CocoGt,
   evaluateCoco,
-  evaluateVoc,
   numpyLinspace,
   numpyMean,
   numpyPairwiseSum,
   prCurveAt,
-  vocAllPointAp,
-} from "../../lib/eval/mod.ts";
+} from "../../lib/eval/ap.ts";
+import { evaluateVoc, vocAllPointAp } from "../../lib/eval/voc.ts";
 import { GOLDEN_DIR } from "../helpers.ts";
 
 const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);

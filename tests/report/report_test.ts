@@ -11,7 +11,7 @@ import {
   renderReportHtml,
   type RunData,
 } from "../../lib/report/report.ts";
-import { mulberry32 } from "../../lib/data/split.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
 import { FIXTURE_DIR } from "../helpers.ts";
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { goldenF32, goldenJson } from "../helpers.ts";
-import { detectObjects, detectObjectsBatch, softmaxRows } from "../../lib/ssd/mod.ts";
+import { detectObjects, detectObjectsBatch } from "../../lib/ssd/mod.ts";
+import { softmaxRows } from "../../lib/ssd/postprocess.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 
 interface GoldenDetections {

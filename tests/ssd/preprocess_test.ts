@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { decodeImage, type RgbImage } from "../../lib/image/mod.ts";
-import { hwcToChw, preprocessForSsd, SSD_INPUT_SIDE } from "../../lib/ssd/mod.ts";
+import { preprocessForSsd, SSD_INPUT_SIDE } from "../../lib/ssd/mod.ts";
+import { hwcToChw } from "../../lib/ssd/preprocess.ts";
 import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
 const ZIP = "data/PennFudanPed.zip";

@@ -11,7 +11,8 @@ import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";
-import { createSsd300, disposeModel, seededUniform, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
+import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
@@ -212,7 +213,7 @@ Deno.test({
       params: await modelParamData(model),
     });
     try {
-      const rand = seededUniform(5);
+      const rand = mulberry32(5);
       const rgb = {
         width: 300,
         height: 300,
