@@ -6,6 +6,7 @@
  *
  * Boxes are continuous pixel coordinates xyxy (x_min, y_min, x_max, y_max) in the image they accompany, so the
  * fractional boxes the model uses are box / [W, H, W, H] of the returned image (the dataset's convention).
+ * @module
  */
 import type { Rng } from "../core/mod.ts";
 import type { RgbImage } from "../image/mod.ts";

@@ -1,5 +1,5 @@
 /**
- * Deterministic, seeded train/test split.
+ * The deterministic, seeded train/test split of a dataset's images (recorded in dataset.json).
  * @module
  */
 

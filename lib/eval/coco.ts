@@ -1,8 +1,8 @@
 /**
- * COCO file formats at the boundary: ground truth (`{ images, annotations, categories }`) and results
- * (`[{ image_id, category_id, bbox, score }]`), zod schemas, validated reading with errors that name the entry,
- * and conversions from the pipeline's boxes (pixel or fractional x_min, y_min, x_max, y_max) to COCO's pixel
- * (x, y, width, height).
+ * COCO files at the evaluation boundary: reading ground truth (`{ images, annotations, categories }`, its one
+ * schema is lib/data/coco.ts) and results (`[{ image_id, category_id, bbox, score }]`, schema here) with errors
+ * that name the entry; conversions from the pipeline's boxes (pixel or fractional x_min, y_min, x_max, y_max) to
+ * COCO's pixel (x, y, width, height); and `ap.json`, its schema beside its writer {@link evaluateCocoFiles}.
  * @module
  */
 import { z } from "zod";
@@ -213,7 +213,7 @@ export const ApJsonSchema = z.object({
 export type ApJson = z.infer<typeof ApJsonSchema>;
 
 /**
- * Evaluates one category of a COCO ground truth and results (pycocotools semantics, see lib/ap.ts) and builds
+ * Evaluates one category of a COCO ground truth and results (pycocotools semantics, see lib/eval/ap.ts) and builds
  * the `ap.json` object; `settings` is merged into its `settings` (mode, inputs, detector parameters …).
  */
 export function evaluateCocoFiles(

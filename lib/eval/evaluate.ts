@@ -1,7 +1,7 @@
 /**
  * Running a detector over a dataset split and scoring it: batched forward passes, the reference's
  * `detect_objects` per image, detections of one class turned into COCO results in original-image pixels, and
- * COCO AP against the split's ground truth (lib/ap.ts semantics).
+ * COCO AP against the split's ground truth (lib/eval/ap.ts semantics).
  * @module
  */
 import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
@@ -112,7 +112,7 @@ export function detectionsToCocoResults(
 /** Options of {@link evaluateDetectorOnSplit}. */
 export interface SplitEvalOptions extends DetectOptions {
   datasetPath: string;
-  /** Our weights manifest (lib/weights.ts `saveWeights`); exactly one of `weights`, `checkpoint`. */
+  /** Our weights manifest (lib/interop/weights.ts `saveWeights`); exactly one of `weights`, `checkpoint`. */
   weights?: string;
   /** A reference `.pth` / `.pth.tar` checkpoint (or our manifest). */
   checkpoint?: string;

@@ -7,6 +7,7 @@
  * share of the loss is then (its CE sum + α · its L1 sum / 4) / N ({@link multiboxLossPart}); the shares of all
  * micro-batches add up to exactly the full-batch loss, and so do their gradients. Hard-negative mining is per
  * image, so it is unaffected by how images are grouped into micro-batches.
+ * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { cxcyToXyxy, encodeOffsets, iouMatrix, xyxyToCxcy } from "./boxes.ts";

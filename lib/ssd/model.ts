@@ -5,6 +5,7 @@
  *
  * Layouts: images NHWC [B, 300, 300, 3]; conv weights HWIO [kh, kw, in, out]; biases [out];
  * `rescale_factors` [1, 1, 1, 512] (the reference's [1, 512, 1, 1] moved to channels-last).
+ * @module
  */
 import { mulberry32 } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
@@ -33,7 +34,7 @@ export interface ConvSpec {
 
 /**
  * The model: number of classes (incl. background), its parameters by reference name, and the anchor set its
- * heads predict offsets against (lib/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
+ * heads predict offsets against (lib/ssd/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
  * same boxes per location, so the parameter shapes do not depend on it.
  */
 export interface SsdModel {
