@@ -155,6 +155,17 @@ export function fromBits(shape: number[], bits: (i: number) => number): NamedTen
 /** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
 export const lcg = (seed: number) => (i: number): number => Math.imul(i + seed, 1664525) + 1013904223;
 
+/** Deterministic pseudo-random floats in [-1, 1) (LCG), the same on every platform and backend. */
+export function randomArray(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
 /** float32 bit patterns a checkpoint writer must keep: NaN payloads (quiet, negative, signalling), -0, ±inf, the
  * smallest subnormal, the largest finite. */
 export const SPECIAL_FLOAT_BITS = [

@@ -14,21 +14,20 @@ import { inflateSync } from "fflate";
 import { crc32 } from "./checksum.ts";
 import { InputError } from "./errors.ts";
 
-/** Record signatures (APPNOTE 4.3). */
-const LOCAL_HEADER = 0x04034b50;
-const CENTRAL_HEADER = 0x02014b50;
-const EOCD = 0x06054b50;
-const ZIP64_EOCD_LOCATOR = 0x07064b50;
-const ZIP64_EOCD = 0x06064b50;
-/** Sizes of the fixed parts of the records (APPNOTE 4.3.7, 4.3.12, 4.3.16). */
-const LOCAL_HEADER_SIZE = 30;
-const CENTRAL_HEADER_SIZE = 46;
-const EOCD_SIZE = 22;
+/** Signatures of the records (APPNOTE 4.3): local header, central directory header, end records. */
+const SIGNATURE = {
+  local: 0x04034b50,
+  central: 0x02014b50,
+  eocd: 0x06054b50,
+  zip64Locator: 0x07064b50,
+  zip64Eocd: 0x06064b50,
+} as const;
+/** Bytes in the fixed part of a local header, a central directory header and the end record (4.3.7, .12, .16). */
+const FIXED_SIZE = { local: 30, central: 46, eocd: 22 } as const;
 /** The EOCD record is 22 bytes plus a comment of at most 65535 bytes at the very end of the archive. */
-const EOCD_MAX_DISTANCE = EOCD_SIZE + 0xffff;
+const EOCD_MAX_DISTANCE = FIXED_SIZE.eocd + 0xffff;
 /** Compression methods (APPNOTE 4.4.5) this reader supports. */
-const METHOD_STORED = 0;
-const METHOD_DEFLATE = 8;
+const METHOD = { stored: 0, deflate: 8 } as const;
 /** Deflate cannot expand data by more than ~1032:1; a larger declared size is a corrupt header. */
 const DEFLATE_MAX_RATIO = 1032;
 
@@ -67,8 +66,8 @@ function corrupt(what: string): never {
 export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let eocd = -1;
-  for (let i = bytes.length - EOCD_SIZE; i >= Math.max(0, bytes.length - EOCD_MAX_DISTANCE); i--) {
-    if (view.getUint32(i, true) === EOCD) {
+  for (let i = bytes.length - FIXED_SIZE.eocd; i >= Math.max(0, bytes.length - EOCD_MAX_DISTANCE); i--) {
+    if (view.getUint32(i, true) === SIGNATURE.eocd) {
       eocd = i;
       break;
     }
@@ -77,9 +76,9 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
   let count = view.getUint16(eocd + 10, true);
   let cdSize = view.getUint32(eocd + 12, true);
   let cdOffset = view.getUint32(eocd + 16, true);
-  if (eocd >= 20 && view.getUint32(eocd - 20, true) === ZIP64_EOCD_LOCATOR) {
+  if (eocd >= 20 && view.getUint32(eocd - 20, true) === SIGNATURE.zip64Locator) {
     const z = Number(view.getBigUint64(eocd - 12, true));
-    if (z + 56 > bytes.length || view.getUint32(z, true) !== ZIP64_EOCD) {
+    if (z + 56 > bytes.length || view.getUint32(z, true) !== SIGNATURE.zip64Eocd) {
       corrupt(`bad zip64 end record at byte ${z}`);
     }
     count = Number(view.getBigUint64(z + 32, true));
@@ -93,7 +92,7 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
   const decoder = new TextDecoder();
   let p = cdOffset;
   for (let n = 0; n < count; n++) {
-    if (p + CENTRAL_HEADER_SIZE > eocd || view.getUint32(p, true) !== CENTRAL_HEADER) {
+    if (p + FIXED_SIZE.central > eocd || view.getUint32(p, true) !== SIGNATURE.central) {
       corrupt(`central directory entry ${n} at byte ${p}`);
     }
     const flags = view.getUint16(p + 8, true);
@@ -105,10 +104,10 @@ export function readZipDirectory(bytes: Uint8Array): Map<string, ZipEntry> {
     const extraLen = view.getUint16(p + 30, true);
     const commentLen = view.getUint16(p + 32, true);
     let localHeaderOffset = view.getUint32(p + 42, true);
-    const extraStart = p + CENTRAL_HEADER_SIZE + nameLen;
+    const extraStart = p + FIXED_SIZE.central + nameLen;
     const extraEnd = extraStart + extraLen;
     if (extraEnd > eocd) corrupt(`central directory entry ${n} at byte ${p}`);
-    const name = decoder.decode(bytes.subarray(p + CENTRAL_HEADER_SIZE, extraStart));
+    const name = decoder.decode(bytes.subarray(p + FIXED_SIZE.central, extraStart));
     // zip64 extended information (header id 1): the 0xffffffff fields, in the order size, csize, offset.
     for (let e = extraStart; e + 4 <= extraEnd;) {
       const id = view.getUint16(e, true);
@@ -155,18 +154,18 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   if (entry.encrypted) fail("is encrypted (not supported)");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = entry.localHeaderOffset;
-  if (h + LOCAL_HEADER_SIZE > bytes.length || view.getUint32(h, true) !== LOCAL_HEADER) {
+  if (h + FIXED_SIZE.local > bytes.length || view.getUint32(h, true) !== SIGNATURE.local) {
     fail(`has no valid local header at byte ${h} (truncated or corrupt zip archive)`);
   }
-  const start = h + LOCAL_HEADER_SIZE + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
+  const start = h + FIXED_SIZE.local + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
   if (start + entry.compressedSize > bytes.length) {
     fail("is truncated: its data ends past the end of the file");
   }
   const raw = bytes.subarray(start, start + entry.compressedSize);
   let data: Uint8Array;
-  if (entry.method === METHOD_STORED) {
+  if (entry.method === METHOD.stored) {
     data = raw;
-  } else if (entry.method === METHOD_DEFLATE) {
+  } else if (entry.method === METHOD.deflate) {
     if (entry.size > entry.compressedSize * DEFLATE_MAX_RATIO + 1024) {
       fail(`has an impossible size ${entry.size} for ${entry.compressedSize} compressed bytes`);
     }
