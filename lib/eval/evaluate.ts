@@ -4,7 +4,7 @@
  * COCO AP against the split's ground truth (lib/eval/ap.ts semantics).
  * @module
  */
-import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
+import { type BackendChoice, initBackend, isBackendChoice } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
   type CocoGroundTruth,
@@ -17,6 +17,7 @@ import {
 } from "../data/mod.ts";
 import type { RgbImage } from "../image/mod.ts";
 import {
+  classNames,
   type Detection,
   type DetectOptions,
   disposeModel,
@@ -26,7 +27,6 @@ import {
   type SsdModel,
 } from "../ssd/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../interop/mod.ts";
-import { classNames } from "../ssd/classes.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
  * that the PR curve reaches high recall, NMS 0.45, top 200 per image). */
