@@ -26,15 +26,21 @@ export interface CheckpointOptions {
 export type ExpectedModel = "ssd300" | "vgg16";
 
 /** How each expected model's state_dict is recognised. */
-const EXPECTED: Record<ExpectedModel, { title: string; key: string; names: RegExp }> = {
+const EXPECTED: Record<ExpectedModel, { title: string; model: string; key: string; names: RegExp }> = {
   // the reference's names, or the module-relative head names of a saved PredictionConvolutions
   ssd300: {
     title: "an SSD300",
+    model: "the reference's SSD300",
     key: "base.conv1_1.weight",
     names:
       /^(base\.conv\d|aux_convs\.conv\d|pred_convs\.(loc|cl)_conv|rescale_factors$|(loc|cl)_conv[\d_]+\.)/,
   },
-  vgg16: { title: "a torchvision VGG16", key: "features.0.weight", names: /^features\.\d+\.(weight|bias)$/ },
+  vgg16: {
+    title: "a torchvision VGG16",
+    model: "torchvision's VGG16",
+    key: "features.0.weight",
+    names: /^features\.\d+\.(weight|bias)$/,
+  },
 };
 
 /**
@@ -96,12 +102,10 @@ export class WrongModelError extends InputError {
     count: number,
   ) {
     const { title, key } = EXPECTED[expected];
-    const more = count > evidence.length ? ", …" : "";
+    const shown = evidence.join(", ") + (count > evidence.length ? ", …" : "");
+    const tail = guess ? ` — ${guess}?` : "";
     super(
-      `${source}: not ${title} state_dict: no ${key}; it has ${
-        evidence.join(", ")
-      }${more} (${count} tensors)` +
-        (guess ? ` — ${guess}?` : ""),
+      `${source}: not ${title} state_dict: no ${key}; it has ${shown} (${plural(count, "tensor")})${tail}`,
     );
   }
 }
@@ -114,20 +118,18 @@ export class NonFloatTensorsError extends InputError {
     readonly expected: ExpectedModel,
     readonly tensors: Map<string, TensorInfo>,
   ) {
-    const shown = [...tensors].slice(0, SHOWN_NAMES).map(([n, t]) => `${n} (${t.dtype} [${t.shape}])`);
-    const more = tensors.size > shown.length ? ", …" : "";
+    const { title, model } = EXPECTED[expected];
+    const listed = [...tensors].slice(0, SHOWN_NAMES).map(([n, t]) => `${n} (${t.dtype} [${t.shape}])`);
+    const shown = listed.join(", ") + (tensors.size > listed.length ? ", …" : "");
+    const what = `${title.replace(/^an? /, "")} state_dict with ${plural(tensors.size, "non-float tensor")}`;
     super(
-      `${source}: ${
-        EXPECTED[expected].title.replace(/^an? /, "")
-      } state_dict with ${tensors.size} non-float ` +
-        `tensor${tensors.size === 1 ? "" : "s"}: ${
-          shown.join(", ")
-        }${more}. Only float weights are loaded, and ` +
-        `the reference's model has no integer buffers: BatchNorm layers (whose num_batches_tracked is int64) or ` +
-        `other integer state mean another variant of the model, which is not supported`,
+      `${source}: ${what}: ${shown}; ${model} has only float weights, so this is another variant of it ` +
+        `(BatchNorm layers keep an int64 num_batches_tracked), which is not supported`,
     );
   }
 }
+
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 /** The uniform DataParallel prefix of `names` (`module.`, or `module.module.` when wrapped twice), else "". */
 export function dataParallelPrefix(names: readonly string[]): string {
@@ -153,7 +155,7 @@ export function guessModel(names: readonly string[]): { guess?: string; evidence
   if (wrapped) {
     const prefix = wrapped.slice(0, -"base.conv1_1.weight".length);
     return {
-      guess: `an SSD300 whose names all start with '${prefix}' (a wrapper this reader does not unwrap)`,
+      guess: `an SSD300 whose names start with '${prefix}' (a wrapper this reader does not unwrap)`,
       evidence: [wrapped],
     };
   }
