@@ -18,6 +18,7 @@ import {
   int,
   MARK,
   NEWOBJ,
+  NONE,
   orderedDict,
   type Part,
   pickle,
@@ -94,6 +95,14 @@ const PAYLOADS: [string, () => Uint8Array, string][] = [
   [
     "a subprocess.Popen object (NEWOBJ + BUILD)",
     () => beside(instance("subprocess", "Popen", dict(str("args"), str("id")))),
+    "instantiates subprocess.Popen",
+  ],
+  [
+    "a subprocess.Popen object of protocol 0/1 (copyreg._reconstructor)",
+    () =>
+      beside(
+        call("copyreg", "_reconstructor", glob("subprocess", "Popen"), glob("builtins", "object"), NONE),
+      ),
     "instantiates subprocess.Popen",
   ],
   ["a bare reference to os.system", () => beside(glob("os", "system"), "hook"), "refers to os.system"],
