@@ -4,7 +4,7 @@
  * @module
  */
 import type { SsdModel } from "../ssd/mod.ts";
-import { readTorchCheckpoint } from "../torch/mod.ts";
+import { type CheckpointOptions, readStateDict } from "./identify.ts";
 import { modelFromStateDict } from "./state_dict.ts";
 import { loadWeights } from "./weights.ts";
 
@@ -18,13 +18,14 @@ function looksLikeJson(bytes: Uint8Array): boolean {
 }
 
 /**
- * Loads a full SSD300 from a `.pth`/`.pth.tar` reference checkpoint (zip or legacy, via `readTorchCheckpoint`)
+ * Loads a full SSD300 from a `.pth`/`.pth.tar` reference checkpoint (zip or legacy, via `readStateDict`: refuses
+ * pickles that would run code unless `opts.trustCheckpoint`, strips a DataParallel prefix telling `opts.onNote`)
  * or from our weights manifest (`.json`).
- * @throws StateDictError (listing every problem) when a torch file is not a full SSD300 state_dict
+ * @throws WrongModelError when it is another model's; StateDictError (listing every problem) when a torch file is
+ *   not a full SSD300 state_dict
  */
-export async function loadCheckpointFile(path: string): Promise<SsdModel> {
+export async function loadCheckpointFile(path: string, opts: CheckpointOptions = {}): Promise<SsdModel> {
   const bytes = await Deno.readFile(path);
   if (looksLikeJson(bytes)) return await loadWeights(path);
-  const ck = readTorchCheckpoint(bytes, path);
-  return modelFromStateDict(ck.tensors, path);
+  return modelFromStateDict(readStateDict(bytes, path, "ssd300", opts), path);
 }

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/mod.ts";
 import { BOXES_PER_LOCATION, paramShapes, type SsdModel } from "../ssd/mod.ts";
 import type { NamedTensor } from "../torch/mod.ts";
+import { checkModelIdentity } from "./identify.ts";
 
 /** A shape mismatch between a state_dict entry and the model (both in the reference's torch layout). */
 export interface ShapeMismatch {
@@ -151,6 +152,7 @@ function toTorchLayout(name: string, v: tf.Tensor): NamedTensor {
  * @throws StateDictError listing all missing / unexpected / mis-shaped keys together
  */
 export function modelFromStateDict(tensors: Map<string, NamedTensor>, file = "state_dict"): SsdModel {
+  checkModelIdentity(file, "ssd300", tensors);
   const prefixed = headsWithPrefix(tensors);
   const nClasses = stateDictClasses(prefixed);
   const expected = torchParamShapes(nClasses ?? 21);

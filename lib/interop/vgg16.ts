@@ -5,6 +5,7 @@
  */
 import { BASE_CONVS, createSsd300, type SsdModel } from "../ssd/mod.ts";
 import type { NamedTensor } from "../torch/mod.ts";
+import { checkModelIdentity } from "./identify.ts";
 import { assignStateDict, checkAgainst, torchParamShapes } from "./state_dict.ts";
 
 /** Every `step`-th index along each dim (`None` = all): the reference's `decimate`. */
@@ -44,6 +45,7 @@ export function importTorchvisionVgg16(
   tensors: Map<string, NamedTensor>,
   file = "vgg16",
 ): Map<string, NamedTensor> {
+  checkModelIdentity(file, "vgg16", tensors);
   const expected = new Map<string, number[]>();
   const target = torchParamShapes(21);
   VGG16_FEATURE_CONVS.forEach((f, i) => {

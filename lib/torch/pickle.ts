@@ -6,13 +6,11 @@
  * Python values map to JS as: int → number (bigint when beyond 2^53), float → number, str → string,
  * bytes → Uint8Array, None → null, bool → boolean, list and tuple → Array, dict → Map, set → Set.
  */
+import { InputError } from "../core/errors.ts";
 
-/** A torch checkpoint is malformed or uses a feature this reader does not support. */
-export class TorchFormatError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TorchFormatError";
-  }
+/** A torch checkpoint is malformed or uses a feature this reader does not support (a known input problem). */
+export class TorchFormatError extends InputError {
+  override name = "TorchFormatError";
 }
 
 /** A reference to a Python global (`module.name`), e.g. a class or function the hooks did not replace. */
