@@ -70,3 +70,10 @@ export {
   type SsdGraph,
   type SsdGraphInput,
 } from "./ssd_graph.ts";
+export {
+  bundleWebApp,
+  checkServeFolders,
+  createHandler,
+  type ServeFolders,
+  ServeInputError,
+} from "./serve.ts";
