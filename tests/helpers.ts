@@ -186,3 +186,14 @@ export function assertSameDetections(
     free.delete(best);
   }
 }
+
+/** `deno task detect`'s detections (pixel xyxy boxes, labels) as comparable [x, y, width, height] detections. */
+export function comparablePixelDetections(
+  dets: readonly { label: string; score: number; box: readonly number[] }[],
+): ComparableDetection[] {
+  return dets.map((d) => ({
+    class: d.label,
+    score: d.score,
+    bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
+  }));
+}

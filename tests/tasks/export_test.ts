@@ -9,6 +9,7 @@ import {
   assert,
   assertEquals,
   assertSameDetections,
+  comparablePixelDetections,
   compareArrays,
   FIXTURE_DIR,
   goldenF32,
@@ -134,11 +135,7 @@ Deno.test("deno task export: a deno task finetune model exports, evaluates, and 
     detector.dispose();
     assertSameDetections(
       found,
-      expected.detections.map((d) => ({
-        class: d.label,
-        score: d.score,
-        bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
-      })),
+      comparablePixelDetections(expected.detections),
       0.999,
       1e-4,
     );

@@ -9,6 +9,7 @@ import {
   assert,
   assertEquals,
   assertSameDetections,
+  comparablePixelDetections,
   FIXTURE_DIR,
   ignoreWithoutShared,
   sharedPath,
@@ -168,11 +169,7 @@ Deno.test({
       );
       assertSameDetections(
         result.detections,
-        expected.detections.map((d) => ({
-          class: d.label,
-          score: d.score,
-          bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
-        })),
+        comparablePixelDetections(expected.detections),
         0.99,
         1e-3,
         "page vs deno task detect",
