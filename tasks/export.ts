@@ -3,7 +3,7 @@
  * that `tf.loadGraphModel` loads in the browser, Deno and Node; optionally score it on a dataset split.
  */
 import { type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initBackend } from "../lib/engine/mod.ts";
 import { ApJsonSchema, CocoGtFileSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
 import {

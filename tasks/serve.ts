@@ -3,7 +3,7 @@
  * pick, drop or film an image and see the boxes; `/?image=/images/<name>` scripts it (JSON in #detections).
  */
 import { type CliSpec, parseFlags, runTask } from "../lib/cli/mod.ts";
-import { InputError } from "../lib/core/errors.ts";
+import { InputError } from "../lib/core/mod.ts";
 import { bundleWebApp, checkServeFolders, createHandler } from "../lib/export/mod.ts";
 
 export const SERVE_CLI = {

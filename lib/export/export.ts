@@ -4,8 +4,7 @@
  * next to its final place under a temporary name and renamed at the end, so a failed export leaves nothing.
  * @module
  */
-import { InputError } from "../core/errors.ts";
-import { ArtifactError, validateArtifact } from "../core/artifacts.ts";
+import { ArtifactError, InputError, validateArtifact } from "../core/mod.ts";
 import { IMAGENET_MEAN, IMAGENET_STD } from "../image/mod.ts";
 import { classNames, loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";

@@ -6,8 +6,7 @@
  * (COOP/COEP), so the WASM backend may use its threaded build.
  * @module
  */
-import { InputError } from "../core/errors.ts";
-import { readJsonArtifact } from "../core/artifacts.ts";
+import { InputError, readJsonArtifact } from "../core/mod.ts";
 import { MODEL_JSON, ModelJsonSchema } from "./model_json.ts";
 
 /** A folder given to the server is missing or not what it should be. */

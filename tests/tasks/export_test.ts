@@ -14,8 +14,7 @@ import {
   FIXTURE_DIR,
   goldenF32,
 } from "../helpers.ts";
-import { buildDataset, writeDataset } from "../../lib/data/mod.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
+import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
 import { ApJsonSchema } from "../../lib/eval/mod.ts";
 import { GRAPH_OUTPUTS, loadDetector } from "../../lib/export/mod.ts";
