@@ -10,7 +10,8 @@
  * `detection_boxes` [K, 4] fractional (x_min, y_min, x_max, y_max), `detection_scores` [K] softmax scores and
  * `detection_classes` [K] int32 class ids (≥ 1) of the FIRST image of the batch, best score first, K ≤ top_k.
  * The detection outputs contain `NonMaxSuppressionV5`, so they need `executeAsync`; `locs`/`scores` run with
- * `execute`/`predict`.
+ * `execute`/`predict`. TF's NMS suppresses a box at IoU ≥ `max_overlap`, the reference at IoU >: the two differ
+ * only on exact ties.
  * @module
  */
 import {
