@@ -1,5 +1,6 @@
 /**
- * `deno task export` — write an SSD300 as a TensorFlow.js graph model folder (model.json + 4 MiB weight shards)
+ * `deno task export` — write an SSD300 as a TensorFlow.js graph model folder (model.json + 4 MiB weight
+ * shards)
  * that `tf.loadGraphModel` loads in the browser, Deno and Node; optionally score it on a dataset split.
  */
 import { type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
@@ -22,8 +23,8 @@ export const EXPORT_CLI = {
   usage: ["(--weights W.json | --checkpoint X.pth) --out DIR [--quantize none|float16|uint8] [flags]"],
   summary: `Writes DIR/model.json (format graph-model: a GraphDef of SSD300 with outputs locs/scores and the
 NMS-decoded detection_boxes/detection_scores/detection_classes) and DIR/group1-shard*of*.bin (≤ 4 MiB each).
-DIR must be absent or empty; nothing is left behind on failure. With --evaluate, the exported model is run on the
-dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json are written too.`,
+DIR must be absent or empty; nothing is left behind on failure. With --evaluate, the exported model runs on
+the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json are written too.`,
   flags: {
     weights: {
       kind: "string",

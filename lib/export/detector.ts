@@ -2,16 +2,20 @@
  * A small detector API over an exported SSD300 graph model, in the shape of tfjs-models' coco-ssd:
  *
  * ```ts
- * const detector = await loadDetector("model/"); // folder or model.json URL (a path resolves against cwd in Deno)
+ * const detector = await loadDetector("model/"); // folder or model.json URL (a path resolves against cwd in
+ * Deno)
  * const found = await detector.detect(image, { maxBoxes: 20, minScore: 0.5 });
  * // → [{ bbox: [x, y, width, height], class: "person", score: 0.93 }, …] in the image's pixels
  * detector.dispose();
  * ```
  *
  * The same code runs in Deno and in the browser (web/ bundles it): the model is loaded with tfjs-converter's
- * unmodified `loadGraphModel`; the image is prepared exactly as `deno task detect` does (lib/image `preprocessForSsd`:
- * Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection outputs (decode, softmax,
- * per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js backend is active; no tensor
+ * unmodified `loadGraphModel`; the image is prepared exactly as `deno task detect` does (lib/image
+ * `preprocessForSsd`:
+ * Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection outputs (decode,
+ * softmax,
+ * per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js backend is active; no
+ * tensor
  * outlives a call.
  * @module
  */
@@ -22,7 +26,9 @@ import { preprocessForSsd, type RgbImage } from "../image/mod.ts";
 import { MODEL_JSON, type SsdMetadata, SsdMetadataSchema } from "./model_json.ts";
 import { GRAPH_INPUTS, GRAPH_OUTPUTS } from "./ssd_graph.ts";
 
-/** One detected object, as coco-ssd returns it: `bbox` = [x, y, width, height] in the input image's pixels. */
+/**
+ * One detected object, as coco-ssd returns it: `bbox` = [x, y, width, height] in the input image's pixels.
+ */
 export interface DetectedObject {
   bbox: [number, number, number, number];
   class: string;
@@ -47,12 +53,17 @@ export interface PixelImage {
 }
 
 /**
- * What `detect` accepts: a decoded image (lib/image `decodeImage`, `ImageData`), a [height, width, 3|4] tensor of
- * 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video, `ImageBitmap`).
+ * What `detect` accepts: a decoded image (lib/image `decodeImage`, `ImageData`), a [height, width, 3|4]
+ * tensor of
+ * 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video,
+ * `ImageBitmap`).
  */
 export type DetectorInput = PixelImage | tf.Tensor3D | CanvasImageSourceLike;
 
-/** The part of a DOM `CanvasImageSource` we use (kept structural so that Deno type-checks without the DOM lib). */
+/**
+ * The part of a DOM `CanvasImageSource` we use (kept structural so that Deno type-checks without the DOM
+ * lib).
+ */
 export interface CanvasImageSourceLike {
   width?: number | { baseVal: { value: number } };
   height?: number | { baseVal: { value: number } };
@@ -79,7 +90,8 @@ export class DetectorModelError extends InputError {
 }
 
 /**
- * The `model.json` URL for a folder or file URL or path: adds `model.json` to a folder; resolves a relative path
+ * The `model.json` URL for a folder or file URL or path: adds `model.json` to a folder; resolves a relative
+ * path
  * against the page (browser) or the working directory (Deno).
  */
 export function modelJsonUrl(modelUrl: string): string {

@@ -1,5 +1,6 @@
 /**
- * Writing an SSD300 as a TF.js graph model folder: `model.json` (lib/export/model_json.ts) and its weight shards
+ * Writing an SSD300 as a TF.js graph model folder: `model.json` (lib/export/model_json.ts) and its weight
+ * shards
  * (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is written
  * next to its final place under a temporary name and renamed at the end, so a failed export leaves nothing.
  * @module
@@ -182,7 +183,8 @@ export function composeModelJson(
 
 /**
  * Exports `model` as a graph model folder `dir` (absent or empty): `model.json` plus `group1-shard*of*.bin`.
- * Written to a sibling temporary folder and renamed into place; on any failure the temporary folder is removed.
+ * Written to a sibling temporary folder and renamed into place; on any failure the temporary folder is
+ * removed.
  * @throws ExportError when `dir` exists and is not an empty folder
  */
 export async function exportGraphModel(

@@ -1,6 +1,8 @@
 /**
- * TensorFlow GraphDef in the JSON form that tfjs-converter writes into `model.json` → `modelTopology` (protobuf's
- * `json_format.MessageToDict` of a `GraphDef`): nodes with `name`, `op`, `input` and `attr`, where every attr is
+ * TensorFlow GraphDef in the JSON form that tfjs-converter writes into `model.json` → `modelTopology`
+ * (protobuf's
+ * `json_format.MessageToDict` of a `GraphDef`): nodes with `name`, `op`, `input` and `attr`, where every
+ * attr is
  * an `AttrValue` message — `{ type: "DT_FLOAT" }`, `{ s: <base64> }`, `{ i: "<int64 as decimal string>" }`,
  * `{ list: { i: [...] } }`, `{ shape: { dim: [{ size: "-1" }] } }`, `{ tensor: { dtype, tensorShape } }`, …
  * tfjs-converter's `OperationMapper` (src/operations/operation_mapper.ts) parses exactly these forms.
@@ -58,7 +60,9 @@ export interface ConstTensor {
   dtype: "float32" | "int32";
   shape: number[];
   data: Float32Array | Int32Array;
-  /** Whether `--quantize` may store it with fewer bits (learned parameters: yes; priors, shapes, axes: no). */
+  /**
+   * Whether `--quantize` may store it with fewer bits (learned parameters: yes; priors, shapes, axes: no).
+   */
   quantizable: boolean;
 }
 
@@ -127,7 +131,9 @@ export class GraphBuilder {
     });
   }
 
-  /** An optional graph input (`PlaceholderWithDefault`): the constant `value` unless the caller feeds `name`. */
+  /**
+   * An optional graph input (`PlaceholderWithDefault`): the constant `value` unless the caller feeds `name`.
+   */
   placeholderWithDefault(name: string, dtype: "float32" | "int32", value: number): string {
     const def = this.constant(`${name}/default`, dtype, [], [value], false);
     return this.#add({

@@ -1,7 +1,9 @@
 /**
  * Deployment: the SSD300 as a TensorFlow.js graph model (`model.json` + 4 MiB weight shards, optionally
- * float16/uint8-quantised, a GraphDef with raw and NMS-decoded outputs), the coco-ssd-like detector API that runs
- * it in Deno and in the browser, its evaluation on a dataset split, and the local web server of `deno task serve`.
+ * float16/uint8-quantised, a GraphDef with raw and NMS-decoded outputs), the coco-ssd-like detector API that
+ * runs
+ * it in Deno and in the browser, its evaluation on a dataset split, and the local web server of `deno task
+ * serve`.
  * @module
  */
 export {

@@ -2,7 +2,8 @@
  * `model.json` of an exported SSD300 graph model: the TF.js model format (tfjs-core src/io/types.ts
  * `ModelJSON`: `format`, `generatedBy`, `convertedBy`, `modelTopology`, `weightsManifest`, `signature`,
  * `userDefinedMetadata`) and our metadata inside `userDefinedMetadata.ssd300`, which tells a loader how to
- * prepare the input and read the outputs. One schema, used by the writer (lib/export/export.ts) and every reader
+ * prepare the input and read the outputs. One schema, used by the writer (lib/export/export.ts) and every
+ * reader
  * (the detector API, the tests). No Deno or DOM APIs here: the browser bundle imports it.
  * @module
  */
@@ -32,7 +33,9 @@ export const SsdMetadataSchema = z.object({
     size: z.number().int().positive(),
     layout: z.literal("NHWC"),
     channels: z.literal("RGB"),
-    /** how raw pixels become the input: Pillow BILINEAR (antialiased) resize to size × size, aspect not kept */
+    /**
+     * how raw pixels become the input: Pillow BILINEAR (antialiased) resize to size × size, aspect not kept
+     */
     resize: z.string(),
     /** x = (pixel · scale − mean[c]) / std[c] */
     scale: z.number(),

@@ -10,7 +10,8 @@
  * `detection_boxes` [K, 4] fractional (x_min, y_min, x_max, y_max), `detection_scores` [K] softmax scores and
  * `detection_classes` [K] int32 class ids (≥ 1) of the FIRST image of the batch, best score first, K ≤ top_k.
  * The detection outputs contain `NonMaxSuppressionV5`, so they need `executeAsync`; `locs`/`scores` run with
- * `execute`/`predict`. TF's NMS suppresses a box at IoU ≥ `max_overlap`, the reference at IoU >: the two differ
+ * `execute`/`predict`. TF's NMS suppresses a box at IoU ≥ `max_overlap`, the reference at IoU >: the two
+ * differ
  * only on exact ties.
  * @module
  */
@@ -91,7 +92,8 @@ function torchConvSide(side: number, c: ConvSpec): number {
 
 /**
  * TF padding attrs reproducing torch's symmetric `padding=pad` on a `side`×`side` input: "VALID" for pad 0,
- * "SAME" when TF's SAME puts exactly `pad` rows before (and yields the same size), else "EXPLICIT" (e.g. conv9_2:
+ * "SAME" when TF's SAME puts exactly `pad` rows before (and yields the same size), else "EXPLICIT" (e.g.
+ * conv9_2:
  * stride 2 on an even side, where SAME would pad only after).
  */
 export function convPadding(side: number, c: ConvSpec): Record<string, AttrValue> {
@@ -305,7 +307,8 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
 
 /**
  * Offsets of image 0 decoded against the priors and turned into corners (`gcxgcy_to_cxcy`, `cxcy_to_xy`), in
- * the operation order of lib/ssd/boxes.ts: c = l_c · p_wh / 10 + p_c, wh = exp(l_wh / 5) · p_wh, then c ∓ wh / 2.
+ * the operation order of lib/ssd/boxes.ts: c = l_c · p_wh / 10 + p_c, wh = exp(l_wh / 5) · p_wh, then c ∓ wh
+ * / 2.
  * @returns the node of the [8732, 4] fractional (x_min, y_min, x_max, y_max) boxes
  */
 function decodeBoxes(g: GraphBuilder, locs: string, priorsCxcy: Float32Array): string {

@@ -58,7 +58,7 @@ Deno.test("GraphBuilder rejects duplicate names and inputs that do not exist yet
   assertEquals(g.graphDef().node.map((n) => n.name), ["x", "y"]);
 });
 
-Deno.test("convPadding() keeps torch's symmetric padding: SAME, VALID, or EXPLICIT where SAME pads only after", () => {
+Deno.test("convPadding() keeps torch padding: SAME, VALID, or EXPLICIT where SAME pads only after", () => {
   const by = (name: string) => [...BASE_CONVS, ...AUX_CONVS].find((c) => c.name === name)!;
   assertEquals(convPadding(300, by("base.conv1_1")), { padding: attr.string("SAME") });
   assertEquals(convPadding(19, by("base.conv6")), { padding: attr.string("SAME") }); // dilation 6, pad 6
@@ -140,7 +140,7 @@ Deno.test("packWeights() writes 4 MiB shards and manifest entries that tfjs-core
   }
 });
 
-Deno.test("checkOutputDir() accepts an absent or empty folder and names a non-empty one or a file", async () => {
+Deno.test("checkOutputDir() accepts an absent or empty folder, names a non-empty one or a file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await checkOutputDir(`${dir}/new`);
@@ -159,7 +159,7 @@ Deno.test("checkOutputDir() accepts an absent or empty folder and names a non-em
   }
 });
 
-Deno.test("exportClassNames() knows 21 (VOC) and 2 (person) classes and needs names for any other count", () => {
+Deno.test("exportClassNames() knows 21 (VOC) and 2 (person) classes, needs names for others", () => {
   assertEquals(exportClassNames(2, "w.json"), ["background", "person"]);
   assertEquals(exportClassNames(21, "w.json")[15], "person");
   assertEquals(exportClassNames(3, "w.json", ["background", "a", "b"]), ["background", "a", "b"]);

@@ -83,7 +83,7 @@ function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, 
   );
 }
 
-Deno.test("an exported 2-class model (pedestrian anchors) equals ssdForward, detectObjects and detectInImage", async () => {
+Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjects, detectInImage", async () => {
   const dir = await Deno.makeTempDir({ prefix: "export_test_" });
   const model = createSsd300(2, 3);
   model.anchors = "pedestrian";

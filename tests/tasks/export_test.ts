@@ -1,7 +1,9 @@
 /**
  * `deno task export` as a user runs it: a model fine-tuned by `deno task finetune` (one step on the fixtures,
- * base and aux frozen) exports, scores itself with --evaluate, loads with tf.loadGraphModel, equals our forward on
- * the golden input and `deno task detect` on a fixture image; bad inputs fail with one message and leave nothing.
+ * base and aux frozen) exports, scores itself with --evaluate, loads with tf.loadGraphModel, equals our
+ * forward on
+ * the golden input and `deno task detect` on a fixture image; bad inputs fail with one message and leave
+ * nothing.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { loadGraphModel } from "@tensorflow/tfjs-converter";
@@ -43,7 +45,7 @@ async function entries(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-Deno.test("deno task export: a deno task finetune model exports, evaluates, and equals forward and detect", async (t) => {
+Deno.test("deno task export: a finetune model exports, evaluates, equals forward and detect", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "export_task_" });
   try {
     const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
@@ -143,7 +145,7 @@ Deno.test("deno task export: a deno task finetune model exports, evaluates, and 
   }
 });
 
-Deno.test("deno task export: bad weights, an unknown class count, a non-empty --out fail with one line, write nothing", async () => {
+Deno.test("deno task export: bad weights, unknown class count, non-empty --out: one line, nothing written", async () => {
   const dir = await Deno.makeTempDir({ prefix: "export_task_bad_" });
   try {
     await Deno.writeTextFile(`${dir}/garbage.pth`, "not a checkpoint");

@@ -1,10 +1,11 @@
 /**
  * `deno task serve` with the golden VOC model exported, opened in Debian's headless Chromium (driven by
- * playwright-core, no browser download): `/?image=/images/<fixture>` gives the detections of `deno task detect`
- * on the same image, the canvas shows the boxes, and every request the page makes stays on the local server.
- * Skipped without Chromium or ../shared locally; under CI (env CI set) it runs and fails instead.
+ * playwright-core in tests/web/chromium_page.ts, no browser download): `/?image=/images/<fixture>` gives the
+ * detections of `deno task detect` on the same image, the canvas shows the boxes, and every request the page
+ * makes stays on the local server. Skipped without Chromium or ../shared locally; under CI (env CI set) it
+ * runs
+ * and fails instead.
  */
-import { chromium } from "playwright-core";
 import {
   assert,
   assertEquals,
@@ -77,7 +78,6 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "serve_test_" });
     const checkpoint = sharedPath("golden/ssd300_voc.pth");
     let server: Deno.ChildProcess | undefined;
-    let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
     try {
       await initBackend("wasm", null);
       const model = await loadCheckpointFile(checkpoint);
@@ -132,36 +132,22 @@ Deno.test({
       }).spawn();
       const origin = await serverUrl(server, 120_000);
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
+      const shotPath = `${dir}/canvas.png`;
+      const driver = await new Deno.Command(Deno.execPath(), {
         args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--no-first-run",
+          "run",
+          "-A",
+          `${ROOT}tests/web/chromium_page.ts`,
+          `${origin}/?image=/images/${IMAGE}`,
+          shotPath,
         ],
-      });
-      const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
-      const requests: string[] = [];
-      page.on("request", (r) => requests.push(r.url()));
-      const errors: string[] = [];
-      page.on("pageerror", (e) => errors.push(e.message));
-      await page.goto(`${origin}/?image=/images/${IMAGE}`);
-      await page.waitForFunction(
-        `["done", "error"].includes(document.documentElement.dataset.state ?? "")`,
-        null,
-        { timeout: 300_000 },
-      );
-      const status = await page.textContent("#status");
-      assertEquals(
-        await page.evaluate("document.documentElement.dataset.state"),
-        "done",
-        `${status} ${errors}`,
-      );
-      const result = JSON.parse((await page.textContent("#detections")) ?? "");
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(driver.code, 0, new TextDecoder().decode(driver.stderr));
+      const page = JSON.parse(new TextDecoder().decode(driver.stdout));
+      assertEquals(page.state, "done", `${page.status} ${page.errors}`);
+      const result = JSON.parse(page.detections);
       assert(["webgl", "wasm", "cpu"].includes(result.backend), `backend ${result.backend}`);
       assert(result.ms > 0, `ms ${result.ms}`);
       console.log(
@@ -174,6 +160,7 @@ Deno.test({
         1e-3,
         "page vs deno task detect",
       );
+      const requests: string[] = page.requests;
       const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
       assertEquals(foreign, [], "requests outside the local server");
       assert(
@@ -182,7 +169,7 @@ Deno.test({
       );
 
       // the canvas shows the image and the boxes in the person colour
-      const shot = decodeImage(await page.locator("#view").screenshot(), "canvas.png");
+      const shot = decodeImage(await Deno.readFile(shotPath), shotPath);
       const [r, g, b] = classColor(15);
       let boxPixels = 0, sum = 0, sum2 = 0;
       const n = shot.width * shot.height;
@@ -197,7 +184,6 @@ Deno.test({
       assert(boxPixels / n > 0.01, `box-coloured share ${(boxPixels / n).toFixed(4)}`);
       assert(sum2 / n - (sum / n) ** 2 > 100, "not blank");
     } finally {
-      await browser?.close();
       if (server) {
         server.kill("SIGTERM");
         await server.status;
