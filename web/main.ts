@@ -67,6 +67,21 @@ async function startBackend(): Promise<string> {
   throw new Error(`no TF.js backend could start (tried ${order.join(", ")})`);
 }
 
+/** What the backend runs on: WASM SIMD/threads, or the WebGL renderer (shown in `data-backend-info`). */
+async function backendInfo(backend: string): Promise<string> {
+  if (backend === "wasm") {
+    const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+    const threads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
+    return `${simd ? "SIMD" : "no SIMD"}, ${threads ? "multi-threaded" : "single-threaded"}`;
+  }
+  if (backend === "webgl") {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    const info = gl?.getExtension("WEBGL_debug_renderer_info");
+    return info ? String(gl!.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "WebGL";
+  }
+  return backend;
+}
+
 /** Decodes image bytes with our own codecs (as `deno task detect` does), else with the browser's decoder. */
 async function decodeBytes(bytes: Uint8Array, name: string): Promise<DetectorInput> {
   if (sniffImageFormat(bytes)) return decodeImage(bytes, name);
@@ -146,6 +161,7 @@ async function run(detector: Detector, backend: string, image: DetectorInput, re
 
 async function main(): Promise<void> {
   const backend = await startBackend();
+  document.documentElement.dataset.backendInfo = await backendInfo(backend);
   setStatus(`${backend}: loading model…`, "loading");
   const detector = await loadDetector(params.get("model") ?? "/model/");
   const m = detector.metadata;
