@@ -206,3 +206,58 @@ export function zipCheckpoint(
   return zipSync(files, { level: 0 });
 }
 export const f32Bytes = (values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);
+
+/** A detection to compare: class, score and a box as [x, y, width, height]. */
+export interface ComparableDetection {
+  class: string | number;
+  score: number;
+  bbox: readonly number[];
+}
+
+/** IoU of two [x, y, width, height] boxes. */
+export function xywhIou(a: readonly number[], b: readonly number[]): number {
+  const iw = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
+  const ih = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+  const inter = iw * ih;
+  return inter / (a[2] * a[3] + b[2] * b[3] - inter);
+}
+
+/**
+ * Asserts that two detection lists are the same up to order: equal counts, and every expected detection has its
+ * own actual one of the same class with IoU ≥ `minIou` and |Δscore| ≤ `maxScoreDiff` (greedy, best IoU first).
+ */
+export function assertSameDetections(
+  actual: readonly ComparableDetection[],
+  expected: readonly ComparableDetection[],
+  minIou: number,
+  maxScoreDiff: number,
+  what = "detections",
+): void {
+  assertEquals(actual.length, expected.length, `${what}: count`);
+  const free = new Set(actual.map((_, i) => i));
+  for (const [k, e] of expected.entries()) {
+    let best = -1, bestIou = -1;
+    for (const i of free) {
+      const a = actual[i];
+      if (a.class !== e.class || Math.abs(a.score - e.score) > maxScoreDiff) continue;
+      const iou = xywhIou(a.bbox, e.bbox);
+      if (iou > bestIou) [best, bestIou] = [i, iou];
+    }
+    assert(
+      best >= 0 && bestIou >= minIou,
+      `${what}: expected #${k} ${JSON.stringify(e)} has no match (best IoU ${bestIou.toFixed(4)})`,
+    );
+    free.delete(best);
+  }
+}
+
+/** `deno task detect`'s detections (pixel xyxy boxes, labels) as comparable [x, y, width, height] detections. */
+export function comparablePixelDetections(
+  dets: readonly { label: string; score: number; box: readonly number[] }[],
+): ComparableDetection[] {
+  return dets.map((d) => ({
+    class: d.label,
+    score: d.score,
+    bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
+  }));
+}
