@@ -179,6 +179,11 @@ export interface ImageEval {
   dtIgnore: Uint8Array[];
   /** [G] ignore flags (sorted, ignored last). */
   gtIgnore: Uint8Array;
+  /** [T][G] matched to some detection (pycocotools `gtMatches` ≠ 0), gt in sorted order. */
+  gtMatched: Uint8Array[];
+  /** Index into the given `gts` of each sorted gt, and into `dets` of each kept detection (`gtIds`, `dtIds`). */
+  gtOrder: number[];
+  dtOrder: number[];
 }
 
 /** Stable argsort of `keys` ascending (numpy `argsort(kind="mergesort")`; JS sort is stable). */
@@ -215,6 +220,7 @@ export function evaluateImage(
   const ious = dt.map((d) => gt.map((g, gi) => bboxIou(d.bbox, g.bbox, crowd[gi])));
   const dtMatched: Uint8Array[] = [];
   const dtIgnore: Uint8Array[] = [];
+  const gtMatched: Uint8Array[] = [];
   for (let t = 0; t < T; t++) {
     const gtm = new Uint8Array(G);
     const dtm = new Uint8Array(D);
@@ -242,8 +248,9 @@ export function evaluateImage(
     }
     dtMatched.push(dtm);
     dtIgnore.push(dtIg);
+    gtMatched.push(gtm);
   }
-  return { dtScores: dt.map((d) => d.score), dtMatched, dtIgnore, gtIgnore };
+  return { dtScores: dt.map((d) => d.score), dtMatched, dtIgnore, gtIgnore, gtMatched, gtOrder, dtOrder };
 }
 
 /** First index i with sorted[i] >= value (`np.searchsorted(sorted, value, side="left")`). */

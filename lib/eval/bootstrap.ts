@@ -28,7 +28,13 @@ import {
   meanValid,
   rankDetections,
 } from "./ap.ts";
-import { type ApJson, type BootstrapSettings, type CocoGtFile, type CocoResult, cocoToEvalInputs } from "./coco.ts";
+import {
+  type ApJson,
+  type BootstrapSettings,
+  type CocoGtFile,
+  type CocoResult,
+  cocoToEvalInputs,
+} from "./coco.ts";
 
 /** Default number of resamples (`deno task ap --bootstrap`). */
 export const BOOTSTRAP_RESAMPLES = 1000;
@@ -102,7 +108,9 @@ export function evaluatePerImage(
   ].sort((a, b) => a - b);
   const known = new Set(imageIds);
   const stray = dets.find((d) => !known.has(d.image_id));
-  if (stray) throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
+  if (stray) {
+    throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
+  }
   const gtByImage = groupByImage(gts), dtByImage = groupByImage(dets);
   const evals = imageIds.map((id) => {
     const g = gtByImage.get(id) ?? [], d = dtByImage.get(id) ?? [];
@@ -110,7 +118,9 @@ export function evaluatePerImage(
   });
   const nGt = Int32Array.from(evals, (e) => e ? e.gtIgnore.reduce((n, ig) => n + (ig === 0 ? 1 : 0), 0) : 0);
   // Rank once over all images (in id order), then cut into blocks of one image and one score.
-  const present = evals.map((e, i) => ({ e, i })).filter((x): x is { e: ImageEval; i: number } => x.e !== null);
+  const present = evals.map((e, i) => ({ e, i })).filter((x): x is { e: ImageEval; i: number } =>
+    x.e !== null
+  );
   const local = rankDetections(present.map((x) => x.e), maxDet);
   const image = Int32Array.from(local.image, (k) => present[k].i);
   const starts: number[] = [], owners: number[] = [];
@@ -129,7 +139,12 @@ export function evaluatePerImage(
     iouThresholds,
     recallThresholds,
     maxDet,
-    ranking: { image, det: local.det, blockStart: Int32Array.from(starts), blockImage: Int32Array.from(owners) },
+    ranking: {
+      image,
+      det: local.det,
+      blockStart: Int32Array.from(starts),
+      blockImage: Int32Array.from(owners),
+    },
   };
 }
 
@@ -139,10 +154,15 @@ export function evaluatePerImage(
  * a run of equal scores `accumulate`'s stable sort keeps concatenation order, i.e. (image, copy, detection),
  * which is exactly this.
  */
-export function resampleRanking(data: PerImageEval, counts: Int32Array): { image: Int32Array; det: Int32Array } {
+export function resampleRanking(
+  data: PerImageEval,
+  counts: Int32Array,
+): { image: Int32Array; det: Int32Array } {
   const { image, det, blockStart, blockImage } = data.ranking;
   let n = 0;
-  for (let k = 0; k < blockImage.length; k++) n += counts[blockImage[k]] * (blockStart[k + 1] - blockStart[k]);
+  for (let k = 0; k < blockImage.length; k++) {
+    n += counts[blockImage[k]] * (blockStart[k + 1] - blockStart[k]);
+  }
   const outImage = new Int32Array(n), outDet = new Int32Array(n);
   let o = 0;
   for (let k = 0; k < blockImage.length; k++) {
@@ -168,7 +188,13 @@ export function resampleAp(data: PerImageEval, counts: Int32Array): ApTriple {
   if (npig === 0) return { ap50: -1, ap75: -1, ap: -1 };
   const evals = data.evals as ImageEval[]; // the ranking never refers to a null entry
   const T = data.iouThresholds.length;
-  const { precision } = accumulateRanked(evals, resampleRanking(data, counts), npig, T, data.recallThresholds);
+  const { precision } = accumulateRanked(
+    evals,
+    resampleRanking(data, counts),
+    npig,
+    T,
+    data.recallThresholds,
+  );
   const at = (thr: number) => {
     const t = data.iouThresholds.indexOf(thr);
     return t < 0 ? -1 : meanValid(precision[t]);
@@ -281,7 +307,9 @@ export function pairedBootstrap(
 ): PairedBootstrapResult {
   const same = a.imageIds.length === b.imageIds.length && a.imageIds.every((id, i) => id === b.imageIds[i]) &&
     a.nGt.every((n, i) => n === b.nGt[i]);
-  if (!same) throw new RangeError("paired bootstrap: the two runs were not evaluated on the same test images");
+  if (!same) {
+    throw new RangeError("paired bootstrap: the two runs were not evaluated on the same test images");
+  }
   const resamples = opts.resamples ?? BOOTSTRAP_RESAMPLES, seed = opts.seed ?? BOOTSTRAP_SEED;
   const confidence = opts.confidence ?? BOOTSTRAP_CONFIDENCE;
   const diff = (counts: Int32Array): ApTriple | null => {
@@ -303,18 +331,19 @@ export function pairedBootstrap(
 }
 
 /**
- * The interval fields of `ap.json` for one category of a COCO ground truth and results (the inputs of
- * `evaluateCocoFiles`): `ap50_ci`, `ap75_ci`, `ap_ci` and how they were computed. With 0 resamples, or when no
- * resample holds ground truth, only `bootstrap` is returned.
+ * `ap` (an `ap.json` from `evaluateCocoFiles` on `gt` and `results`) with the bootstrap intervals of its category
+ * added: `ap50_ci`, `ap75_ci`, `ap_ci` (absent when no resample holds ground truth) and `bootstrap` (how, and how
+ * long it took). With 0 resamples `ap` is returned unchanged.
  */
-export function bootstrapCocoFiles(
+export function withBootstrapIntervals(
+  ap: ApJson,
   gt: CocoGtFile,
   results: readonly CocoResult[],
-  categoryId: number,
   opts: BootstrapOptions = {},
-): Pick<ApJson, "ap50_ci" | "ap75_ci" | "ap_ci" | "bootstrap"> {
+): ApJson {
+  if ((opts.resamples ?? BOOTSTRAP_RESAMPLES) === 0) return ap;
   const t0 = performance.now();
-  const { imageIds, gts, dets } = cocoToEvalInputs(gt, results, categoryId);
+  const { imageIds, gts, dets } = cocoToEvalInputs(gt, results, ap.settings.category.id);
   const r = bootstrapAp(evaluatePerImage(gts, dets, { imageIds }), opts);
   const bootstrap: BootstrapSettings = {
     resamples: r.resamples,
@@ -325,6 +354,6 @@ export function bootstrapCocoFiles(
     method: "percentile",
     seconds: (performance.now() - t0) / 1000,
   };
-  if (!r.intervals) return { bootstrap };
-  return { ap50_ci: r.intervals.ap50, ap75_ci: r.intervals.ap75, ap_ci: r.intervals.ap, bootstrap };
+  if (!r.intervals) return { ...ap, bootstrap };
+  return { ...ap, ap50_ci: r.intervals.ap50, ap75_ci: r.intervals.ap75, ap_ci: r.intervals.ap, bootstrap };
 }

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { type CocoDet, type CocoGt, evaluateCoco, type XywhBox } from "../../lib/eval/ap.ts";
 import {
   bootstrapAp,
-  bootstrapCocoFiles,
   drawResamples,
   evaluatePerImage,
   identityCounts,
@@ -10,6 +9,7 @@ import {
   percentileInterval,
   quantile,
   resampleAp,
+  withBootstrapIntervals,
 } from "../../lib/eval/bootstrap.ts";
 import { ApJsonSchema, type CocoGtFile, type CocoResult, evaluateCocoFiles } from "../../lib/eval/coco.ts";
 import { mulberry32 } from "../../lib/core/rng.ts";
@@ -19,7 +19,11 @@ import { mulberry32 } from "../../lib/core/rng.ts";
  * none on image 40), detections near the ground truth with noise `noise` plus clutter; scores quantised to 0.05 so
  * that equal scores occur within and across images.
  */
-function synthetic(nImages: number, seed: number, noise: number): { gts: CocoGt[]; dets: CocoDet[]; ids: number[] } {
+function synthetic(
+  nImages: number,
+  seed: number,
+  noise: number,
+): { gts: CocoGt[]; dets: CocoDet[]; ids: number[] } {
   const rand = mulberry32(seed);
   const gts: CocoGt[] = [], dets: CocoDet[] = [];
   const ids = Array.from({ length: nImages }, (_, i) => 10 * (i + 1));
@@ -126,7 +130,7 @@ Deno.test("quantile() and percentileInterval() follow numpy's linear method", ()
   assert.ok(Number.isNaN(quantile([], 0.5)));
 });
 
-Deno.test("bootstrapCocoFiles() adds valid interval fields to ap.json", () => {
+Deno.test("withBootstrapIntervals() adds valid interval fields to ap.json", () => {
   const set = synthetic(12, 8, 12);
   const gt: CocoGtFile = {
     images: set.ids.map((id) => ({ id, width: 300, height: 200 })),
@@ -141,10 +145,10 @@ Deno.test("bootstrapCocoFiles() adds valid interval fields to ap.json", () => {
   };
   const results: CocoResult[] = set.dets.map((d) => ({ ...d, category_id: 1 }));
   const ap = evaluateCocoFiles(gt, results, { id: 1, name: "person" }, { mode: "coco-files" });
-  const withCi = ApJsonSchema.parse({ ...ap, ...bootstrapCocoFiles(gt, results, 1, { resamples: 100 }) });
+  const withCi = ApJsonSchema.parse(withBootstrapIntervals(ap, gt, results, { resamples: 100 }));
   assert.equal(withCi.bootstrap?.resamples, 100);
   assert.ok(withCi.ap75_ci![0] <= ap.ap75 && ap.ap75 <= withCi.ap75_ci![1]);
   // Older ap.json files without the fields still read; 0 resamples gives no intervals.
   assert.equal(ApJsonSchema.parse(ap).ap75_ci, undefined);
-  assert.deepEqual(Object.keys(bootstrapCocoFiles(gt, results, 1, { resamples: 0 })), ["bootstrap"]);
+  assert.deepEqual(withBootstrapIntervals(ap, gt, results, { resamples: 0 }), ap);
 });
