@@ -362,7 +362,8 @@ export function meanValid(values: readonly number[]): number {
   return valid.length === 0 ? -1 : numpyMean(valid);
 }
 
-function groupByImage<T extends { image_id: number }>(items: readonly T[]): Map<number, T[]> {
+/** Items (ground truths, detections) by `image_id`, each list in input order. */
+export function groupByImage<T extends { image_id: number }>(items: readonly T[]): Map<number, T[]> {
   const map = new Map<number, T[]>();
   for (const item of items) {
     const list = map.get(item.image_id);

@@ -24,6 +24,7 @@ import {
   type CocoEvalOptions,
   type CocoGt,
   evaluateImage,
+  groupByImage,
   type ImageEval,
   meanValid,
   rankDetections,
@@ -76,16 +77,6 @@ export interface PerImageEval {
    * covers ranking entries [blockStart[k], blockStart[k + 1]) and belongs to image index blockImage[k].
    */
   ranking: { image: Int32Array; det: Int32Array; blockStart: Int32Array; blockImage: Int32Array };
-}
-
-function groupByImage<T extends { image_id: number }>(items: readonly T[]): Map<number, T[]> {
-  const map = new Map<number, T[]>();
-  for (const item of items) {
-    const list = map.get(item.image_id);
-    if (list) list.push(item);
-    else map.set(item.image_id, [item]);
-  }
-  return map;
 }
 
 /**

@@ -16,6 +16,7 @@ export {
   evaluateCoco,
   evaluateImage,
   evaluateVoc,
+  groupByImage,
   type ImageEval,
   numpyLinspace,
   numpyMean,

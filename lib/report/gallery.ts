@@ -8,7 +8,14 @@
  */
 import jpeg from "jpeg-js";
 import { ArtifactError } from "../core/mod.ts";
-import { COCO_AREA_ALL, type CocoGtFile, type CocoResult, evaluateImage, type XywhBox } from "../eval/mod.ts";
+import {
+  COCO_AREA_ALL,
+  type CocoGtFile,
+  type CocoResult,
+  evaluateImage,
+  groupByImage,
+  type XywhBox,
+} from "../eval/mod.ts";
 import { resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 import type { RunData } from "./run_dir.ts";
 
@@ -163,21 +170,12 @@ export function buildGallery(
   const gtFile = source?.groundTruth ?? fallbackGroundTruth;
   if (!gtFile) throw new ArtifactError(runs[0]?.dir ?? "(no runs)", ["gt.coco.json: needed for the gallery"]);
   const categoryId = source?.ap.settings.category.id ?? runs[0]?.ap.settings.category.id;
-  const byImage = <T extends { image_id: number }>(items: readonly T[]) => {
-    const m = new Map<number, T[]>();
-    for (const it of items) {
-      const list = m.get(it.image_id);
-      if (list) list.push(it);
-      else m.set(it.image_id, [it]);
-    }
-    return m;
-  };
-  const gtByImage = byImage(
+  const gtByImage = groupByImage(
     gtFile.annotations.filter((a) => categoryId === undefined || a.category_id === categoryId),
   );
   const detsByRun = runs.map((r) =>
     r.detections &&
-    byImage(r.detections.filter((d: CocoResult) => d.category_id === r.ap.settings.category.id))
+    groupByImage(r.detections.filter((d: CocoResult) => d.category_id === r.ap.settings.category.id))
   );
   const analysed = gtFile.images.map((im) => {
     const gt = (gtByImage.get(im.id) ?? []).map((a) => ({

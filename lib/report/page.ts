@@ -10,15 +10,7 @@ import { type Gallery } from "./gallery.ts";
 import { gallerySection } from "./gallery_html.ts";
 import { escapeHtml, plural } from "./html.ts";
 import type { RunData } from "./run_dir.ts";
-import {
-  howToReadBox,
-  hypothesisSection,
-  prCurveSection,
-  resultsSection,
-  settingsSection,
-  smokeBanner,
-  trainingSections,
-} from "./sections.ts";
+import * as sections from "./sections.ts";
 import type { Verdict } from "./verdict.ts";
 
 const STYLE = `
@@ -90,14 +82,14 @@ export function renderReportHtml(c: ReportContent): string {
         c.runs.map((r) => `<code>${escapeHtml(r.dir)}</code>`).join(", ")
       }.</p>`,
   );
-  h.push(smokeBanner(c.smokeReasons));
-  h.push(hypothesisSection(c.verdict, c.comparisons));
-  h.push(howToReadBox(c.resamples));
-  h.push(resultsSection(c.runs));
-  h.push(settingsSection(c.settings));
-  h.push(prCurveSection(c.runs, 0.75));
-  h.push(prCurveSection(c.runs, 0.5));
-  h.push(trainingSections(c.runs));
+  h.push(sections.smokeBanner(c.smokeReasons));
+  h.push(sections.hypothesisSection(c.verdict, c.comparisons));
+  h.push(sections.howToReadBox(c.resamples));
+  h.push(sections.resultsSection(c.runs));
+  h.push(sections.settingsSection(c.settings));
+  h.push(sections.prCurveSection(c.runs, 0.75));
+  h.push(sections.prCurveSection(c.runs, 0.5));
+  h.push(sections.trainingSections(c.runs));
   h.push(gallerySection(c.gallery, c.runs.map((r) => r.name)));
   h.push(`</body></html>\n`);
   return h.filter(Boolean).join("\n");

@@ -75,14 +75,8 @@ export interface RunData {
   dataset?: string;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether `path` is an existing file. */
+const exists = (path: string): Promise<boolean> => Deno.stat(path).then((s) => s.isFile, () => false);
 
 function resolveFrom(dir: string, path: string): string {
   return path.startsWith("/") ? path : `${dir}/${path}`;
