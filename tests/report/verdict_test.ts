@@ -75,6 +75,10 @@ Deno.test("decideVerdict() is incomplete without an original run or without per-
   ]);
   assert.equal(noData.kind, "incomplete");
   assert.match(noData.text, /fine-tuned has no detections\.coco\.json in \/runs\/ft/);
+  assert.match(
+    noData.text,
+    /alone \(fine-tuned − original AP@0.75 = \+0.200\) says nothing without its interval/,
+  );
 });
 
 Deno.test("decideVerdict() with several runs: supported by any run above 0, not supported only if all are below", () => {
