@@ -68,13 +68,13 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
   const decidable = comparisons.filter((c) => c.intervals && c.point);
   if (decidable.length < comparisons.length) {
     const missing = comparisons.filter((c) => !(c.intervals && c.point));
-    const unpaired = missing.filter((c) => c.point).map((c) => differenceText(c));
+    const unpaired = missing.filter((c) => c.point).map((c) => differenceText(c)).join("; ");
     return {
       kind: "incomplete",
       headline: "Not decided",
       text: `No paired comparison is possible: ${missing.map((c) => c.problem).join("; ")}. ` +
-        (unpaired.length
-          ? `The difference on the test set alone (${unpaired.join("; ")}) says nothing without its interval. `
+        (unpaired
+          ? `The difference on the test set alone (${unpaired}) says nothing without its interval. `
           : "") +
         `Run \`deno task ap --dataset …\` for each model so that its directory holds the per-image results.`,
     };
