@@ -99,8 +99,18 @@ const SETTING_NAMES: Record<string, string> = {
   limit: "images scored (--limit)",
   n_classes: "classes",
 };
-/** Settings that do not change results (how fast, where): never shown. */
-const HIDDEN = new Set(["workers", "backend", "batch_size", "detect_seconds", "mode", "dataset", "category"]);
+/** Settings that do not change results (how fast, where, memory per pass): never shown. */
+const HIDDEN = new Set([
+  "workers",
+  "backend",
+  "native_conv",
+  "microBatch",
+  "batch_size",
+  "detect_seconds",
+  "mode",
+  "dataset",
+  "category",
+]);
 
 /** "batchSize" → "batch size", "top_k" → "top k", unless named in the table. */
 export function settingName(key: string): string {

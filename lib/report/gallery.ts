@@ -30,6 +30,8 @@ export interface GalleryOptions {
   minScore: number;
   /** Labels (scores) on at most this many of the highest-scoring detections per image; the rest are boxes only. */
   maxLabels: number;
+  /** At most this many detections drawn per image (the highest scores); all of them are counted. */
+  maxBoxes: number;
   /** Width of each picture on the page, CSS pixels (≥ 320 for readability). */
   width: number;
 }
@@ -39,6 +41,7 @@ export const GALLERY_DEFAULTS: Readonly<GalleryOptions> = Object.freeze({
   count: 6,
   minScore: 0.3,
   maxLabels: 3,
+  maxBoxes: 20,
   width: 360,
 });
 
@@ -48,6 +51,8 @@ export interface GalleryDetection {
   score: number;
   /** Matched to a pedestrian at IoU ≥ 0.75 (false: a false positive; null: matched a crowd region, ignored). */
   correct: boolean | null;
+  /** One of the `maxBoxes` highest scores: drawn. */
+  drawn: boolean;
   /** One of the `maxLabels` highest scores: drawn with its score. */
   labelled: boolean;
 }
@@ -60,7 +65,7 @@ export interface GalleryPanel {
   available: boolean;
   /** All detections of the run on this image (N in "k of N"). */
   nDetections: number;
-  /** Those with score ≥ minScore, highest score first (k = their number). */
+  /** Those with score ≥ minScore, highest score first (k = their number; the first `maxBoxes` are drawn). */
   shown: GalleryDetection[];
   /** Per ground truth (same order as the item's `gt`): found by a shown detection at IoU ≥ 0.75. */
   found: boolean[];
@@ -99,7 +104,7 @@ export interface Gallery {
 export function analysePanel(
   gt: readonly { bbox: XywhBox; crowd: boolean }[],
   detections: readonly { bbox: readonly number[]; score: number }[],
-  opts: Pick<GalleryOptions, "minScore" | "maxLabels">,
+  opts: Pick<GalleryOptions, "minScore" | "maxLabels" | "maxBoxes">,
 ): Omit<GalleryPanel, "runName" | "runIndex" | "available"> {
   const kept = detections.filter((d) => d.score >= opts.minScore)
     .map((d) => ({ image_id: 0, bbox: [...d.bbox] as XywhBox, score: d.score }));
@@ -115,7 +120,8 @@ export function analysePanel(
     bbox: kept[di].bbox,
     score: kept[di].score,
     correct: e.dtIgnore[0][k] ? null : e.dtMatched[0][k] === 1,
-    labelled: k < opts.maxLabels,
+    drawn: k < opts.maxBoxes,
+    labelled: k < Math.min(opts.maxLabels, opts.maxBoxes),
   }));
   const found = new Array<boolean>(gt.length).fill(false);
   e.gtOrder.forEach((gi, k) => (found[gi] = e.gtMatched[0][k] === 1));

@@ -46,7 +46,8 @@ export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
     ));
   });
   // Lowest score first, so that the best boxes and their labels are on top.
-  for (const d of [...panel.shown].reverse()) {
+  const drawn = panel.shown.filter((d) => d.drawn);
+  for (const d of [...drawn].reverse()) {
     const fp = d.correct === false;
     parts.push(rect(
       d.bbox,
@@ -61,7 +62,7 @@ export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
       );
     }
   });
-  for (const d of [...panel.shown].reverse()) {
+  for (const d of [...drawn].reverse()) {
     if (!d.labelled) continue;
     const text = `${d.score.toFixed(2)}${d.correct === false ? " FP" : ""}`;
     parts.push(labelSvg(d.bbox[0], d.bbox[1], text, color, "#fff", unit));
@@ -70,13 +71,17 @@ export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
   return parts.join("");
 }
 
-/** "3 of 187 detections with score ≥ 0.30 · at IoU 0.75: 2 correct, 1 false positive, 1 of 3 pedestrians missed". */
+/**
+ * "3 of 187 detections with score ≥ 0.30 · at IoU 0.75: 2 correct, 1 false positive, 1 of 3 pedestrians missed",
+ * with "(the 20 highest drawn)" after the threshold when not all of them are drawn.
+ */
 export function panelCaption(item: GalleryItem, panel: GalleryPanel, minScore: number): string {
   if (!panel.available) return "no detections.coco.json for this run";
   const nReal = item.gt.filter((g) => !g.crowd).length;
-  return `${panel.shown.length} of ${plural(panel.nDetections, "detection")} with score ≥ ${
-    minScore.toFixed(2)
-  } · ` +
+  const nDrawn = panel.shown.filter((d) => d.drawn).length;
+  const cut = nDrawn < panel.shown.length ? ` (the ${nDrawn} highest drawn)` : "";
+  const threshold = `score ≥ ${minScore.toFixed(2)}${cut}`;
+  return `${panel.shown.length} of ${plural(panel.nDetections, "detection")} with ${threshold} · ` +
     `at IoU ${GALLERY_IOU}: ${panel.nCorrect} correct, ${plural(panel.nFalsePositives, "false positive")}, ` +
     `${panel.nMissed} of ${plural(nReal, "pedestrian")} missed`;
 }
@@ -103,14 +108,17 @@ export function gallerySection(gallery: Gallery | undefined, runNames: readonly 
   if (!gallery?.items.length) return "";
   const o = gallery.options;
   const h: string[] = [];
-  h.push(`<section id="gallery-section"><h2>Test images: where the runs differ</h2>`);
+  const heading = runNames.length > 1
+    ? "Test images: where the runs differ"
+    : "Test images: the most errors first";
+  h.push(`<section id="gallery-section"><h2>${heading}</h2>`);
   h.push(
     `<p class="note">${gallery.items.length} of the ${gallery.nCandidates} test images, ` +
       (runNames.length > 1
         ? `those where the runs' errors (missed pedestrians + false positives at IoU ${GALLERY_IOU}) differ most first`
         : `those with the most errors (missed pedestrians + false positives at IoU ${GALLERY_IOU}) first`) +
-      `. Drawn: detections with score ≥ ${o.minScore.toFixed(2)}; the ${o.maxLabels} highest carry their ` +
-      `score.</p>`,
+      `. Drawn: detections with score ≥ ${o.minScore.toFixed(2)}, at most the ${o.maxBoxes} highest per ` +
+      `picture; the ${o.maxLabels} highest carry their score.</p>`,
   );
   h.push(legendHtml(runNames.length));
   h.push(`<div class="gallery" id="gallery">`);

@@ -62,7 +62,9 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
       headline: "Not decided",
       text:
         `The question needs two runs on the same test images: the original VOC detector (kind "original") ` +
-        `and a fine-tuned model (kind "finetuned"). This report has ${roles || "no runs"}.`,
+        `and a fine-tuned model (kind "finetuned"). This report has ${
+          runs.length === 0 ? "no runs" : `${runs.length === 1 ? "one run" : `${runs.length} runs`}: ${roles}`
+        }.`,
     };
   }
   const decidable = comparisons.filter((c) => c.intervals && c.point);

@@ -18,17 +18,19 @@ Deno.test("analysePanel() marks correct detections, false positives and missed p
     { bbox: [300, 100, 20, 20], score: 0.6 }, // nothing there
     { bbox: [200, 10, 40, 100], score: 0.1 }, // below the threshold: not shown, so gt 2 is missed
   ];
-  const p = analysePanel(gt, dets, { minScore: 0.3, maxLabels: 3 });
+  const p = analysePanel(gt, dets, { minScore: 0.3, maxLabels: 3, maxBoxes: 3 });
   assert.equal(p.nDetections, 5);
   assert.deepEqual(p.shown.map((d) => d.score), [0.9, 0.8, 0.7, 0.6]);
   assert.deepEqual(p.shown.map((d) => d.correct), [true, false, false, false]);
   assert.deepEqual(p.shown.map((d) => d.labelled), [true, true, true, false]);
+  assert.deepEqual(p.shown.map((d) => d.drawn), [true, true, true, false]);
   assert.deepEqual(p.found, [true, false, false]);
   assert.deepEqual([p.nCorrect, p.nFalsePositives, p.nMissed], [1, 3, 2]);
   const item = { gt, fileName: "x.png" } as Parameters<typeof panelCaption>[0];
   assert.equal(
     panelCaption(item, { ...p, runName: "r", runIndex: 0, available: true }, 0.3),
-    "4 of 5 detections with score ≥ 0.30 · at IoU 0.75: 1 correct, 3 false positives, 2 of 3 pedestrians missed",
+    "4 of 5 detections with score ≥ 0.30 (the 3 highest drawn) · at IoU 0.75: 1 correct, 3 false positives, " +
+      "2 of 3 pedestrians missed",
   );
 });
 

@@ -69,7 +69,7 @@ Deno.test("decideVerdict() says not decided at this sample size when the interva
 Deno.test("decideVerdict() is incomplete without an original run or without per-image data", () => {
   const onlyTuned = decideVerdict([runs[1]], []);
   assert.equal(onlyTuned.kind, "incomplete");
-  assert.match(onlyTuned.text, /This report has fine-tuned \(fine-tuned\)\./);
+  assert.match(onlyTuned.text, /This report has one run: fine-tuned \(fine-tuned\)\./);
   const noData = decideVerdict(runs, [
     comparison("fine-tuned", 0.2, null, "fine-tuned has no detections.coco.json in /runs/ft"),
   ]);
