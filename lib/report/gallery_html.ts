@@ -8,15 +8,26 @@
 import { cssColor, ERROR_COLOR, escapeHtml, GT_COLOR, plural, runColor } from "./html.ts";
 import { type Gallery, GALLERY_IOU, type GalleryItem, type GalleryPanel } from "./gallery.ts";
 
-/** A label tab: text on a filled box above (or inside) the box's top-left corner, in viewBox units. */
-function labelSvg(x: number, y: number, text: string, fill: string, ink: string, unit: number): string {
-  const size = 12 * unit, h = 15 * unit, w = (text.length * 7 + 6) * unit;
-  const ty = y - h >= 0 ? y - h : y;
-  return `<g class="label"><rect x="${x.toFixed(1)}" y="${ty.toFixed(1)}" width="${w.toFixed(1)}" ` +
-    `height="${h.toFixed(1)}" fill="${fill}"/><text x="${(x + 3 * unit).toFixed(1)}" ` +
-    `y="${(ty + 11.5 * unit).toFixed(1)}" font-size="${size.toFixed(1)}" fill="${ink}">${
-      escapeHtml(text)
-    }</text></g>`;
+/** Where a label goes: the box's top-left corner, in viewBox units, and the picture's size (to keep it inside). */
+interface LabelAt {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** Original pixels per CSS pixel. */
+  unit: number;
+}
+
+/** A label tab: text on a filled box above (or, without room, inside) the corner, kept inside the picture. */
+function labelSvg(at: LabelAt, text: string, fill: string, ink: string): string {
+  const u = at.unit, size = 12 * u, h = 15 * u, w = (text.length * 7 + 6) * u;
+  const x = Math.max(0, Math.min(at.x, at.width - w));
+  const y = Math.min(at.height - h, at.y - h >= 0 ? at.y - h : Math.max(0, at.y));
+  return `<g class="label"><rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" ` +
+    `height="${h.toFixed(1)}" fill="${fill}"/><text x="${(x + 3 * u).toFixed(1)}" y="${
+      (y + 11.5 * u).toFixed(1)
+    }" ` +
+    `font-size="${size.toFixed(1)}" fill="${ink}">${escapeHtml(text)}</text></g>`;
 }
 
 const rect = (b: readonly number[], attrs: string) =>
@@ -28,6 +39,7 @@ const rect = (b: readonly number[], attrs: string) =>
 /** The picture of one run on one image: photo, ground truth, detections, error marks. */
 export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
   const unit = item.width / item.displayWidth; // original pixels per CSS pixel
+  const pic = { width: item.width, height: item.height, unit };
   const color = cssColor(runColor(panel.runIndex));
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" class="shot" viewBox="0 0 ${item.width} ${item.height}" ` +
@@ -58,14 +70,19 @@ export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
   item.gt.forEach((g, i) => {
     if (panel.available && !g.crowd && !panel.found[i]) {
       parts.push(
-        labelSvg(g.bbox[0], g.bbox[1] + g.bbox[3] + 15 * unit, "missed", cssColor(ERROR_COLOR), "#000", unit),
+        labelSvg(
+          { ...pic, x: g.bbox[0], y: g.bbox[1] + g.bbox[3] + 15 * unit },
+          "missed",
+          cssColor(ERROR_COLOR),
+          "#000",
+        ),
       );
     }
   });
   for (const d of [...drawn].reverse()) {
     if (!d.labelled) continue;
     const text = `${d.score.toFixed(2)}${d.correct === false ? " FP" : ""}`;
-    parts.push(labelSvg(d.bbox[0], d.bbox[1], text, color, "#fff", unit));
+    parts.push(labelSvg({ ...pic, x: d.bbox[0], y: d.bbox[1] }, text, color, "#fff"));
   }
   parts.push(`</svg>`);
   return parts.join("");
