@@ -318,9 +318,10 @@ export function accumulateRanked(
   const pr = new Float64Array(nd);
   for (let t = 0; t < T; t++) {
     let tp = 0, fp = 0;
+    const dtMatched = evals.map((e) => e.dtMatched[t]), dtIgnore = evals.map((e) => e.dtIgnore[t]);
     for (let i = 0; i < nd; i++) {
-      const e = evals[ranked.image[i]], d = ranked.det[i];
-      const matched = e.dtMatched[t][d], ignored = e.dtIgnore[t][d];
+      const ei = ranked.image[i], d = ranked.det[i];
+      const matched = dtMatched[ei][d], ignored = dtIgnore[ei][d];
       if (matched && !ignored) tp++;
       if (!matched && !ignored) fp++;
       rc[i] = tp / npig;
@@ -330,7 +331,7 @@ export function accumulateRanked(
     for (let i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i]; // precision envelope
     const q = new Array<number>(R).fill(0);
     for (let r = 0; r < R; r++) {
-      const pi = searchsortedLeft(rc.subarray(0, nd), recallThresholds[r]);
+      const pi = searchsortedLeft(rc, recallThresholds[r]);
       if (pi >= nd) break; // pycocotools: IndexError caught, the rest stay 0
       q[r] = pr[pi];
     }

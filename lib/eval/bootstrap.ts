@@ -61,12 +61,12 @@ export interface ApIntervals {
 
 /**
  * One run's evaluation split by image, computed once: what every resample re-accumulates. `evals[i]` is image
- * `imageIds[i]`'s `evaluateImg` result, null when the image has neither ground truth nor detections (pycocotools
- * skips it; drawing it adds nothing).
+ * `imageIds[i]`'s `evaluateImg` result; an image with neither ground truth nor detections (pycocotools skips it)
+ * has an empty one, which adds nothing when drawn.
  */
 export interface PerImageEval {
   imageIds: number[];
-  evals: (ImageEval | null)[];
+  evals: ImageEval[];
   /** Non-ignored ground truths per image (`npig` of that image). */
   nGt: Int32Array;
   iouThresholds: number[];
@@ -103,21 +103,17 @@ export function evaluatePerImage(
     throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
   }
   const gtByImage = groupByImage(gts), dtByImage = groupByImage(dets);
-  const evals = imageIds.map((id) => {
-    const g = gtByImage.get(id) ?? [], d = dtByImage.get(id) ?? [];
-    return g.length === 0 && d.length === 0 ? null : evaluateImage(g, d, areaRange, maxDet, iouThresholds);
-  });
-  const nGt = Int32Array.from(evals, (e) => e ? e.gtIgnore.reduce((n, ig) => n + (ig === 0 ? 1 : 0), 0) : 0);
-  // Rank once over all images (in id order), then cut into blocks of one image and one score.
-  const present = evals.map((e, i) => ({ e, i })).filter((x): x is { e: ImageEval; i: number } =>
-    x.e !== null
+  // An image without ground truth and detections gets an empty evaluation: as if pycocotools skipped it.
+  const evals = imageIds.map((id) =>
+    evaluateImage(gtByImage.get(id) ?? [], dtByImage.get(id) ?? [], areaRange, maxDet, iouThresholds)
   );
-  const local = rankDetections(present.map((x) => x.e), maxDet);
-  const image = Int32Array.from(local.image, (k) => present[k].i);
+  const nGt = Int32Array.from(evals, (e) => e.gtIgnore.reduce((n, ig) => n + (ig === 0 ? 1 : 0), 0));
+  // Rank once over all images (in id order), then cut into blocks of one image and one score.
+  const { image, det } = rankDetections(evals, maxDet);
   const starts: number[] = [], owners: number[] = [];
   for (let r = 0; r < image.length; r++) {
-    const score = evals[image[r]]!.dtScores[local.det[r]];
-    if (r === 0 || image[r] !== image[r - 1] || score !== evals[image[r - 1]]!.dtScores[local.det[r - 1]]) {
+    const score = evals[image[r]].dtScores[det[r]];
+    if (r === 0 || image[r] !== image[r - 1] || score !== evals[image[r - 1]].dtScores[det[r - 1]]) {
       starts.push(r);
       owners.push(image[r]);
     }
@@ -132,7 +128,7 @@ export function evaluatePerImage(
     maxDet,
     ranking: {
       image,
-      det: local.det,
+      det,
       blockStart: Int32Array.from(starts),
       blockImage: Int32Array.from(owners),
     },
@@ -161,9 +157,10 @@ export function resampleRanking(
     if (c === 0) continue;
     const s = blockStart[k], e = blockStart[k + 1];
     for (let copy = 0; copy < c; copy++) {
-      outImage.set(image.subarray(s, e), o);
-      outDet.set(det.subarray(s, e), o);
-      o += e - s;
+      for (let r = s; r < e; r++, o++) {
+        outImage[o] = image[r];
+        outDet[o] = det[r];
+      }
     }
   }
   return { image: outImage, det: outDet };
@@ -177,10 +174,9 @@ export function resampleAp(data: PerImageEval, counts: Int32Array): ApTriple {
   let npig = 0;
   for (let i = 0; i < counts.length; i++) npig += counts[i] * data.nGt[i];
   if (npig === 0) return { ap50: -1, ap75: -1, ap: -1 };
-  const evals = data.evals as ImageEval[]; // the ranking never refers to a null entry
   const T = data.iouThresholds.length;
   const { precision } = accumulateRanked(
-    evals,
+    data.evals,
     resampleRanking(data, counts),
     npig,
     T,

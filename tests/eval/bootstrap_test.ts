@@ -16,8 +16,8 @@ import { mulberry32 } from "../../lib/core/rng.ts";
 
 /**
  * A synthetic test set: `nImages` images (ids 10, 20, …) with 0–4 pedestrians each (one crowd region on image 30,
- * none on image 40), detections near the ground truth with noise `noise` plus clutter; scores quantised to 0.05 so
- * that equal scores occur within and across images.
+ * none on images 40 and 50, and no detections either on 50), detections near the ground truth with noise `noise`
+ * plus clutter; scores quantised to 0.05 so that equal scores occur within and across images.
  */
 function synthetic(
   nImages: number,
@@ -28,7 +28,7 @@ function synthetic(
   const gts: CocoGt[] = [], dets: CocoDet[] = [];
   const ids = Array.from({ length: nImages }, (_, i) => 10 * (i + 1));
   for (const id of ids) {
-    const n = id === 40 ? 0 : 1 + Math.floor(rand() * 4);
+    const n = id === 40 || id === 50 ? 0 : 1 + Math.floor(rand() * 4);
     for (let k = 0; k < n; k++) {
       const box: XywhBox = [rand() * 200, rand() * 100, 30 + rand() * 40, 80 + rand() * 60];
       gts.push({ image_id: id, bbox: box, iscrowd: id === 30 && k === 0 ? 1 : 0 });
@@ -37,7 +37,7 @@ function synthetic(
         dets.push({ image_id: id, bbox: jitter, score: Math.round(rand() * 20) / 20 });
       }
     }
-    const clutter = Math.floor(rand() * 5);
+    const clutter = id === 50 ? 0 : Math.floor(rand() * 5); // image 50: nothing at all
     for (let k = 0; k < clutter; k++) {
       dets.push({
         image_id: id,
