@@ -8,7 +8,7 @@
  *   --gallery N              test images in the gallery (default 6; 0: no gallery)
  *   --gallery-min-score S    draw detections with score ≥ S (default 0.3); the error view's operating point
  *   --labels N               scores on the N highest detections per gallery image (default 3)
- *   --max-boxes N            at most N detections drawn per gallery image, the highest scores (default 20)
+ *   --max-boxes N            at most N detections drawn per gallery image, the highest scores (default 10)
  *   --bootstrap B            resamples of the paired comparison (default 1000)
  *   --bootstrap-seed S       their seed (default 0)
  *   --title TEXT             (default: from the data and the runs)
@@ -26,7 +26,7 @@ import {
 
 const USAGE =
   "usage: deno task report --runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] " +
-  "[--gallery 6] [--gallery-min-score 0.3] [--labels 3] [--max-boxes 20] [--bootstrap 1000] [--bootstrap-seed 0] [--title TEXT]";
+  "[--gallery 6] [--gallery-min-score 0.3] [--labels 3] [--max-boxes 10] [--bootstrap 1000] [--bootstrap-seed 0] [--title TEXT]";
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -88,7 +88,7 @@ async function main(args: string[]): Promise<void> {
   const minScore = values["gallery-min-score"] === undefined ? 0.3 : Number(values["gallery-min-score"]);
   if (!Number.isFinite(minScore)) throw new UsageError(`--gallery-min-score: expected a number`);
   const maxLabels = intArg("labels", values.labels, 3);
-  const maxBoxes = intArg("max-boxes", values["max-boxes"], 20);
+  const maxBoxes = intArg("max-boxes", values["max-boxes"], 10);
   const resamples = intArg("bootstrap", values.bootstrap, 1000);
   const seed = intArg("bootstrap-seed", values["bootstrap-seed"], 0);
 

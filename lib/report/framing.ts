@@ -5,7 +5,7 @@
  * @module
  */
 import type { DataSource } from "../data/mod.ts";
-import { plural } from "./html.ts";
+import { formatAp, plural } from "./html.ts";
 import type { RunData } from "./run_dir.ts";
 
 /** What the report knows about the evaluated data. */
@@ -55,6 +55,8 @@ export function reportTitle(runs: readonly RunData[], data?: DatasetInfo): strin
   return `Person detection on ${where}: ${who} (${plural(nImages, "test image")})`;
 }
 
+/** An "original" detector below this AP@0.5 on person cannot be the trained VOC model (which scores far higher). */
+export const UNTRAINED_AP50 = 0.05;
 /** Fewer test images than this make the report a smoke run whatever the data. */
 export const SMOKE_MAX_TEST_IMAGES = 10;
 
@@ -73,6 +75,14 @@ export function smokeReasons(runs: readonly RunData[], data?: DatasetInfo): stri
   const nImages = Math.max(0, ...runs.map((r) => r.ap.n_images));
   if (runs.length && nImages < SMOKE_MAX_TEST_IMAGES) {
     reasons.push(`only ${plural(nImages, "test image")}: far too few to measure AP`);
+  }
+  for (const r of runs.filter((r) => r.kind === "original" && r.ap.ap50 >= 0 && r.ap.ap50 < UNTRAINED_AP50)) {
+    reasons.push(
+      `the original VOC detector ${r.name} scores AP@0.5 = ${
+        formatAp(r.ap.ap50)
+      } on these pedestrians, where a ` +
+        `trained VOC SSD300 finds most of them: its weights are probably not the published trained ones`,
+    );
   }
   const limited = runs.filter((r) => typeof r.ap.settings.limit === "number").map((r) => r.name);
   if (limited.length) reasons.push(`${limited.join(", ")} scored only part of the test split (--limit)`);

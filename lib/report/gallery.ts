@@ -41,7 +41,7 @@ export const GALLERY_DEFAULTS: Readonly<GalleryOptions> = Object.freeze({
   count: 6,
   minScore: 0.3,
   maxLabels: 3,
-  maxBoxes: 20,
+  maxBoxes: 10,
   width: 360,
 });
 

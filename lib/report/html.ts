@@ -49,12 +49,10 @@ export function formatAp(v: number | undefined): string {
   return v !== 0 && v < 0.01 ? v.toPrecision(2) : v.toFixed(3);
 }
 
-/** A difference with its sign: "+0.213", "−0.020" (a true minus sign), "0.000" for exactly 0. */
+/** A difference with its sign, written like {@link formatAp}: "+0.213", "−0.020" (a true minus), "+0.0039". */
 export function formatSigned(v: number): string {
   if (v === 0) return "0.000";
-  const abs = Math.abs(v);
-  const text = abs < 0.001 ? abs.toPrecision(2) : abs.toFixed(3);
-  return `${v > 0 ? "+" : "−"}${text}`;
+  return `${v > 0 ? "+" : "−"}${formatAp(Math.abs(v))}`;
 }
 
 /** An interval "[0.151, 0.270]", signed when `signed`. */

@@ -23,6 +23,7 @@ export {
   SMOKE_MAX_TEST_IMAGES,
   smokeReasons,
   startText,
+  UNTRAINED_AP50,
 } from "./framing.ts";
 export {
   analysePanel,

@@ -109,6 +109,15 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
     };
   }
   const best = decidable.reduce((a, b) => (b.point!.ap75 > a.point!.ap75 ? b : a));
+  const [lo, hi] = best.intervals!.ap75;
+  if (decidable.length === 1 && lo === 0 && hi === 0) {
+    return {
+      kind: "undecided",
+      headline: "Not decided at this sample size",
+      text: `${differenceText(best)} (${coverage(best)}). The two models score exactly the same AP@0.75 on ` +
+        `every resample of the test images, so there is no difference to detect.`,
+    };
+  }
   return {
     kind: "undecided",
     headline: "Not decided at this sample size",

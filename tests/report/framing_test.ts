@@ -57,6 +57,13 @@ Deno.test("smokeReasons() flags synthetic data, random initialisation and tiny t
   assert.match(reasons[0], /synthetic fixtures/);
   assert.match(reasons[1], /ft started from a random initialisation/);
   assert.match(reasons[2], /only 4 test images/);
+  // An "original" detector that finds nobody cannot be the trained VOC model.
+  const untrained = { ...real[0], ap: { ...real[0].ap, ap50: 0.00004 } };
+  const [why] = smokeReasons([untrained, real[1]], penn);
+  assert.match(
+    why,
+    /original VOC detector voc scores AP@0.5 = 0.000040 .* probably not the published trained ones/,
+  );
 });
 
 Deno.test("settingsTable() shows only what differs, in words; the rest in one line", () => {

@@ -56,12 +56,16 @@ Deno.test("decideVerdict() says not supported when the interval lies below 0", (
 });
 
 Deno.test("decideVerdict() says not decided at this sample size when the interval contains 0", () => {
-  for (const ci of [[-0.01, 0.05], [0, 0.1], [0, 0]] as Interval[]) {
+  for (const ci of [[-0.01, 0.05], [0, 0.1]] as Interval[]) {
     const v = decideVerdict(runs, [comparison("fine-tuned", 0.02, ci)]);
     assert.equal(v.kind, "undecided", JSON.stringify(ci));
     assert.equal(v.headline, "Not decided at this sample size");
     assert.match(v.text, /includes 0: with 50 test images/);
   }
+  // Both models equal on every resample (e.g. both at AP 0): undecided, and said so.
+  const same = decideVerdict(runs, [comparison("fine-tuned", 0, [0, 0])]);
+  assert.equal(same.kind, "undecided");
+  assert.match(same.text, /= 0\.000 \[0\.000, 0\.000\].*exactly the same AP@0\.75 on every resample/);
   // A large point difference does not decide by itself.
   assert.equal(decideVerdict(runs, [comparison("fine-tuned", 0.4, [-0.05, 0.8])]).kind, "undecided");
 });
