@@ -263,6 +263,7 @@ export function comparablePixelDetections(
     score: d.score,
     bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
   }));
+}
 
 /**
  * A report run (lib/report `RunData`) on a synthetic test set: `nImages` images (ids 1…, 320 × 240) with two
