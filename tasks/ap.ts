@@ -9,10 +9,14 @@
  *     [--split test] [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto]
  *     [--limit N (first N images of the split only)] --out dir/
  *   → dir/gt.coco.json, dir/detections.coco.json (pixels of the original images), dir/ap.json
+ * Both modes: [--bootstrap 1000] [--bootstrap-seed 0] — 95% intervals (ap50_ci, ap75_ci, ap_ci) from B resamples
+ * of the test images (lib/eval/bootstrap.ts); --bootstrap 0 skips them.
  */
 import { parseArgs } from "node:util";
 import { writeJsonArtifact } from "../lib/core/artifacts.ts";
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, withBootstrapIntervals } from "../lib/eval/bootstrap.ts";
 import {
+  type ApJson,
   ApJsonSchema,
   CocoResultsSchema,
   evaluateCocoFiles,
@@ -25,7 +29,8 @@ import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 const USAGE = `usage:
   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category NAME|ID] --out DIR
   deno task ap --dataset DATASET.json (--weights OURS | --checkpoint X.pth [--class person]) [--split test]
-               [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto] [--limit N] --out DIR`;
+               [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto] [--limit N] --out DIR
+  both: [--bootstrap 1000 (resamples for the 95% intervals; 0: none)] [--bootstrap-seed 0]`;
 
 /** Wrong command-line arguments. */
 class UsageError extends Error {
@@ -69,6 +74,8 @@ async function main(args: string[]): Promise<void> {
         "batch-size": { type: "string" },
         backend: { type: "string" },
         limit: { type: "string" },
+        bootstrap: { type: "string" },
+        "bootstrap-seed": { type: "string" },
         out: { type: "string" },
         help: { type: "boolean" },
       },
@@ -81,6 +88,12 @@ async function main(args: string[]): Promise<void> {
   }
   if (!values.out) throw new UsageError("--out DIR is required");
   const out = values.out.replace(/\/+$/, "") || "/";
+  const resamples = numberArg("bootstrap", values.bootstrap, BOOTSTRAP_RESAMPLES, true);
+  if (resamples < 0) throw new UsageError(`--bootstrap: expected an integer ≥ 0 (got ${resamples})`);
+  const bootstrap = {
+    resamples,
+    seed: numberArg("bootstrap-seed", values["bootstrap-seed"], BOOTSTRAP_SEED, true),
+  };
 
   if (values.annotations !== undefined || values.detections !== undefined) {
     if (!values.annotations || !values.detections) {
@@ -94,11 +107,16 @@ async function main(args: string[]): Promise<void> {
       gt,
       cat === undefined ? {} : /^\d+$/.test(cat) ? { id: Number(cat) } : { name: cat },
     );
-    const ap = evaluateCocoFiles(gt, results, category, {
-      mode: "coco-files",
-      annotations: values.annotations,
-      detections: values.detections,
-    });
+    const ap = withBootstrapIntervals(
+      evaluateCocoFiles(gt, results, category, {
+        mode: "coco-files",
+        annotations: values.annotations,
+        detections: values.detections,
+      }),
+      gt,
+      results,
+      bootstrap,
+    );
     await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
     printSummary(ap, `${out}/ap.json`);
     return;
@@ -125,15 +143,26 @@ async function main(args: string[]): Promise<void> {
   });
   await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
-  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);
-  printSummary(result.ap, `${out}/ap.json`);
+  const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
+  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+  printSummary(ap, `${out}/ap.json`);
 }
 
-function printSummary(ap: { ap50: number; ap75: number; ap: number; ar100: number }, file: string): void {
-  const f = (v: number) => v.toFixed(4);
-  console.log(
-    `AP@0.5 ${f(ap.ap50)}  AP@0.75 ${f(ap.ap75)}  AP@[.5:.95] ${f(ap.ap)}  AR@100 ${f(ap.ar100)}  → ${file}`,
-  );
+function printSummary(ap: ApJson, file: string): void {
+  const f = (v: number, ci?: [number, number]) =>
+    v.toFixed(4) + (ci ? ` [${ci[0].toFixed(4)}, ${ci[1].toFixed(4)}]` : "");
+  const values = [
+    `AP@0.5 ${f(ap.ap50, ap.ap50_ci)}`,
+    `AP@0.75 ${f(ap.ap75, ap.ap75_ci)}`,
+    `AP@[.5:.95] ${f(ap.ap, ap.ap_ci)}`,
+    `AR@100 ${f(ap.ar100)}`,
+  ];
+  console.log(`${values.join("  ")}  → ${file}`);
+  const b = ap.bootstrap;
+  if (b) {
+    const secs = b.seconds === undefined ? "" : ` in ${b.seconds.toFixed(2)} s`;
+    console.log(`[lo, hi]: 95% bootstrap intervals from ${b.resamples} resamples of the test images${secs}`);
+  }
 }
 
 if (import.meta.main) {

@@ -14,6 +14,7 @@ export {
   type ImageInfo,
   inspectImage,
   type RgbImage,
+  sniffImageFormat,
 } from "./codec.ts";
 export { type DrawBox, drawBoxes, overlayMask, type Rgb } from "./draw.ts";
 export { resizeBilinearPil } from "./resize.ts";

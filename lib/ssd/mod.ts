@@ -3,7 +3,15 @@
  * the MultiBox loss, the reference's post-processing into detections, running the detector, and the classes.
  * @module
  */
-export { cxcyToXyxy, decodeOffsets, encodeOffsets, iouMatrix, xyxyToCxcy } from "./boxes.ts";
+export {
+  CENTER_VARIANCE_DIVISOR,
+  cxcyToXyxy,
+  decodeOffsets,
+  encodeOffsets,
+  iouMatrix,
+  SIZE_VARIANCE_FACTOR,
+  xyxyToCxcy,
+} from "./boxes.ts";
 export { BACKGROUND_CLASS, classColor, classNames, VOC_LABELS, VOC_PERSON_CLASS } from "./classes.ts";
 export {
   detectInImage,
@@ -25,6 +33,7 @@ export {
   multiboxLossPart,
 } from "./loss.ts";
 export {
+  AUX_CONVS,
   BASE_CONVS,
   cloneModel,
   type ConvFn,
@@ -40,12 +49,13 @@ export {
   xavierUniformHwio,
 } from "./model.ts";
 export { type Detection, detectObjects, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
-export { IMAGENET_MEAN, preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
+export { IMAGENET_MEAN, IMAGENET_STD, preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
 export {
   ANCHOR_SET_NAMES,
   type AnchorSetName,
   BOXES_PER_LOCATION,
   createPriorsCxcy,
   N_PRIORS,
+  PRIOR_MAPS,
   priorsCxcyFor,
 } from "./priors.ts";

@@ -1,9 +1,9 @@
-import assert from "node:assert/strict";
 /**
  * Backend selection (lib/backend.ts) as the tasks use it: each case runs in its own process, because a tf.js
  * backend is process-global. Processes get no --allow-net, so loading the WASM binaries from the network would
  * fail: they must come from the installed npm package.
  */
+import assert from "node:assert/strict";
 import { BACKEND_CHOICES, isBackendChoice } from "../../lib/engine/backend.ts";
 
 const BACKEND_URL = new URL("../../lib/engine/backend.ts", import.meta.url).href;
