@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { mulberry32, sha256Hex } from "../lib/core/mod.ts";
-import { buildDataset, type Dataset, openZipBytes } from "../lib/data/mod.ts";
+import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
@@ -63,6 +63,18 @@ export function sampleZip(): Uint8Array {
     "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
     "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
     "root/empty/": new Uint8Array(0),
+  });
+}
+
+/**
+ * dataset.json of the fixture folder read in place (seed 0, `testSize` test images), as `deno task prepare --data
+ * fixtures/PennFudanPed` builds it.
+ */
+export async function fixtureFolderDataset(testSize: number): Promise<Dataset> {
+  return buildDataset(await openDirectorySource(FIXTURE_DIR), {
+    origin: { path: FIXTURE_DIR, sha256: null },
+    testSize,
+    seed: 0,
   });
 }
 

@@ -4,13 +4,11 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import { ApJsonSchema, CocoResultsSchema, evaluateCocoFiles } from "../../lib/eval/coco.ts";
 import {
   boxesFromMask,
-  buildDataset,
   CocoGroundTruthSchema,
   type Dataset,
   DATASET_VERSION,
   writeDataset,
 } from "../../lib/data/mod.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
 import { saveWeights } from "../../lib/interop/mod.ts";
 import type { Detection } from "../../lib/ssd/mod.ts";
 import {
@@ -21,7 +19,7 @@ import {
 } from "../../lib/eval/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { FIXTURE_DIR, sharedPath } from "../helpers.ts";
+import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
 
 const GOLDEN_PATH = sharedPath("golden/");
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
@@ -225,11 +223,7 @@ Deno.test("evaluateDetectorOnSplit() scores our 2-class weights on a split, pers
   await initBackend("wasm", null);
   const model = createSsd300(2, 11);
   try {
-    const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-      origin: { path: FIXTURE_DIR, sha256: null },
-      testSize: 4,
-      seed: 0,
-    });
+    const dataset = await fixtureFolderDataset(4);
     await writeDataset(`${dir}/dataset.json`, dataset);
     await saveWeights(`${dir}/weights.json`, model);
     const base = { datasetPath: `${dir}/dataset.json`, weights: `${dir}/weights.json`, backend: "wasm" };

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import type { CocoResult } from "../../lib/eval/coco.ts";
-import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
+import { fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
 import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
@@ -15,10 +15,9 @@ import { mulberry32 } from "../../lib/core/mod.ts";
 import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
 import { decodeCheckpoint, type TrainingLog } from "../../lib/train/train.ts";
 import { loadWeights } from "../../lib/interop/mod.ts";
-import { FIXTURE_DIR } from "../helpers.ts";
+import { fixtureFolderDataset } from "../helpers.ts";
 
 const FINETUNE = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 const AP = new URL("../../tasks/ap.ts", import.meta.url).pathname;
@@ -38,12 +37,8 @@ function positives(box: Float32Array): Record<AnchorSetName, number> {
   return { reference: count(PRIORS.reference), pedestrian: count(PRIORS.pedestrian) };
 }
 
-async function fixtureDataset(testSize: number) {
-  return buildDataset(await openDirectorySource(FIXTURE_DIR), {
-    origin: { path: FIXTURE_DIR, sha256: null },
-    testSize,
-    seed: 0,
-  });
+function fixtureDataset(testSize: number) {
+  return fixtureFolderDataset(testSize);
 }
 
 Deno.test("matchPriors() on the pedestrian anchors gives Penn-Fudan-shaped (tall) boxes more positives than the reference's; wide boxes fewer", async () => {

@@ -13,9 +13,10 @@ import {
   comparablePixelDetections,
   compareArrays,
   FIXTURE_DIR,
+  fixtureFolderDataset,
   goldenF32,
 } from "../helpers.ts";
-import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
+import { writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
 import { ApJsonSchema } from "../../lib/eval/mod.ts";
 import { GRAPH_OUTPUTS, loadDetector } from "../../lib/export/mod.ts";
@@ -47,11 +48,7 @@ async function entries(dir: string): Promise<string[]> {
 Deno.test("deno task export: a finetune model exports, evaluates, equals forward and detect", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "export_task_" });
   try {
-    const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-      origin: { path: FIXTURE_DIR, sha256: null },
-      testSize: 10,
-      seed: 0,
-    });
+    const dataset = await fixtureFolderDataset(10);
     await writeDataset(`${dir}/dataset.json`, dataset);
     const start = createSsd300(2, 5);
     await saveWeights(`${dir}/start.json`, start);

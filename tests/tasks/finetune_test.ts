@@ -6,22 +6,15 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
-import {
-  buildDataset,
-  type Dataset,
-  fractionalBoxes,
-  openDatasetSource,
-  writeDataset,
-} from "../../lib/data/mod.ts";
+import { type Dataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../../lib/train/train.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
 import { main, parseFinetuneArgs } from "../../tasks/finetune.ts";
-import { FIXTURE_DIR, sharedPath } from "../helpers.ts";
+import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
 
 const TASK = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 
@@ -30,11 +23,7 @@ await initBackend("wasm", null);
 /** A dataset.json over the fixtures with `nTrain` train images, and a seeded random 2-class start model. */
 async function setup(nTrain: number): Promise<{ dir: string; dataset: Dataset; weights: string }> {
   const dir = await Deno.makeTempDir({ prefix: "finetune_test_" });
-  const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-    origin: { path: FIXTURE_DIR, sha256: null },
-    testSize: 12 - nTrain,
-    seed: 0,
-  });
+  const dataset = await fixtureFolderDataset(12 - nTrain);
   await writeDataset(`${dir}/dataset.json`, dataset);
   const model = createSsd300(2, 5);
   await saveWeights(`${dir}/start.json`, model);
