@@ -157,11 +157,16 @@ Deno.test("downloadToCache() downloads again when the cached file no longer matc
   });
 });
 
-Deno.test("downloadToCache() fails at once when the server cannot be reached, with the hint", async () => {
-  // A port that was just free: nothing listens there.
+/** A port that was just free: nothing listens there. */
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
+  return port;
+}
+
+Deno.test("downloadToCache() fails at once when the server cannot be reached, with the hint", async () => {
+  const port = freePort();
   const cache = await Deno.makeTempDir();
   try {
     const started = performance.now();
@@ -225,9 +230,7 @@ Deno.test("runPrepare() without --data downloads the default URL (here a local m
 });
 
 Deno.test("runPrepare() without --data fails at once when offline, saying to pass --data, and writes nothing", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const dir = await Deno.makeTempDir();
   try {
     await withEnv(DATASET_URL_ENV, `http://127.0.0.1:${port}/PennFudanPed.zip`, async () => {
