@@ -4,8 +4,8 @@
  *
  * Everything here works on pixel boxes in COCO layout (x, y, width, height) and plain JS numbers (float64), so
  * that the float operations happen in the same order as numpy's and the results agree with pycocotools to the
- * last few ulps (see `tests/parity/ap_test.ts`: 40 golden cases within 1e-9). One concept, COCOeval, hence one
- * file of about 400 lines.
+ * last few ulps (see `tests/parity/ap_test.ts`: 40 golden cases within 1e-9). One concept, COCOeval (with the
+ * per-image evaluation and ranked accumulation lib/eval/bootstrap.ts reuses), hence one file over 400 lines.
  *
  * The steps, as in `cocoeval.py` (`evaluateImg`, `accumulate`, `summarize`) and `maskApi.c` (`bbIou`):
  * 1. per image: ground truths stable-sorted so that ignored ones (crowd, or area outside the range) go last;
