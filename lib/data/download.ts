@@ -8,6 +8,7 @@
  */
 import { writeFileAtomic } from "../core/artifacts.ts";
 import { sha256Hex } from "./source.ts";
+import { InputError } from "../core/errors.ts";
 
 /** The official Penn-Fudan release. */
 export const PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -17,7 +18,7 @@ export const CONNECT_TIMEOUT_MS = 15_000;
 export const STALL_TIMEOUT_MS = 30_000;
 
 /** Download failed (offline, HTTP error, incomplete, checksum mismatch). The message says what to do instead. */
-export class DownloadError extends Error {
+export class DownloadError extends InputError {
   override name = "DownloadError";
   constructor(readonly url: string, readonly reason: string, hint = "") {
     super(`cannot download ${url}: ${reason}${hint ? `\n${hint}` : ""}`);

@@ -16,6 +16,7 @@ import {
 } from "../ssd/model.ts";
 import { ANCHOR_SET_NAMES, type AnchorSetName, BOXES_PER_LOCATION } from "../ssd/priors.ts";
 import { type NamedTensor, readTorchCheckpoint } from "../torch/read.ts";
+import { InputError } from "../core/errors.ts";
 
 export type { NamedTensor };
 
@@ -65,7 +66,7 @@ export interface ShapeMismatch {
 /**
  * A state_dict that does not fit the model. Lists EVERY missing key, unexpected key and shape mismatch by name.
  */
-export class StateDictError extends Error {
+export class StateDictError extends InputError {
   override name = "StateDictError";
   constructor(
     readonly source: string,

@@ -6,9 +6,10 @@
  * Python values map to JS as: int → number (bigint when beyond 2^53), float → number, str → string,
  * bytes → Uint8Array, None → null, bool → boolean, list and tuple → Array, dict → Map, set → Set.
  */
+import { InputError } from "../core/errors.ts";
 
 /** A torch checkpoint is malformed or uses a feature this reader does not support. */
-export class TorchFormatError extends Error {
+export class TorchFormatError extends InputError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TorchFormatError";
