@@ -1,122 +1,82 @@
 /**
- * `deno task report --runs <run dir>… --out report.html` — the self-contained hypothesis report (lib/report.ts).
- *
- *   --runs DIR [DIR…]        run directories (ap.json required; see lib/report.ts for the layout); more run dirs
- *                            may follow as plain arguments
- *   --out FILE               the HTML file to write
- *   --dataset FILE           dataset.json for the gallery images (default: the runs' run.json / ap.json settings)
- *   --gallery N              test images in the gallery (default 6; 0: no gallery)
- *   --gallery-min-score S    draw detections with score ≥ S (default 0.3)
- *   --max-boxes N            at most N detections per gallery image (default 15)
- *   --title TEXT
+ * `deno task report --runs <run dir>… --out report.html` — the self-contained hypothesis report (lib/report).
+ * A run directory holds ap.json (required), detections.coco.json, gt.coco.json, and optionally train-log.json
+ * and run.json; the gallery draws test images of the dataset with ground truth and detections.
+ * @module
  */
-import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../lib/core/artifacts.ts";
-import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/dataset.ts";
-import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report/report.ts";
+import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import { InputError, writeFileAtomic } from "../lib/core/mod.ts";
+import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
+import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report/mod.ts";
 
-const USAGE =
-  "usage: deno task report --runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] " +
-  "[--gallery 6] [--gallery-min-score 0.3] [--max-boxes 15] [--title TEXT]";
-
-/** Wrong command-line arguments. */
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
-function intArg(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new UsageError(`--${name}: expected an integer ≥ 0 (got ${value})`);
-  }
-  return n;
-}
+const CLI = {
+  task: "report",
+  usage: ["--runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] [flags]"],
+  summary:
+    `One self-contained HTML page comparing evaluation runs: the AP table, PR and training curves, and a
+gallery of test images with ground truth and detections. More run directories may follow as plain arguments.`,
+  positionals: true,
+  flags: {
+    runs: { kind: "list", value: "DIR", description: "run directories (ap.json required; repeatable)" },
+    out: { kind: "string", value: "FILE", required: true, description: "the HTML file to write" },
+    dataset: {
+      kind: "string",
+      value: "FILE",
+      description: "dataset.json of the gallery (default: the runs')",
+    },
+    gallery: { kind: "integer", min: 0, default: 6, description: "test images in the gallery (0: none)" },
+    "gallery-min-score": {
+      kind: "number",
+      min: 0,
+      max: 1,
+      default: 0.3,
+      description: "draw detections with at least this score",
+    },
+    "max-boxes": { kind: "integer", min: 0, default: 15, description: "detections drawn per gallery image" },
+    title: { kind: "string", value: "TEXT", description: "title of the page" },
+  },
+} as const satisfies CliSpec;
 
 /** The split the runs were evaluated on (ap.json settings.split), for runs without gt.coco.json. */
 function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" | "test" {
   return runs.some((r) => r.ap.settings.split === "train") ? "train" : "test";
 }
 
-/** Runs `parse` (a `parseArgs` call), reporting its errors (unknown option, missing value) as usage errors. */
-function asUsage<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
 async function main(args: string[]): Promise<void> {
-  const { values, positionals } = asUsage(() =>
-    parseArgs({
-      args,
-      options: {
-        runs: { type: "string", multiple: true },
-        out: { type: "string" },
-        dataset: { type: "string" },
-        gallery: { type: "string" },
-        "gallery-min-score": { type: "string" },
-        "max-boxes": { type: "string" },
-        title: { type: "string" },
-        help: { type: "boolean" },
-      },
-      allowPositionals: true,
-      strict: true,
-    })
-  );
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const dirs = [...(values.runs ?? []), ...positionals];
+  const f = parseFlags(CLI, args);
+  const dirs = [...f.runs, ...f.positionals];
   if (dirs.length === 0) throw new UsageError("--runs needs at least one run directory");
-  if (!values.out) throw new UsageError("--out FILE is required");
-  const galleryCount = intArg("gallery", values.gallery, 6);
-  const minScore = values["gallery-min-score"] === undefined ? 0.3 : Number(values["gallery-min-score"]);
-  if (!Number.isFinite(minScore)) throw new UsageError(`--gallery-min-score: expected a number`);
-  const maxBoxes = intArg("max-boxes", values["max-boxes"], 15);
-
+  await checkInputFiles(f, ["dataset"]);
+  const given = f.dataset === undefined ? undefined : await readDataset(f.dataset); // a bad one fails first
   const runs = [];
   for (const dir of dirs) runs.push(await loadRunDir(dir));
   console.error(`report: ${runs.length} run(s): ${runs.map((r) => `${r.name} (${r.kind})`).join(", ")}`);
 
   let gallery: GalleryRow[] = [];
-  if (galleryCount > 0) {
-    const datasetPath = values.dataset ?? runs.find((r) => r.dataset)?.dataset;
+  if (f.gallery > 0) {
+    const datasetPath = f.dataset ?? runs.find((r) => r.dataset)?.dataset;
     if (!datasetPath) {
       throw new UsageError("the gallery needs the images: pass --dataset dataset.json (or --gallery 0)");
     }
-    const dataset = await readDataset(datasetPath);
+    const dataset = given ?? await readDataset(datasetPath);
     const source = await openDatasetSource(dataset, datasetPath);
     const byId = new Map(dataset.images.map((im) => [im.id, im]));
-    gallery = buildGallery(
-      runs,
-      (id) => {
-        const im = byId.get(id);
-        if (!im) throw new RangeError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
-        return source.readImage(im);
-      },
-      { count: galleryCount, minScore, maxBoxes, maxSide: 360 },
-      toCocoGroundTruth(dataset, split(runs)),
-    );
+    const image = (id: number) => {
+      const im = byId.get(id);
+      if (!im) throw new InputError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
+      return source.readImage(im);
+    };
+    const opts = { count: f.gallery, minScore: f.galleryMinScore, maxBoxes: f.maxBoxes, maxSide: 360 };
+    gallery = buildGallery(runs, image, opts, toCocoGroundTruth(dataset, split(runs)));
   }
   const html = renderReportHtml(runs, {
-    title: values.title,
+    title: f.title,
     gallery,
-    galleryNote:
-      `First ${gallery.length} test images by id; detections with score ≥ ${minScore}, at most ${maxBoxes} per image.`,
+    galleryNote: `First ${gallery.length} test images by id; detections with score ≥ ${f.galleryMinScore}, ` +
+      `at most ${f.maxBoxes} per image.`,
   });
-  await writeFileAtomic(values.out, html);
-  console.error(`report: wrote ${values.out} (${(html.length / 1024).toFixed(0)} KiB)`);
+  await writeFileAtomic(f.out, html);
+  console.error(`report: wrote ${f.out} (${(html.length / 1024).toFixed(0)} KiB)`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    console.error(`report: ${(e as Error).message}`);
-    if (e instanceof UsageError) console.error(USAGE);
-    Deno.exit(e instanceof UsageError ? 2 : 1);
-  }
-}
+if (import.meta.main) await runTask("report", main);

@@ -233,15 +233,3 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   await writeFileAtomic(shaPath, `${sha256}\n`);
   return { path: finalPath, sha256, bytes: bytes.length, fromCache: false };
 }
-
-/** Formats a progress line: "12.3/51.3 MiB (24%) 5.1 MiB/s ETA 8 s" (no total: "12.3 MiB 5.1 MiB/s"). */
-export function formatProgress(p: DownloadProgress): string {
-  const mib = (n: number) => (n / 1048576).toFixed(1);
-  const rate = `${mib(p.bytesPerSecond)} MiB/s`;
-  if (p.total === null || p.total === 0) return `${mib(p.received)} MiB ${rate}`;
-  const pct = Math.floor((100 * p.received) / p.total);
-  const eta = p.bytesPerSecond > 0
-    ? `ETA ${Math.ceil((p.total - p.received) / p.bytesPerSecond)} s`
-    : "ETA ?";
-  return `${mib(p.received)}/${mib(p.total)} MiB (${pct}%) ${rate} ${eta}`;
-}

@@ -18,8 +18,4 @@ export {
   type ReportOptions,
   RUN_COLORS,
   type RunData,
-  type RunJson,
-  RunJsonSchema,
-  type TrainLog,
-  TrainLogSchema,
 } from "./report.ts";

@@ -14,7 +14,6 @@
  *   name, role and training settings shown in the table.
  * @module
  */
-import { z } from "zod";
 import { ArtifactError, readJsonArtifact } from "../core/artifacts.ts";
 import {
   type ApJson,
@@ -27,35 +26,9 @@ import {
 } from "../eval/coco.ts";
 import { drawBoxes, type Rgb } from "../image/draw.ts";
 import { encodePng, resizeBilinearPil, type RgbImage } from "../image/codec.ts";
-
-/** `run.json`: how a run is shown in the report. All fields optional. */
-export const RunJsonSchema = z.looseObject({
-  /** Display name (default: the directory's base name). */
-  name: z.string().min(1).optional(),
-  /** "original": the unmodified VOC detector (the baseline); "finetuned": a trained model. */
-  kind: z.enum(["original", "finetuned"]).optional(),
-  description: z.string().optional(),
-  /** dataset.json of the evaluated split (default: ap.json settings.dataset). */
-  dataset: z.string().optional(),
-  /** Training settings (lr, epochs, batch size, augmentation, frozen layers …), shown in the table. */
-  settings: z.record(z.string(), z.unknown()).optional(),
-});
-export type RunJson = z.infer<typeof RunJsonSchema>;
-
-/** `train-log.json` written by the fine-tuning task. */
-export const TrainLogSchema = z.looseObject({
-  steps: z.array(z.looseObject({ epoch: z.number(), step: z.number(), loss: z.number() })),
-  epochs: z.array(
-    z.looseObject({
-      epoch: z.number(),
-      train_loss: z.number().nullable().optional(),
-      val_loss: z.number().nullable().optional(),
-      val_ap75: z.number().nullable().optional(),
-    }),
-  ),
-  settings: z.record(z.string(), z.unknown()).optional(),
-});
-export type TrainLog = z.infer<typeof TrainLogSchema>;
+// the schema files themselves, not lib/train/mod.ts: the report stays free of TF.js
+import { readRunJson, type RunJson, type RunNote } from "../train/run_json.ts";
+import { readTrainingLog, type TrainingLog } from "../train/train_log.ts";
 
 /** Everything the report shows about one run. */
 export interface RunData {
@@ -66,7 +39,7 @@ export interface RunData {
   ap: ApJson;
   detections?: CocoResult[];
   groundTruth?: CocoGtFile;
-  trainLog?: TrainLog;
+  trainLog?: TrainingLog;
   /** Settings shown in the table: run.json settings, else train-log settings. */
   trainingSettings?: Record<string, unknown>;
   /** dataset.json path, resolved relative to the run directory when relative. */
@@ -93,9 +66,9 @@ function resolveFrom(dir: string, path: string): string {
 export async function loadRunDir(dir: string): Promise<RunData> {
   const d = dir.replace(/\/+$/, "") || "/";
   const ap = await readJsonArtifact(`${d}/ap.json`, ApJsonSchema);
-  const run = (await exists(`${d}/run.json`)) ? await readJsonArtifact(`${d}/run.json`, RunJsonSchema) : {};
+  const run: RunJson | RunNote = (await exists(`${d}/run.json`)) ? await readRunJson(`${d}/run.json`) : {};
   const trainLog = (await exists(`${d}/train-log.json`))
-    ? await readJsonArtifact(`${d}/train-log.json`, TrainLogSchema)
+    ? await readTrainingLog(`${d}/train-log.json`)
     : undefined;
   const groundTruth = (await exists(`${d}/gt.coco.json`))
     ? await readCocoGtFile(`${d}/gt.coco.json`)

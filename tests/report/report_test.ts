@@ -136,7 +136,7 @@ Deno.test("loadRunDir() names the malformed file and field", async () => {
     await Deno.writeTextFile(`${dir}/ap.json`, JSON.stringify(fakeRun("x", "original", 0.1).ap));
     await Deno.writeTextFile(
       `${dir}/train-log.json`,
-      JSON.stringify({ steps: [{ epoch: 0, step: 0 }], epochs: [] }),
+      JSON.stringify({ steps: [{ epoch: 1, step: 1 }], epochs: [] }),
     );
     await assert.rejects(loadRunDir(dir), (e: unknown) => {
       assert.ok(e instanceof ArtifactError);
@@ -197,9 +197,9 @@ async function makeRuns(root: string): Promise<string[]> {
       );
       const steps = Array.from(
         { length: 40 },
-        (_, k) => ({ epoch: Math.floor(k / 10), step: k % 10, loss: 8 / (1 + k / 5) }),
+        (_, k) => ({ epoch: Math.floor(k / 10) + 1, step: k + 1, loss: 8 / (1 + k / 5) }),
       );
-      const epochs = [0, 1, 2, 3].map((e) => ({
+      const epochs = [1, 2, 3, 4].map((e) => ({
         epoch: e,
         train_loss: 6 / (1 + e),
         val_loss: 6.5 / (1 + e),

@@ -7,7 +7,8 @@ import {
 } from "../../lib/data/dataset.ts";
 import { readJsonArtifact } from "../../lib/core/artifacts.ts";
 import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/image/codec.ts";
-import { runPrepare, UsageError } from "../../tasks/prepare.ts";
+import { UsageError } from "../../lib/cli/mod.ts";
+import { runPrepare } from "../../tasks/prepare.ts";
 import { exists, FIXTURE_DIR, readFixtureFiles, writeFiles, zipFiles } from "../helpers.ts";
 import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
