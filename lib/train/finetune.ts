@@ -134,7 +134,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors, backend ${backend}`,
   );
   const startEpoch = resume?.epoch ?? 0;
-  const progress = new Progress("train", (c.epochs - startEpoch) * trainSet.length, { unit: "img" });
+  const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
+  const progress = new Progress("train", imagesToTrain, { unit: "img", quiet: imagesToTrain === 0 });
   let imagesDone = 0, saved = resume !== undefined;
   try {
     const engine = await startGradientEngine(model, { ...o, microBatch: c.microBatch }, backend, say);
