@@ -142,3 +142,67 @@ export function fromBits(shape: number[], bits: (i: number) => number): NamedTen
 
 /** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
 export const lcg = (seed: number) => (i: number): number => Math.imul(i + seed, 1664525) + 1013904223;
+
+// ---- hand-built torch checkpoints: a tiny pickle assembler ----------------------------------------------------
+
+/** Bytes of a pickle under construction: opcodes and their arguments, nested freely. */
+export type Part = number | Part[];
+const enc = new TextEncoder();
+const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+export const flat = (parts: Part[]): number[] => parts.flatMap((p) => (Array.isArray(p) ? flat(p) : [p]));
+export const MARK = 0x28, TUPLE = 0x74, REDUCE = 0x52, EMPTY_TUPLE = 0x29, EMPTY_DICT = 0x7d, SETITEMS = 0x75;
+export const STOP = 0x2e, BINPERSID = 0x51, NEWFALSE = 0x89, BUILD = 0x62, NEWOBJ = 0x81, NONE = 0x4e;
+/** BINUNICODE */
+export const str = (s: string): Part => [0x58, le32(enc.encode(s).length), [...enc.encode(s)]];
+/** GLOBAL */
+export const glob = (module: string, name: string): Part => [0x63, [...enc.encode(`${module}\n${name}\n`)]];
+/** BININT1 / BININT */
+export const int = (v: number): Part => (v < 256 ? [0x4b, v] : [0x4a, le32(v)]);
+export const tuple = (...items: Part[]): Part => [MARK, items, TUPLE];
+export const dict = (...kv: Part[]): Part => [EMPTY_DICT, MARK, kv, SETITEMS];
+export const orderedDict = (
+  ...kv: Part[]
+): Part => [glob("collections", "OrderedDict"), EMPTY_TUPLE, REDUCE, MARK, kv, SETITEMS];
+/** A storage persistent id of the zip format: ('storage', torch.<cls>, key, location, numel). */
+export const storage = (
+  cls: string,
+  key: string,
+  numel: number,
+  module = "torch",
+  location = "cpu",
+): Part => [
+  tuple(str("storage"), glob(module, cls), str(key), str(location), int(numel)),
+  BINPERSID,
+];
+/** `torch._utils._rebuild_tensor_v2(storage, offset, shape, stride, False, OrderedDict())`. */
+export const rebuild = (
+  st: Part,
+  offset: number,
+  shape: number[],
+  stride: number[],
+  fn = "_rebuild_tensor_v2",
+): Part => [
+  glob("torch._utils", fn),
+  tuple(st, int(offset), tuple(...shape.map(int)), tuple(...stride.map(int)), NEWFALSE, orderedDict()),
+  REDUCE,
+];
+/** `module.name(*args)`: a REDUCE, e.g. `call("posix", "system", str("echo hi"))`. */
+export const call = (module: string, name: string, ...args: Part[]): Part => [
+  glob(module, name),
+  tuple(...args),
+  REDUCE,
+];
+/** A protocol 2 pickle of `value`. */
+export const pickle = (...value: Part[]): Uint8Array => Uint8Array.from(flat([0x80, 2, value, STOP]));
+
+/** A zip-format checkpoint with the given data.pkl and storage records (not 64-byte aligned: fflate defaults). */
+export function zipCheckpoint(
+  pkl: Uint8Array,
+  records: Record<string, Uint8Array> = {},
+  extra: Record<string, Uint8Array> = {},
+): Uint8Array {
+  const files: Record<string, Uint8Array> = { "archive/data.pkl": pkl, ...extra };
+  for (const [k, v] of Object.entries(records)) files[`archive/data/${k}`] = v;
+  return zipSync(files, { level: 0 });
+}
+export const f32Bytes = (values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);

@@ -22,6 +22,7 @@ import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.
 import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
 import { classNames, loadCheckpointFile, loadWeights } from "../interop/weights.ts";
+import type { CheckpointOptions } from "../interop/identify.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
  * that the PR curve reaches high recall, NMS 0.45, top 200 per image). */
@@ -102,6 +103,8 @@ export interface SplitEvalOptions extends DetectOptions {
   weights?: string;
   /** A reference `.pth` / `.pth.tar` checkpoint (or our manifest). */
   checkpoint?: string;
+  /** How `checkpoint` is read (`--trust-checkpoint`, where notes go). */
+  checkpointOptions?: CheckpointOptions;
   /** Class scored as `person` (default "person": index 15 of a 21-class VOC model, 1 of a 2-class one). */
   className?: string;
   split?: "train" | "test" | string;
@@ -137,7 +140,9 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
   if (opts.limit !== undefined) images = images.slice(0, opts.limit);
   const backend = await initBackend(backendChoice);
   const modelPath = (opts.weights ?? opts.checkpoint)!;
-  const model = opts.weights ? await loadWeights(opts.weights) : await loadCheckpointFile(modelPath);
+  const model = opts.weights
+    ? await loadWeights(opts.weights)
+    : await loadCheckpointFile(modelPath, opts.checkpointOptions);
   try {
     const names = classNames(model.nClasses);
     const className = opts.className ?? "person";

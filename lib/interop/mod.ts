@@ -28,3 +28,14 @@ export {
   WEIGHTS_FORMAT,
   type WeightsManifest,
 } from "./weights.ts";
+export {
+  checkModelIdentity,
+  type CheckpointOptions,
+  dataParallelPrefix,
+  type ExpectedModel,
+  guessModel,
+  NonFloatTensorsError,
+  readStateDict,
+  readStateDictFile,
+  WrongModelError,
+} from "./identify.ts";

@@ -15,8 +15,9 @@ import {
   xavierUniformHwio,
 } from "../ssd/model.ts";
 import { ANCHOR_SET_NAMES, type AnchorSetName, BOXES_PER_LOCATION } from "../ssd/priors.ts";
-import { type NamedTensor, readTorchCheckpoint } from "../torch/read.ts";
+import { type NamedTensor } from "../torch/read.ts";
 import { InputError } from "../core/errors.ts";
+import { checkModelIdentity, type CheckpointOptions, readStateDict } from "./identify.ts";
 
 export type { NamedTensor };
 
@@ -178,6 +179,7 @@ function toTorchLayout(name: string, v: tf.Tensor): NamedTensor {
  * @throws StateDictError listing all missing / unexpected / mis-shaped keys together
  */
 export function modelFromStateDict(tensors: Map<string, NamedTensor>, source = "state_dict"): SsdModel {
+  checkModelIdentity(source, "ssd300", tensors);
   const prefixed = headsWithPrefix(tensors);
   const nClasses = stateDictClasses(prefixed);
   const expected = torchParamShapes(nClasses ?? 21);
@@ -325,6 +327,7 @@ export function importTorchvisionVgg16(
   tensors: Map<string, NamedTensor>,
   source = "vgg16",
 ): Map<string, NamedTensor> {
+  checkModelIdentity(source, "vgg16", tensors);
   const expected = new Map<string, number[]>();
   const target = torchParamShapes(21);
   VGG16_FEATURE_CONVS.forEach((f, i) => {
@@ -534,13 +537,14 @@ function looksLikeJson(bytes: Uint8Array): boolean {
 }
 
 /**
- * Loads a full SSD300 from a `.pth`/`.pth.tar` reference checkpoint (zip or legacy, via `readTorchCheckpoint`)
+ * Loads a full SSD300 from a `.pth`/`.pth.tar` reference checkpoint (zip or legacy, via `readStateDict`: refuses
+ * pickles that would run code unless `opts.trustCheckpoint`, strips a DataParallel prefix telling `opts.onNote`)
  * or from our weights manifest (`.json`).
- * @throws StateDictError (listing every problem) when a torch file is not a full SSD300 state_dict
+ * @throws WrongModelError when it is another model's; StateDictError (listing every problem) when a torch file is
+ *   not a full SSD300 state_dict
  */
-export async function loadCheckpointFile(path: string): Promise<SsdModel> {
+export async function loadCheckpointFile(path: string, opts: CheckpointOptions = {}): Promise<SsdModel> {
   const bytes = await Deno.readFile(path);
   if (looksLikeJson(bytes)) return await loadWeights(path);
-  const ck = readTorchCheckpoint(bytes, path);
-  return modelFromStateDict(ck.tensors, path);
+  return modelFromStateDict(readStateDict(bytes, path, "ssd300", opts), path);
 }

@@ -8,12 +8,9 @@
  */
 import { InputError } from "../core/errors.ts";
 
-/** A torch checkpoint is malformed or uses a feature this reader does not support. */
+/** A torch checkpoint is malformed or uses a feature this reader does not support (a known input problem). */
 export class TorchFormatError extends InputError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TorchFormatError";
-  }
+  override name = "TorchFormatError";
 }
 
 /** A reference to a Python global (`module.name`), e.g. a class or function the hooks did not replace. */

@@ -10,9 +10,11 @@ import {
   unpickle,
   type UnpicklerHooks,
 } from "./pickle.ts";
+import { GlobalPolicy, UntrustedCheckpointError } from "./allowlist.ts";
 import { readZipEntries } from "./zip.ts";
 
 export { TorchFormatError } from "./pickle.ts";
+export { UntrustedCheckpointError } from "./allowlist.ts";
 
 /** A tensor as row-major (C-contiguous) float32 values. `shape` [] is a 0-d scalar (data has 1 element). */
 export interface NamedTensor {
@@ -20,10 +22,36 @@ export interface NamedTensor {
   data: Float32Array;
 }
 
+/** A tensor that was not read: its name's shape and element type (e.g. an int64 BatchNorm counter). */
+export interface TensorInfo {
+  shape: number[];
+  /** element type, e.g. `int64` */
+  dtype: string;
+  /** the storage class as pickled, e.g. `torch.LongStorage` */
+  storageType: string;
+}
+
+/** Options of {@link readTorchCheckpoint}. */
+export interface ReadTorchOptions {
+  /**
+   * Read a checkpoint whose pickle calls (or names) globals outside lib/torch/allowlist.ts anyway: their values
+   * are dropped and only the tensors (and plain metadata) are kept. Nothing in the file runs either way.
+   */
+  trustCheckpoint?: boolean;
+  /**
+   * What to do with tensors that are not float (int64, bool, quantized storages, …): `"error"` (default) throws
+   * naming the first; `"list"` skips them and lists them in {@link TorchCheckpoint.nonFloat}, so that a caller can
+   * first say which model the file holds.
+   */
+  nonFloat?: "error" | "list";
+}
+
 /** Result of {@link readTorchCheckpoint}. */
 export interface TorchCheckpoint {
-  /** Every tensor by dotted name (state_dict order), float32, C-contiguous. */
+  /** Every float tensor by dotted name (state_dict order), as float32, C-contiguous. */
   tensors: Map<string, NamedTensor>;
+  /** With `nonFloat: "list"`: the tensors that were not read, by dotted name; otherwise empty. */
+  nonFloat: Map<string, TensorInfo>;
   /** Other top-level plain entries of the saved dict (e.g. `epoch`), JSON-like. */
   meta: Record<string, unknown>;
   format: "zip" | "legacy";
@@ -116,6 +144,9 @@ const TENSOR_MAKER_MODULES = new Set([
   "torch.serialization",
 ]);
 
+/** The value of a refused call or instantiation in a trusted checkpoint: kept out of the tensors and metadata. */
+class UntrustedObject extends PyObject {}
+
 /** A storage class or dtype global, as produced by findClass. */
 class StorageType {
   constructor(readonly qualname: string, readonly dtype: Dtype) {}
@@ -155,10 +186,14 @@ function intTuple(v: unknown, what: string): number[] {
   return v as number[];
 }
 
-/** The interpretation of globals and calls common to both formats. */
-function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
+/** The interpretation of globals and calls common to both formats; `policy` decides which globals may be used. */
+function torchHooks(persistentLoad: (pid: unknown) => unknown, policy: GlobalPolicy): UnpicklerHooks {
+  /** `cls.__new__(cls, *args)`: a generic object whose state BUILD sets (unless the class is refused). */
+  const instantiate = (cls: PyGlobal, args: unknown[]): PyObject =>
+    policy.mayInstantiate(cls.module, cls.name) ? new PyObject(cls, args) : new UntrustedObject(cls, args);
   return {
     findClass(module, name) {
+      policy.noteReference(module, name);
       // torch.cuda.FloatStorage etc.: checkpoints saved from a GPU without .cpu(); the bytes are the same.
       if ((module === "torch" || module === "torch.cuda") && name in STORAGE_CLASSES) {
         return new StorageType(`${module}.${name}`, STORAGE_CLASSES[name]);
@@ -178,6 +213,7 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
         );
       }
       const q = callable.qualname;
+      if (!policy.mayCall(callable.module, callable.name)) return new UntrustedObject(callable, args);
       switch (q) {
         case "collections.OrderedDict":
         case "builtins.dict": {
@@ -249,13 +285,13 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
           return intTuple(args[0], "torch.Size");
         case "torch.device":
           return args.map(String).join(":");
-        case "copyreg._reconstructor": {
-          // Protocol 0/1 objects: (cls, base, state) → cls.__new__(cls)
+        case "copyreg._reconstructor": // protocols 0/1: (cls, base, state) → cls.__new__(cls)
+        case "copyreg.__newobj__": { // (cls, *args) → cls.__new__(cls, *args)
           const cls = args[0];
           if (!(cls instanceof PyGlobal)) {
             throw new TorchFormatError(`${q}: class is a ${describeValue(cls)}`);
           }
-          return new PyObject(cls, []);
+          return this.newObject(cls, q === "copyreg.__newobj__" ? args.slice(1) : []);
         }
       }
       if (TENSOR_MAKER_MODULES.has(callable.module) || /rebuild/i.test(callable.name)) {
@@ -263,8 +299,8 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
           `unsupported torch function ${q} (e.g. a quantized, sparse or subclass tensor)`,
         );
       }
-      // Any other callable (a numpy scalar in the metadata, PyTorch 0.4's module `_backend`, …) becomes an opaque
-      // object; if it turns up where a tensor is expected, flattening rejects it by its name.
+      // The other allowed callables (a numpy scalar in the metadata, PyTorch 0.4's module `_backend`, …) become
+      // opaque objects; if one turns up where a tensor is expected, flattening rejects it by its name.
       return new PyObject(callable, args);
     },
     newObject(cls, args) {
@@ -272,7 +308,7 @@ function torchHooks(persistentLoad: (pid: unknown) => unknown): UnpicklerHooks {
         if (cls.qualname === "collections.OrderedDict" || cls.qualname === "builtins.dict") return new Map();
         if (cls.qualname === "builtins.set") return new Set();
         // any other class (an nn.Module, an optimizer, …) is a generic object whose state BUILD sets
-        return new PyObject(cls, args);
+        return instantiate(cls, args);
       }
       throw new TorchFormatError(`NEWOBJ of a ${describeValue(cls)}, which is not a class`);
     },
@@ -400,12 +436,15 @@ function gather(
   }
 }
 
+const isFloat = (dtype: Dtype): boolean =>
+  dtype === "float32" || dtype === "float64" || dtype === "float16" || dtype === "bfloat16";
+
 /** Turns a TensorRef into float32 data given the bytes of its (root) storage. */
 function materialize(name: string, t: TensorRef, storageBytes: Uint8Array): NamedTensor {
   const { storage, shape, stride } = t;
   const dtype = storage.dtype;
   const elem = DTYPE_BYTES[dtype];
-  if (dtype !== "float32" && dtype !== "float64" && dtype !== "float16" && dtype !== "bfloat16") {
+  if (!isFloat(dtype)) {
     throw new TorchFormatError(
       `tensor ${name} is stored as ${storage.typeName} (${dtype}); only float32/float64/float16/bfloat16 ` +
         `tensors can be read as float32 weights`,
@@ -518,6 +557,7 @@ function walkStateDict(
 ): void {
   for (const [k, v] of dict) {
     const name = prefix + String(k);
+    if (v instanceof UntrustedObject) continue; // a refused value of a trusted checkpoint: not ours to keep
     if (v instanceof TensorRef) out.set(name, v);
     else if (meta && isPlain(v)) meta[name] = toJsonLike(v); // incl. dicts without tensors
     else if (v instanceof Map) walkStateDict(v, `${name}.`, out, meta);
@@ -575,19 +615,34 @@ function flatten(root: unknown): { refs: Map<string, TensorRef>; meta: Record<st
   return { refs, meta };
 }
 
+/** Reads every float tensor; the others throw (`nonFloat: "error"`) or are described in `nonFloat`. */
 function materializeAll(
   refs: Map<string, TensorRef>,
   bytesOf: (s: StorageRef) => Uint8Array,
-): Map<string, NamedTensor> {
+  opts: ReadTorchOptions,
+): Pick<TorchCheckpoint, "tensors" | "nonFloat"> {
   const tensors = new Map<string, NamedTensor>();
-  for (const [name, ref] of refs) tensors.set(name, materialize(name, ref, bytesOf(ref.storage)));
-  return tensors;
+  const nonFloat = new Map<string, TensorInfo>();
+  for (const [name, ref] of refs) {
+    const { dtype, typeName } = ref.storage;
+    if (opts.nonFloat === "list" && !isFloat(dtype)) {
+      nonFloat.set(name, { shape: [...ref.shape], dtype, storageType: typeName });
+    } else tensors.set(name, materialize(name, ref, bytesOf(ref.storage)));
+  }
+  return { tensors, nonFloat };
+}
+
+/** Runs one pickle under `policy`, refusing at its end a blocked global it only named. */
+function unpickleChecked(bytes: Uint8Array, hooks: UnpicklerHooks, policy: GlobalPolicy, start = 0) {
+  const result = unpickle(bytes, hooks, start);
+  policy.finish();
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The two container formats
 
-function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
+function readZipFormat(bytes: Uint8Array, opts: ReadTorchOptions): TorchCheckpoint {
   const files = readZipEntries(bytes);
   const names = Object.keys(files);
   const pkls = names.filter((n) => n === "data.pkl" || /^[^/]+\/data\.pkl$/.test(n));
@@ -612,6 +667,7 @@ function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
       `storages are ${new TextDecoder().decode(byteorder).trim()}-endian; only little-endian is supported`,
     );
   }
+  const policy = new GlobalPolicy(opts.trustCheckpoint === true);
   const hooks = torchHooks((pid) => {
     if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length < 5) {
       throw new TorchFormatError(
@@ -619,32 +675,33 @@ function readZipFormat(bytes: Uint8Array): TorchCheckpoint {
       );
     }
     return storageRefFromPid(pid, false);
-  });
-  const { value } = unpickle(files[pkls[0]], hooks);
+  }, policy);
+  const { value } = unpickleChecked(files[pkls[0]], hooks, policy);
   const { refs, meta } = flatten(value);
-  const tensors = materializeAll(refs, (s) => {
+  const read = materializeAll(refs, (s) => {
     const rec = files[`${prefix}data/${s.key}`];
     if (!rec) throw new TorchFormatError(`storage record ${prefix}data/${s.key} is missing from the archive`);
     return rec;
-  });
-  return { tensors, meta, format: "zip" };
+  }, opts);
+  return { ...read, meta, format: "zip" };
 }
 
-function readLegacyFormat(bytes: Uint8Array): TorchCheckpoint {
+function readLegacyFormat(bytes: Uint8Array, opts: ReadTorchOptions): TorchCheckpoint {
+  const policy = new GlobalPolicy(opts.trustCheckpoint === true);
   const plain = torchHooks(() => {
     throw new TorchFormatError("unexpected persistent id in a legacy header pickle");
-  });
-  const magic = unpickle(bytes, plain, 0);
+  }, policy);
+  const magic = unpickleChecked(bytes, plain, policy, 0);
   if (magic.value !== LEGACY_MAGIC) {
     throw new TorchFormatError(
       "a pickle file without the torch.save magic number: not a PyTorch checkpoint (or a plain pickle)",
     );
   }
-  const proto = unpickle(bytes, plain, magic.end);
+  const proto = unpickleChecked(bytes, plain, policy, magic.end);
   if (proto.value !== LEGACY_PROTOCOL_VERSION) {
     throw new TorchFormatError(`unsupported legacy protocol version ${String(proto.value)} (expected 1001)`);
   }
-  const sysInfo = unpickle(bytes, plain, proto.end);
+  const sysInfo = unpickleChecked(bytes, plain, policy, proto.end);
   if (!(sysInfo.value instanceof Map) || sysInfo.value.get("little_endian") !== true) {
     throw new TorchFormatError(
       "legacy checkpoint was written on a big-endian machine, which is not supported",
@@ -664,9 +721,9 @@ function readLegacyFormat(bytes: Uint8Array): TorchCheckpoint {
       throw new TorchFormatError(`storage ${ref.key} is used as both ${root.typeName} and ${ref.typeName}`);
     }
     return ref;
-  });
-  const main = unpickle(bytes, hooks, sysInfo.end);
-  const keysPickle = unpickle(bytes, plain, main.end);
+  }, policy);
+  const main = unpickleChecked(bytes, hooks, policy, sysInfo.end);
+  const keysPickle = unpickleChecked(bytes, plain, policy, main.end);
   const keys = keysPickle.value;
   if (!Array.isArray(keys) || !keys.every((k) => typeof k === "string")) {
     throw new TorchFormatError("legacy checkpoint: storage key list is not a list of strings");
@@ -698,12 +755,12 @@ function readLegacyFormat(bytes: Uint8Array): TorchCheckpoint {
     pos += 8 + n;
   }
   const { refs, meta } = flatten(main.value);
-  const tensors = materializeAll(refs, (s) => {
+  const read = materializeAll(refs, (s) => {
     const d = data.get(s.key);
     if (!d) throw new TorchFormatError(`legacy checkpoint: data of storage ${s.key} is missing`);
     return d;
-  });
-  return { tensors, meta, format: "legacy" };
+  }, opts);
+  return { ...read, meta, format: "legacy" };
 }
 
 /**
@@ -715,20 +772,30 @@ function readLegacyFormat(bytes: Uint8Array): TorchCheckpoint {
  * values (e.g. `epoch`) are returned in `meta`. float16/bfloat16/float64 storages are converted to float32;
  * storage offsets and strides are honoured (result is C-contiguous).
  *
+ * The pickle may call only the globals of lib/torch/allowlist.ts (tensor rebuilders, containers, plain data);
+ * any class may be instantiated for its state (whole modules), except from modules such as `os` or `subprocess`.
+ * Nothing in the file is ever run.
+ *
  * @param bytes the whole file
  * @param fileName used only in error messages
- * @throws TorchFormatError naming the unsupported opcode/class/function, the truncated part, or the bad entry
+ * @throws UntrustedCheckpointError when the pickle calls, instantiates or names a refused global (unless
+ *   `trustCheckpoint`); TorchFormatError naming the unsupported opcode/class/function, the truncated part, or
+ *   the bad entry (both are InputErrors)
  */
-export function readTorchCheckpoint(bytes: Uint8Array, fileName = "checkpoint"): TorchCheckpoint {
+export function readTorchCheckpoint(
+  bytes: Uint8Array,
+  fileName = "checkpoint",
+  options: ReadTorchOptions = {},
+): TorchCheckpoint {
   checkHostLittleEndian();
   try {
     if (
       bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
     ) {
-      return readZipFormat(bytes);
+      return readZipFormat(bytes, options);
     }
     if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) {
-      return readLegacyFormat(bytes);
+      return readLegacyFormat(bytes, options);
     }
     if (bytes.length >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar") {
       throw new TorchFormatError("a tar archive: the pre-0.4 PyTorch tar checkpoint format is not supported");
@@ -740,6 +807,7 @@ export function readTorchCheckpoint(bytes: Uint8Array, fileName = "checkpoint"):
         : `not a PyTorch checkpoint: starts with bytes [${head}], neither a zip archive nor a pickle`,
     );
   } catch (e) {
+    if (e instanceof UntrustedCheckpointError) throw new UntrustedCheckpointError(fileName, e.global, e.use);
     if (e instanceof TorchFormatError) {
       throw new TorchFormatError(`${fileName}: ${e.message}`, { cause: e.cause });
     }

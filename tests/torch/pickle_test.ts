@@ -6,53 +6,33 @@ import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { readTorchCheckpoint, TorchFormatError, writeTorchStateDict } from "../../lib/torch/mod.ts";
 import { crc32 } from "../../lib/torch/zip.ts";
-
-// ---- a tiny pickle assembler --------------------------------------------------------------------------------
-type Part = number | Part[];
-const enc = new TextEncoder();
-const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
-const flat = (parts: Part[]): number[] => parts.flatMap((p) => (Array.isArray(p) ? flat(p) : [p]));
-const MARK = 0x28, TUPLE = 0x74, REDUCE = 0x52, EMPTY_TUPLE = 0x29, EMPTY_DICT = 0x7d, SETITEMS = 0x75;
-const STOP = 0x2e, BINPERSID = 0x51, NEWFALSE = 0x89, BUILD = 0x62;
-/** BINUNICODE */
-const str = (s: string): Part => [0x58, le32(enc.encode(s).length), [...enc.encode(s)]];
-/** GLOBAL */
-const glob = (module: string, name: string): Part => [0x63, [...enc.encode(`${module}\n${name}\n`)]];
-/** BININT1 / BININT */
-const int = (v: number): Part => (v < 256 ? [0x4b, v] : [0x4a, le32(v)]);
-const tuple = (...items: Part[]): Part => [MARK, items, TUPLE];
-const dict = (...kv: Part[]): Part => [EMPTY_DICT, MARK, kv, SETITEMS];
-const orderedDict = (
-  ...kv: Part[]
-): Part => [glob("collections", "OrderedDict"), EMPTY_TUPLE, REDUCE, MARK, kv, SETITEMS];
-const storage = (cls: string, key: string, numel: number, module = "torch", location = "cpu"): Part => [
-  tuple(str("storage"), glob(module, cls), str(key), str(location), int(numel)),
+import {
   BINPERSID,
-];
-const rebuild = (
-  st: Part,
-  offset: number,
-  shape: number[],
-  stride: number[],
-  fn = "_rebuild_tensor_v2",
-): Part => [
-  glob("torch._utils", fn),
-  tuple(st, int(offset), tuple(...shape.map(int)), tuple(...stride.map(int)), NEWFALSE, orderedDict()),
+  BUILD,
+  dict,
+  EMPTY_TUPLE,
+  f32Bytes,
+  flat,
+  glob,
+  int,
+  MARK,
+  NEWOBJ,
+  NONE,
+  orderedDict,
+  type Part,
+  pickle,
+  rebuild,
   REDUCE,
-];
-const pickle = (...value: Part[]): Uint8Array => Uint8Array.from(flat([0x80, 2, value, STOP]));
+  STOP,
+  storage,
+  str,
+  TUPLE,
+  tuple,
+  zipCheckpoint,
+} from "../helpers.ts";
 
-/** A zip-format checkpoint with the given data.pkl and storage records (not 64-byte aligned: fflate defaults). */
-function zipCheckpoint(
-  pkl: Uint8Array,
-  records: Record<string, Uint8Array> = {},
-  extra: Record<string, Uint8Array> = {},
-) {
-  const files: Record<string, Uint8Array> = { "archive/data.pkl": pkl, ...extra };
-  for (const [k, v] of Object.entries(records)) files[`archive/data/${k}`] = v;
-  return zipSync(files, { level: 0 });
-}
-const f32Bytes = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
+const enc = new TextEncoder();
+
 const u16Bytes = (values: number[]) => new Uint8Array(Uint16Array.from(values).buffer);
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -139,7 +119,7 @@ Deno.test("readTorchCheckpoint() flattens nested dicts and wrapper keys, keeping
 });
 
 Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style GPU whole-model checkpoint with an optimizer object", () => {
-  const NONE = 0x4e, NEWTRUE = 0x88, NEWOBJ = 0x81;
+  const NEWTRUE = 0x88;
   const module = (
     mod: string,
     name: string,
@@ -223,7 +203,6 @@ Deno.test("readTorchCheckpoint() reads a PyTorch 0.4-style GPU whole-model check
 
 /** Legacy magic number 0x1950a86a20f9469cfc6c as LONG1 (10 little-endian bytes). */
 const LEGACY_MAGIC_LE = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-const NONE_OP = 0x4e;
 
 /** A legacy-format file: magic, protocol version, sys_info, the main pickle, the key list, then the storages. */
 function legacyCheckpoint(main: Uint8Array, storages: [string, number[]][]): Uint8Array {
@@ -248,7 +227,7 @@ const legacyStorage = (key: string, numel: number, view?: [string, number, numbe
   str(key),
   str("cpu"),
   int(numel),
-  view ? tuple(str(view[0]), int(view[1]), int(view[2])) : NONE_OP,
+  view ? tuple(str(view[0]), int(view[1]), int(view[2])) : NONE,
   TUPLE,
   BINPERSID,
 ];
@@ -485,6 +464,28 @@ Deno.test("readTorchCheckpoint() throws TorchFormatError naming the file and the
       return true;
     }, what);
   }
+});
+
+Deno.test("readTorchCheckpoint() with nonFloat: 'list' describes int64 and bool tensors instead of failing", () => {
+  const pkl = pickle(orderedDict(
+    str("bn.weight"),
+    rebuild(storage("FloatStorage", "0", 2), 0, [2], [1]),
+    str("bn.num_batches_tracked"),
+    rebuild(storage("LongStorage", "1", 1), 0, [], []),
+    str("mask"),
+    rebuild(storage("BoolStorage", "2", 6), 0, [2, 3], [3, 1]),
+  ));
+  const bytes = zipCheckpoint(pkl, { "0": f32Bytes([1, 2]), "1": new Uint8Array(8), "2": new Uint8Array(6) });
+  assert.throws(
+    () => readTorchCheckpoint(bytes, "bn.pth"),
+    /bn\.num_batches_tracked is stored as torch\.LongStorage/,
+  );
+  const ck = readTorchCheckpoint(bytes, "bn.pth", { nonFloat: "list" });
+  assert.deepEqual([...ck.tensors.keys()], ["bn.weight"]);
+  assert.deepEqual([...ck.nonFloat], [
+    ["bn.num_batches_tracked", { shape: [], dtype: "int64", storageType: "torch.LongStorage" }],
+    ["mask", { shape: [2, 3], dtype: "bool", storageType: "torch.BoolStorage" }],
+  ]);
 });
 
 const LEGACY = new URL("../../../shared/golden/person_heads.legacy.pth.tar", import.meta.url).pathname;

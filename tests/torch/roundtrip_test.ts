@@ -8,6 +8,7 @@ import {
   type NamedTensor,
   readTorchCheckpoint,
   TorchFormatError,
+  UntrustedCheckpointError,
   writeTorchStateDict,
 } from "../../lib/torch/mod.ts";
 
@@ -101,6 +102,34 @@ Deno.test({
         return true;
       });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "readTorchCheckpoint() refuses torch.save'd os.system / eval / subprocess.Popen payloads; trusted, it reads the tensors",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "torch_hostile_" });
+    await runPython("hostile", dir);
+    const manifest: Record<string, { global: string; sha256: string }> = JSON.parse(
+      await Deno.readTextFile(`${dir}/manifest.json`),
+    );
+    assert.equal(Object.keys(manifest).length, 3);
+    for (const [file, want] of Object.entries(manifest)) {
+      const bytes = await Deno.readFile(`${dir}/${file}`);
+      assert.throws(() => readTorchCheckpoint(bytes, file), (e: unknown) => {
+        assert.ok(e instanceof UntrustedCheckpointError, `${file}: ${e}`);
+        assert.equal(e.global, want.global, file);
+        assert.match(e.message, new RegExp(`^refusing to load ${file}: its pickle calls ${want.global};`));
+        return true;
+      });
+      const ck = readTorchCheckpoint(bytes, file, { trustCheckpoint: true });
+      assert.deepEqual([...ck.tensors.keys()], ["w"], file);
+      assert.equal(await sha256Hex(ck.tensors.get("w")!), want.sha256, file);
+    }
+    await assert.rejects(() => Deno.stat(`${dir}/pwned`), Deno.errors.NotFound, "a payload ran");
+    await Deno.remove(dir, { recursive: true });
   },
 });
 

@@ -6,10 +6,17 @@
   torch_roundtrip.py save DIR       torch.save a set of checkpoints into DIR and write DIR/manifest.json with,
                                     per file, the expected names, shapes and sha256 of the float32 values our
                                     reader must return (bit-exact), or the error it must raise.
+  torch_roundtrip.py hostile DIR    torch.save checkpoints carrying payloads that torch.load (without
+                                    weights_only) would run, each beside a state_dict {"w": [1.5, -2]}, and write
+                                    DIR/manifest.json: file → the global the payload calls. Running one would
+                                    create DIR/pwned.
 """
+import builtins
 import collections
 import hashlib
 import json
+import os
+import subprocess
 import sys
 
 import torch
@@ -119,6 +126,39 @@ def save(outdir):
         json.dump(manifest, f, indent=1)
 
 
+class Payload:
+    """Pickles as a call of `fn(*args)`: what a malicious checkpoint carries."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def hostile(outdir):
+    marker = f"{outdir}/pwned"
+    sd = collections.OrderedDict(w=torch.tensor([1.5, -2.0]))
+    cases = {
+        "system_zip.pth": ({"state_dict": sd, "payload": Payload(os.system, f"touch {marker}")}, {}),
+        "eval_legacy.pth": (
+            {"state_dict": sd, "payload": Payload(builtins.eval, f"open({marker!r}, 'w')")},
+            {"_use_new_zipfile_serialization": False},
+        ),
+        "popen_p4.pth": (
+            {"state_dict": sd, "payload": Payload(subprocess.Popen, ["touch", marker])},
+            {"pickle_protocol": 4},
+        ),
+    }
+    manifest = {}
+    for name, (obj, kwargs) in cases.items():
+        torch.save(obj, f"{outdir}/{name}", **kwargs)
+        fn = obj["payload"].fn
+        manifest[name] = {"global": f"{fn.__module__}.{fn.__qualname__}", "sha256": f32_sha256(sd["w"])}
+    with open(f"{outdir}/manifest.json", "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
 def load(path):
     obj = torch.load(path, map_location="cpu")
     try:
@@ -145,4 +185,4 @@ def load(path):
 
 
 if __name__ == "__main__":
-    {"load": load, "save": save}[sys.argv[1]](sys.argv[2])
+    {"load": load, "save": save, "hostile": hostile}[sys.argv[1]](sys.argv[2])
