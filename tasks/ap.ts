@@ -19,6 +19,7 @@ import {
   OUT_DIR_FLAG,
   parseFlags,
   runTask,
+  TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
@@ -49,6 +50,7 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     dataset: { kind: "string", value: "FILE", description: "mode B: dataset.json of deno task prepare" },
     weights: { kind: "string", value: "FILE", description: "mode B: our weights (weights.json)" },
     checkpoint: { kind: "string", value: "X.pth", description: "mode B: a reference .pth" },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     class: {
       kind: "string",
       value: "NAME",
@@ -90,7 +92,16 @@ async function main(args: string[]): Promise<void> {
     await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
     return printSummary(ap, `${out}/ap.json`);
   }
-  const result = await evaluateDetectorOnSplit({ ...f, datasetPath: f.dataset!, className: f.class });
+  const checkpointOptions = {
+    trustCheckpoint: f.trustCheckpoint,
+    onNote: (note: string) => console.error(note),
+  };
+  const result = await evaluateDetectorOnSplit({
+    ...f,
+    datasetPath: f.dataset!,
+    className: f.class,
+    checkpointOptions,
+  });
   await writeJsonArtifact(`${out}/gt.coco.json`, CocoGtFileSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);

@@ -12,7 +12,14 @@
  * report.html.
  * @module
  */
-import { checkInputFiles, type CliSpec, parseFlags, PROJECT_ROOT, runTask } from "../lib/cli/mod.ts";
+import {
+  checkInputFiles,
+  type CliSpec,
+  parseFlags,
+  PROJECT_ROOT,
+  runTask,
+  TRUST_CHECKPOINT_FLAG,
+} from "../lib/cli/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
 import { runDemo } from "../lib/train/mod.ts";
 
@@ -32,6 +39,7 @@ const CLI = {
       value: "X.pth",
       description: "the 21-class VOC SSD300 .pth (default: none)",
     },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     out: { kind: "string", value: "DIR", default: "runs/demo", description: "output directory" },
     epochs: { kind: "integer", min: 1, description: "fine-tuning epochs (default 2; 20 with --checkpoint)" },
     "batch-size": {
@@ -61,6 +69,7 @@ async function main(args: string[]): Promise<void> {
     epochs: f.epochs ?? (real ? 20 : 2),
     batchSize: f.batchSize ?? (real ? 10 : 4),
     backend: f.backend,
+    trustCheckpoint: f.trustCheckpoint,
   });
   console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   if (!real) {

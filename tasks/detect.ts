@@ -16,6 +16,7 @@ import {
   detectorFlags,
   parseFlags,
   runTask,
+  TRUST_CHECKPOINT_FLAG,
 } from "../lib/cli/mod.ts";
 import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initBackend } from "../lib/engine/mod.ts";
@@ -39,6 +40,7 @@ const CLI = {
   flags: {
     checkpoint: { kind: "string", value: "X.pth", description: "a reference .pth (or our weights.json)" },
     weights: { kind: "string", value: "FILE", description: "our weights (weights.json of a finetune run)" },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     image: { kind: "string", value: "IMG", required: true, description: "PNG or JPEG image" },
     out: { kind: "string", value: "FILE", required: true, description: "annotated PNG to write" },
     json: { kind: "string", value: "FILE", required: true, description: "detections JSON to write" },
@@ -54,7 +56,8 @@ async function main(args: string[]): Promise<void> {
   await initBackend(f.backend);
   const t0 = performance.now();
   const modelPath = (f.weights ?? f.checkpoint)!;
-  const model = f.weights ? await loadWeights(f.weights) : await loadCheckpointFile(modelPath);
+  const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
+  const model = f.weights ? await loadWeights(f.weights) : await loadCheckpointFile(modelPath, read);
   console.error(
     `model: ${model.nClasses} classes, ${model.anchors ?? "reference"} anchors, from ${modelPath} ` +
       `(${(performance.now() - t0).toFixed(0)} ms)`,

@@ -11,7 +11,14 @@
  * table, the others continue, and the task exits 1 at the end.
  * @module
  */
-import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import {
+  checkInputFiles,
+  type CliSpec,
+  parseFlags,
+  runTask,
+  TRUST_CHECKPOINT_FLAG,
+  UsageError,
+} from "../lib/cli/mod.ts";
 import { InputError, readJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
 import { ExperimentsConfigSchema, planRuns, runExperiments } from "../lib/train/mod.ts";
@@ -32,6 +39,7 @@ and writes results.md, results.json and report.html into --out. Finished runs ar
     out: { kind: "string", value: "DIR", required: true, description: "output directory" },
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
     only: { kind: "string", value: "NAME,…", description: "only these runs of the config" },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -54,7 +62,10 @@ async function main(args: string[]): Promise<void> {
     runs,
     resolve: (p) => absolute(p, configDir),
     out: absolute(f.out, Deno.cwd()),
-    stageFlags: f.backend ? ["--backend", f.backend] : [],
+    stageFlags: [
+      ...(f.backend ? ["--backend", f.backend] : []),
+      ...(f.trustCheckpoint ? ["--trust-checkpoint"] : []),
+    ],
     configName: configPath,
   });
   console.log(`\n${table}`);

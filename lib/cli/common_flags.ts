@@ -1,6 +1,6 @@
 /**
- * Flags that several tasks share, defined once: the tf.js backend, the detector's post-processing, the output
- * directory.
+ * Flags that several tasks share, defined once: the tf.js backend, the detector's post-processing, how a
+ * checkpoint is read, the output directory.
  * @module
  */
 import { BACKEND_CHOICES } from "../engine/mod.ts";
@@ -29,6 +29,12 @@ export function detectorFlags<M extends number>(minScore: M) {
     "top-k": { kind: "integer", min: 1, default: 200, description: "detections kept per image" },
   } as const satisfies Record<string, FlagSpec>;
 }
+
+/** `--trust-checkpoint`: lib/interop's `CheckpointOptions.trustCheckpoint`. */
+export const TRUST_CHECKPOINT_FLAG = {
+  kind: "boolean",
+  description: "read a .pth whose pickle would call code anyway, keeping only its tensors (nothing runs)",
+} as const satisfies FlagSpec;
 
 /** `--out DIR`, required. */
 export const OUT_DIR_FLAG = {

@@ -19,6 +19,8 @@ export interface DemoOptions {
   batchSize: number;
   /** `--backend` for every stage; undefined: training on WASM with 2 workers and oneDNN convolutions */
   backend?: string;
+  /** read the checkpoint even if its pickle would call code (`--trust-checkpoint`, its tensors only) */
+  trustCheckpoint?: boolean;
 }
 
 /** Runs the chain; returns the report's path. */
@@ -29,6 +31,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
   const trainBackend = o.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
   const dataset = `${out}/dataset.json`;
+  const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];
   const runs: string[] = [];
   await runDenoTask("prepare", ["--data", o.data, "--out", out, "--preview", "4"]);
   if (o.checkpoint) {
@@ -44,11 +47,21 @@ export async function runDemo(o: DemoOptions): Promise<string> {
         `${out}/original`,
       ],
       ...backend,
+      ...trust,
     ]);
     runs.push(`${out}/original`);
   }
   const start = o.checkpoint
-    ? ["--checkpoint", o.checkpoint, "--head-init", "voc-person", "--schedule", "cosine", "--augment"]
+    ? [
+      "--checkpoint",
+      o.checkpoint,
+      ...trust,
+      "--head-init",
+      "voc-person",
+      "--schedule",
+      "cosine",
+      "--augment",
+    ]
     : ["--from-scratch", "--seed", "0", "--schedule", "constant", "--no-augment"];
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],

@@ -13,12 +13,13 @@ import {
   loadCheckpointFile,
   loadWeights,
   modelToStateDict,
+  readStateDictFile,
   saveWeights,
   toSingleClass,
   VOC_LABELS,
 } from "../interop/mod.ts";
 import { createSsd300, disposeModel, type SsdModel } from "../ssd/mod.ts";
-import { readTorchCheckpoint, writeTorchStateDict } from "../torch/mod.ts";
+import { writeTorchStateDict } from "../torch/mod.ts";
 import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
@@ -55,10 +56,11 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
   let model: SsdModel;
   if (kind === "scratch" || path === null) model = createSsd300(2, o.config.seed);
   else if (kind === "imagenet") {
-    const vgg = readTorchCheckpoint(await Deno.readFile(path), path);
-    model = createSsd300FromVgg16(2, vgg.tensors, o.config.seed, path);
+    const vgg = await readStateDictFile(path, "vgg16", { trustCheckpoint: o.trustCheckpoint, onNote: say });
+    model = createSsd300FromVgg16(2, vgg, o.config.seed, path);
   } else {
-    model = kind === "weights" ? await loadWeights(path) : await loadCheckpointFile(path);
+    const read = { trustCheckpoint: o.trustCheckpoint, onNote: say };
+    model = kind === "weights" ? await loadWeights(path) : await loadCheckpointFile(path, read);
     const from = model.anchors ?? "reference";
     if (from !== o.anchors) {
       say(`${path}: heads were trained on ${from} anchors; fine-tuning them on ${o.anchors} anchors`);

@@ -10,6 +10,7 @@ import {
   OUT_DIR_FLAG,
   type ParsedFlags,
   parseFlags,
+  TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../cli/mod.ts";
 import type { BackendChoice } from "../engine/mod.ts";
@@ -44,6 +45,7 @@ resume state after the last completed epoch). Re-running with the same --out and
     },
     weights: { kind: "string", value: "FILE", description: "start from our weights (weights.json of a run)" },
     imagenet: { kind: "string", value: "VGG.pth", description: "start from torchvision's ImageNet VGG16" },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     "from-scratch": {
       kind: "boolean",
       description: "start from the reference initialisation, seeded by --seed",
@@ -161,6 +163,8 @@ export interface FinetuneOptions {
   workers: number;
   /** convolutions through oneDNN when available */
   nativeConv: boolean;
+  /** read a start .pth whose pickle would call code anyway (its tensors only) */
+  trustCheckpoint: boolean;
   config: TrainConfig;
 }
 
@@ -185,6 +189,7 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
     backend: f.backend,
     workers: f.workers,
     nativeConv: f.nativeConv,
+    trustCheckpoint: f.trustCheckpoint,
     config: {
       epochs: f.epochs,
       batchSize: f.batchSize,

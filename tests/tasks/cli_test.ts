@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { PROJECT_ROOT } from "../../lib/cli/mod.ts";
-import { FIXTURE_DIR } from "../helpers.ts";
+import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
+import { call, dict, FIXTURE_DIR, pickle, str, zipCheckpoint } from "../helpers.ts";
 
 const TASKS = ["prepare", "detect", "finetune", "ap", "report", "demo", "experiments", "bench", "fixtures"];
 
@@ -164,5 +165,49 @@ Deno.test("--debug and SSD_DEBUG=1 add the stack trace to a known error", async 
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^finetune: --dataset \/nonexistent\/dataset\.json: no such file or directory\n/);
     assert.ok(STACK_LINE.test(r.stderr), r.stderr);
+  }
+});
+
+Deno.test("--trust-checkpoint reaches the checkpoint reader of detect, ap and finetune", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cli_trust_" });
+  try {
+    // a state_dict with a payload that would call posix.system under torch.load
+    const evil = `${dir}/evil.pth`;
+    await Deno.writeFile(
+      evil,
+      zipCheckpoint(pickle(dict(str("x"), call("posix", "system", str("echo hi"))))),
+    );
+    const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
+      source: { path: FIXTURE_DIR, sha256: null },
+      seed: 0,
+    });
+    await writeDataset(`${dir}/dataset.json`, dataset);
+    const runs: [string, string[]][] = [
+      ["detect", [
+        "--image",
+        `${FIXTURE_DIR}/PNGImages/FudanPed00001.png`,
+        "--out",
+        `${dir}/a.png`,
+        "--json",
+        `${dir}/a.json`,
+      ]],
+      ["ap", ["--dataset", `${dir}/dataset.json`, "--out", `${dir}/ap`]],
+      ["finetune", ["--dataset", `${dir}/dataset.json`, "--out", `${dir}/ft`, "--epochs", "1"]],
+    ];
+    for (const [name, args] of runs) {
+      const refused = await task(name, [...args, "--checkpoint", evil, "--backend", "wasm"]);
+      assertCleanFailure(name, refused, /refusing to load .*evil\.pth: its pickle calls posix\.system/);
+      const trusted = await task(name, [
+        ...args,
+        "--checkpoint",
+        evil,
+        "--backend",
+        "wasm",
+        "--trust-checkpoint",
+      ]);
+      assertCleanFailure(name, trusted, /evil\.pth: no tensors found/); // read past the refusal
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
