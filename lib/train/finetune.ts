@@ -23,14 +23,7 @@ import { writeTorchStateDict } from "../torch/mod.ts";
 import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
-import {
-  checkResumeSettings,
-  decodeResumeState,
-  encodeResumeState,
-  OLD_RESUME_FILE,
-  RESUME_FILE,
-  type ResumeState,
-} from "./resume.ts";
+import { encodeResumeState, loadResumeState, RESUME_FILE } from "./resume.ts";
 import { RUN_JSON_FILE, type RunJson, writeRunJson } from "./run_json.ts";
 import { splitTrainVal, trainItemsOf } from "./samples.ts";
 import { TRAIN_LOG_FILE, writeTrainingLog } from "./train_log.ts";
@@ -81,31 +74,6 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
   return model;
 }
 
-/** The run's resume state when `--out` holds one of the same settings, else the starting model. */
-async function startingPoint(o: FinetuneOptions): Promise<{ model: SsdModel; resume?: ResumeState }> {
-  const file = `${o.out}/${RESUME_FILE}`;
-  const bytes = await Deno.readFile(file).catch((e) => {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  });
-  if (!bytes) {
-    if (await Deno.stat(`${o.out}/${OLD_RESUME_FILE}`).then(() => true, () => false)) {
-      say(`${o.out}/${OLD_RESUME_FILE} is an older version's resume file; it is not read (starting over)`);
-    }
-    return { model: await initialModel(o) };
-  }
-  const saved = decodeResumeState(bytes, file);
-  try {
-    checkResumeSettings(file, saved.settings, resumeSettings(o));
-  } catch (e) {
-    disposeModel(saved.model);
-    throw e;
-  }
-  saved.model.anchors = o.anchors; // equal to the saved one (part of the settings)
-  say(`resuming after epoch ${saved.state.epoch} (step ${saved.state.step}) from ${file}`);
-  return { model: saved.model, resume: saved.state };
-}
-
 /**
  * Runs the fine-tuning of `o` and writes its outputs.
  * @throws InputError subclasses for known problems: an invalid dataset.json or starting model, a resume state
@@ -128,7 +96,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   }
   await Deno.mkdir(o.out, { recursive: true });
   const resumeFile = `${o.out}/${RESUME_FILE}`;
-  const { model, resume } = await startingPoint(o);
+  const saved = await loadResumeState(o.out, resumeSettings(o), say);
+  const model = saved?.model ?? await initialModel(o);
+  model.anchors = o.anchors; // a resume state's are the same (part of its settings)
+  const resume = saved?.state;
   const c = o.config;
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
@@ -138,7 +109,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const startEpoch = resume?.epoch ?? 0;
   const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
   const progress = new Progress("train", imagesToTrain, { unit: "img", quiet: imagesToTrain === 0 });
-  let imagesDone = 0, saved = resume !== undefined;
+  let imagesDone = 0, haveResumeState = resume !== undefined;
   try {
     const engine = await startGradientEngine(model, { ...o, microBatch: c.microBatch }, backend, say);
     const trainStart = performance.now();
@@ -166,7 +137,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
         saveResumeState: async (state) => {
           await writeFileAtomic(resumeFile, encodeResumeState(model, state, resumeSettings(o)));
           await writeTrainingLog(`${o.out}/${TRAIN_LOG_FILE}`, state.log);
-          saved = true;
+          haveResumeState = true;
         },
       });
     } catch (e) {
@@ -176,7 +147,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
         e.batch,
         e.loss,
         `training stopped; ${
-          saved
+          haveResumeState
             ? `the last good resume state is kept in ${resumeFile}`
             : "no epoch had completed, so there is no resume state"
         }`,

@@ -1,5 +1,5 @@
 /**
- * The command line of `deno task finetune`: its flag table (also the source of the experiment settings,
+ * The command line of `deno task finetune`: its flag table (from which the experiment settings are derived too,
  * lib/train/experiments.ts) and the options it parses into.
  * @module
  */

@@ -59,6 +59,7 @@ export {
   checkResumeSettings,
   decodeResumeState,
   encodeResumeState,
+  loadResumeState,
   OLD_RESUME_FILE,
   RESUME_FILE,
   type ResumeState,

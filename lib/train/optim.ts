@@ -105,7 +105,7 @@ export class Optimizer {
     }
   }
 
-  /** A copy of the state as plain arrays (for checkpoints). */
+  /** A copy of the state as plain arrays (for the resume state). */
   exportState(): OptimizerState {
     const read = (m: Map<string, tf.Tensor>) =>
       new Map([...m].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));

@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { ArtifactError, describeValue, InputError, type RngState, validateArtifact } from "../core/mod.ts";
-import type { SsdModel } from "../ssd/mod.ts";
+import { disposeModel, type SsdModel } from "../ssd/mod.ts";
 import type { OptimizerState } from "./optim.ts";
 import { type TrainingLog, TrainingLogSchema } from "./train_log.ts";
 
@@ -167,4 +167,37 @@ export function checkResumeSettings(
       diff.map((k) => `${k}: ${describeValue(saved[k])}`).join(", ")
     }); use another --out or delete it`,
   );
+}
+
+/**
+ * The resume state in run directory `dir` when there is one, checked against the run's `settings` (the caller
+ * owns the returned model); undefined when there is none (an older version's `checkpoint.bin` is noted, not read).
+ * @param say where the notes go (stderr)
+ * @throws ArtifactError for an unreadable file, ResumeStateError for one of other settings
+ */
+export async function loadResumeState(
+  dir: string,
+  settings: Record<string, unknown>,
+  say: (line: string) => void,
+): Promise<{ model: SsdModel; state: ResumeState } | undefined> {
+  const file = `${dir}/${RESUME_FILE}`;
+  const bytes = await Deno.readFile(file).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  });
+  if (!bytes) {
+    if (await Deno.stat(`${dir}/${OLD_RESUME_FILE}`).then(() => true, () => false)) {
+      say(`${dir}/${OLD_RESUME_FILE} is an older version's resume file; it is not read (starting over)`);
+    }
+    return undefined;
+  }
+  const saved = decodeResumeState(bytes, file);
+  try {
+    checkResumeSettings(file, saved.settings, settings);
+  } catch (e) {
+    disposeModel(saved.model);
+    throw e;
+  }
+  say(`resuming after epoch ${saved.state.epoch} (step ${saved.state.step}) from ${file}`);
+  return { model: saved.model, state: saved.state };
 }

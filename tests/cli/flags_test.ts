@@ -18,14 +18,7 @@ const CLI = {
     out: { kind: "string", value: "DIR", required: true, description: "output directory" },
     epochs: { kind: "integer", min: 1, default: 20, description: "training epochs" },
     lr: { kind: "number", min: 0, exclusiveMin: true, default: 1e-3, description: "learning rate" },
-    "val-fraction": {
-      kind: "number",
-      min: 0,
-      max: 1,
-      exclusiveMax: true,
-      default: 0.1,
-      description: "held out",
-    },
+    holdout: { kind: "number", min: 0, max: 1, exclusiveMax: true, default: 0.1, description: "held out" },
     "top-k": { kind: "integer", min: 1, default: 200, description: "kept per image" },
     optimizer: { kind: "choice", choices: ["sgd", "adam"], default: "sgd", description: "optimiser" },
     augment: { kind: "boolean", negatable: true, description: "augmentation" },
@@ -65,7 +58,7 @@ Deno.test("parseFlags() reads values in both spellings, defaults, negations, ali
   assert.equal(f.out, "o/");
   assert.equal(f.epochs, 3);
   assert.equal(f.lr, 0.01);
-  assert.equal(f.valFraction, 0.1, "default");
+  assert.equal(f.holdout, 0.1, "default");
   assert.equal(f.optimizer, "sgd");
   assert.equal(f.augment, false, "a switch not given is false");
   assert.equal(f.shuffle, false);

@@ -1,10 +1,10 @@
 /**
  * The artifacts of lib/train, each written then read back, and the older shapes that still read: run.json,
- * train-log.json, resume.bin.
+ * train-log.json, resume.bin, results.json.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
-import { ArtifactError } from "../../lib/core/mod.ts";
+import { ArtifactError, readJsonArtifact, writeJsonArtifact } from "../../lib/core/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/mod.ts";
 import {
@@ -14,6 +14,7 @@ import {
   Optimizer,
   readRunJson,
   readTrainingLog,
+  ResultsJsonSchema,
   type ResumeState,
   ResumeStateError,
   type RunJson,
@@ -21,15 +22,7 @@ import {
   writeRunJson,
   writeTrainingLog,
 } from "../../lib/train/mod.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "train_artifacts_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../helpers.ts";
 
 const RUN: RunJson = {
   task: "finetune",
@@ -50,7 +43,7 @@ const RUN: RunJson = {
 };
 
 Deno.test("run.json: writeRunJson() then readRunJson() round-trips; a bad field is named", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await writeRunJson(`${dir}/run.json`, RUN);
     assert.deepEqual(await readRunJson(`${dir}/run.json`), RUN);
     await Deno.writeTextFile(
@@ -70,7 +63,7 @@ Deno.test("run.json: writeRunJson() then readRunJson() round-trips; a bad field 
 });
 
 Deno.test("run.json: finetune's older shape (source, backend, no engine) and a hand-written note still read", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const { start, engine: _, ms_per_train_image: __, ...rest } = RUN;
     const older = { ...rest, source: start, backend: "wasm", settings: { ...RUN.settings, workers: 2 } };
     await Deno.writeTextFile(`${dir}/old.json`, JSON.stringify(older));
@@ -96,7 +89,7 @@ const LOG: TrainingLog = {
 };
 
 Deno.test("train-log.json: write then read round-trips; an older log with settings reads; bad fields are named", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await writeTrainingLog(`${dir}/log.json`, LOG);
     assert.deepEqual(await readTrainingLog(`${dir}/log.json`), LOG);
     await Deno.writeTextFile(`${dir}/old.json`, JSON.stringify({ ...LOG, settings: { lr: 0.001 } }));
@@ -151,4 +144,26 @@ Deno.test("checkResumeSettings() refuses other settings, naming each with its sa
         'run/resume.bin belongs to a run with other settings (lr: 0.001, anchors: "pedestrian"); ' +
           "use another --out or delete it",
   );
+});
+
+Deno.test("results.json of deno task experiments: write then read round-trips, a failed run included", async () => {
+  await withTempDir(async (dir) => {
+    const results = [
+      { name: "base", settings: { lr: 0.001 }, ap50: 0.9, ap75: 0.5, ap: 0.45, ar100: 0.6, seconds: 12 },
+      {
+        name: "bad",
+        settings: null,
+        ap50: null,
+        ap75: null,
+        ap: null,
+        ar100: null,
+        seconds: null,
+        error: "exit 1",
+      },
+    ];
+    await writeJsonArtifact(`${dir}/results.json`, ResultsJsonSchema, results);
+    assert.deepEqual(await readJsonArtifact(`${dir}/results.json`, ResultsJsonSchema), results);
+    await Deno.writeTextFile(`${dir}/bad.json`, JSON.stringify([{ ...results[0], ap75: "x" }]));
+    await assert.rejects(readJsonArtifact(`${dir}/bad.json`, ResultsJsonSchema), /bad\.json: field 0\.ap75/);
+  });
 });
