@@ -90,8 +90,8 @@ Deno.test("parseFlags() rejects malformed and out-of-range values, naming the fl
   assert.equal(usage([...base, "--lr", "abc"]), "--lr: expected a number > 0, got abc");
   assert.equal(usage([...base, "--lr", " "]), "--lr: expected a number > 0, got ' '");
   assert.equal(
-    usage([...base, "--val-fraction", "1"]),
-    "--val-fraction: expected a number ≥ 0 and < 1, got 1",
+    usage([...base, "--holdout", "1"]),
+    "--holdout: expected a number ≥ 0 and < 1, got 1",
   );
   assert.equal(
     usage([...base, "--optimizer", "rmsprop"]),
