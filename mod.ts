@@ -27,3 +27,4 @@ export * as report from "./lib/report/mod.ts";
 export * as interop from "./lib/interop/mod.ts";
 export * as torch from "./lib/torch/mod.ts";
 export * as bench from "./lib/bench/mod.ts";
+export { type DetectedObject, type Detector, type DetectorOptions, loadDetector } from "./lib/export/mod.ts";

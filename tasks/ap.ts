@@ -1,14 +1,8 @@
 /**
- * `deno task ap` — COCO AP (pycocotools semantics) of one category.
- *
- * Mode A, any COCO files:
- *   deno task ap --annotations gt.coco.json --detections dets.coco.json [--category person|<id>] --out dir/
- *   → dir/ap.json
- * Mode B, run a detector over a dataset split (lib/eval/evaluate.ts):
- *   deno task ap --dataset run/dataset.json (--weights <ours> | --checkpoint X.pth [--class person])
- *     [--split test] [--min-score 0.01] [--max-overlap 0.45] [--top-k 200] [--batch-size 8] [--backend auto]
- *     [--limit N (first N images of the split only)] --out dir/
- *   → dir/gt.coco.json, dir/detections.coco.json (pixels of the original images), dir/ap.json
+ * `deno task ap` — COCO AP (pycocotools semantics) of one category, with 95% bootstrap intervals: of any COCO
+ * ground truth and results (mode A: --annotations, --detections → ap.json), or of a detector run over a dataset
+ * split (mode B, lib/eval/evaluate.ts: --dataset and --weights or --checkpoint → gt.coco.json,
+ * detections.coco.json in pixels of the original images, ap.json). `--help` lists the flags.
  * @module
  */
 import {
@@ -26,6 +20,8 @@ import { writeJsonArtifact } from "../lib/core/mod.ts";
 import {
   type ApJson,
   ApJsonSchema,
+  BOOTSTRAP_RESAMPLES,
+  BOOTSTRAP_SEED,
   CocoGtFileSchema,
   CocoResultsSchema,
   evaluateCocoFiles,
@@ -33,6 +29,7 @@ import {
   readCocoGtFile,
   readCocoResults,
   selectCategory,
+  withBootstrapIntervals,
 } from "../lib/eval/mod.ts";
 
 const CLI = {
@@ -43,6 +40,7 @@ const CLI = {
   ],
   summary: `COCO AP (pycocotools semantics) of one category: of any COCO ground truth and results (mode A), or
 of a detector run over a dataset split (mode B, which also writes gt.coco.json and detections.coco.json).`,
+  exactlyOne: [["annotations", "dataset"]],
   flags: {
     annotations: { kind: "string", value: "FILE", description: "mode A: COCO ground truth" },
     detections: { kind: "string", value: "FILE", description: "mode A: COCO results" },
@@ -51,17 +49,14 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     weights: { kind: "string", value: "FILE", description: "mode B: our weights (weights.json)" },
     checkpoint: { kind: "string", value: "X.pth", description: "mode B: a reference .pth" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
-    class: {
-      kind: "string",
-      value: "NAME",
-      default: "person",
-      description: "mode B: class scored as person",
-    },
+    class: { kind: "string", value: "NAME", default: "person", description: "mode B: class scored" },
     split: { kind: "choice", choices: ["train", "test"], default: "test", description: "mode B: the split" },
     ...detectorFlags(0.01),
     "batch-size": { kind: "integer", min: 1, default: 8, description: "mode B: images per forward pass" },
     backend: BACKEND_FLAG,
     limit: { kind: "integer", min: 1, description: "mode B: only the first N images of the split" },
+    bootstrap: { kind: "integer", min: 0, default: BOOTSTRAP_RESAMPLES, description: "resamples (0: none)" },
+    "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
     out: OUT_DIR_FLAG,
   },
 } as const satisfies CliSpec;
@@ -69,33 +64,31 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
   const out = f.out.replace(/\/+$/, "") || "/";
-  const modeA = f.annotations !== undefined || f.detections !== undefined;
-  if (modeA && (!f.annotations || !f.detections)) {
-    throw new UsageError("mode A needs both --annotations and --detections");
-  }
-  if (modeA && f.dataset) throw new UsageError("--dataset (mode B) cannot be combined with --annotations");
-  if (!modeA && !f.dataset) {
-    throw new UsageError("give --annotations/--detections (mode A) or --dataset (mode B)");
+  const modeA = f.annotations !== undefined;
+  if (modeA !== (f.detections !== undefined)) {
+    throw new UsageError("--annotations and --detections go together");
   }
   if (!modeA && !f.weights === !f.checkpoint) {
-    throw new UsageError("mode B needs exactly one of --weights, --checkpoint");
+    throw new UsageError("give exactly one of --weights, --checkpoint");
   }
   await checkInputFiles(f, ["annotations", "detections", "dataset", "weights", "checkpoint"]);
+  const bootstrap = { resamples: f.bootstrap, seed: f.bootstrapSeed };
   if (modeA) {
     const gt = await readCocoGtFile(f.annotations!);
     const results = await readCocoResults(f.detections!, new Set(gt.images.map((im) => im.id)));
-    const cat = f.category === undefined ? {} : /^\d+$/.test(f.category) ? { id: Number(f.category) } : {
-      name: f.category,
-    };
+    const c = f.category;
+    const cat = c === undefined ? {} : /^\d+$/.test(c) ? { id: Number(c) } : { name: c };
     const settings = { mode: "coco-files" as const, annotations: f.annotations, detections: f.detections };
-    const ap = evaluateCocoFiles(gt, results, selectCategory(gt, cat), settings);
+    const ap = withBootstrapIntervals(
+      evaluateCocoFiles(gt, results, selectCategory(gt, cat), settings),
+      gt,
+      results,
+      bootstrap,
+    );
     await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
     return printSummary(ap, `${out}/ap.json`);
   }
-  const checkpointOptions = {
-    trustCheckpoint: f.trustCheckpoint,
-    onNote: (note: string) => console.error(note),
-  };
+  const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
   const result = await evaluateDetectorOnSplit({
     ...f,
     datasetPath: f.dataset!,
@@ -104,15 +97,21 @@ async function main(args: string[]): Promise<void> {
   });
   await writeJsonArtifact(`${out}/gt.coco.json`, CocoGtFileSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
-  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, result.ap);
-  printSummary(result.ap, `${out}/ap.json`);
+  const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
+  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+  printSummary(ap, `${out}/ap.json`);
 }
 
 function printSummary(ap: ApJson, file: string): void {
-  const f = (v: number) => v.toFixed(4);
-  console.log(
-    `AP@0.5 ${f(ap.ap50)}  AP@0.75 ${f(ap.ap75)}  AP@[.5:.95] ${f(ap.ap)}  AR@100 ${f(ap.ar100)}  → ${file}`,
-  );
+  const f = (v: number, ci?: [number, number]) =>
+    v.toFixed(4) + (ci ? ` [${ci[0].toFixed(4)}, ${ci[1].toFixed(4)}]` : "");
+  const values = [`AP@0.5 ${f(ap.ap50, ap.ap50_ci)}`, `AP@0.75 ${f(ap.ap75, ap.ap75_ci)}`];
+  console.log(`${values.join("  ")}  AP@[.5:.95] ${f(ap.ap, ap.ap_ci)}  AR@100 ${f(ap.ar100)}  → ${file}`);
+  const b = ap.bootstrap;
+  if (b) {
+    const secs = b.seconds === undefined ? "" : ` in ${b.seconds.toFixed(2)} s`;
+    console.log(`[lo, hi]: 95% bootstrap intervals from ${b.resamples} resamples of the test images${secs}`);
+  }
 }
 
 if (import.meta.main) await runTask("ap", main);

@@ -1,20 +1,28 @@
 /**
  * `deno task report --runs <run dir>… --out report.html` — the self-contained hypothesis report (lib/report).
  * A run directory holds ap.json (required), detections.coco.json, gt.coco.json, and optionally train-log.json
- * and run.json; the gallery draws test images of the dataset with ground truth and detections.
+ * and run.json; the verdict is a paired bootstrap of each fine-tuned run against the original detector; the
+ * gallery draws test images of the dataset with ground truth, detections and the errors at IoU 0.75.
  * @module
  */
 import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { InputError, writeFileAtomic } from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
-import { buildGallery, type GalleryRow, loadRunDir, renderReportHtml } from "../lib/report/mod.ts";
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/eval/mod.ts";
+import {
+  buildReport,
+  type DatasetInfo,
+  describeDataset,
+  loadRunDir,
+  type ReportOptions,
+} from "../lib/report/mod.ts";
 
 const CLI = {
   task: "report",
   usage: ["--runs RUN_DIR [RUN_DIR…] --out report.html [--dataset dataset.json] [flags]"],
   summary:
-    `One self-contained HTML page comparing evaluation runs: the AP table, PR and training curves, and a
-gallery of test images with ground truth and detections. More run directories may follow as plain arguments.`,
+    `One self-contained HTML page comparing evaluation runs: the verdict (paired bootstrap), the AP table,
+PR and training curves, and a gallery of test images. More run directories may follow as plain arguments.`,
   positionals: true,
   flags: {
     runs: { kind: "list", value: "DIR", description: "run directories (ap.json required; repeatable)" },
@@ -30,10 +38,22 @@ gallery of test images with ground truth and detections. More run directories ma
       min: 0,
       max: 1,
       default: 0.3,
-      description: "draw detections with at least this score",
+      description: "draw detections with at least this score (the error view's operating point)",
     },
-    "max-boxes": { kind: "integer", min: 0, default: 15, description: "detections drawn per gallery image" },
-    title: { kind: "string", value: "TEXT", description: "title of the page" },
+    labels: { kind: "integer", min: 0, default: 3, description: "scores shown on the N highest detections" },
+    "max-boxes": { kind: "integer", min: 0, default: 10, description: "detections drawn per gallery image" },
+    bootstrap: {
+      kind: "integer",
+      min: 0,
+      default: BOOTSTRAP_RESAMPLES,
+      description: "resamples of the comparison",
+    },
+    "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
+    title: {
+      kind: "string",
+      value: "TEXT",
+      description: "title of the page (default: from the data and runs)",
+    },
   },
 } as const satisfies CliSpec;
 
@@ -52,29 +72,34 @@ async function main(args: string[]): Promise<void> {
   for (const dir of dirs) runs.push(await loadRunDir(dir));
   console.error(`report: ${runs.length} run(s): ${runs.map((r) => `${r.name} (${r.kind})`).join(", ")}`);
 
-  let gallery: GalleryRow[] = [];
-  if (f.gallery > 0) {
-    const datasetPath = f.dataset ?? runs.find((r) => r.dataset)?.dataset;
-    if (!datasetPath) {
-      throw new UsageError("the gallery needs the images: pass --dataset dataset.json (or --gallery 0)");
-    }
-    const dataset = given ?? await readDataset(datasetPath);
-    const source = await openDatasetSource(dataset, datasetPath);
-    const byId = new Map(dataset.images.map((im) => [im.id, im]));
-    const image = (id: number) => {
+  let images: ReportOptions["images"];
+  let dataset: DatasetInfo | undefined;
+  const datasetPath = f.dataset ?? runs.find((r) => r.dataset)?.dataset;
+  if (f.gallery > 0 && !datasetPath) {
+    throw new UsageError("the gallery needs the images: pass --dataset dataset.json (or --gallery 0)");
+  }
+  if (datasetPath) {
+    const data = given ?? await readDataset(datasetPath);
+    const source = await openDatasetSource(data, datasetPath);
+    dataset = describeDataset(source, data.source.root, data.source.path);
+    const byId = new Map(data.images.map((im) => [im.id, im]));
+    const read = (id: number) => {
       const im = byId.get(id);
       if (!im) throw new InputError(`image ${id} of the runs' gt.coco.json is not in ${datasetPath}`);
       return source.readImage(im);
     };
-    const opts = { count: f.gallery, minScore: f.galleryMinScore, maxBoxes: f.maxBoxes, maxSide: 360 };
-    gallery = buildGallery(runs, image, opts, toCocoGroundTruth(dataset, split(runs)));
+    images = { read, groundTruth: toCocoGroundTruth(data, split(runs)) };
   }
-  const html = renderReportHtml(runs, {
+  const t0 = performance.now();
+  const html = buildReport(runs, {
     title: f.title,
-    gallery,
-    galleryNote: `First ${gallery.length} test images by id; detections with score ≥ ${f.galleryMinScore}, ` +
-      `at most ${f.maxBoxes} per image.`,
+    dataset,
+    resamples: f.bootstrap,
+    seed: f.bootstrapSeed,
+    images,
+    gallery: { count: f.gallery, minScore: f.galleryMinScore, maxLabels: f.labels, maxBoxes: f.maxBoxes },
   });
+  console.error(`report: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await writeFileAtomic(f.out, html);
   console.error(`report: wrote ${f.out} (${(html.length / 1024).toFixed(0)} KiB)`);
 }

@@ -6,6 +6,9 @@
 import assertModule from "node:assert/strict";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { zipSync } from "fflate";
+import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
+import type { RunData } from "../lib/report/mod.ts";
+import { mulberry32 } from "../lib/core/mod.ts";
 
 /** Absolute path of the committed fixture dataset directory. */
 export const FIXTURE_DIR = new URL("../fixtures/PennFudanPed", import.meta.url).pathname;
@@ -216,3 +219,126 @@ export function zipCheckpoint(
   return zipSync(files, { level: 0 });
 }
 export const f32Bytes = (values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);
+
+/** A detection to compare: class, score and a box as [x, y, width, height]. */
+export interface ComparableDetection {
+  class: string | number;
+  score: number;
+  bbox: readonly number[];
+}
+
+/** IoU of two [x, y, width, height] boxes. */
+export function xywhIou(a: readonly number[], b: readonly number[]): number {
+  const iw = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
+  const ih = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+  const inter = iw * ih;
+  return inter / (a[2] * a[3] + b[2] * b[3] - inter);
+}
+
+/**
+ * Asserts that two detection lists are the same up to order: equal counts, and every expected detection has its
+ * own actual one of the same class with IoU ≥ `minIou` and |Δscore| ≤ `maxScoreDiff` (greedy, best IoU first).
+ */
+export function assertSameDetections(
+  actual: readonly ComparableDetection[],
+  expected: readonly ComparableDetection[],
+  minIou: number,
+  maxScoreDiff: number,
+  what = "detections",
+): void {
+  assertEquals(actual.length, expected.length, `${what}: count`);
+  const free = new Set(actual.map((_, i) => i));
+  for (const [k, e] of expected.entries()) {
+    let best = -1, bestIou = -1;
+    for (const i of free) {
+      const a = actual[i];
+      if (a.class !== e.class || Math.abs(a.score - e.score) > maxScoreDiff) continue;
+      const iou = xywhIou(a.bbox, e.bbox);
+      if (iou > bestIou) [best, bestIou] = [i, iou];
+    }
+    assert(
+      best >= 0 && bestIou >= minIou,
+      `${what}: expected #${k} ${JSON.stringify(e)} has no match (best IoU ${bestIou.toFixed(4)})`,
+    );
+    free.delete(best);
+  }
+}
+
+/** `deno task detect`'s detections (pixel xyxy boxes, labels) as comparable [x, y, width, height] detections. */
+export function comparablePixelDetections(
+  dets: readonly { label: string; score: number; box: readonly number[] }[],
+): ComparableDetection[] {
+  return dets.map((d) => ({
+    class: d.label,
+    score: d.score,
+    bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
+  }));
+}
+
+/**
+ * A report run (lib/report `RunData`) on a synthetic test set: `nImages` images (ids 1…, 320 × 240) with two
+ * pedestrians each, one detection per pedestrian jittered by up to ±`noise`/2 px plus one low-score clutter box,
+ * scored by `evaluateCocoFiles` with 200 bootstrap resamples. The same `seed` gives the same ground truth, so
+ * runs of one seed share their test images. `perImage` keeps gt.coco.json/detections.coco.json contents.
+ */
+export function fakeRun(
+  name: string,
+  kind: "original" | "finetuned",
+  noise: number,
+  opts: { perImage?: boolean; nImages?: number; seed?: number } = {},
+): RunData {
+  const nImages = opts.nImages ?? 6;
+  const truth = mulberry32(opts.seed ?? 1),
+    jitter = mulberry32((opts.seed ?? 1) * 7919 + Math.round(noise * 100));
+  const images = Array.from(
+    { length: nImages },
+    (_, i) => ({ id: i + 1, width: 320, height: 240, file_name: `im${i + 1}.png` }),
+  );
+  const annotations = images.flatMap((im) =>
+    [0, 1].map((k) => ({
+      id: im.id * 10 + k,
+      image_id: im.id,
+      category_id: 1,
+      bbox: [
+        20 + 150 * k + truth() * 40,
+        20 + truth() * 40,
+        50 + truth() * 30,
+        120 + truth() * 60,
+      ] as XywhBox,
+      iscrowd: 0 as const,
+    }))
+  );
+  const detections = annotations.flatMap((a) => [
+    {
+      image_id: a.image_id,
+      category_id: 1,
+      bbox: a.bbox.map((v, j) => Math.max(j < 2 ? 0 : 1, v + (jitter() - 0.5) * noise)) as XywhBox,
+      score: 0.5 + jitter() / 2,
+    },
+    {
+      image_id: a.image_id,
+      category_id: 1,
+      bbox: [jitter() * 250, jitter() * 150, 30, 60] as XywhBox,
+      score: jitter() * 0.5,
+    },
+  ]);
+  const gt = { images, annotations, categories: [{ id: 1, name: "person" }] };
+  const ap = withBootstrapIntervals(
+    evaluateCocoFiles(gt, detections, { id: 1, name: "person" }, {
+      mode: "detector",
+      split: "test",
+      n_classes: kind === "original" ? 21 : 2,
+      min_score: 0.01,
+    }),
+    gt,
+    detections,
+    { resamples: 200 },
+  );
+  return {
+    dir: `/runs/${name}`,
+    name,
+    kind,
+    ap,
+    ...(opts.perImage ? { groundTruth: gt, detections } : {}),
+  };
+}

@@ -171,7 +171,7 @@ export interface CocoEvalResult {
 }
 
 /** Per-image matching result (pycocotools `evaluateImg` output), detections in score order. */
-interface ImageEval {
+export interface ImageEval {
   dtScores: number[];
   /** [T][D] matched to some gt. */
   dtMatched: Uint8Array[];
@@ -179,6 +179,11 @@ interface ImageEval {
   dtIgnore: Uint8Array[];
   /** [G] ignore flags (sorted, ignored last). */
   gtIgnore: Uint8Array;
+  /** [T][G] matched to some detection (pycocotools `gtMatches` ≠ 0), gt in sorted order. */
+  gtMatched: Uint8Array[];
+  /** Index into the given `gts` of each sorted gt, and into `dets` of each kept detection (`gtIds`, `dtIds`). */
+  gtOrder: number[];
+  dtOrder: number[];
 }
 
 /** Stable argsort of `keys` ascending (numpy `argsort(kind="mergesort")`; JS sort is stable). */
@@ -189,7 +194,11 @@ function stableArgsort(keys: readonly number[]): number[] {
   });
 }
 
-function evaluateImage(
+/**
+ * pycocotools `evaluateImg` for one image and one area range: sorts ground truths (ignored last) and detections
+ * (decreasing score, cut at `maxDet`) and matches them greedily at each IoU threshold (module doc, steps 1–2).
+ */
+export function evaluateImage(
   gts: readonly CocoGt[],
   dets: readonly CocoDet[],
   areaRange: readonly [number, number],
@@ -211,6 +220,7 @@ function evaluateImage(
   const ious = dt.map((d) => gt.map((g, gi) => bboxIou(d.bbox, g.bbox, crowd[gi])));
   const dtMatched: Uint8Array[] = [];
   const dtIgnore: Uint8Array[] = [];
+  const gtMatched: Uint8Array[] = [];
   for (let t = 0; t < T; t++) {
     const gtm = new Uint8Array(G);
     const dtm = new Uint8Array(D);
@@ -238,8 +248,9 @@ function evaluateImage(
     }
     dtMatched.push(dtm);
     dtIgnore.push(dtIg);
+    gtMatched.push(gtm);
   }
-  return { dtScores: dt.map((d) => d.score), dtMatched, dtIgnore, gtIgnore };
+  return { dtScores: dt.map((d) => d.score), dtMatched, dtIgnore, gtIgnore, gtMatched, gtOrder, dtOrder };
 }
 
 /** First index i with sorted[i] >= value (`np.searchsorted(sorted, value, side="left")`). */
@@ -253,18 +264,18 @@ function searchsortedLeft(sorted: ArrayLike<number>, value: number): number {
   return lo;
 }
 
-/** Precision at recall thresholds and final recall for one maxDet (pycocotools `accumulate`, one k/a/m). */
-function accumulate(
+/**
+ * The detections of all images in the order `accumulate` ranks them: the first `maxDet` of each image
+ * concatenated (images in `evals` order), stable-sorted by decreasing score (`np.argsort(-dtScores,
+ * kind="mergesort")`). Entry i is detection `det[i]` (score order within its image) of image `image[i]`.
+ */
+export function rankDetections(
   evals: readonly ImageEval[],
   maxDet: number,
-  T: number,
-  recallThresholds: readonly number[],
-): { precision: number[][]; recall: number[] } {
-  const R = recallThresholds.length;
+): { image: Int32Array; det: Int32Array } {
   const scores: number[] = [];
   const ownerImage: number[] = []; // image (index into evals) of each concatenated entry
   const ownerDet: number[] = []; // detection index within that image
-  let npig = 0;
   evals.forEach((e, ei) => {
     const n = Math.min(maxDet, e.dtScores.length);
     for (let d = 0; d < n; d++) {
@@ -272,25 +283,45 @@ function accumulate(
       ownerImage.push(ei);
       ownerDet.push(d);
     }
-    for (const ig of e.gtIgnore) if (ig === 0) npig++;
   });
-  if (npig === 0) {
-    return {
-      precision: Array.from({ length: T }, () => new Array(R).fill(-1)),
-      recall: new Array(T).fill(-1),
-    };
-  }
-  const order = stableArgsort(scores); // by −score, stable (np.argsort(-dtScores, kind="mergesort"))
-  const nd = order.length;
+  const order = stableArgsort(scores);
+  return {
+    image: Int32Array.from(order, (i) => ownerImage[i]),
+    det: Int32Array.from(order, (i) => ownerDet[i]),
+  };
+}
+
+/** Ground truths of `evals` that are not ignored (pycocotools `npig`). */
+export function countNonIgnoredGt(evals: readonly ImageEval[]): number {
+  let npig = 0;
+  for (const e of evals) for (const ig of e.gtIgnore) if (ig === 0) npig++;
+  return npig;
+}
+
+/**
+ * The accumulation of `accumulate` for one k/a/m over detections already ranked (see {@link rankDetections}):
+ * cumulative TP/FP, recall = TP / npig, precision = TP / (TP + FP + eps), precision envelope, precision sampled at
+ * the recall thresholds. `npig` > 0.
+ */
+export function accumulateRanked(
+  evals: readonly ImageEval[],
+  ranked: { image: Int32Array; det: Int32Array },
+  npig: number,
+  T: number,
+  recallThresholds: readonly number[],
+): { precision: number[][]; recall: number[] } {
+  const R = recallThresholds.length;
+  const nd = ranked.image.length;
   const precision: number[][] = [];
   const recall: number[] = [];
+  const rc = new Float64Array(nd);
+  const pr = new Float64Array(nd);
   for (let t = 0; t < T; t++) {
-    const rc = new Float64Array(nd);
-    const pr = new Array<number>(nd);
     let tp = 0, fp = 0;
+    const dtMatched = evals.map((e) => e.dtMatched[t]), dtIgnore = evals.map((e) => e.dtIgnore[t]);
     for (let i = 0; i < nd; i++) {
-      const ei = ownerImage[order[i]], d = ownerDet[order[i]];
-      const matched = evals[ei].dtMatched[t][d], ignored = evals[ei].dtIgnore[t][d];
+      const ei = ranked.image[i], d = ranked.det[i];
+      const matched = dtMatched[ei][d], ignored = dtIgnore[ei][d];
       if (matched && !ignored) tp++;
       if (!matched && !ignored) fp++;
       rc[i] = tp / npig;
@@ -309,13 +340,31 @@ function accumulate(
   return { precision, recall };
 }
 
+/** Precision at recall thresholds and final recall for one maxDet (pycocotools `accumulate`, one k/a/m). */
+function accumulate(
+  evals: readonly ImageEval[],
+  maxDet: number,
+  T: number,
+  recallThresholds: readonly number[],
+): { precision: number[][]; recall: number[] } {
+  const npig = countNonIgnoredGt(evals);
+  if (npig === 0) {
+    return {
+      precision: Array.from({ length: T }, () => new Array(recallThresholds.length).fill(-1)),
+      recall: new Array(T).fill(-1),
+    };
+  }
+  return accumulateRanked(evals, rankDetections(evals, maxDet), npig, T, recallThresholds);
+}
+
 /** Mean of the entries > −1 (pycocotools `_summarize`), −1 when there are none. */
-function meanValid(values: readonly number[]): number {
+export function meanValid(values: readonly number[]): number {
   const valid = values.filter((v) => v > -1);
   return valid.length === 0 ? -1 : numpyMean(valid);
 }
 
-function groupByImage<T extends { image_id: number }>(items: readonly T[]): Map<number, T[]> {
+/** Items (ground truths, detections) by `image_id`, each list in input order. */
+export function groupByImage<T extends { image_id: number }>(items: readonly T[]): Map<number, T[]> {
   const map = new Map<number, T[]>();
   for (const item of items) {
     const list = map.get(item.image_id);

@@ -246,7 +246,29 @@ export function fractionalXyxyToPixelXywh(box: readonly number[], width: number,
   return pixelXyxyToXywh([box[0] * width, box[1] * height, box[2] * width, box[3] * height]);
 }
 
-/** `ap.json`: what `deno task ap` writes (both modes). AP values are −1 when there is no ground truth. */
+/** `ap.json`'s `bootstrap` field: how its `*_ci` intervals were computed (lib/eval/bootstrap.ts). */
+export const BootstrapSettingsSchema = z.object({
+  /** B, the number of resamples; 0 when skipped. */
+  resamples: z.number().int().nonnegative(),
+  /** Resamples holding ground truth (the intervals use these). */
+  valid_resamples: z.number().int().nonnegative(),
+  seed: z.number().int(),
+  confidence: z.number().gt(0).lt(1),
+  /** What is resampled with replacement (the test images), and how the interval is read off the resamples. */
+  unit: z.literal("image"),
+  method: z.literal("percentile"),
+  seconds: z.number().nonnegative().optional(),
+});
+export type BootstrapSettings = z.infer<typeof BootstrapSettingsSchema>;
+
+/** A confidence interval [lo, hi] of an AP value. */
+const ApIntervalSchema = z.tuple([z.number().min(-1).max(1), z.number().min(-1).max(1)])
+  .refine(([lo, hi]) => lo <= hi, { message: "expected lo ≤ hi" });
+
+/**
+ * `ap.json`: what `deno task ap` writes (both modes). AP values are −1 when there is no ground truth. The
+ * intervals (`*_ci`, `bootstrap`) are absent in files written before they existed or with `--bootstrap 0`.
+ */
 export const ApJsonSchema = z.object({
   /** AP at IoU 0.5 (COCO 101-point, maxDets 100, area all). */
   ap50: z.number().min(-1).max(1),
@@ -254,6 +276,11 @@ export const ApJsonSchema = z.object({
   ap75: z.number().min(-1).max(1),
   /** AP averaged over IoU 0.50:0.05:0.95. */
   ap: z.number().min(-1).max(1),
+  /** 95% bootstrap intervals (test images resampled with replacement) of ap50, ap75, ap. */
+  ap50_ci: ApIntervalSchema.optional(),
+  ap75_ci: ApIntervalSchema.optional(),
+  ap_ci: ApIntervalSchema.optional(),
+  bootstrap: BootstrapSettingsSchema.optional(),
   /** AR with 100 detections per image. */
   ar100: z.number().min(-1).max(1),
   ar1: z.number().min(-1).max(1),

@@ -1,5 +1,6 @@
 /**
- * Evaluation: pycocotools-exact AP, the COCO file formats, and running a detector over a dataset split.
+ * Evaluation: pycocotools-exact AP, its bootstrap confidence intervals, the COCO file formats, and running a
+ * detector over a dataset split.
  * @module
  */
 export {
@@ -13,7 +14,10 @@ export {
   type CocoEvalResult,
   type CocoGt,
   evaluateCoco,
+  evaluateImage,
   evaluateVoc,
+  groupByImage,
+  type ImageEval,
   numpyLinspace,
   numpyMean,
   numpyPairwiseSum,
@@ -23,8 +27,29 @@ export {
   type XywhBox,
 } from "./ap.ts";
 export {
+  type ApIntervals,
+  type ApTriple,
+  BOOTSTRAP_CONFIDENCE,
+  BOOTSTRAP_RESAMPLES,
+  BOOTSTRAP_SEED,
+  bootstrapAp,
+  type BootstrapOptions,
+  type BootstrapResult,
+  drawResamples,
+  evaluatePerImage,
+  type Interval,
+  pairedBootstrap,
+  type PairedBootstrapResult,
+  percentileInterval,
+  type PerImageEval,
+  resampleAp,
+  withBootstrapIntervals,
+} from "./bootstrap.ts";
+export {
   type ApJson,
   ApJsonSchema,
+  type BootstrapSettings,
+  BootstrapSettingsSchema,
   CocoBboxSchema,
   type CocoGtFile,
   CocoGtFileSchema,

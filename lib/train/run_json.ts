@@ -4,8 +4,8 @@
  * reads it).
  *
  * Shapes read besides the current one ({@link readRunJson}): finetune's before the engine was recorded (`source`
- * for `start`, a top-level `backend`), and a hand-written note `{ name?, kind?, description?, dataset?, settings? }`
- * that names a run directory in the report (e.g. the baseline's).
+ * for `start`, a top-level `backend`), and a hand-written note `{ name?, kind?, description?, dataset?, start?,
+ * head_init?, settings? }` (`source` for `start` accepted) that names a run directory in the report.
  * @module
  */
 import { z } from "zod";
@@ -67,14 +67,17 @@ export const RunNoteSchema = z.strictObject({
   description: z.string().optional(),
   /** dataset.json of the evaluated split, relative to the run directory */
   dataset: z.string().optional(),
+  start: StartModelSchema.optional(),
+  head_init: z.string().optional(),
   settings: z.record(z.string(), z.unknown()).optional(),
 });
 export type RunNote = z.infer<typeof RunNoteSchema>;
 
-/** finetune's shape before the engine was recorded, turned into the current one. */
+/** finetune's shape before the engine was recorded, turned into the current one (`source` → `start`). */
 function upgradeRunJson(value: Record<string, unknown>): Record<string, unknown> {
   if (!("source" in value) || "start" in value) return value;
   const { source, backend, ...rest } = value;
+  if (!("task" in value)) return { ...rest, start: source }; // a note
   const settings = (rest.settings ?? {}) as Record<string, unknown>;
   const workers = typeof settings.workers === "number" ? settings.workers : 1;
   return { ...rest, start: source, engine: { backend, conv: null, workers }, ms_per_train_image: null };
@@ -91,6 +94,6 @@ export async function writeRunJson(file: string, run: RunJson): Promise<void> {
  */
 export async function readRunJson(file: string): Promise<RunJson | RunNote> {
   const value = await readJsonArtifact(file, z.record(z.string(), z.unknown()));
-  if (!("task" in value)) return validateArtifact(file, RunNoteSchema, value);
+  if (!("task" in value)) return validateArtifact(file, RunNoteSchema, upgradeRunJson(value));
   return validateArtifact(file, RunJsonSchema, upgradeRunJson(value));
 }

@@ -191,6 +191,12 @@ Deno.test({
       assert.equal(ap.n_detections, dets.length);
       assert.equal(ap.settings.class_index, 15);
       assert.equal(ap.settings.n_classes, 21);
+      // Mode B writes the bootstrap intervals too; with one test image every resample is that image.
+      assert.equal(ap.bootstrap?.resamples, 1000);
+      assert.deepEqual([ap.ap50_ci, ap.ap75_ci, ap.ap_ci], [[ap.ap50, ap.ap50], [ap.ap75, ap.ap75], [
+        ap.ap,
+        ap.ap,
+      ]]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

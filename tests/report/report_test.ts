@@ -1,22 +1,14 @@
 import assert from "node:assert/strict";
-import { ArtifactError } from "../../lib/core/artifacts.ts";
-import { type CocoResult, evaluateCocoFiles } from "../../lib/eval/coco.ts";
-import { buildDataset, toCocoGroundTruth, writeDataset } from "../../lib/data/dataset.ts";
-import { decodeImage } from "../../lib/image/codec.ts";
-import {
-  escapeHtml,
-  lineChartSvg,
-  loadRunDir,
-  renderGalleryImage,
-  renderReportHtml,
-  type RunData,
-} from "../../lib/report/report.ts";
-import { mulberry32 } from "../../lib/data/split.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
+import { ArtifactError } from "../../lib/core/mod.ts";
+import { buildDataset, openDirectorySource, toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
+import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/eval/mod.ts";
+import { decodeImage } from "../../lib/image/mod.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
+import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";
+import { fakeRun, FIXTURE_DIR } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const TASK = new URL("../../tasks/report.ts", import.meta.url).pathname;
 
 function haveChromium(): boolean {
@@ -33,107 +25,54 @@ Deno.test("escapeHtml() escapes the five HTML-special characters", () => {
   assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
 });
 
-Deno.test("lineChartSvg() draws one polyline per series in plot coordinates, with a legend", () => {
-  const svg = lineChartSvg(
-    [
-      { name: "a<b", color: [1, 2, 3], points: [[0, 0], [1, 1]] },
-      { name: "c", color: [4, 5, 6], points: [[0.5, 0.5]], dashed: true },
-    ],
-    {
-      title: "T",
-      xLabel: "recall",
-      yLabel: "precision",
-      xDomain: [0, 1],
-      yDomain: [0, 1],
-      width: 200,
-      height: 150,
-      id: "t",
-    },
-  );
-  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" class="chart" data-chart="t"/);
-  const lines = [...svg.matchAll(/<polyline data-series="([^"]*)" points="([^"]*)"/g)];
-  assert.deepEqual(lines.map((m) => m[1]), ["a&lt;b", "c"]);
-  // Plot area: left 56, right 200 − 16 = 184, top 30, bottom 150 − 46 = 104 (the legend is added below).
-  assert.equal(lines[0][2], "56.00,104.00 184.00,30.00");
-  assert.match(svg, /stroke="rgb\(4,5,6\)" stroke-width="2" stroke-dasharray="6 4"/);
-  assert.match(svg, /class="legend">a&lt;b<\/text>/);
-  assert.match(svg, /height="186"/); // 150 + 2 legend lines × 16 + 4
-});
-
-function fakeRun(name: string, kind: "original" | "finetuned", ap75: number): RunData {
-  const curve = Array.from(
-    { length: 101 },
-    (_, i) => [i / 100, Math.max(0, ap75 - i / 200)] as [number, number],
-  );
-  return {
-    dir: `/runs/${name}`,
-    name,
-    kind,
-    ap: {
-      ap50: ap75 + 0.1,
-      ap75,
-      ap: ap75 / 2,
-      ar100: 0.5,
-      ar1: 0.1,
-      ar10: 0.4,
-      voc_ap50: 0,
-      voc_ap75: 0,
-      pr_curve_75: curve,
-      pr_curve_50: curve,
-      settings: {
-        mode: "detector",
-        category: { id: 1, name: "person" },
-        iou_thresholds: [0.5],
-        recall_thresholds: 101,
-        max_dets: [1, 10, 100],
-        area_range: [0, 1e10],
-      },
-      n_images: 3,
-      n_gt: 5,
-      n_detections: 9,
-    },
-  };
-}
-
-Deno.test("renderReportHtml() states the verdict, lists every run and fetches nothing", () => {
-  const runs = [fakeRun("voc", "original", 0.2), fakeRun("tuned <1>", "finetuned", 0.6)];
+Deno.test("buildReport() states the verdict with its interval, lists every run, escapes and fetches nothing", () => {
+  const runs = [
+    fakeRun("voc", "original", 60, { perImage: true, nImages: 30 }),
+    fakeRun("tuned <1>", "finetuned", 2, { perImage: true, nImages: 30 }),
+  ];
   const before = structuredClone(runs);
-  const html = renderReportHtml(runs, { generatedAt: "2026-01-01T00:00:00Z" });
+  const html = buildReport(runs, { generatedAt: "2026-01-01T00:00:00Z", resamples: 300 });
   assert.deepEqual(runs, before);
-  assert.match(html, /data-verdict="supported"/);
-  assert.match(html, /AP@0.75 0.2000 \(voc\) → 0.6000 \(tuned &lt;1&gt;\), \+0.4000/);
+  const verdict = html.match(/<p class="verdict" data-verdict="([a-z-]+)">(.*?)<\/p>/)!;
+  assert.equal(verdict[1], "supported");
+  assert.match(verdict[2], /tuned &lt;1&gt; − voc AP@0.75 = \+[01]\.\d{3} \[\+[01]\.\d{3}, \+[01]\.\d{3}\]/);
   assert.match(html, /<tr data-run="tuned &lt;1&gt;">/);
-  assert.match(html, /data-metric="ap75">0.6000</);
-  assert.match(html, /data-chart="pr75"/);
-  // No resource outside the page: no src/href other than data: URIs, no url(), no @import.
-  for (const m of html.matchAll(/(?:src|href)="([^"]*)"/g)) assert.match(m[1], /^data:/);
-  assert.doesNotMatch(html, /url\(|@import/);
-  const worse = renderReportHtml([fakeRun("voc", "original", 0.7), fakeRun("t", "finetuned", 0.6)]);
-  assert.match(worse, /data-verdict="not-supported"/);
-  assert.match(renderReportHtml([fakeRun("t", "finetuned", 0.6)]), /data-verdict="incomplete"/);
-});
-
-Deno.test("renderGalleryImage() shrinks the image and draws only detections above the score threshold", () => {
-  const img = { width: 200, height: 100, data: new Uint8Array(200 * 100 * 3).fill(128) };
-  const { image, nShown } = renderGalleryImage(
-    img,
-    [[10, 10, 50, 50]],
-    [{ bbox: [100, 20, 40, 40], score: 0.9 }, { bbox: [0, 0, 10, 10], score: 0.1 }],
-    [255, 0, 0],
-    { minScore: 0.3, maxBoxes: 10, maxSide: 100 },
+  const ap75 = runs[1].ap.ap75.toFixed(3);
+  assert.ok(html.includes(`data-metric="ap75"><span class="value">${ap75}</span> <span class="ci">[`), ap75);
+  assert.match(html, /<h2>How to read this<\/h2>/);
+  assert.match(html, /<h2>Precision–recall at IoU 0.75<\/h2>/);
+  assert.match(html, /<h2>Precision–recall at IoU 0.5<\/h2>/);
+  assert.match(
+    html,
+    /<title>Person detection on COCO category &quot;person&quot;: original VOC detector vs fine-tuned/,
   );
-  assert.equal(nShown, 1);
-  assert.deepEqual([image.width, image.height], [100, 50]);
-  const px = (x: number, y: number) => [...image.data.subarray((y * 100 + x) * 3, (y * 100 + x) * 3 + 3)];
-  assert.deepEqual(px(5, 15), [0, 200, 0]); // gt left edge at x = 10 × 0.5
-  assert.deepEqual(px(50, 20), [255, 0, 0]); // detection top-left corner at (100, 20) × 0.5 = (50, 10) … edge
-  assert.deepEqual(px(1, 1), [128, 128, 128]); // the low-score box is not drawn
+  assert.doesNotMatch(html, /data-smoke/); // 30 test images, no dataset info: no banner
+  // No resource outside the page: no src/href other than data: URIs, no url(), no @import, no script.
+  for (const m of html.matchAll(/(?:src|href)="([^"]*)"/g)) assert.match(m[1], /^data:/);
+  assert.doesNotMatch(html, /url\(|@import|<script/);
+  const worse = buildReport([runs[1], { ...runs[0], kind: "finetuned" }, {
+    ...runs[1],
+    name: "o",
+    kind: "original",
+  }], {
+    resamples: 100,
+  });
+  assert.match(worse, /data-verdict="not-supported"/);
+  assert.match(buildReport([runs[1]]), /data-verdict="incomplete"/);
+  const smoke = buildReport([runs[1]], {
+    dataset: { name: "the synthetic fixture images", synthetic: true },
+  });
+  assert.match(
+    smoke,
+    /<div class="banner" role="alert" data-smoke="true"><b>Smoke run: these numbers mean nothing/,
+  );
 });
 
-Deno.test("loadRunDir() names the malformed file and field", async () => {
+Deno.test("loadRunDir() names the malformed file and field; mode A runs find their COCO files via ap.json", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await Deno.writeTextFile(`${dir}/ap.json`, JSON.stringify(fakeRun("x", "original", 0.1).ap));
+    const run = fakeRun("x", "original", 10, { perImage: true });
+    await Deno.writeTextFile(`${dir}/ap.json`, JSON.stringify(run.ap));
     await Deno.writeTextFile(
       `${dir}/train-log.json`,
       JSON.stringify({ steps: [{ epoch: 1, step: 1 }], epochs: [] }),
@@ -144,8 +83,17 @@ Deno.test("loadRunDir() names the malformed file and field", async () => {
       return true;
     });
     await Deno.remove(`${dir}/train-log.json`);
-    const run = await loadRunDir(dir);
-    assert.equal(run.kind, "finetuned"); // no run.json, no n_classes 21 in settings
+    assert.equal((await loadRunDir(dir)).kind, "original"); // no run.json: n_classes 21
+    await Deno.writeTextFile(`${dir}/gt.json`, JSON.stringify(run.groundTruth));
+    await Deno.writeTextFile(`${dir}/dets.json`, JSON.stringify(run.detections));
+    const modeA = {
+      ...run.ap,
+      settings: { ...run.ap.settings, annotations: "gt.json", detections: "dets.json" },
+    };
+    await Deno.writeTextFile(`${dir}/ap.json`, JSON.stringify(modeA));
+    const loaded = await loadRunDir(dir);
+    assert.equal(loaded.detections?.length, run.detections!.length);
+    assert.equal(loaded.groundTruth?.images.length, 6);
     await Deno.remove(`${dir}/ap.json`);
     await assert.rejects(loadRunDir(dir), /ap\.json: cannot read/);
   } finally {
@@ -153,17 +101,24 @@ Deno.test("loadRunDir() names the malformed file and field", async () => {
   }
 });
 
-/** Two run dirs over the fixture dataset: "original" with noisy boxes, "finetuned" with near-exact ones. */
+/**
+ * Two run dirs over the fixture dataset (8 of its 12 images as the test split): "voc-original" with noisy boxes,
+ * "finetuned" with near-exact ones and a 4-epoch training log numbered by global step.
+ */
 async function makeRuns(root: string): Promise<string[]> {
-  const source = await openDirectorySource(FIXTURES);
-  const dataset = buildDataset(source, { source: { path: FIXTURES, sha256: null }, testSize: 4, seed: 0 });
+  const source = await openDirectorySource(FIXTURE_DIR);
+  const dataset = buildDataset(source, {
+    source: { path: FIXTURE_DIR, sha256: null },
+    testSize: 8,
+    seed: 0,
+  });
   const datasetPath = `${root}/dataset.json`;
   await writeDataset(datasetPath, dataset);
   const gt = toCocoGroundTruth(dataset, "test");
   const rand = mulberry32(7);
   const dirs: string[] = [];
   for (
-    const [name, kind, noise] of [["voc-original", "original", 12], ["finetuned", "finetuned", 1.5]] as const
+    const [name, kind, noise] of [["voc-original", "original", 14], ["finetuned", "finetuned", 1]] as const
   ) {
     const dets: CocoResult[] = gt.annotations.flatMap((a) => [
       {
@@ -187,22 +142,30 @@ async function makeRuns(root: string): Promise<string[]> {
       split: "test",
       n_classes: kind === "original" ? 21 : 2,
     });
-    await Deno.writeTextFile(`${dir}/ap.json`, JSON.stringify(ap));
+    await Deno.writeTextFile(
+      `${dir}/ap.json`,
+      JSON.stringify(withBootstrapIntervals(ap, gt, dets, { resamples: 200 })),
+    );
     await Deno.writeTextFile(`${dir}/gt.coco.json`, JSON.stringify(gt));
     await Deno.writeTextFile(`${dir}/detections.coco.json`, JSON.stringify(dets));
     if (kind === "finetuned") {
       await Deno.writeTextFile(
         `${dir}/run.json`,
-        JSON.stringify({ name: "fine-tuned", kind, settings: { lr: 1e-3, epochs: 4 } }),
+        JSON.stringify({
+          name: "fine-tuned",
+          kind,
+          source: { kind: "scratch", path: null },
+          settings: { lr: 1e-3, epochs: 4, batchSize: 4 },
+        }),
       );
       const steps = Array.from(
-        { length: 40 },
-        (_, k) => ({ epoch: Math.floor(k / 10) + 1, step: k + 1, loss: 8 / (1 + k / 5) }),
+        { length: 12 },
+        (_, k) => ({ epoch: Math.floor(k / 3) + 1, step: k + 1, loss: 8 / (1 + k / 5) }),
       );
       const epochs = [1, 2, 3, 4].map((e) => ({
         epoch: e,
-        train_loss: 6 / (1 + e),
-        val_loss: 6.5 / (1 + e),
+        train_loss: 6 / e,
+        val_loss: 6.5 / e,
         val_ap75: 0.2 * e,
       }));
       await Deno.writeTextFile(`${dir}/train-log.json`, JSON.stringify({ steps, epochs }));
@@ -237,7 +200,7 @@ async function chromium(
 }
 
 Deno.test({
-  name: "deno task report renders in headless Chromium with the table, the curves and the gallery",
+  name: "deno task report renders in headless Chromium: verdict, banner, table, charts, gallery side by side",
   ignore: !chromiumPresent && !Deno.env.get("CI"),
   async fn() {
     if (!chromiumPresent) throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium)`);
@@ -257,8 +220,6 @@ Deno.test({
           tuned,
           "--out",
           out,
-          "--gallery",
-          "3",
         ],
         stdout: "piped",
         stderr: "piped",
@@ -269,37 +230,49 @@ Deno.test({
       const dom = await chromium(["--dump-dom", url], `${root}/profile-dom`);
       assert.equal(dom.code, 0, dom.stderr);
       const html = dom.stdout;
+      assert.match(
+        html,
+        /<h1>Person detection on the synthetic fixture images: original VOC detector vs fine-tuned/,
+      );
+      assert.match(html, /data-smoke="true".*synthetic fixtures.*random initialisation.*only 8 test images/s);
       const rows = [...html.matchAll(/<tr data-run="([^"]+)">/g)].map((m) => m[1]);
       assert.deepEqual(rows, ["voc-original", "fine-tuned"]);
       const ap = JSON.parse(await Deno.readTextFile(`${tuned}/ap.json`));
       assert.ok(
-        html.includes(`data-metric="ap75">${ap.ap75.toFixed(4)}<`),
+        html.includes(`<span class="value">${ap.ap75.toFixed(3)}</span>`),
         "fine-tuned AP@0.75 in the table",
       );
-      assert.match(html, /data-chart="pr75"/);
+      const verdict = html.match(/<p class="verdict" data-verdict="([a-z-]+)">/)?.[1];
+      assert.ok(["supported", "not-supported", "undecided"].includes(verdict!), `verdict ${verdict}`);
+      assert.match(
+        html,
+        /fine-tuned − voc-original AP@0.75 = [+−]?\d\.\d{3} \[[+−]?\d\.\d{3}, [+−]?\d\.\d{3}\]/,
+      );
+      for (const id of ["pr75", "pr50", "loss-fine-tuned", "valap-fine-tuned"]) {
+        assert.match(html, new RegExp(`<section[^>]*>\\s*<h2>[^<]+</h2>.*?data-chart="${id}"`, "s"), id);
+      }
       const pr = html.slice(
         html.indexOf('data-chart="pr75"'),
         html.indexOf("</svg>", html.indexOf('data-chart="pr75"')),
       );
       assert.equal([...pr.matchAll(/<polyline data-series=/g)].length, 2, "one PR curve per run");
       assert.match(pr, /<polyline [^>]*points="(?:[\d.]+,[\d.]+ ){100}[\d.]+,[\d.]+"/, "101 points");
-      assert.match(html, /data-chart="loss-fine-tuned"/);
-      assert.match(html, /data-chart="valap-fine-tuned"/);
-      assert.equal(
-        [...html.matchAll(/<img src="data:image\/png;base64,/g)].length,
-        3 * 2,
-        "3 images × 2 runs",
-      );
-      assert.match(html, /data-verdict="supported"/);
+      const items = html.split('<div class="item"').slice(1);
+      assert.equal(items.length, 6, "6 test images by default");
+      for (const item of items) {
+        assert.equal([...item.matchAll(/<figure class="panel"/g)].length, 2, "both runs side by side");
+        assert.equal([...item.matchAll(/<image href="data:image\/jpeg;base64,/g)].length, 2);
+      }
+      assert.match(html, /id="settings"/);
 
-      const shot = `${root}/shot.png`;
+      const shot = Deno.env.get("REPORT_SCREENSHOT") ?? `${root}/shot.png`;
       const s = await chromium(
-        ["--screenshot=" + shot, "--window-size=1200,1600", url],
+        ["--screenshot=" + shot, "--window-size=1280,2400", url],
         `${root}/profile-shot`,
       );
       assert.equal(s.code, 0, s.stderr);
       const img = decodeImage(await Deno.readFile(shot), shot);
-      assert.deepEqual([img.width, img.height], [1200, 1600]);
+      assert.deepEqual([img.width, img.height], [1280, 2400]);
       // Not blank: luminance varies (text, table borders, curves), and a fair share of pixels is not background.
       let sum = 0, sum2 = 0, nonWhite = 0;
       const n = img.width * img.height;

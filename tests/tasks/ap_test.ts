@@ -70,6 +70,13 @@ Deno.test({
       assert.equal(ap.n_detections, c.detections.length);
       assert.equal(ap.pr_curve_75.length, 101);
       assert.equal(ap.settings.mode, "coco-files");
+      // 95% bootstrap intervals over the test images, containing the point values.
+      assert.equal(ap.bootstrap?.resamples, 1000);
+      for (const k of ["ap50", "ap75", "ap"] as const) {
+        const ci = ap[`${k}_ci`]!;
+        assert.ok(ci[0] <= ap[k] && ap[k] <= ci[1], `${k} ${ap[k]} in ${ci}`);
+      }
+      assert.match(r.stdout, /AP@0\.75 [\d.]+ \[[\d.]+, [\d.]+\]/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

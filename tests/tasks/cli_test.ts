@@ -9,7 +9,10 @@ import { PROJECT_ROOT } from "../../lib/cli/mod.ts";
 import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
 import { call, dict, FIXTURE_DIR, pickle, str, zipCheckpoint } from "../helpers.ts";
 
-const TASKS = ["prepare", "detect", "finetune", "ap", "report", "demo", "experiments", "bench", "fixtures"];
+const TASKS = [
+  ...["prepare", "detect", "finetune", "ap", "report", "demo", "experiments", "bench", "fixtures"],
+  ...["export", "serve"],
+];
 
 async function task(
   name: string,
@@ -149,6 +152,7 @@ Deno.test("a corrupt dataset.json or a missing checkpoint exits 1 with a clean m
         /--checkpoint .*missing\.pth: no such file/,
       ],
       ["prepare", ["--data", bad, "--out", `${dir}/p`], /not a zip archive/],
+      ["export", ["--checkpoint", missing, "--out", `${dir}/export`], /missing\.pth/],
     ];
     const expMissing = await experiments({ dataset: `${dir}/w.json`, start: { checkpoint: missing } });
     cases.push(["experiments", expMissing, /start\.checkpoint .*missing\.pth: no such file/]);

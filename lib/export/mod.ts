@@ -1,0 +1,81 @@
+/**
+ * Deployment: the SSD300 as a TensorFlow.js graph model (`model.json` + 4 MiB weight shards, optionally
+ * float16/uint8-quantised, a GraphDef with raw and NMS-decoded outputs), the coco-ssd-like detector API that
+ * runs
+ * it in Deno and in the browser, its evaluation on a dataset split, and the local web server of `deno task
+ * serve`.
+ * @module
+ */
+export {
+  type CanvasImageSourceLike,
+  type DetectedObject,
+  type Detector,
+  type DetectorInput,
+  DetectorModelError,
+  type DetectorOptions,
+  fractionalXyxyToBbox,
+  inputToRgb,
+  loadDetector,
+  modelJsonUrl,
+  type PixelImage,
+  toRgbImage,
+} from "./detector.ts";
+export { evaluateDetector, type ExportEvalOptions, type ExportEvalResult } from "./evaluate.ts";
+export {
+  checkOutputDir,
+  composeModelJson,
+  EXPORT_DETECT_DEFAULTS,
+  exportClassNames,
+  ExportError,
+  exportGraphModel,
+  type ExportOptions,
+  type ExportSummary,
+  loadExportSource,
+  WeightsLoadError,
+} from "./export.ts";
+export {
+  attr,
+  type AttrValue,
+  type ConstTensor,
+  GraphBuilder,
+  type GraphDef,
+  GRAPHDEF_PRODUCER,
+  type NodeDef,
+  shapeJson,
+  TF_DTYPES,
+} from "./graphdef.ts";
+export {
+  MODEL_JSON,
+  type ModelJson,
+  ModelJsonSchema,
+  type SsdMetadata,
+  SsdMetadataSchema,
+} from "./model_json.ts";
+export {
+  type PackedWeights,
+  packWeights,
+  type Quantization,
+  QUANTIZATIONS,
+  quantizeFloat16,
+  quantizeUint8,
+  SHARD_BYTES,
+  type WeightsManifestEntry,
+  WeightsManifestEntrySchema,
+  type WeightsManifestGroup,
+  WeightsManifestGroupSchema,
+} from "./shards.ts";
+export {
+  buildSsdGraph,
+  convPadding,
+  GRAPH_INPUTS,
+  GRAPH_OUTPUTS,
+  type SsdGraph,
+  type SsdGraphInput,
+} from "./ssd_graph.ts";
+export {
+  bundleWebApp,
+  checkServeFolders,
+  createHandler,
+  type ServeFolders,
+  ServeInputError,
+} from "./serve.ts";

@@ -1,0 +1,52 @@
+/**
+ * Opens one page in Debian's headless Chromium with playwright-core (never a downloaded browser), waits until
+ * the detector page says it is done (`<html data-state="done|error">`), and prints as JSON on stdout its
+ * status
+ * line, the JSON of `<pre id="detections">`, every URL it requested and its errors; saves a PNG screenshot
+ * of the
+ * `#view` canvas. Run as a subprocess with `-A` (playwright-core probes /proc at import, which Deno only
+ * allows
+ * with all permissions):
+ *
+ *   deno run -A tests/web/chromium_page.ts URL SCREENSHOT.png [TIMEOUT_MS]
+ */
+import { chromium } from "playwright-core";
+
+const [url, screenshot, timeout = "300000"] = Deno.args;
+const browser = await chromium.launch({
+  executablePath: Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+  ],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+  const requests: string[] = [];
+  const errors: string[] = [];
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(
+    `["done", "error"].includes(document.documentElement.dataset.state ?? "")`,
+    null,
+    {
+      timeout: Number(timeout),
+    },
+  );
+  await page.locator("#view").screenshot({ path: screenshot });
+  console.log(JSON.stringify({
+    state: await page.evaluate("document.documentElement.dataset.state"),
+    status: await page.textContent("#status"),
+    detections: await page.textContent("#detections"),
+    requests,
+    errors,
+  }));
+} finally {
+  await browser.close();
+}
