@@ -2,9 +2,10 @@
  * Reading and writing the pipeline's JSON artifacts: validated by a zod schema at the boundary, written atomically.
  */
 import type { z } from "zod";
+import { InputError } from "./errors.ts";
 
 /** An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields. */
-export class ArtifactError extends Error {
+export class ArtifactError extends InputError {
   override name = "ArtifactError";
   constructor(readonly file: string, readonly problems: string[]) {
     super(`${file}: ${problems.length === 1 ? problems[0] : `\n  - ${problems.join("\n  - ")}`}`);

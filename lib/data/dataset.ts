@@ -9,6 +9,7 @@ import { readJsonArtifact, validateArtifact, writeJsonArtifact } from "../core/a
 import { decodeImage, decodeMask, type GrayImage, inspectImage, type RgbImage } from "../image/codec.ts";
 import { type DataSource, openDirectorySource, openZipBytes, sha256Hex, SourceError } from "./source.ts";
 import { defaultTestSize, seededSplit, SPLIT_ALGORITHM } from "./split.ts";
+import { InputError } from "../core/errors.ts";
 
 /** Version of the dataset.json format written by this module. */
 export const DATASET_VERSION = 1;
@@ -125,7 +126,7 @@ export interface DataProblem {
 }
 
 /** The input data has problems; lists every problem found (each naming its file), not just the first. */
-export class DatasetError extends Error {
+export class DatasetError extends InputError {
   override name = "DatasetError";
   constructor(readonly problems: DataProblem[]) {
     super(
@@ -187,7 +188,7 @@ export interface Annotation {
 }
 
 /** The annotation text cannot be parsed. */
-export class AnnotationError extends Error {
+export class AnnotationError extends InputError {
   override name = "AnnotationError";
   constructor(readonly file: string, readonly reason: string) {
     super(`${file}: ${reason}`);

@@ -68,10 +68,17 @@ export {
   type DownloadProgress,
   type DownloadResult,
   downloadToCache,
-  formatProgress,
   PENN_FUDAN_URL,
   STALL_TIMEOUT_MS,
 } from "./download.ts";
+export {
+  DATASET_URL_ENV,
+  openPrepareInput,
+  type PrepareInput,
+  type PrepareOptions,
+  prepareRunDir,
+  type PrepareSummary,
+} from "./prepare.ts";
 export {
   type DataSource,
   openDirectorySource,

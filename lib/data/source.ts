@@ -5,6 +5,7 @@
  */
 import { inflateSync } from "fflate";
 import { crc32 } from "../image/codec.ts";
+import { InputError } from "../core/errors.ts";
 
 /** A file tree that a dataset is read from. Paths are relative, "/"-separated, without a leading "/". */
 export interface DataSource {
@@ -20,7 +21,7 @@ export interface DataSource {
 }
 
 /** A source (zip or directory) or one of its entries that cannot be opened or read. Names the file. */
-export class SourceError extends Error {
+export class SourceError extends InputError {
   override name = "SourceError";
   constructor(readonly file: string, readonly reason: string) {
     super(`${file}: ${reason}`);

@@ -15,7 +15,7 @@ import { createSsd300, disposeModel, seededUniform, ssdForward, type SsdModel } 
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 import { openDirectorySource } from "../../lib/data/source.ts";
-import { decodeCheckpoint, type TrainingLog } from "../../lib/train/train.ts";
+import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
 import { loadWeights } from "../../lib/interop/weights.ts";
 
 const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
@@ -122,9 +122,9 @@ Deno.test({
       assert.equal(manifest.anchors, "pedestrian");
       const runJson = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
       assert.equal(runJson.settings.anchors, "pedestrian");
-      const ckpt = decodeCheckpoint(await Deno.readFile(`${out}/checkpoint.bin`));
-      assert.equal(ckpt.config.anchors, "pedestrian");
-      disposeModel(ckpt.model);
+      const resume = decodeResumeState(await Deno.readFile(`${out}/resume.bin`));
+      assert.equal(resume.settings.anchors, "pedestrian");
+      disposeModel(resume.model);
 
       // the logged loss of step 1 is the start model's loss against the pedestrian priors, not the reference's
       const source = await openDatasetSource(dataset, `${dir}/dataset.json`);

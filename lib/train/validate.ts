@@ -1,0 +1,70 @@
+/**
+ * Validation after each epoch: the MultiBox loss and COCO AP@0.75 of the model on held-out TRAIN images (no
+ * augmentation, forward only), detections decoded against the model's anchor set.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  type CocoDet,
+  type CocoGt,
+  EVAL_DETECT_DEFAULTS,
+  evaluateCoco,
+  fractionalXyxyToPixelXywh,
+  pixelXyxyToXywh,
+} from "../eval/mod.ts";
+import { buildTargets, detectObjects, multiboxLossPart, ssdForward, type SsdModel } from "../ssd/mod.ts";
+import { prepareSample, type TrainItem } from "./samples.ts";
+import { stackImages } from "./step.ts";
+
+/**
+ * Loss and AP@0.75 of the model on validation items (no augmentation, forward only).
+ * @param priorsCxcy priors for the targets and for decoding detections (the model's anchor set)
+ * @param batchSize images per forward pass
+ */
+export function validateModel(
+  model: SsdModel,
+  items: readonly TrainItem[],
+  priorsCxcy: Float32Array,
+  batchSize: number,
+): { loss: number; ap75: number } {
+  const gts: CocoGt[] = [];
+  const dets: CocoDet[] = [];
+  let loss = 0;
+  for (let start = 0; start < items.length; start += batchSize) {
+    const part = items.slice(start, start + batchSize);
+    const samples = part.map((it) => prepareSample(it, null));
+    const { targets, nPositivesTotal } = buildTargets(samples.map((s) => s.gt), priorsCxcy);
+    const { value, locs, scores } = tf.tidy(() => {
+      const images = stackImages(samples.map((s) => s.image));
+      const out = ssdForward(model, images);
+      const l = multiboxLossPart(out.locs, out.scores, targets, nPositivesTotal);
+      return {
+        value: l.loss.dataSync()[0],
+        locs: out.locs.dataSync() as Float32Array, // [n, nPriors, 4]
+        scores: out.scores.dataSync() as Float32Array, // [n, nPriors, nClasses]
+      };
+    });
+    loss += value * part.length; // per-batch loss, weighted by images for the mean below
+    const c = model.nClasses, nPriors = priorsCxcy.length / 4;
+    part.forEach((it, k) => {
+      for (const b of it.boxes) gts.push({ image_id: it.id, bbox: pixelXyxyToXywh(b), iscrowd: 0 });
+      const found = detectObjects(
+        locs.subarray(k * nPriors * 4, (k + 1) * nPriors * 4),
+        scores.subarray(k * nPriors * c, (k + 1) * nPriors * c),
+        c,
+        EVAL_DETECT_DEFAULTS,
+        priorsCxcy,
+      );
+      for (const d of found) {
+        if (d.classId !== 1) continue;
+        dets.push({
+          image_id: it.id,
+          bbox: fractionalXyxyToPixelXywh(d.box, it.width, it.height),
+          score: d.score,
+        });
+      }
+    });
+  }
+  const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
+  return { loss: loss / items.length, ap75: ap.ap75 };
+}
