@@ -11,7 +11,7 @@ import { createSsd300, disposeModel } from "../lib/ssd/model.ts";
 import { Optimizer } from "../lib/train/optim.ts";
 import { createPriorsCxcy } from "../lib/ssd/priors.ts";
 import { Rng } from "../lib/core/rng.ts";
-import { type LossAndGradients, lossAndGradients, type TrainSample } from "../lib/train/train.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "../lib/train/mod.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "../lib/engine/pool.ts";
 import { enableNativeConv, nativeConvWithGrad } from "../lib/engine/onednn.ts";
 

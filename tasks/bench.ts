@@ -3,106 +3,73 @@
  * MultiBox loss, backward, SGD) in ms per image, on data-parallel workers (1 and N), peak RSS, a per-layer
  * profile, and the same workload in PyTorch (lib/bench/bench_torch.py) from the same run with the ratios.
  *
- *   deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
- *     [--reps 5] [--warmup 1] [--micro-batch 2] [--profile-batch 1] [--skip-profile] [--no-compare]
- *     [--skip-torch] [--python /usr/bin/python3] [--native-conv]
- *
- * --native-conv: convolutions through oneDNN via FFI (lib/native_conv.ts) when libdnnl.so.2 is present;
+ * --native-conv: convolutions through oneDNN via FFI (lib/engine/onednn.ts) when libdnnl.so.2 is present;
  * --native-threads N: OpenMP threads per oneDNN call (default 1: the workers give the parallelism; try
  * `--workers 1 --no-compare --native-conv --native-threads 2` for oneDNN's own threading instead).
+ * @module
  */
-import { parseArgs } from "node:util";
-import { writeJsonArtifact } from "../lib/core/artifacts.ts";
-import { initBackend } from "../lib/engine/backend.ts";
-import { BenchReportSchema, formatBench, runBench } from "../lib/bench/bench.ts";
+import { type CliSpec, parseFlags, runTask } from "../lib/cli/mod.ts";
+import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { initBackend } from "../lib/engine/mod.ts";
+import { BenchReportSchema, formatBench, runBench } from "../lib/bench/mod.ts";
 
-const USAGE =
-  `usage: deno task bench [--out bench.json] [--batch-size 4] [--workers 2] [--backend wasm|cpu] [--quick]
-  [--reps 5] [--warmup 1] [--micro-batch 2] [--profile-batch 1] [--skip-profile] [--no-compare]
-  [--skip-torch] [--python PATH] [--native-conv [--native-threads 1]]`;
-
-/** Images per forward/backward pass inside a worker unless --micro-batch says otherwise. */
-const DEFAULT_MICRO_BATCH = 2;
-
-/** Wrong command-line arguments. */
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
-function intArg(name: string, value: string | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${name}: expected an integer ≥ ${min}, got ${value}`);
-  }
-  return n;
-}
+const CLI = {
+  task: "bench",
+  usage: ["[--out bench.json] [--batch-size 4] [--workers 2] [--native-conv] [--quick] [flags]"],
+  summary: `Times SSD300 inference and training steps in ms per image (1 and N workers, peak RSS, per-layer
+profile) and, where /usr/bin/python3 has torch, the same workload in PyTorch in the same run.`,
+  flags: {
+    out: { kind: "string", value: "FILE", default: "bench.json", description: "report to write" },
+    "batch-size": { kind: "integer", min: 1, default: 4, description: "images per batch" },
+    workers: { kind: "integer", min: 1, default: 2, description: "data-parallel workers compared with 1" },
+    backend: {
+      kind: "choice",
+      choices: ["wasm", "cpu"],
+      default: "wasm",
+      description: "tf.js backend (the workers run one tf.js instance each)",
+    },
+    quick: { kind: "boolean", description: "one repetition, no warm-up (a smoke run)" },
+    reps: { kind: "integer", min: 1, description: "timed repetitions (default 5; 1 with --quick)" },
+    warmup: { kind: "integer", min: 0, description: "untimed repetitions first (default 1; 0 with --quick)" },
+    // 2 images per pass in a worker bounds the activation memory (batch 8 on 2 workers: 6.3 GiB without it)
+    "micro-batch": { kind: "integer", min: 1, default: 2, description: "images per pass inside a worker" },
+    "profile-batch": { kind: "integer", min: 1, default: 1, description: "batch of the per-layer profile" },
+    "skip-profile": { kind: "boolean", description: "no per-layer profile" },
+    "no-compare": { kind: "boolean", description: "only N workers, not 1 as well" },
+    "skip-torch": { kind: "boolean", description: "no PyTorch comparison" },
+    python: {
+      kind: "string",
+      value: "PATH",
+      description: "python with torch (default /usr/bin/python3, python3)",
+    },
+    "native-conv": { kind: "boolean", description: "convolutions through oneDNN where libdnnl.so.2 loads" },
+    "native-threads": { kind: "integer", min: 1, default: 1, description: "OpenMP threads per oneDNN call" },
+  },
+} as const satisfies CliSpec;
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      out: { type: "string", default: "bench.json" },
-      "batch-size": { type: "string" },
-      workers: { type: "string" },
-      backend: { type: "string", default: "wasm" },
-      quick: { type: "boolean", default: false },
-      reps: { type: "string" },
-      warmup: { type: "string" },
-      "micro-batch": { type: "string" },
-      "profile-batch": { type: "string" },
-      "skip-profile": { type: "boolean", default: false },
-      "no-compare": { type: "boolean", default: false },
-      "skip-torch": { type: "boolean", default: false },
-      "native-conv": { type: "boolean", default: false },
-      "native-threads": { type: "string" },
-      python: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const backend = values.backend;
-  if (backend !== "wasm" && backend !== "cpu") {
-    throw new UsageError(
-      `--backend: expected wasm or cpu (the workers run one tf.js instance each), got ${backend}`,
-    );
-  }
-  const quick = values.quick;
+  const f = parseFlags(CLI, args);
   const opts = {
-    batchSize: intArg("batch-size", values["batch-size"], 4, 1),
-    workers: intArg("workers", values.workers, 2, 1),
-    compare: !values["no-compare"],
-    backend: backend as "wasm" | "cpu",
-    nativeConv: values["native-conv"],
-    nativeConvThreads: intArg("native-threads", values["native-threads"], 1, 1),
-    reps: intArg("reps", values.reps, quick ? 1 : 5, 1),
-    warmup: intArg("warmup", values.warmup, quick ? 0 : 1, 0),
-    // 2 images per pass in a worker bounds the activation memory (batch 8 on 2 workers: 6.3 GiB without it)
-    microBatch: intArg("micro-batch", values["micro-batch"], DEFAULT_MICRO_BATCH, 1),
-    profileBatch: values["skip-profile"] ? 0 : intArg("profile-batch", values["profile-batch"], 1, 1),
-    quick,
-    pythons: values["skip-torch"] ? [] : values.python ? [values.python] : ["/usr/bin/python3", "python3"],
+    batchSize: f.batchSize,
+    workers: f.workers,
+    compare: !f.noCompare,
+    backend: f.backend,
+    nativeConv: f.nativeConv,
+    nativeConvThreads: f.nativeThreads,
+    reps: f.reps ?? (f.quick ? 1 : 5),
+    warmup: f.warmup ?? (f.quick ? 0 : 1),
+    microBatch: f.microBatch,
+    profileBatch: f.skipProfile ? 0 : f.profileBatch,
+    quick: f.quick,
+    pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   };
   await initBackend(opts.backend);
   const report = await runBench(opts);
-  await writeJsonArtifact(values.out!, BenchReportSchema, report);
+  await writeJsonArtifact(f.out, BenchReportSchema, report);
   console.log(formatBench(report));
-  console.log(`wrote ${values.out}`);
+  console.log(`wrote ${f.out}`);
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n${USAGE}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runTask("bench", main);

@@ -1,7 +1,8 @@
 /**
  * `deno task demo [--data <zip|dir>] [--checkpoint X.pth] [--out runs/demo] [--epochs N] [--backend …]`
  *
- * The whole homework chain in one command: prepare → (score the original detector) → finetune → ap → report.
+ * The whole homework chain in one command (lib/train/demo.ts): prepare → (score the original detector) →
+ * finetune → ap → report.
  * - With no arguments it runs on the embedded synthetic dataset (`fixtures/PennFudanPed`) from a seeded random
  *   initialisation: a short smoke run of every stage that finishes in minutes (its AP is not meaningful).
  * - With `--data PennFudanPed.zip --checkpoint ssd300_voc.pth` it runs the real experiment: the original 21-class
@@ -11,112 +12,66 @@
  * report.html.
  * @module
  */
-import { parseArgs } from "node:util";
-import { PROJECT_ROOT, runDenoTask, TaskFailedError } from "../lib/cli/subprocess.ts";
+import {
+  checkInputFiles,
+  type CliSpec,
+  parseFlags,
+  PROJECT_ROOT,
+  runTask,
+  TRUST_CHECKPOINT_FLAG,
+} from "../lib/cli/mod.ts";
+import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
+import { runDemo } from "../lib/train/mod.ts";
 
-const USAGE = `usage: deno task demo [--data <zip|dir>] [--checkpoint X.pth] [--out runs/demo] [--epochs N]
-                      [--batch-size N] [--backend auto|wasm|cpu|tensorflow]
-  --data        Penn-Fudan zip or directory (default: the embedded fixtures/PennFudanPed)
-  --checkpoint  the 21-class VOC SSD300 .pth; without it training starts from a seeded random initialisation
-  --out         output directory (default runs/demo)
-  --epochs      fine-tuning epochs (default 2 on the fixtures, 20 with --checkpoint, as in the notebook)
-  --batch-size  images per step (default 4 on the fixtures, 10 with --checkpoint, as in the notebook)
-  --backend     passed to every stage; without it training uses WASM on 2 workers with oneDNN convolutions`;
+const CLI = {
+  task: "demo",
+  usage: ["[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--backend B]"],
+  summary: `The whole chain: prepare → (ap of the original VOC detector) → finetune → ap → report. Without
+--checkpoint a smoke run from a seeded random initialisation; with it the real experiment.`,
+  flags: {
+    data: {
+      kind: "string",
+      value: "ZIP|DIR",
+      description: "Penn-Fudan zip or directory (default: fixtures/)",
+    },
+    checkpoint: {
+      kind: "string",
+      value: "X.pth",
+      description: "the 21-class VOC SSD300 .pth (default: none)",
+    },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
+    out: { kind: "string", value: "DIR", default: "runs/demo", description: "output directory" },
+    epochs: { kind: "integer", min: 1, description: "fine-tuning epochs (default 2; 20 with --checkpoint)" },
+    "batch-size": {
+      kind: "integer",
+      min: 1,
+      description: "images per step (default 4; 10 with --checkpoint)",
+    },
+    backend: {
+      kind: "choice",
+      choices: BACKEND_CHOICES,
+      description: "for every stage (default: training on WASM, 2 workers, oneDNN convolutions)",
+    },
+  },
+} as const satisfies CliSpec;
 
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
-function positiveInt(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`${flag} must be a positive integer (got ${value})`);
-  return Number(value);
-}
-
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-}
+const absolute = (path: string) => (path.startsWith("/") ? path : `${Deno.cwd()}/${path}`);
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      data: { type: "string" },
-      checkpoint: { type: "string" },
-      out: { type: "string" },
-      epochs: { type: "string" },
-      "batch-size": { type: "string" },
-      backend: { type: "string" },
-      help: { type: "boolean" },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const real = values.checkpoint !== undefined;
-  const data = values.data ? absolute(values.data) : `${PROJECT_ROOT}fixtures/PennFudanPed`;
-  const out = absolute(values.out ?? "runs/demo");
-  const epochs = positiveInt("--epochs", values.epochs, real ? 20 : 2);
-  const batch = positiveInt("--batch-size", values["batch-size"], real ? 10 : 4);
-  const backend = values.backend ? ["--backend", values.backend] : [];
-  // Without an explicit backend, train on WASM with both cores (data-parallel workers) and oneDNN convolutions
-  // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
-  const trainBackend = values.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
-  const dataset = `${out}/dataset.json`;
+  const f = parseFlags(CLI, args);
+  await checkInputFiles(f, ["data", "checkpoint"]);
+  const real = f.checkpoint !== undefined;
   const t0 = performance.now();
-  const runs: string[] = [];
-
-  await runDenoTask("prepare", ["--data", data, "--out", out, "--preview", "4"]);
-  if (real) {
-    const checkpoint = absolute(values.checkpoint!);
-    await runDenoTask("ap", [
-      "--dataset",
-      dataset,
-      "--checkpoint",
-      checkpoint,
-      "--class",
-      "person",
-      "--out",
-      `${out}/original`,
-      ...backend,
-    ]);
-    runs.push(`${out}/original`);
-  }
-  const start = real
-    ? ["--checkpoint", absolute(values.checkpoint!), "--head-init", "voc-person"]
-    : ["--from-scratch", "--seed", "0"];
-  const schedule = real ? ["--schedule", "cosine", "--augment"] : ["--schedule", "constant", "--no-augment"];
-  await runDenoTask("finetune", [
-    "--dataset",
-    dataset,
-    ...start,
-    "--out",
-    `${out}/finetuned`,
-    "--epochs",
-    String(epochs),
-    "--batch-size",
-    String(batch),
-    "--lr",
-    "1e-3",
-    ...schedule,
-    "--val-fraction",
-    real ? "0.1" : "0",
-    ...trainBackend,
-  ]);
-  await runDenoTask("ap", [
-    "--dataset",
-    dataset,
-    "--weights",
-    `${out}/finetuned/weights.json`,
-    "--out",
-    `${out}/finetuned`,
-    ...backend,
-  ]);
-  runs.push(`${out}/finetuned`);
-  await runDenoTask("report", ["--runs", ...runs, "--out", `${out}/report.html`, "--dataset", dataset]);
-  const minutes = (performance.now() - t0) / 60000;
-  console.log(`\ndemo finished in ${minutes.toFixed(1)} min; report: ${out}/report.html`);
+  const report = await runDemo({
+    data: f.data ? absolute(f.data) : `${PROJECT_ROOT}fixtures/PennFudanPed`,
+    checkpoint: f.checkpoint && absolute(f.checkpoint),
+    out: absolute(f.out),
+    epochs: f.epochs ?? (real ? 20 : 2),
+    batchSize: f.batchSize ?? (real ? 10 : 4),
+    backend: f.backend,
+    trustCheckpoint: f.trustCheckpoint,
+  });
+  console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   if (!real) {
     console.log(
       "(embedded synthetic data, random initialisation: a smoke run of every stage; for the real experiment " +
@@ -125,18 +80,4 @@ async function main(args: string[]): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`${e.message}\n${USAGE}`);
-      Deno.exit(2);
-    }
-    if (e instanceof TaskFailedError) {
-      console.error(`demo: ${e.message}`);
-      Deno.exit(1);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runTask("demo", main);

@@ -87,6 +87,16 @@ export async function writeFiles(dir: string, files: Map<string, Uint8Array>): P
   }
 }
 
+/** Runs `fn` in a fresh temporary directory, removed afterwards whatever happens. */
+export async function withTempDir(fn: (dir: string) => Promise<void>, prefix = "test_"): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** Absolute path of a file under the shared directory, e.g. `sharedPath("data/PennFudanPed.zip")`. */
 export function sharedPath(relative: string): string {
   return new URL(`../../shared/${relative}`, import.meta.url).pathname;

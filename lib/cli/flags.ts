@@ -26,10 +26,14 @@ export interface FlagSpec {
   readonly max?: number;
   /** `number` only: the value must be strictly greater than `min`. */
   readonly exclusiveMin?: boolean;
+  /** `number` only: the value must be strictly less than `max`. */
+  readonly exclusiveMax?: boolean;
   /** The flag must be given. */
   readonly required?: boolean;
   /** `boolean` only: `--no-NAME` sets it false. */
   readonly negatable?: boolean;
+  /** A one-letter alias, e.g. `q` for `-q`. */
+  readonly short?: string;
 }
 
 /** A task's command line: name, synopsis lines, one-paragraph summary and its flags. */
@@ -43,6 +47,8 @@ export interface CliSpec<F extends Record<string, FlagSpec> = Record<string, Fla
   readonly flags: F;
   /** Whether bare (non-flag) arguments are accepted; they come back as `positionals`. */
   readonly positionals?: boolean;
+  /** Groups of flags of which exactly one must be given (e.g. the starting model of a run). */
+  readonly exactlyOne?: readonly (readonly string[])[];
 }
 
 /** A bad command line. The message is one line; the runner adds the pointer to `--help` and exits 2. */
@@ -58,15 +64,17 @@ export class HelpRequested extends Error {
   }
 }
 
-type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
-type ValueOf<F extends FlagSpec> = F extends { kind: "boolean" } ? boolean
+/** kebab-case flag name → camelCase key of {@link ParsedFlags}. */
+export type Camel<S extends string> = S extends `${infer A}-${infer B}` ? `${A}${Capitalize<Camel<B>>}` : S;
+/** The parsed value of one flag. */
+export type FlagValue<F extends FlagSpec> = F extends { kind: "boolean" } ? boolean
   : F extends { kind: "number" | "integer" } ? number
   : F extends { kind: "list" } ? string[]
   : F extends { kind: "choice"; choices: readonly (infer C)[] } ? C
   : string;
 type Present<F extends FlagSpec> = F extends
-  { default: unknown } | { required: true } | { kind: "boolean" | "list" } ? ValueOf<F>
-  : ValueOf<F> | undefined;
+  { default: unknown } | { required: true } | { kind: "boolean" | "list" } ? FlagValue<F>
+  : FlagValue<F> | undefined;
 
 /** Parsed flags, keyed by camelCase name (`--min-score` → `minScore`). */
 export type ParsedFlags<F extends Record<string, FlagSpec>> =
@@ -117,9 +125,8 @@ export function formatHelp(cli: CliSpec): string {
   const rows: [string, string][] = [];
   for (const [name, spec] of Object.entries(cli.flags)) {
     const ph = placeholder(spec);
-    const left = spec.kind === "boolean" && spec.negatable
-      ? `--[no-]${name}`
-      : `--${name}${ph ? ` ${ph}` : ""}`;
+    const left = (spec.short ? `-${spec.short}, ` : "") +
+      (spec.kind === "boolean" && spec.negatable ? `--[no-]${name}` : `--${name}${ph ? ` ${ph}` : ""}`);
     let right = spec.description;
     if (spec.default !== undefined && spec.default !== false) right += ` (default ${spec.default})`;
     if (spec.required) right += " (required)";
@@ -137,7 +144,7 @@ export function formatHelp(cli: CliSpec): string {
 function rangeText(spec: FlagSpec): string {
   const what = spec.kind === "integer" ? "an integer" : "a number";
   const lo = spec.min === undefined ? "" : `${spec.exclusiveMin ? ">" : "≥"} ${spec.min}`;
-  const hi = spec.max === undefined ? "" : `≤ ${spec.max}`;
+  const hi = spec.max === undefined ? "" : `${spec.exclusiveMax ? "<" : "≤"} ${spec.max}`;
   return [what, [lo, hi].filter(Boolean).join(" and ")].filter(Boolean).join(" ");
 }
 
@@ -158,8 +165,9 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number {
       const x = Number(raw);
       const ok = raw.trim() !== "" && Number.isFinite(x) && (spec.kind === "number" || Number.isInteger(x)) &&
         (spec.min === undefined || (spec.exclusiveMin ? x > spec.min : x >= spec.min)) &&
-        (spec.max === undefined || x <= spec.max);
-      if (!ok) throw new UsageError(`--${name}: expected ${rangeText(spec)}, got '${raw}'`);
+        (spec.max === undefined || (spec.exclusiveMax ? x < spec.max : x <= spec.max));
+      const shown = /^\S+$/.test(raw) ? raw : `'${raw}'`; // quoted only when blank or spaced
+      if (!ok) throw new UsageError(`--${name}: expected ${rangeText(spec)}, got ${shown}`);
       return x;
     }
     default:
@@ -169,24 +177,32 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number {
 
 /**
  * Parses `args` against the spec. Accepts `--name value`, `--name=value`, `--flag`, `--no-flag` (negatable),
- * `-h`/`--help`. A value flag always takes the next argument as its value, so `--top-k -5` reaches the range
- * check. Repeated `list` flags accumulate; other repeats keep the last value.
+ * `-x` (a flag's `short` alias), `-h`/`--help`. A number flag always takes the next argument as its value, so
+ * `--top-k -5` reaches the range check; other value flags refuse a next argument that is itself a flag
+ * (`--out --epochs 3`). Repeated `list` flags accumulate; other repeats keep the last value.
  * @throws UsageError for an unknown flag (with the closest known name), a missing or malformed value, a value out
- *   of range, a missing required flag or an unexpected bare argument; HelpRequested for `--help`.
+ *   of range, a negatable flag given both ways, a missing required flag, a group of `exactlyOne` not given
+ *   exactly once or an unexpected bare argument; HelpRequested for `--help`.
  */
-export function parseFlags<F extends Record<string, FlagSpec>>(cli: CliSpec<F>, args: readonly string[]) {
+export function parseFlags<F extends Record<string, FlagSpec>>(
+  cli: CliSpec<F>,
+  args: readonly string[],
+): ParsedFlags<F> {
   const known = Object.keys(cli.flags);
+  const shorts = new Map(Object.entries(cli.flags).filter(([, s]) => s.short).map(([n, s]) => [s.short!, n]));
   const out: Record<string, unknown> = {};
   const given = new Set<string>();
+  const negated = new Map<string, boolean>();
   const positionals: string[] = [];
   if (args.includes("--help") || args.includes("-h")) throw new HelpRequested(formatHelp(cli));
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    let arg = args[i];
     if (arg === "--") {
       positionals.push(...args.slice(i + 1));
       break;
     }
-    if (!arg.startsWith("--") || arg === "--") {
+    if (/^-[^-]/.test(arg) && shorts.has(arg.slice(1))) arg = `--${shorts.get(arg.slice(1))}`;
+    if (!arg.startsWith("--")) {
       if (arg.startsWith("-") && arg.length > 1 && Number.isNaN(Number(arg))) {
         throw new UsageError(`unknown flag ${arg}${suggest(arg.replace(/^-+/, ""), known)}`);
       }
@@ -197,22 +213,32 @@ export function parseFlags<F extends Record<string, FlagSpec>>(cli: CliSpec<F>, 
     let name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
     let spec: FlagSpec | undefined = cli.flags[name];
-    let negated = false;
+    let negative = false;
     if (!spec && name.startsWith("no-") && cli.flags[name.slice(3)]?.negatable) {
       name = name.slice(3);
       spec = cli.flags[name];
-      negated = true;
+      negative = true;
     }
     if (!spec) throw new UsageError(`unknown flag --${name}${suggest(name, known)}`);
     given.add(name);
     const key = camelCase(name);
     if (spec.kind === "boolean") {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value (got '${inline}')`);
-      out[key] = !negated;
+      if (negated.has(name) && negated.get(name) !== negative) {
+        throw new UsageError(`--${name} and --no-${name} contradict each other`);
+      }
+      negated.set(name, negative);
+      out[key] = !negative;
       continue;
     }
-    const raw = inline ?? args[++i];
-    if (raw === undefined) throw new UsageError(`--${name}: missing value (${placeholder(spec)})`);
+    const raw = inline ?? args[i + 1];
+    if (inline === undefined) i++;
+    const isNumeric = spec.kind === "number" || spec.kind === "integer";
+    if (raw === undefined || (inline === undefined && !isNumeric && raw.startsWith("--"))) {
+      throw new UsageError(
+        `--${name}: missing value (${placeholder(spec)})${raw === undefined ? "" : `, got the flag ${raw}`}`,
+      );
+    }
     const value = convert(name, spec, raw);
     if (spec.kind === "list") out[key] = [...((out[key] as string[] | undefined) ?? []), value];
     else out[key] = value;
@@ -229,6 +255,11 @@ export function parseFlags<F extends Record<string, FlagSpec>>(cli: CliSpec<F>, 
     if (spec.default !== undefined) out[key] = spec.default;
     else if (spec.kind === "boolean") out[key] = false;
     else if (spec.kind === "list") out[key] = [];
+  }
+  for (const group of cli.exactlyOne ?? []) {
+    if (group.filter((n) => given.has(n)).length !== 1) {
+      throw new UsageError(`give exactly one of ${group.map((n) => `--${n}`).join(", ")}`);
+    }
   }
   return { ...out, positionals, given } as ParsedFlags<F>;
 }

@@ -3,19 +3,23 @@
  * (exit codes 0/1/2, no stack traces for known problems), the progress reporter, and running other tasks.
  * @module
  */
+export { BACKEND_FLAG, detectorFlags, OUT_DIR_FLAG, TRUST_CHECKPOINT_FLAG } from "./common_flags.ts";
 export {
+  type Camel,
   camelCase,
   type CliSpec,
   closestFlag,
   editDistance,
   type FlagKind,
   type FlagSpec,
+  type FlagValue,
   formatHelp,
   HelpRequested,
   type ParsedFlags,
   parseFlags,
   UsageError,
 } from "./flags.ts";
+export { checkInputFiles, MissingInputError } from "./inputs.ts";
 export { formatDuration, Progress, type ProgressOptions } from "./progress.ts";
-export { isKnownError, type Outcome, outcomeOf, runTask } from "./run.ts";
+export { isKnownError, type Outcome, outcomeOf, runCli, runTask } from "./run.ts";
 export { PROJECT_ROOT, runDenoTask, TaskFailedError } from "./subprocess.ts";

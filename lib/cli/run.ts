@@ -52,23 +52,40 @@ export function outcomeOf(task: string, e: unknown, debug: boolean): Outcome {
   return { code: 1, stdout: [], stderr: [`${task}: internal error (a bug; please report it):`, text] };
 }
 
+/** Whether `SSD_DEBUG` asks for stacks (read only where the task may read the environment). */
+function debugFromEnv(): boolean {
+  const env = { name: "env", variable: "SSD_DEBUG" } as const;
+  if (Deno.permissions.querySync(env).state !== "granted") return false;
+  return ["1", "true"].includes(Deno.env.get("SSD_DEBUG") ?? "");
+}
+
 /**
- * Runs a task's `main(args)` and exits with the code of its outcome (0 when it returns). Never returns.
+ * Runs a task's `main(args)`, prints the outcome of what it throws ({@link outcomeOf}) and returns the exit code
+ * (0 when it returns). For tests; tasks end with {@link runTask}.
  * @param task the name used in messages (`deno task <task>`)
  */
+export async function runCli(
+  task: string,
+  main: (args: string[]) => Promise<void> | void,
+  args: readonly string[] = Deno.args,
+): Promise<0 | 1 | 2> {
+  const debug = args.includes("--debug") || debugFromEnv();
+  try {
+    await main(args.filter((a) => a !== "--debug"));
+    return 0;
+  } catch (e) {
+    const outcome = outcomeOf(task, e, debug);
+    for (const line of outcome.stdout) console.log(line);
+    for (const line of outcome.stderr) console.error(line);
+    return outcome.code;
+  }
+}
+
+/** Runs a task's `main(args)` ({@link runCli}) and exits with its code. Never returns. */
 export async function runTask(
   task: string,
   main: (args: string[]) => Promise<void> | void,
   args: readonly string[] = Deno.args,
 ): Promise<never> {
-  const debug = args.includes("--debug") || ["1", "true"].includes(Deno.env.get("SSD_DEBUG") ?? "");
-  try {
-    await main(args.filter((a) => a !== "--debug"));
-  } catch (e) {
-    const outcome = outcomeOf(task, e, debug);
-    for (const line of outcome.stdout) console.log(line);
-    for (const line of outcome.stderr) console.error(line);
-    Deno.exit(outcome.code);
-  }
-  Deno.exit(0);
+  Deno.exit(await runCli(task, main, args));
 }

@@ -3,12 +3,13 @@
  * (`demo`, `experiments`). Each stage keeps its own permissions, artifacts and progress output.
  * @module
  */
+import { InputError } from "../core/errors.ts";
 
 /** The project root (the folder with deno.json), where `deno task` finds the task definitions. */
 export const PROJECT_ROOT: string = new URL("../../", import.meta.url).pathname;
 
 /** A stage that exited non-zero; names the task and its exit code. */
-export class TaskFailedError extends Error {
+export class TaskFailedError extends InputError {
   override name = "TaskFailedError";
   constructor(readonly task: string, readonly code: number, readonly args: readonly string[]) {
     super(`deno task ${task} ${args.join(" ")} failed with exit code ${code}`);

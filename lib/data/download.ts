@@ -6,7 +6,7 @@
  * if the server still has the same file.
  * @module
  */
-import { exists, sha256Hex, writeFileAtomic } from "../core/mod.ts";
+import { exists, InputError, sha256Hex, writeFileAtomic } from "../core/mod.ts";
 
 /** The official Penn-Fudan release. */
 export const PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -16,7 +16,7 @@ export const CONNECT_TIMEOUT_MS = 15_000;
 export const STALL_TIMEOUT_MS = 30_000;
 
 /** Download failed (offline, HTTP error, incomplete, checksum mismatch). The message says what to do instead. */
-export class DownloadError extends Error {
+export class DownloadError extends InputError {
   override name = "DownloadError";
   constructor(readonly url: string, readonly reason: string, hint = "") {
     super(`cannot download ${url}: ${reason}${hint ? `\n${hint}` : ""}`);
@@ -221,16 +221,4 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   await Deno.remove(validatorPath).catch(() => {});
   await writeFileAtomic(shaPath, `${sha256}\n`);
   return { path: finalPath, sha256, bytes: bytes.length, fromCache: false };
-}
-
-/** Formats a progress line: "12.3/51.3 MiB (24%) 5.1 MiB/s ETA 8 s" (no total: "12.3 MiB 5.1 MiB/s"). */
-export function formatProgress(p: DownloadProgress): string {
-  const mib = (n: number) => (n / 1048576).toFixed(1);
-  const rate = `${mib(p.bytesPerSecond)} MiB/s`;
-  if (p.total === null || p.total === 0) return `${mib(p.received)} MiB ${rate}`;
-  const pct = Math.floor((100 * p.received) / p.total);
-  const eta = p.bytesPerSecond > 0
-    ? `ETA ${Math.ceil((p.total - p.received) / p.bytesPerSecond)} s`
-    : "ETA ?";
-  return `${mib(p.received)}/${mib(p.total)} MiB (${pct}%) ${rate} ${eta}`;
 }

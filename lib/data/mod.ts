@@ -35,10 +35,17 @@ export {
   type DownloadProgress,
   type DownloadResult,
   downloadToCache,
-  formatProgress,
   PENN_FUDAN_URL,
 } from "./download.ts";
 export { boxesFromMask, type MaskInstance } from "./masks.ts";
+export {
+  DATASET_URL_ENV,
+  openPrepareInput,
+  type PrepareInput,
+  type PrepareOptions,
+  prepareRunDir,
+  type PrepareSummary,
+} from "./prepare.ts";
 export { type DataProblem, DatasetError } from "./problems.ts";
 export { type DataSource, openDirectorySource, openSource, openZipBytes, SourceError } from "./source.ts";
 export { DEFAULT_TEST_SIZE, seededSplit } from "./split.ts";

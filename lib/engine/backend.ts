@@ -9,13 +9,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 // A namespace import: a bare named import does not evaluate the package's backend registration under Deno.
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
+import { InputError } from "../core/errors.ts";
 
 /** Backends a task can be asked for on the command line (`--backend`). */
 export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "tensorflow"] as const;
 export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 /** Thrown when the requested backend cannot be started. */
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends InputError {
   override name = "BackendUnavailableError";
 }
 

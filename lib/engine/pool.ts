@@ -13,7 +13,7 @@
  *   (`buildTargets`) and passes the per-image targets and the batch's total positive count N_pos; each shard's
  *   loss is normalised by that global N_pos, so the shard losses and gradients add up to exactly the full-batch
  *   loss and gradient. The caller applies its optimiser and sends the new weights with
- *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train.ts's
+ *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train/step.ts's
  *   `lossAndGradients` that does all of this but the optimiser step.
  *
  * - `nativeConv: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
@@ -29,11 +29,7 @@ import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.t
 import type { SsdModel } from "../ssd/model.ts";
 import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";
 import { SSD_INPUT_SIDE } from "../ssd/mod.ts";
-import type {
-  GradientOptions as TrainGradientOptions,
-  LossAndGradients,
-  TrainSample,
-} from "../train/train.ts";
+import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "../train/mod.ts";
 
 /** Floats in one preprocessed image, NHWC [300, 300, 3]. */
 export const IMAGE_FLOATS = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
@@ -450,7 +446,7 @@ export class SsdWorkerPool {
 }
 
 /**
- * Drop-in for lib/train.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
+ * Drop-in for lib/train/step.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
  * (`buildTargets`), then {@link SsdWorkerPool.gradients}. The returned gradients are tensors on this thread's
  * backend (the caller disposes them), ready for `Optimizer.step`; afterwards send the new weights with
  * {@link SsdWorkerPool.setWeights}.

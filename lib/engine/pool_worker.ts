@@ -8,10 +8,12 @@ import { type BackendChoice, initBackend } from "./backend.ts";
 import { convWithGrad } from "./conv_grad.ts";
 import { detectObjectsBatch } from "../ssd/mod.ts";
 import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
-import { type ImageTargets, multiboxLossPart } from "../ssd/loss.ts";
+import type { ImageTargets } from "../ssd/loss.ts";
 import { enableNativeConv, nativeConvWithGrad } from "./onednn.ts";
 import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./pool.ts";
 import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
+// step.ts itself, not lib/train/mod.ts: a worker loads only the accumulation loop, not the whole training stage
+import { accumulateGradients } from "../train/step.ts";
 
 let model: SsdModel | undefined;
 /** convolution of the training graph: lib/conv_grad.ts's, or its oneDNN variant when enabled */
@@ -82,55 +84,29 @@ const handle: Handler = async (req) => {
     }
     case "gradients": {
       const m = requireModel();
-      const names = req.trainable ?? [...m.params.keys()];
-      const vars = names.map((k) => {
-        const v = m.params.get(k);
-        if (!v) throw new RangeError(`gradients: unknown parameter '${k}'`);
-        return v;
-      });
       const targets: ImageTargets[] = req.nPositives.map((nPositives, i) => ({
         trueLocs: req.trueLocs.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
         trueClasses: req.trueClasses.subarray(i * N_PRIORS, (i + 1) * N_PRIORS),
         nPositives,
       }));
-      const mb = Math.max(1, Math.min(req.microBatch, req.n));
-      const acc = new Map<string, tf.Tensor>();
-      let loss = 0, conf = 0, loc = 0;
+      const imagesOf = (s: number, e: number) =>
+        imagesTensor(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), e - s);
+      const { loss, conf, loc, grads } = accumulateGradients(
+        m,
+        req.n,
+        imagesOf,
+        targets,
+        req.nPositivesTotal,
+        {
+          ...req.loss,
+          microBatch: req.microBatch,
+          trainable: req.trainable ?? undefined,
+          conv: trainConv,
+        },
+      );
       try {
-        for (let s = 0; s < req.n; s += mb) {
-          const e = Math.min(req.n, s + mb);
-          const x = tf.tensor4d(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), [
-            e - s,
-            300,
-            300,
-            3,
-          ]);
-          try {
-            const { value, grads } = tf.variableGrads(() => {
-              const { locs, scores } = ssdForward(m, x, { conv: trainConv });
-              const part = multiboxLossPart(locs, scores, targets.slice(s, e), req.nPositivesTotal, req.loss);
-              conf += part.conf.dataSync()[0];
-              loc += part.loc.dataSync()[0];
-              return part.loss;
-            }, vars);
-            loss += value.dataSync()[0];
-            value.dispose();
-            names.forEach((name, i) => {
-              const g = grads[vars[i].name];
-              if (!g) return; // no path from this parameter to the loss
-              const prev = acc.get(name);
-              if (prev) {
-                acc.set(name, tf.add(prev, g));
-                prev.dispose();
-                g.dispose();
-              } else acc.set(name, g);
-            });
-          } finally {
-            x.dispose();
-          }
-        }
         const outNames: string[] = [], out: Float32Array[] = [];
-        for (const [name, t] of acc) {
+        for (const [name, t] of grads) {
           outNames.push(name);
           out.push((await t.data()) as Float32Array);
         }
@@ -139,7 +115,7 @@ const handle: Handler = async (req) => {
           transfer: out.map((d) => d.buffer as ArrayBuffer),
         };
       } finally {
-        for (const t of acc.values()) t.dispose();
+        for (const t of grads.values()) t.dispose();
       }
     }
     case "fail":

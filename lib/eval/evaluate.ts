@@ -4,6 +4,8 @@
  * COCO AP against the split's ground truth (lib/eval/ap.ts semantics).
  * @module
  */
+import { Progress } from "../cli/mod.ts";
+import { InputError } from "../core/mod.ts";
 import { type BackendChoice, initBackend, isBackendChoice } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
@@ -36,34 +38,6 @@ export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
   topK: 200,
 });
 
-/** Prints `label: done/total (pct) rate/s ETA` lines on stderr, at most every `intervalMs` and at the end. */
-export class ProgressReporter {
-  #start = performance.now();
-  #last = -Infinity;
-  constructor(
-    readonly label: string,
-    readonly total: number,
-    readonly intervalMs = 2000,
-    readonly write: (line: string) => void = (line) => console.error(line),
-  ) {}
-  /** Reports that `done` of `total` items are finished. */
-  update(done: number): void {
-    const now = performance.now();
-    if (done < this.total && now - this.#last < this.intervalMs) return;
-    this.#last = now;
-    const secs = (now - this.#start) / 1000;
-    const rate = secs > 0 ? done / secs : 0;
-    const eta = rate > 0 ? (this.total - done) / rate : NaN;
-    const pct = this.total ? ((100 * done) / this.total).toFixed(0) : "100";
-    this.write(
-      `${this.label}: ${done}/${this.total} (${pct}%) ${rate.toFixed(2)}/s ` +
-        (done >= this.total
-          ? `done in ${secs.toFixed(1)} s`
-          : `ETA ${Number.isFinite(eta) ? eta.toFixed(0) : "?"} s`),
-    );
-  }
-}
-
 /**
  * Runs the SSD on `count` images in batches of `batchSize`: `preprocessForSsd` of each, then `forwardAndDetect`
  * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set).
@@ -74,7 +48,7 @@ export function detectBatched(
   model: SsdModel,
   count: number,
   loadImage: (i: number) => RgbImage,
-  opts: DetectOptions & { batchSize: number; progress?: ProgressReporter },
+  opts: DetectOptions & { batchSize: number; progress?: Pick<Progress, "update"> },
 ): Detection[][] {
   const { batchSize } = opts;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
@@ -161,12 +135,12 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
     const className = opts.className ?? "person";
     const classIndex = names.indexOf(className);
     if (classIndex <= 0) {
-      throw new RangeError(
+      throw new InputError(
         `class "${className}" is not a class of ${modelPath} (classes: ${names.join(", ")})`,
       );
     }
     const batchSize = opts.batchSize ?? 8;
-    const progress = new ProgressReporter(`detect ${split}`, images.length);
+    const progress = new Progress(`detect ${split}`, images.length, { unit: "img" });
     const t0 = performance.now();
     const perImage = detectBatched(model, images.length, (i) => source.readImage(images[i]), {
       minScore: opts.minScore,
@@ -175,6 +149,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       batchSize,
       progress,
     });
+    progress.finish();
     const seconds = (performance.now() - t0) / 1000;
     const detections = perImage.flatMap((dets, i) => detectionsToCocoResults(dets, classIndex, images[i]));
     const full = toCocoGroundTruth(dataset, split);

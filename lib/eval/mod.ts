@@ -56,7 +56,6 @@ export {
   detectionsToCocoResults,
   EVAL_DETECT_DEFAULTS,
   evaluateDetectorOnSplit,
-  ProgressReporter,
   type SplitEvalOptions,
   type SplitEvalResult,
 } from "./evaluate.ts";

@@ -5,7 +5,7 @@
  */
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
-import { crc32 } from "../core/mod.ts";
+import { crc32, InputError } from "../core/mod.ts";
 
 /** 8-bit RGB image, row-major, 3 bytes per pixel: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B. */
 export interface RgbImage {
@@ -22,7 +22,7 @@ export interface GrayImage {
 }
 
 /** The bytes are not a decodable PNG or JPEG image (or not a usable mask). Names the file. */
-export class ImageDecodeError extends Error {
+export class ImageDecodeError extends InputError {
   override name = "ImageDecodeError";
   constructor(readonly file: string, readonly reason: string) {
     super(`${file}: ${reason}`);

@@ -52,15 +52,7 @@ export {
 } from "./html.ts";
 export { renderReportHtml, type ReportContent } from "./page.ts";
 export { buildReport, type ReportOptions } from "./report.ts";
-export {
-  loadRunDir,
-  perImageEvalOf,
-  type RunData,
-  type RunJson,
-  RunJsonSchema,
-  type TrainLog,
-  TrainLogSchema,
-} from "./run_dir.ts";
+export { loadRunDir, perImageEvalOf, type RunData } from "./run_dir.ts";
 export {
   howToReadBox,
   hypothesisSection,

@@ -7,12 +7,15 @@
  *   comparison of runs and for the gallery;
  * - `train-log.json` — optional training curves `{ steps: [{epoch, step, loss}], epochs: [{epoch, train_loss,
  *   val_loss, val_ap75}] }` (`step` counts optimiser steps over the whole run);
- * - `run.json` — optional `{ name, kind: "original" | "finetuned", description, dataset, source, settings }`
- *   (`deno task finetune` writes it): display name, role, starting point and training settings.
+ * - `run.json` — optional (lib/train/run_json.ts: `deno task finetune` writes it; a hand-written
+ *   `{ name, kind: "original" | "finetuned", description, dataset, start, settings }` is read too): display name,
+ *   role, starting point and training settings.
  * @module
  */
-import { z } from "zod";
 import { readJsonArtifact } from "../core/mod.ts";
+// the schema files themselves, not lib/train/mod.ts: the report stays free of TF.js
+import { readRunJson, type RunJson, type RunNote } from "../train/run_json.ts";
+import { readTrainingLog, type TrainingLog } from "../train/train_log.ts";
 import {
   type ApJson,
   ApJsonSchema,
@@ -25,38 +28,6 @@ import {
 } from "../eval/mod.ts";
 import type { CocoGroundTruth } from "../data/mod.ts";
 
-/** `run.json`: how a run is shown in the report. All fields optional; other fields are kept. */
-export const RunJsonSchema = z.looseObject({
-  /** Display name (default: the directory's base name). */
-  name: z.string().min(1).optional(),
-  /** "original": the unmodified VOC detector (the baseline); "finetuned": a trained model. */
-  kind: z.enum(["original", "finetuned"]).optional(),
-  description: z.string().optional(),
-  /** dataset.json of the evaluated split (default: ap.json settings.dataset). */
-  dataset: z.string().optional(),
-  /** Where training started: `checkpoint`, `weights`, `imagenet` or `scratch` (random initialisation). */
-  source: z.looseObject({ kind: z.string(), path: z.string().nullable().optional() }).optional(),
-  head_init: z.string().optional(),
-  /** Training settings (lr, epochs, batch size, augmentation, frozen layers …), shown in the settings table. */
-  settings: z.record(z.string(), z.unknown()).optional(),
-});
-export type RunJson = z.infer<typeof RunJsonSchema>;
-
-/** `train-log.json` written by the fine-tuning task (extra fields allowed). */
-export const TrainLogSchema = z.looseObject({
-  steps: z.array(z.looseObject({ epoch: z.number(), step: z.number(), loss: z.number() })),
-  epochs: z.array(
-    z.looseObject({
-      epoch: z.number(),
-      train_loss: z.number().nullable().optional(),
-      val_loss: z.number().nullable().optional(),
-      val_ap75: z.number().nullable().optional(),
-    }),
-  ),
-  settings: z.record(z.string(), z.unknown()).optional(),
-});
-export type TrainLog = z.infer<typeof TrainLogSchema>;
-
 /** Everything the report shows about one run. */
 export interface RunData {
   dir: string;
@@ -66,7 +37,7 @@ export interface RunData {
   ap: ApJson;
   detections?: CocoResult[];
   groundTruth?: CocoGroundTruth;
-  trainLog?: TrainLog;
+  trainLog?: TrainingLog;
   /** Training settings: run.json settings, else train-log settings. */
   trainingSettings?: Record<string, unknown>;
   /** How training started (run.json `source`, `head_init`). */
@@ -98,9 +69,9 @@ async function findFile(dir: string, name: string, setting: unknown): Promise<st
 export async function loadRunDir(dir: string): Promise<RunData> {
   const d = dir.replace(/\/+$/, "") || "/";
   const ap = await readJsonArtifact(`${d}/ap.json`, ApJsonSchema);
-  const run = (await exists(`${d}/run.json`)) ? await readJsonArtifact(`${d}/run.json`, RunJsonSchema) : {};
+  const run: RunJson | RunNote = (await exists(`${d}/run.json`)) ? await readRunJson(`${d}/run.json`) : {};
   const trainLog = (await exists(`${d}/train-log.json`))
-    ? await readJsonArtifact(`${d}/train-log.json`, TrainLogSchema)
+    ? await readTrainingLog(`${d}/train-log.json`)
     : undefined;
   const gtFile = await findFile(d, "gt.coco.json", ap.settings.annotations);
   const groundTruth = gtFile ? await readCocoGtFile(gtFile) : undefined;
@@ -121,7 +92,7 @@ export async function loadRunDir(dir: string): Promise<RunData> {
     groundTruth,
     trainLog,
     trainingSettings: run.settings ?? trainLog?.settings,
-    start: run.source && { kind: run.source.kind, path: run.source.path, headInit: run.head_init },
+    start: run.start && { kind: run.start.kind, path: run.start.path, headInit: run.head_init },
     dataset: datasetSetting && (run.dataset ? resolveFrom(d, datasetSetting) : datasetSetting),
   };
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import type { ChartSeries } from "./chart.ts";
-import type { TrainLog } from "./run_dir.ts";
+import type { TrainingLog as TrainLog } from "../train/train_log.ts";
 import type { Rgb } from "../image/mod.ts";
 
 /** The curves of one log, in data coordinates (x = global optimiser step, counted from 1). */

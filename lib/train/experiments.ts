@@ -6,28 +6,42 @@
  * @module
  */
 import { z } from "zod";
-import { ANCHOR_SET_NAMES, type AnchorSetName } from "../ssd/priors.ts";
+import { InputError } from "../core/mod.ts";
+import type { FlagSpec } from "../cli/mod.ts";
+import { FINETUNE_CLI, type FinetuneSettings, SETTING_FLAGS } from "./finetune_flags.ts";
 
-/** One run's fine-tuning settings: every field maps to a `deno task finetune` flag (snake_case → --kebab-case). */
-export const FinetuneSettingsSchema = z.strictObject({
-  epochs: z.number().int().positive().optional(),
-  batch_size: z.number().int().positive().optional(),
-  micro_batch: z.number().int().positive().optional(),
-  lr: z.number().positive().optional(),
-  momentum: z.number().min(0).max(1).optional(),
-  weight_decay: z.number().min(0).optional(),
-  optimizer: z.enum(["sgd", "adam"]).optional(),
-  schedule: z.enum(["constant", "cosine", "step"]).optional(),
-  warmup: z.number().int().min(0).optional(),
-  freeze: z.enum(["none", "base", "base+aux"]).optional(),
-  head_init: z.enum(["random", "voc-person"]).optional(),
-  anchors: z.enum(ANCHOR_SET_NAMES as [AnchorSetName, ...AnchorSetName[]]).optional(),
-  augment: z.boolean().optional(),
-  shuffle: z.boolean().optional(),
-  seed: z.number().int().min(0).optional(),
-  val_fraction: z.number().min(0).max(0.9).optional(),
-});
-export type FinetuneSettings = z.infer<typeof FinetuneSettingsSchema>;
+export type { FinetuneSettings };
+
+/** The zod type of one flag's value: what `deno task finetune` accepts for it. */
+function flagValueSchema(spec: FlagSpec): z.ZodType {
+  switch (spec.kind) {
+    case "boolean":
+      return z.boolean();
+    case "choice":
+      return z.enum(spec.choices as [string, ...string[]]);
+    case "number":
+    case "integer": {
+      let n = spec.kind === "integer" ? z.number().int() : z.number();
+      if (spec.min !== undefined) n = spec.exclusiveMin ? n.gt(spec.min) : n.min(spec.min);
+      if (spec.max !== undefined) n = spec.exclusiveMax ? n.lt(spec.max) : n.max(spec.max);
+      return n;
+    }
+    default:
+      return z.string().min(1);
+  }
+}
+
+const snake = (flag: string) => flag.replaceAll("-", "_");
+
+/**
+ * One run's fine-tuning settings: every field is a `deno task finetune` flag (snake_case → --kebab-case) and
+ * takes the values that flag takes (derived from its flag table, {@link FINETUNE_CLI}).
+ */
+export const FinetuneSettingsSchema: z.ZodType<FinetuneSettings> = z.strictObject(
+  Object.fromEntries(
+    SETTING_FLAGS.map((flag) => [snake(flag), flagValueSchema(FINETUNE_CLI.flags[flag]).optional()]),
+  ),
+) as unknown as z.ZodType<FinetuneSettings>;
 
 /** Where the runs start from: exactly one of a checkpoint, our weights, ImageNet VGG16, or from scratch. */
 export const StartSchema = z.union([
@@ -73,7 +87,7 @@ export interface PlannedRun {
 }
 
 /** Thrown when a config's grid names an unknown setting or a value of the wrong type. */
-export class ExperimentsConfigError extends Error {
+export class ExperimentsConfigError extends InputError {
   override name = "ExperimentsConfigError";
 }
 
@@ -119,16 +133,23 @@ export function planRuns(config: ExperimentsConfig): PlannedRun[] {
   return runs;
 }
 
-/** `deno task finetune` flags for a run's settings (without --dataset/--out and the start flag). */
+/**
+ * `deno task finetune` flags for a run's settings (without --dataset/--out and the start flag), by the flag
+ * table: a value flag as `--name value`; a switch as `--name` when true (omitted when that is its default) and
+ * `--no-name` when false.
+ */
 export function finetuneFlags(settings: FinetuneSettings): string[] {
   const flags: string[] = [];
   for (const [key, value] of Object.entries(settings)) {
     if (value === undefined) continue;
-    const flag = `--${key.replaceAll("_", "-")}`;
-    if (key === "augment") flags.push(value ? "--augment" : "--no-augment");
-    else if (key === "shuffle") {
-      if (!value) flags.push("--no-shuffle");
-    } else flags.push(flag, String(value));
+    const flag = key.replaceAll("_", "-") as keyof typeof FINETUNE_CLI.flags;
+    const spec: FlagSpec | undefined = FINETUNE_CLI.flags[flag];
+    if (!spec || !(SETTING_FLAGS as readonly string[]).includes(flag)) {
+      throw new ExperimentsConfigError(`setting ${key} is not a deno task finetune flag`);
+    }
+    if (spec.kind !== "boolean") flags.push(`--${flag}`, String(value));
+    else if (!value) flags.push(`--no-${flag}`);
+    else if (spec.default !== true) flags.push(`--${flag}`);
   }
   return flags;
 }

@@ -1,14 +1,18 @@
 /**
- * Fine-tuning: gradients of a batch with accumulation, the epoch loop with validation and resume, the
- * optimisers and schedules, and experiment grids.
+ * Fine-tuning: the loss and gradients of a batch with micro-batch accumulation (step), the epoch loop (loop) with
+ * validation (validate) and the resume state (resume), the optimisers and schedules (optim), which parameters
+ * train (freeze), the training examples (samples), the gradient engine (engine), a whole `deno task finetune` run
+ * (finetune, finetune_flags) with its artifacts train-log.json and run.json, and experiment grids (experiments,
+ * experiments_run) and the demo chain (demo).
  * @module
  */
+export { type DemoOptions, runDemo } from "./demo.ts";
+export { type GradientEngine, startGradientEngine } from "./engine.ts";
 export {
   type ExperimentsConfig,
   ExperimentsConfigError,
   ExperimentsConfigSchema,
   finetuneFlags,
-  type FinetuneSettings,
   FinetuneSettingsSchema,
   type PlannedRun,
   planRuns,
@@ -18,6 +22,28 @@ export {
   startFlags,
   StartSchema,
 } from "./experiments.ts";
+export { type ExperimentsRunOptions, ResultsJsonSchema, runExperiments } from "./experiments_run.ts";
+export { finetune, type FinetuneSummary } from "./finetune.ts";
+export {
+  FINETUNE_CLI,
+  type FinetuneOptions,
+  finetuneOptions,
+  type FinetuneSettings,
+  parseFinetuneArgs,
+  SETTING_FLAGS,
+  type SettingFlag,
+} from "./finetune_flags.ts";
+export { FREEZE_MODES, type FreezeMode, trainableNames } from "./freeze.ts";
+export {
+  NonFiniteLossError,
+  ownParamBuffers,
+  scheduleOf,
+  type StepReport,
+  train,
+  type TrainConfig,
+  type TrainHooks,
+  type TrainResult,
+} from "./loop.ts";
 export {
   learningRateAt,
   Optimizer,
@@ -30,26 +56,43 @@ export {
   SCHEDULES,
 } from "./optim.ts";
 export {
-  decodeCheckpoint,
-  encodeCheckpoint,
-  FREEZE_MODES,
-  type FreezeMode,
+  checkResumeSettings,
+  decodeResumeState,
+  encodeResumeState,
+  loadResumeState,
+  OLD_RESUME_FILE,
+  RESUME_FILE,
+  type ResumeState,
+  ResumeStateError,
+} from "./resume.ts";
+export {
+  type Engine,
+  EngineSchema,
+  readRunJson,
+  RUN_JSON_FILE,
+  type RunJson,
+  RunJsonSchema,
+  type RunNote,
+  RunNoteSchema,
+  type StartModel,
+  StartModelSchema,
+  writeRunJson,
+} from "./run_json.ts";
+export { prepareSample, splitTrainVal, type TrainItem, trainItemsOf } from "./samples.ts";
+export {
+  accumulateGradients,
+  type AccumulateOptions,
   type GradientOptions,
   type LossAndGradients,
   lossAndGradients,
-  NonFiniteLossError,
-  ownParamBuffers,
-  prepareSample,
-  splitTrainVal,
   stackImages,
-  train,
-  trainableNames,
-  type TrainConfig,
-  type TrainHooks,
+  type TrainSample,
+} from "./step.ts";
+export {
+  readTrainingLog,
+  TRAIN_LOG_FILE,
   type TrainingLog,
   TrainingLogSchema,
-  type TrainItem,
-  type TrainSample,
-  type TrainState,
-  validateModel,
-} from "./train.ts";
+  writeTrainingLog,
+} from "./train_log.ts";
+export { validateModel } from "./validate.ts";

@@ -2,7 +2,7 @@
  * Optimisers with PyTorch semantics (torch.optim.SGD without nesterov/dampening, torch.optim.Adam with L2
  * weight decay) over a model's `Map<string, tf.Variable>`, and learning-rate schedules (constant, per-step cosine
  * annealing as the notebook's CosineAnnealingLR, step decay) with optional linear warm-up.
- * Optimiser state is exportable as plain Float32Arrays for checkpoints.
+ * Optimiser state is exportable as plain Float32Arrays for the resume state (lib/train/resume.ts).
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -105,7 +105,7 @@ export class Optimizer {
     }
   }
 
-  /** A copy of the state as plain arrays (for checkpoints). */
+  /** A copy of the state as plain arrays (for the resume state). */
   exportState(): OptimizerState {
     const read = (m: Map<string, tf.Tensor>) =>
       new Map([...m].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { readDataset } from "../../lib/data/mod.ts";
-import { DownloadError, downloadToCache, formatProgress } from "../../lib/data/download.ts";
-import { DATASET_URL_ENV, runPrepare } from "../../tasks/prepare.ts";
+import { DATASET_URL_ENV, readDataset } from "../../lib/data/mod.ts";
+import { DownloadError, downloadToCache } from "../../lib/data/download.ts";
+import { runPrepare } from "../../tasks/prepare.ts";
 import { exists, sha256Hex } from "../../lib/core/mod.ts";
 import { readFixtureFiles, zipFiles } from "../helpers.ts";
 
@@ -245,13 +245,4 @@ Deno.test("runPrepare() without --data fails at once when offline, saying to pas
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("formatProgress() shows size, percent, rate and ETA", () => {
-  const MiB = 1048576;
-  assert.equal(
-    formatProgress({ received: 10 * MiB, total: 40 * MiB, bytesPerSecond: 5 * MiB }),
-    "10.0/40.0 MiB (25%) 5.0 MiB/s ETA 6 s",
-  );
-  assert.equal(formatProgress({ received: 3 * MiB, total: null, bytesPerSecond: MiB }), "3.0 MiB 1.0 MiB/s");
 });

@@ -15,7 +15,7 @@ import {
   WorkerError,
 } from "../../lib/engine/pool.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
-import { lossAndGradients, type TrainSample } from "../../lib/train/train.ts";
+import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
 
 await initBackend("wasm", null);
 

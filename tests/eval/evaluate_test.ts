@@ -11,12 +11,7 @@ import {
 } from "../../lib/data/mod.ts";
 import { saveWeights } from "../../lib/interop/mod.ts";
 import type { Detection } from "../../lib/ssd/mod.ts";
-import {
-  detectBatched,
-  detectionsToCocoResults,
-  evaluateDetectorOnSplit,
-  ProgressReporter,
-} from "../../lib/eval/evaluate.ts";
+import { detectBatched, detectionsToCocoResults, evaluateDetectorOnSplit } from "../../lib/eval/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
@@ -49,17 +44,6 @@ Deno.test("detectionsToCocoResults() keeps one class as category 1, in original-
     // not clipped, as the reference: x = −0.1 × 200 = −20, w = 0.5 × 200 − (−20) = 120
     { image_id: 4, category_id: 1, bbox: [-20, 0, 120, 50], score: 0.3 },
   ]);
-});
-
-Deno.test("ProgressReporter reports count, rate and ETA, throttled, and always the end", () => {
-  const lines: string[] = [];
-  const p = new ProgressReporter("detect test", 10, 60_000, (l) => lines.push(l));
-  p.update(1); // first call always prints
-  p.update(2); // throttled
-  p.update(10);
-  assert.equal(lines.length, 2);
-  assert.match(lines[0], /^detect test: 1\/10 \(10%\) [\d.]+\/s ETA (\d+|\?) s$/);
-  assert.match(lines[1], /^detect test: 10\/10 \(100%\) [\d.]+\/s done in [\d.]+ s$/);
 });
 
 Deno.test("detectBatched() gives the same detections whatever the batch size and frees its tensors", async () => {
@@ -165,7 +149,7 @@ Deno.test({
       }).output();
       const stderr = new TextDecoder().decode(cmd.stderr);
       assert.equal(cmd.code, 0, stderr);
-      assert.match(stderr, /detect test: 1\/1 \(100%\) [\d.]+\/s done in/);
+      assert.match(stderr, /detect test: 1\/1 img 100% [\d.]+ img\/s done in/);
       const read = async (f: string) => JSON.parse(await Deno.readTextFile(`${dir}/out/${f}`));
       const gt = CocoGroundTruthSchema.parse(await read("gt.coco.json"));
       const dets = CocoResultsSchema.parse(await read("detections.coco.json"));

@@ -15,7 +15,7 @@ import { mulberry32 } from "../../lib/core/mod.ts";
 import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
-import { decodeCheckpoint, type TrainingLog } from "../../lib/train/train.ts";
+import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
 import { loadWeights } from "../../lib/interop/mod.ts";
 import { fixtureFolderDataset } from "../helpers.ts";
 
@@ -118,9 +118,9 @@ Deno.test({
       assert.equal(manifest.anchors, "pedestrian");
       const runJson = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
       assert.equal(runJson.settings.anchors, "pedestrian");
-      const ckpt = decodeCheckpoint(await Deno.readFile(`${out}/checkpoint.bin`));
-      assert.equal(ckpt.config.anchors, "pedestrian");
-      disposeModel(ckpt.model);
+      const resume = decodeResumeState(await Deno.readFile(`${out}/resume.bin`));
+      assert.equal(resume.settings.anchors, "pedestrian");
+      disposeModel(resume.model);
 
       // the logged loss of step 1 is the start model's loss against the pedestrian priors, not the reference's
       const source = await openDatasetSource(dataset, `${dir}/dataset.json`);

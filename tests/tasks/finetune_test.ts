@@ -1,6 +1,6 @@
 /**
  * deno task finetune on the fixture dataset: flags, the 3-step log, exports (ours + .pth that PyTorch loads),
- * resume after kill -9 to identical weights, non-finite loss handling. Runs use --freeze base(+aux) and 2–3 small
+ * resume (resume.bin) after kill -9 to identical weights, non-finite loss handling. Runs use --freeze base(+aux) and 2–3 small
  * images to keep the SSD300 passes affordable on a shared CPU.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -10,11 +10,20 @@ import { type Dataset, fractionalBoxes, openDatasetSource, writeDataset } from "
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
-import { decodeCheckpoint, lossAndGradients, type TrainingLog } from "../../lib/train/train.ts";
+import { runCli } from "../../lib/cli/mod.ts";
+import {
+  decodeResumeState,
+  lossAndGradients,
+  parseFinetuneArgs,
+  type TrainingLog,
+} from "../../lib/train/mod.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
-import { main, parseFinetuneArgs } from "../../tasks/finetune.ts";
+import { main as finetuneMain } from "../../tasks/finetune.ts";
 import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
+
+/** Runs the task in this process as `deno task finetune` would; returns its exit code. */
+const main = (args: string[]) => runCli("finetune", finetuneMain, args);
 
 const TASK = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 
@@ -56,7 +65,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "--workers=2",
     "--native-conv",
   ]);
-  assert.deepEqual(a.source, { kind: "checkpoint", path: "x.pth" });
+  assert.deepEqual(a.start, { kind: "checkpoint", path: "x.pth" });
   assert.equal(a.out, "o");
   assert.equal(a.headInit, "voc-person");
   assert.equal(a.anchors, "pedestrian");
@@ -274,18 +283,22 @@ Deno.test({
       ];
       const spawn = (out: string) =>
         new Deno.Command(Deno.execPath(), { args: args(out), stdout: "piped", stderr: "piped" }).spawn();
-      // interrupted run: SIGKILL once the first epoch's checkpoint exists
+      // interrupted run: SIGKILL once the first epoch's resume state exists
       const a = spawn(`${dir}/a`);
-      await waitFor(`${dir}/a/checkpoint.bin`, a, 600_000);
+      await waitFor(`${dir}/a/resume.bin`, a, 600_000);
       a.kill("SIGKILL");
       const killed = await a.output();
       assert.equal(killed.success, false);
-      assert.equal(decodeCheckpoint(await Deno.readFile(`${dir}/a/checkpoint.bin`)).state.epoch, 1);
+      assert.equal(decodeResumeState(await Deno.readFile(`${dir}/a/resume.bin`)).state.epoch, 1);
       const resumed = await spawn(`${dir}/a`).output();
       const resumedErr = new TextDecoder().decode(resumed.stderr);
       assert.ok(resumed.success, resumedErr);
       assert.match(resumedErr, /resuming after epoch 1/);
-      assert.match(resumedErr, /epoch 2\/2 step 1\/1 \(2\) loss [\d.]+ [\d.]+ img\/s ETA /, "progress line");
+      assert.match(
+        resumedErr,
+        /train: 2\/2 img 100% [\d.]+ img\/s done in \d+:\d\d epoch 2\/2 step 1\/1 \(2\) loss [\d.]+/,
+        "progress line",
+      );
       // uninterrupted run
       const b = await spawn(`${dir}/b`).output();
       assert.ok(b.success, new TextDecoder().decode(b.stderr));
@@ -316,7 +329,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "finetune stops on a non-finite loss naming epoch and batch, keeping the last good checkpoint",
+  name: "finetune stops on a non-finite loss naming epoch and batch, keeping the last good resume state",
   sanitizeResources: false,
   fn: async () => {
     const { dir, weights } = await setup(2);
@@ -341,8 +354,8 @@ Deno.test({
       const msg = errors.find((e) => e.includes("non-finite"));
       assert.ok(msg, errors.join("\n"));
       assert.match(msg, /at epoch 2, batch 1/);
-      assert.match(msg, /last good checkpoint is kept/);
-      const c = decodeCheckpoint(await Deno.readFile(`${dir}/run/checkpoint.bin`));
+      assert.match(msg, /last good resume state is kept/);
+      const c = decodeResumeState(await Deno.readFile(`${dir}/run/resume.bin`));
       assert.equal(c.state.epoch, 1);
       disposeModel(c.model);
       assert.equal(tf.memory().numTensors >= 0, true);

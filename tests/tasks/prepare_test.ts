@@ -2,21 +2,13 @@ import assert from "node:assert/strict";
 import { CocoGroundTruthSchema, DatasetError, openDatasetSource, readDataset } from "../../lib/data/mod.ts";
 import { exists, readJsonArtifact } from "../../lib/core/artifacts.ts";
 import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/image/codec.ts";
-import { runPrepare, UsageError } from "../../tasks/prepare.ts";
-import { FIXTURE_DIR, readFixtureFiles, writeFiles, zipFiles } from "../helpers.ts";
+import { UsageError } from "../../lib/cli/mod.ts";
+import { runPrepare } from "../../tasks/prepare.ts";
+import { FIXTURE_DIR, readFixtureFiles, withTempDir, writeFiles, zipFiles } from "../helpers.ts";
 import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
 const enc = new TextEncoder();
 const ROOT = "PennFudanPed";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "prepare_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("runPrepare() on the fixture directory writes dataset.json, COCO test ground truth and previews", async () => {
   await withTempDir(async (out) => {

@@ -2,11 +2,14 @@ import assert from "node:assert/strict";
 import {
   ExperimentsConfigError,
   ExperimentsConfigSchema,
+  FINETUNE_CLI,
   finetuneFlags,
+  FinetuneSettingsSchema,
+  parseFinetuneArgs,
   planRuns,
   resultsMarkdown,
   startFlags,
-} from "../../lib/train/experiments.ts";
+} from "../../lib/train/mod.ts";
 import { FIXTURES_ROOT } from "../helpers.ts";
 
 const parse = (value: unknown) => ExperimentsConfigSchema.parse(value);
@@ -124,5 +127,33 @@ Deno.test("the example experiment configs in fixtures/ are valid and plan their 
         }),
       ),
     /anchors/,
+  );
+});
+
+Deno.test("FinetuneSettingsSchema takes exactly the values deno task finetune's flags take", () => {
+  const ok = (settings: unknown) => FinetuneSettingsSchema.safeParse(settings).success;
+  assert.ok(ok({ epochs: 1, lr: 1e-5, val_fraction: 0.95, seed: -3, momentum: 1.5, augment: false }));
+  for (
+    const bad of [{ epochs: 0 }, { lr: 0 }, { val_fraction: 1 }, { freeze: "all" }, { workers: 2 }, {
+      seed: 1.5,
+    }]
+  ) {
+    assert.ok(!ok(bad), JSON.stringify(bad));
+  }
+  for (const [key, flag] of Object.entries({ batch_size: "batch-size", head_init: "head-init" })) {
+    assert.ok(flag in FINETUNE_CLI.flags, key);
+  }
+  // every setting maps to flags that parse back to the same config
+  const settings = {
+    batch_size: 4,
+    micro_batch: 1,
+    optimizer: "adam",
+    augment: true,
+    shuffle: false,
+  } as const;
+  const a = parseFinetuneArgs(["--dataset", "d", "--out", "o", "--from-scratch", ...finetuneFlags(settings)]);
+  assert.deepEqual(
+    [a.config.batchSize, a.config.microBatch, a.config.optimizer, a.config.augment, a.config.shuffle],
+    [4, 1, "adam", true, false],
   );
 });

@@ -1,0 +1,45 @@
+/**
+ * Flags that several tasks share, defined once: the tf.js backend, the detector's post-processing, how a
+ * checkpoint is read, the output directory.
+ * @module
+ */
+import { BACKEND_CHOICES } from "../engine/mod.ts";
+import type { FlagSpec } from "./flags.ts";
+
+/** `--backend auto|wasm|cpu|tensorflow`. */
+export const BACKEND_FLAG = {
+  kind: "choice",
+  choices: BACKEND_CHOICES,
+  default: "auto",
+  description: "tf.js backend (auto: tfjs-node when installed with its library, else wasm)",
+} as const satisfies FlagSpec;
+
+/** `--min-score`, `--max-overlap`, `--top-k` of the reference's `detect_objects`, with this min-score default. */
+export function detectorFlags<M extends number>(minScore: M) {
+  return {
+    "min-score": {
+      kind: "number",
+      min: 0,
+      max: 1,
+      exclusiveMax: true,
+      default: minScore,
+      description: "minimum class score of a detection",
+    },
+    "max-overlap": { kind: "number", min: 0, max: 1, default: 0.45, description: "NMS IoU threshold" },
+    "top-k": { kind: "integer", min: 1, default: 200, description: "detections kept per image" },
+  } as const satisfies Record<string, FlagSpec>;
+}
+
+/** `--trust-checkpoint`: lib/interop's `CheckpointOptions.trustCheckpoint`. */
+export const TRUST_CHECKPOINT_FLAG = {
+  kind: "boolean",
+  description: "read a .pth whose pickle would call code anyway, keeping only its tensors (nothing runs)",
+} as const satisfies FlagSpec;
+
+/** `--out DIR`, required. */
+export const OUT_DIR_FLAG = {
+  kind: "string",
+  value: "DIR",
+  required: true,
+  description: "output directory",
+} as const satisfies FlagSpec;

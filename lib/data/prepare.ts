@@ -1,0 +1,159 @@
+/**
+ * `deno task prepare` as a library: open the Penn-Fudan release (a zip, a directory, or a download into the
+ * cache), build and validate the dataset, and write the run directory — `dataset.json`, `annotations.coco.json`
+ * (COCO ground truth of the test split) and, when asked, preview PNGs with mask overlays and boxes. Nothing is
+ * written unless the whole dataset is valid; `dataset.json` is written last (its presence means complete).
+ * @module
+ */
+import { Progress } from "../cli/mod.ts";
+import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
+import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
+import { buildDataset } from "./build.ts";
+import { CocoGroundTruthSchema, toCocoGroundTruth } from "./coco.ts";
+import { type Dataset, DatasetSchema } from "./dataset.ts";
+import { downloadToCache, PENN_FUDAN_URL } from "./download.ts";
+import { discoverLayout } from "./layout.ts";
+import { DatasetError } from "./problems.ts";
+import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
+
+/** Environment variable that replaces the official download URL when no --data is given (a mirror). */
+export const DATASET_URL_ENV = "SSD_DATASET_URL";
+
+/** The opened input of a prepare run, and what dataset.json records about it. */
+export interface PrepareInput {
+  source: DataSource;
+  path: string;
+  url: string | null;
+  sha256: string | null;
+  /** images found (before any check), for validating `--test-size` up front */
+  imageCount: number;
+  /** whether the source brings its own train/test split (then `--test-size` does not apply) */
+  presplit: boolean;
+}
+
+/** What a prepare run wrote. */
+export interface PrepareSummary {
+  datasetPath: string;
+  cocoPath: string;
+  previews: string[];
+  dataset: Dataset;
+  seconds: number;
+}
+
+async function absolutePath(path: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  }
+}
+
+/**
+ * Opens `data` (a zip or directory path, or an http(s) URL; undefined: $SSD_DATASET_URL or the official release),
+ * downloading into `cacheDir` with progress when it is a URL.
+ * @throws DatasetError (unreadable path or archive), DownloadError
+ */
+export async function openPrepareInput(
+  data: string | undefined,
+  opts: { cacheDir: string; quiet?: boolean },
+): Promise<PrepareInput> {
+  let url: string | null = null;
+  let zipPath: string;
+  if (data === undefined || /^https?:\/\//.test(data)) {
+    url = data ?? (Deno.env.get(DATASET_URL_ENV) || PENN_FUDAN_URL);
+    let progress: Progress | undefined;
+    const result = await downloadToCache(url, {
+      cacheDir: opts.cacheDir,
+      offlineHint: "Offline? Pass --data <PennFudanPed.zip or directory> to use a local copy " +
+        "(e.g. --data ../shared/data/PennFudanPed.zip).",
+      onProgress: (p) => {
+        progress ??= new Progress("download", p.total, { unit: "MiB", scale: 1048576, quiet: opts.quiet });
+        progress.update(p.received);
+      },
+    });
+    progress?.finish();
+    if (!opts.quiet) console.error(`download: ${result.fromCache ? "using cached" : "saved"} ${result.path}`);
+    zipPath = result.path;
+  } else {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(data);
+    } catch (e) {
+      throw new DatasetError([{ file: data, message: `cannot open --data: ${(e as Error).message}` }]);
+    }
+    zipPath = data;
+    if (info.isDirectory) {
+      const path = await absolutePath(data);
+      return withCount({ source: await openDirectorySource(path), path, url: null, sha256: null });
+    }
+  }
+  const path = await absolutePath(zipPath);
+  const bytes = await Deno.readFile(path);
+  const sha256 = await sha256Hex(bytes);
+  try {
+    return withCount({ source: openZipBytes(bytes, path), path, url, sha256 });
+  } catch (e) {
+    if (e instanceof SourceError) throw new DatasetError([{ file: e.file, message: e.reason }]);
+    throw e;
+  }
+}
+
+function withCount(input: Omit<PrepareInput, "imageCount" | "presplit">): PrepareInput {
+  const scan = discoverLayout(input.source);
+  return { ...input, imageCount: scan.items.length, presplit: scan.layout === "presplit" };
+}
+
+/** Options of {@link prepareRunDir}. */
+export interface PrepareOptions {
+  out: string;
+  testSize?: number;
+  seed?: number;
+  /** preview PNGs to write (first images by id) */
+  previews?: number;
+  decodeImages?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * Builds the dataset of `input` (progress on stderr) and writes the run directory.
+ * @throws DatasetError listing every problem of the input (nothing is written then), ArtifactError
+ */
+export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Promise<PrepareSummary> {
+  const started = performance.now();
+  const progress = new Progress("prepare", input.imageCount, { unit: "img", quiet: o.quiet });
+  let dataset: Dataset;
+  try {
+    dataset = buildDataset(input.source, {
+      origin: { path: input.path, url: input.url, sha256: input.sha256 },
+      testSize: o.testSize,
+      seed: o.seed,
+      decodeImages: o.decodeImages,
+      onProgress: (done) => progress.update(done),
+    });
+  } finally {
+    progress.finish();
+  }
+  const coco = toCocoGroundTruth(dataset, "test");
+  const previews: string[] = [];
+  for (const image of dataset.images.slice(0, o.previews ?? 0)) {
+    const rgb = decodeImage(input.source.read(image.file), image.file);
+    const mask = decodeMask(input.source.read(image.mask), image.mask);
+    const drawn = drawBoxes(
+      overlayMask(rgb, mask, 0.45),
+      image.boxes.map((box, i) => ({
+        box: box as [number, number, number, number],
+        label: `person ${image.instance_ids[i]}`,
+        color: [230, 30, 30] as [number, number, number],
+      })),
+      { lineWidth: 2 },
+    );
+    const file = `${o.out}/preview/${image.name}.png`;
+    await writeFileAtomic(file, encodePng(drawn));
+    previews.push(file);
+  }
+  const cocoPath = `${o.out}/annotations.coco.json`;
+  await writeJsonArtifact(cocoPath, CocoGroundTruthSchema, coco);
+  const datasetPath = `${o.out}/dataset.json`;
+  await writeJsonArtifact(datasetPath, DatasetSchema, dataset);
+  return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,215 @@
+/**
+ * The command line of `deno task finetune`: its flag table (from which the experiment settings are derived too,
+ * lib/train/experiments.ts) and the options it parses into.
+ * @module
+ */
+import {
+  BACKEND_FLAG,
+  type CliSpec,
+  type FlagValue,
+  OUT_DIR_FLAG,
+  type ParsedFlags,
+  parseFlags,
+  TRUST_CHECKPOINT_FLAG,
+  UsageError,
+} from "../cli/mod.ts";
+import type { BackendChoice } from "../engine/mod.ts";
+import { ANCHOR_SET_NAMES, type AnchorSetName } from "../ssd/mod.ts";
+import { FREEZE_MODES } from "./freeze.ts";
+import type { TrainConfig } from "./loop.ts";
+import { OPTIMIZERS, SCHEDULES } from "./optim.ts";
+import type { StartModel } from "./run_json.ts";
+
+/** The flags of `deno task finetune`. */
+export const FINETUNE_CLI = {
+  task: "finetune",
+  usage: [
+    "--dataset FILE (--checkpoint X.pth | --weights FILE | --imagenet VGG.pth | --from-scratch) --out DIR [flags]",
+  ],
+  summary: `Fine-tunes SSD300 as a single-class (person) detector on the TRAIN split of a prepared dataset
+(a seeded --val-fraction of it held out for validation). Writes into --out: weights.json + weights.bin (our
+format), model.pth (the same weights as a PyTorch state_dict), train-log.json, run.json, and resume.bin (the
+resume state after the last completed epoch). Re-running with the same --out and settings resumes there.`,
+  exactlyOne: [["checkpoint", "weights", "imagenet", "from-scratch"]],
+  flags: {
+    dataset: {
+      kind: "string",
+      value: "FILE",
+      required: true,
+      description: "dataset.json of deno task prepare",
+    },
+    checkpoint: {
+      kind: "string",
+      value: "X.pth",
+      description: "start from a reference .pth (a 21-class VOC model gets one class by --head-init)",
+    },
+    weights: { kind: "string", value: "FILE", description: "start from our weights (weights.json of a run)" },
+    imagenet: { kind: "string", value: "VGG.pth", description: "start from torchvision's ImageNet VGG16" },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
+    "from-scratch": {
+      kind: "boolean",
+      description: "start from the reference initialisation, seeded by --seed",
+    },
+    out: OUT_DIR_FLAG,
+    epochs: { kind: "integer", min: 1, default: 20, description: "training epochs" },
+    "batch-size": { kind: "integer", min: 1, default: 10, description: "images per optimiser step" },
+    "micro-batch": {
+      kind: "integer",
+      min: 1,
+      default: 2,
+      description: "images per forward/backward pass (bounds memory; at most --batch-size)",
+    },
+    lr: { kind: "number", min: 0, exclusiveMin: true, default: 1e-3, description: "base learning rate" },
+    momentum: { kind: "number", min: 0, description: "momentum (default 0.9 with sgd, 0 with adam)" },
+    "weight-decay": { kind: "number", min: 0, default: 0, description: "L2 weight decay" },
+    optimizer: { kind: "choice", choices: OPTIMIZERS, default: "sgd", description: "optimiser" },
+    schedule: {
+      kind: "choice",
+      choices: SCHEDULES,
+      default: "cosine",
+      description: "cosine: the notebook's per-step CosineAnnealingLR; step: ×0.1 every ⌈epochs/3⌉ epochs",
+    },
+    warmup: { kind: "integer", min: 0, default: 0, description: "linear warm-up over the first N steps" },
+    freeze: {
+      kind: "choice",
+      choices: FREEZE_MODES,
+      default: "none",
+      description: "base: VGG base fixed; base+aux: base and auxiliary convs fixed",
+    },
+    "head-init": {
+      kind: "choice",
+      choices: ["random", "voc-person"],
+      default: "random",
+      description: "new single-class heads of a VOC model: random, or the VOC background/person channels",
+    },
+    anchors: {
+      kind: "choice",
+      choices: ANCHOR_SET_NAMES,
+      default: "reference",
+      description: "prior boxes the heads learn offsets against (pedestrian: tall ratios only)",
+    },
+    augment: {
+      kind: "boolean",
+      negatable: true,
+      description: "photometric distortion, zoom-out, IoU crop, flip (default off, as the notebook)",
+    },
+    shuffle: {
+      kind: "boolean",
+      negatable: true,
+      default: true,
+      description: "reshuffle the images every epoch",
+    },
+    seed: { kind: "integer", default: 0, description: "seed of initialisation, shuffling and augmentation" },
+    "val-fraction": {
+      kind: "number",
+      min: 0,
+      max: 1,
+      exclusiveMax: true,
+      default: 0.1,
+      description: "part of the TRAIN split held out for val_loss / val_ap75 (never the test split)",
+    },
+    backend: BACKEND_FLAG,
+    workers: {
+      kind: "integer",
+      min: 1,
+      default: 1,
+      description: "data-parallel gradient workers, one core each (wasm/cpu); 1: this thread",
+    },
+    "native-conv": {
+      kind: "boolean",
+      description: "convolutions (forward, dX, dW) through oneDNN where libdnnl.so.2 loads (WASM backend)",
+    },
+  },
+} as const satisfies CliSpec;
+
+type FinetuneFlags = typeof FINETUNE_CLI.flags;
+
+/** The finetune flags that are training settings (an experiment's `settings`, the resume key). */
+export const SETTING_FLAGS = [
+  "epochs",
+  "batch-size",
+  "micro-batch",
+  "lr",
+  "momentum",
+  "weight-decay",
+  "optimizer",
+  "schedule",
+  "warmup",
+  "freeze",
+  "head-init",
+  "anchors",
+  "augment",
+  "shuffle",
+  "seed",
+  "val-fraction",
+] as const satisfies readonly (keyof FinetuneFlags)[];
+export type SettingFlag = typeof SETTING_FLAGS[number];
+
+type Snake<S extends string> = S extends `${infer A}-${infer B}` ? `${A}_${Snake<B>}` : S;
+
+/** One run's training settings by snake_case flag name (`batch-size` → `batch_size`), each optional. */
+export type FinetuneSettings = { [K in SettingFlag as Snake<K>]?: FlagValue<FinetuneFlags[K]> };
+
+/** What `deno task finetune` was asked to do. */
+export interface FinetuneOptions {
+  dataset: string;
+  start: StartModel;
+  out: string;
+  headInit: "random" | "voc-person";
+  /** anchor set of the trained model (priors for matching, validation and later detection) */
+  anchors: AnchorSetName;
+  backend: BackendChoice;
+  /** gradient workers; 1 = in-process */
+  workers: number;
+  /** convolutions through oneDNN when available */
+  nativeConv: boolean;
+  /** read a start .pth whose pickle would call code anyway (its tensors only) */
+  trustCheckpoint: boolean;
+  config: TrainConfig;
+}
+
+/** The options of parsed finetune flags (the starting model, the training config, the engine). */
+export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions {
+  const start: StartModel = f.checkpoint !== undefined
+    ? { kind: "checkpoint", path: f.checkpoint }
+    : f.weights !== undefined
+    ? { kind: "weights", path: f.weights }
+    : f.imagenet !== undefined
+    ? { kind: "imagenet", path: f.imagenet }
+    : { kind: "scratch", path: null };
+  if (f.workers > 1 && f.backend === "tensorflow") {
+    throw new UsageError("--workers > 1 needs --backend wasm or cpu (one tf.js instance per worker)");
+  }
+  return {
+    dataset: f.dataset,
+    start,
+    out: f.out.replace(/\/+$/, "") || "/",
+    headInit: f.headInit,
+    anchors: f.anchors,
+    backend: f.backend,
+    workers: f.workers,
+    nativeConv: f.nativeConv,
+    trustCheckpoint: f.trustCheckpoint,
+    config: {
+      epochs: f.epochs,
+      batchSize: f.batchSize,
+      microBatch: Math.min(f.batchSize, f.microBatch),
+      optimizer: f.optimizer,
+      lr: f.lr,
+      momentum: f.momentum ?? (f.optimizer === "sgd" ? 0.9 : 0),
+      weightDecay: f.weightDecay,
+      schedule: f.schedule,
+      warmup: f.warmup,
+      freeze: f.freeze,
+      augment: f.augment,
+      shuffle: f.shuffle,
+      seed: f.seed,
+      valFraction: f.valFraction,
+    },
+  };
+}
+
+/** Parses and validates a finetune command line. @throws UsageError, HelpRequested */
+export function parseFinetuneArgs(args: readonly string[]): FinetuneOptions {
+  return finetuneOptions(parseFlags(FINETUNE_CLI, args));
+}

@@ -1,0 +1,215 @@
+/**
+ * The training loop: seeded shuffling and augmentation, the optimiser and learning-rate schedule, a
+ * non-finite-loss guard, validation and a resume state after every epoch, and resuming from one. The gradients
+ * of a batch come from {@link lossAndGradients} (this thread) or a hook (e.g. data-parallel workers).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { InputError, Rng, shuffled } from "../core/mod.ts";
+import { priorsCxcyFor, type SsdModel } from "../ssd/mod.ts";
+import { type FreezeMode, trainableNames } from "./freeze.ts";
+import {
+  learningRateAt,
+  Optimizer,
+  type OptimizerKind,
+  type ScheduleConfig,
+  type ScheduleKind,
+} from "./optim.ts";
+import type { ResumeState } from "./resume.ts";
+import { prepareSample, type TrainItem } from "./samples.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "./step.ts";
+import type { TrainingLog } from "./train_log.ts";
+import { validateModel } from "./validate.ts";
+
+/** Hyper-parameters and switches of a training run (the flags of `deno task finetune`). */
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  /** images per forward/backward pass; gradients accumulate over the batch */
+  microBatch: number;
+  optimizer: OptimizerKind;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: ScheduleKind;
+  /** linear warm-up, in optimiser steps */
+  warmup: number;
+  freeze: FreezeMode;
+  augment: boolean;
+  shuffle: boolean;
+  seed: number;
+  /** fraction of the train split held out for validation (0 → none) */
+  valFraction: number;
+}
+
+/** Raised when the loss of a batch is NaN or infinite; no update was applied for that batch. */
+export class NonFiniteLossError extends InputError {
+  override name = "NonFiniteLossError";
+  constructor(readonly epoch: number, readonly batch: number, readonly loss: number, note = "") {
+    super(`non-finite loss (${loss}) at epoch ${epoch}, batch ${batch}${note ? `: ${note}` : ""}`);
+  }
+}
+
+/** What happened in one optimiser step, for progress reports. */
+export interface StepReport {
+  epoch: number;
+  /** batch within the epoch, from 1 */
+  batch: number;
+  batchesPerEpoch: number;
+  /** optimiser steps so far, this one included */
+  step: number;
+  loss: number;
+  /** images of this step */
+  images: number;
+}
+
+/** Hooks of {@link train}: the resume state, progress, an optional alternative gradient engine. */
+export interface TrainHooks {
+  /** called after every completed epoch with the state to persist (atomically) */
+  saveResumeState(state: ResumeState): Promise<void>;
+  /** resume from this state (weights must already be loaded into the model) */
+  resume?: ResumeState;
+  /** after every optimiser step */
+  onStep?(report: StepReport): void;
+  /** after every epoch, with its log entry */
+  onEpoch?(entry: TrainingLog["epochs"][number]): void;
+  /** replaces in-process {@link lossAndGradients} (e.g. a data-parallel pool); same contract */
+  gradients?(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
+}
+
+/** What {@link train} returns. */
+export interface TrainResult {
+  log: TrainingLog;
+  /** images trained on in this call (resumed epochs excluded) */
+  imagesTrained: number;
+  /** seconds spent in the optimiser steps (sample preparation, gradients, update), without validation */
+  stepSeconds: number;
+}
+
+/**
+ * Gives every parameter its own, exactly shaped data buffer (an exact copy). Needed on WASM: a variable created
+ * from a reshaped/gathered tensor shares a buffer whose backend shape is the original's, and the WASM FusedConv2D
+ * kernel then rejects its bias ("only supports rank-1 bias but got rank 4"). lib/interop builds fresh buffers
+ * itself (`toSingleClass` included); this guards models that callers assemble from tensor ops.
+ */
+export function ownParamBuffers(model: SsdModel): void {
+  for (const v of model.params.values()) {
+    const fresh = tf.tensor(v.dataSync().slice(), v.shape, v.dtype);
+    v.assign(fresh);
+    fresh.dispose();
+  }
+}
+
+/** The learning-rate schedule of a run over `nTrain` images. */
+export function scheduleOf(cfg: TrainConfig, nTrain: number): ScheduleConfig {
+  const stepsPerEpoch = Math.ceil(nTrain / cfg.batchSize);
+  return {
+    kind: cfg.schedule,
+    baseLr: cfg.lr,
+    // the notebook's CosineAnnealingLR T_max = int(len(trainset) / batch_size + 1) * n_epochs
+    totalSteps: cfg.schedule === "cosine"
+      ? (Math.floor(nTrain / cfg.batchSize) + 1) * cfg.epochs
+      : stepsPerEpoch * cfg.epochs,
+    stepsPerEpoch,
+    warmupSteps: cfg.warmup,
+    stepEpochs: Math.max(1, Math.ceil(cfg.epochs / 3)),
+  };
+}
+
+/**
+ * Trains `model` in place: seeded shuffling and augmentation, gradient accumulation over micro-batches, the
+ * optimiser and schedule of `cfg`, validation and a resume state after every epoch; resumes from `hooks.resume`.
+ * Priors for matching and validation are those of the model's anchor set (`model.anchors`).
+ * A non-finite batch loss throws {@link NonFiniteLossError} before any update of that batch (the last resume
+ * state stays as it was).
+ */
+export async function train(
+  model: SsdModel,
+  trainItems: readonly TrainItem[],
+  valItems: readonly TrainItem[],
+  cfg: TrainConfig,
+  hooks: TrainHooks,
+): Promise<TrainResult> {
+  if (trainItems.length === 0) throw new RangeError("train: no training images");
+  for (
+    const [k, v] of Object.entries({
+      epochs: cfg.epochs,
+      batchSize: cfg.batchSize,
+      microBatch: cfg.microBatch,
+    })
+  ) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`train: ${k} must be an integer ≥ 1, got ${v}`);
+  }
+  ownParamBuffers(model);
+  const priorsCxcy = priorsCxcyFor(model.anchors); // targets and validation against the model's anchor set
+  const trainable = trainableNames(model, cfg.freeze);
+  const schedule = scheduleOf(cfg, trainItems.length);
+  const stepsPerEpoch = schedule.stepsPerEpoch;
+  const opt = new Optimizer({ kind: cfg.optimizer, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+  let rng = new Rng(cfg.seed);
+  let log: TrainingLog = { steps: [], epochs: [] };
+  let epoch0 = 0, step = 0;
+  if (hooks.resume) {
+    opt.importState(hooks.resume.optimizer, model.params);
+    rng = new Rng(hooks.resume.rng);
+    log = structuredClone(hooks.resume.log);
+    epoch0 = hooks.resume.epoch;
+    step = hooks.resume.step;
+  }
+  const gradients = hooks.gradients ??
+    ((batch: readonly TrainSample[], names: readonly string[]) =>
+      Promise.resolve(
+        lossAndGradients(model, batch, { priorsCxcy, microBatch: cfg.microBatch, trainable: names }),
+      ));
+  let imagesTrained = 0, stepSeconds = 0;
+  try {
+    for (let epoch = epoch0 + 1; epoch <= cfg.epochs; epoch++) {
+      const order = cfg.shuffle ? shuffled(trainItems, rng) : trainItems.slice();
+      let lossSum = 0;
+      for (let b = 0; b < stepsPerEpoch; b++) {
+        const t0 = performance.now();
+        const items = order.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
+        const batch = items.map((it) => prepareSample(it, cfg.augment ? rng : null));
+        const r = await gradients(batch, trainable);
+        if (!Number.isFinite(r.loss)) {
+          for (const g of r.grads.values()) g.dispose();
+          throw new NonFiniteLossError(epoch, b + 1, r.loss);
+        }
+        opt.step(model.params, r.grads, learningRateAt(step, schedule));
+        for (const g of r.grads.values()) g.dispose();
+        stepSeconds += (performance.now() - t0) / 1000;
+        step++;
+        lossSum += r.loss;
+        log.steps.push({ epoch, step, loss: r.loss });
+        imagesTrained += items.length;
+        hooks.onStep?.({
+          epoch,
+          batch: b + 1,
+          batchesPerEpoch: stepsPerEpoch,
+          step,
+          loss: r.loss,
+          images: items.length,
+        });
+      }
+      const v = valItems.length > 0 ? validateModel(model, valItems, priorsCxcy, cfg.microBatch) : null;
+      const entry = {
+        epoch,
+        train_loss: lossSum / stepsPerEpoch,
+        val_loss: v?.loss ?? null,
+        val_ap75: v?.ap75 ?? null,
+      };
+      log.epochs.push(entry);
+      hooks.onEpoch?.(entry);
+      await hooks.saveResumeState({
+        epoch,
+        step,
+        rng: rng.state(),
+        log: structuredClone(log),
+        optimizer: opt.exportState(),
+      });
+    }
+  } finally {
+    opt.dispose();
+  }
+  return { log, imagesTrained, stepSeconds };
+}

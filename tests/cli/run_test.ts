@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { InputError } from "../../lib/core/mod.ts";
+import { ArtifactError } from "../../lib/core/mod.ts";
+import { HelpRequested, isKnownError, outcomeOf, runCli, UsageError } from "../../lib/cli/mod.ts";
+import { DatasetError } from "../../lib/data/mod.ts";
+import { TorchFormatError } from "../../lib/torch/mod.ts";
+import { NonFiniteLossError } from "../../lib/train/mod.ts";
+
+Deno.test("outcomeOf() sends help to stdout with exit 0", () => {
+  assert.deepEqual(outcomeOf("ap", new HelpRequested("usage: …"), false), {
+    code: 0,
+    stdout: ["usage: …"],
+    stderr: [],
+  });
+});
+
+Deno.test("outcomeOf() turns a usage error into two lines on stderr and exit 2", () => {
+  const o = outcomeOf("finetune", new UsageError("unknown flag --epoch (did you mean --epochs?)"), false);
+  assert.deepEqual(o, {
+    code: 2,
+    stdout: [],
+    stderr: ["finetune: unknown flag --epoch (did you mean --epochs?)", "see deno task finetune --help"],
+  });
+});
+
+Deno.test("outcomeOf() shows a known input problem as one clean message, exit 1, a stack only with debug", () => {
+  const known = [
+    new InputError("x"),
+    new ArtifactError("run/dataset.json", ["not valid JSON"]),
+    new DatasetError([{ file: "a.png", message: "truncated" }]),
+    new TorchFormatError("bad pickle"),
+    new NonFiniteLossError(2, 1, NaN),
+    new Deno.errors.NotFound("readfile 'x.pth'"),
+  ];
+  for (const e of known) {
+    assert.ok(isKnownError(e), e.name);
+    const o = outcomeOf("ap", e, false);
+    assert.equal(o.code, 1);
+    assert.deepEqual(o.stderr, [`ap: ${e.message}`], e.name);
+    assert.ok(!o.stderr.join("\n").includes("    at "), "no stack");
+    const debug = outcomeOf("ap", e, true);
+    assert.equal(debug.stderr.length, 2);
+    assert.match(debug.stderr[1], /\n\s+at /, "the stack with --debug");
+  }
+});
+
+Deno.test("outcomeOf() shows anything else as a bug with its stack", () => {
+  const o = outcomeOf("detect", new TypeError("x is undefined"), false);
+  assert.equal(o.code, 1);
+  assert.match(o.stderr[0], /internal error/);
+  assert.match(o.stderr[1], /^TypeError: x is undefined\n\s+at /);
+  assert.deepEqual(outcomeOf("detect", "thrown string", false).stderr.at(-1), "thrown string");
+});
+
+Deno.test("runCli() returns the exit code, removes --debug from the arguments and prints the outcome", async () => {
+  const seen: string[][] = [];
+  const [log, error] = [console.log, console.error];
+  const out: string[] = [], err: string[] = [];
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    assert.equal(await runCli("t", (args) => void seen.push(args), ["--a", "--debug", "b"]), 0);
+    assert.deepEqual(seen, [["--a", "b"]]);
+    assert.equal(await runCli("t", () => Promise.reject(new UsageError("bad")), []), 2);
+    assert.equal(await runCli("t", () => Promise.reject(new InputError("gone")), ["--debug"]), 1);
+    assert.equal(await runCli("t", () => Promise.reject(new HelpRequested("help text")), []), 0);
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
+  assert.deepEqual(out, ["help text"]);
+  assert.deepEqual(err.slice(0, 3), ["t: bad", "see deno task t --help", "t: gone"]);
+  assert.match(err[3], /InputError: gone\n\s+at /, "--debug shows the stack");
+});
