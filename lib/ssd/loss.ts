@@ -45,6 +45,19 @@ export interface LossOptions {
   alpha?: number;
 }
 
+/** Index and value of the largest of the `n` values `a[start + i · stride]`; the first on ties (as torch's max). */
+function argmaxStrided(a: Float32Array, start: number, stride: number, n: number): [number, number] {
+  let best = a[start], arg = 0;
+  for (let i = 1; i < n; i++) {
+    const v = a[start + i * stride];
+    if (v > best) {
+      best = v;
+      arg = i;
+    }
+  }
+  return [arg, best];
+}
+
 /**
  * Matches priors to ground-truth objects for one image (the reference's per-image loop in `MultiBoxLoss.forward`):
  * IoU objects × priors; each prior takes its best object; each object is then forced onto its best prior with
@@ -84,29 +97,15 @@ export function matchPriors(
   const objectForPrior = new Int32Array(nPriors);
   const overlapForPrior = new Float32Array(nPriors);
   for (let p = 0; p < nPriors; p++) {
-    let best = overlap[p], arg = 0;
-    for (let o = 1; o < nObjects; o++) {
-      const v = overlap[o * nPriors + p];
-      if (v > best) {
-        best = v;
-        arg = o;
-      }
-    }
-    objectForPrior[p] = arg;
+    const [o, best] = argmaxStrided(overlap, p, nPriors, nObjects); // column p of [nObjects, nPriors]
+    objectForPrior[p] = o;
     overlapForPrior[p] = best;
   }
   // best prior for each object (overlap.max(dim=1)), then forced assignment, later objects overwriting earlier ones
   for (let o = 0; o < nObjects; o++) {
-    let best = overlap[o * nPriors], arg = 0;
-    for (let p = 1; p < nPriors; p++) {
-      const v = overlap[o * nPriors + p];
-      if (v > best) {
-        best = v;
-        arg = p;
-      }
-    }
-    objectForPrior[arg] = o;
-    overlapForPrior[arg] = 1;
+    const [p] = argmaxStrided(overlap, o * nPriors, 1, nPriors); // row o of [nObjects, nPriors]
+    objectForPrior[p] = o;
+    overlapForPrior[p] = 1;
   }
   // classes, and the matched box of every positive prior as (cx, cy, w, h)
   const matchedXyxy = new Float32Array(nPriors * 4);
