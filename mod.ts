@@ -6,11 +6,12 @@
  * const dataset = await data.readDataset("run/dataset.json");
  * ```
  *
- * - `core`: errors, JSON artifacts, seeded RNG · `cli`: flags, task runner, progress
- * - `image`: codecs, resize, drawing · `data`: sources, download, dataset.json, split, augmentation
- * - `ssd`: priors, boxes, model, loss, detections · `engine`: backends, gradients, oneDNN, worker pool
- * - `train`: gradients with accumulation, the loop, optimisers, experiments
- * - `evaluation`: AP (pycocotools-exact), COCO files, detector evaluation · `report`: the HTML report
+ * - `core`: known errors, JSON artifacts, checksums, the zip reader, seeded RNG · `cli`: flags, task runner, progress
+ * - `image`: codecs, Pillow resize, drawing · `data`: file trees (zip/folder), download, masks → boxes,
+ *   annotations, `dataset.json`, split, COCO ground truth, augmentation
+ * - `ssd`: input preprocessing, priors, boxes, model, loss, post-processing, running the detector, classes
+ * - `engine`: backends, gradients, oneDNN, worker pool · `train`: the loop, optimisers, experiments
+ * - `evaluation`: AP (pycocotools-exact; VOC), COCO files, `ap.json`, detector evaluation · `report`: the HTML report
  * - `interop`: state_dicts, head surgery, VGG import, our weights format · `torch`: `.pth` read/write
  * - `bench`: the benchmark workload
  * @module

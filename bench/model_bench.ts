@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend, isBackendChoice } from "../lib/engine/backend.ts";
-import { detectObjects } from "../lib/ssd/detect.ts";
+import { detectObjects } from "../lib/ssd/mod.ts";
 import { createSsd300, disposeModel, ssdForward } from "../lib/ssd/model.ts";
 import { N_PRIORS } from "../lib/ssd/priors.ts";
 

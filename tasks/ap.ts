@@ -17,12 +17,12 @@ import {
   UsageError,
 } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   type ApJson,
   ApJsonSchema,
   BOOTSTRAP_RESAMPLES,
   BOOTSTRAP_SEED,
-  CocoGtFileSchema,
   CocoResultsSchema,
   evaluateCocoFiles,
   evaluateDetectorOnSplit,
@@ -95,7 +95,7 @@ async function main(args: string[]): Promise<void> {
     className: f.class,
     checkpointOptions,
   });
-  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGtFileSchema, result.groundTruth);
+  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
   const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);

@@ -21,9 +21,10 @@ import {
 import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initBackend } from "../lib/engine/mod.ts";
 import { decodeImage, drawBoxes, encodePng } from "../lib/image/mod.ts";
-import { classNames, loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
+import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import {
   classColor,
+  classNames,
   detectInImage,
   DetectionsJsonSchema,
   disposeModel,

@@ -6,7 +6,8 @@
 import { type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initBackend } from "../lib/engine/mod.ts";
-import { ApJsonSchema, CocoGtFileSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
+import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
+import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   checkOutputDir,
   evaluateDetector,
@@ -88,7 +89,7 @@ async function main(args: string[]): Promise<void> {
             limit: flags.limit,
             settings: { model: flags.out, source },
           });
-          await writeJsonArtifact(`${dir}/gt.coco.json`, CocoGtFileSchema, r.groundTruth);
+          await writeJsonArtifact(`${dir}/gt.coco.json`, CocoGroundTruthSchema, r.groundTruth);
           await writeJsonArtifact(`${dir}/detections.coco.json`, CocoResultsSchema, r.detections);
           await writeJsonArtifact(`${dir}/ap.json`, ApJsonSchema, r.ap);
           const f = (v: number) => v.toFixed(4);

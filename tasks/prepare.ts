@@ -80,7 +80,7 @@ async function main(args: string[]): Promise<void> {
   const s = await runPrepare(args);
   const d = s.dataset;
   console.log(
-    `prepared ${d.counts.images} images, ${d.counts.boxes} boxes (${d.source.layout} layout), split ` +
+    `prepared ${d.counts.images} images, ${d.counts.boxes} boxes (${d.origin.layout} layout), split ` +
       `${d.counts.train} train / ${d.counts.test} test (${d.split.method}${
         d.split.seed !== null ? `, seed ${d.split.seed}` : ""
       }) in ${s.seconds.toFixed(1)} s`,

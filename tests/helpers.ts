@@ -2,26 +2,30 @@
  * The one test-helper module: the committed fixture dataset (fixtures/PennFudanPed) as files, zips and
  * directories; the read-only shared material (../shared: the golden tensors, the Penn-Fudan zip) — tests that need
  * it FAIL under CI (`CI` set) and are skipped otherwise; array comparisons; torch bit-pattern tensors.
+ * Assertions: `import assert from "node:assert/strict"` in every test file (strict `assert.deepEqual`).
  */
-import assertModule from "node:assert/strict";
-import type { NamedTensor } from "../lib/torch/mod.ts";
+import assert from "node:assert/strict";
 import { zipSync } from "fflate";
+import { mulberry32, sha256Hex } from "../lib/core/mod.ts";
+import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
-import { mulberry32 } from "../lib/core/mod.ts";
+import type { NamedTensor } from "../lib/torch/mod.ts";
 
-/** Absolute path of the committed fixture dataset directory. */
-export const FIXTURE_DIR = new URL("../fixtures/PennFudanPed", import.meta.url).pathname;
+/** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
+export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
+/** Absolute path of the committed fixture dataset (fixtures/PennFudanPed: PNGImages/, PedMasks/, Annotation/). */
+export const FIXTURE_DIR = `${FIXTURES_ROOT}/PennFudanPed`;
 
 /** Reads every fixture file: path relative to fixtures/ ("PennFudanPed/PNGImages/…") → bytes. */
 export async function readFixtureFiles(): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
   async function walk(rel: string): Promise<void> {
-    const abs = `${FIXTURE_DIR}/..${rel ? `/${rel}` : ""}`;
+    const abs = `${FIXTURES_ROOT}${rel ? `/${rel}` : ""}`;
     for await (const e of Deno.readDir(abs)) {
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) await walk(child);
-      else if (e.isFile) files.set(child, await Deno.readFile(`${FIXTURE_DIR}/../${child}`));
+      else if (e.isFile) files.set(child, await Deno.readFile(`${FIXTURES_ROOT}/${child}`));
     }
   }
   await walk("PennFudanPed");
@@ -35,6 +39,43 @@ export function zipFiles(files: Map<string, Uint8Array>): Uint8Array {
     tree[path] = [bytes, { level: 6, mtime: new Date("2020-08-13T10:43:00Z") }];
   }
   return zipSync(tree);
+}
+
+/**
+ * The fixture dataset as a zip and its dataset.json (default split), as `deno task prepare` builds it from
+ * `fixtures.zip` next to the dataset.json.
+ */
+export async function fixtureDataset(): Promise<{ ds: Dataset; zip: Uint8Array }> {
+  const zip = zipFiles(await readFixtureFiles());
+  const ds = buildDataset(openZipBytes(zip, "fixtures.zip"), {
+    origin: { path: "fixtures.zip", sha256: await sha256Hex(zip) },
+  });
+  return { ds, zip };
+}
+
+/**
+ * A small zip: `root/a.txt` deflated ("hello hello hello hello"), `root/sub/b.bin` stored (300 bytes i % 7), and
+ * a directory entry `root/empty/`.
+ */
+export function sampleZip(): Uint8Array {
+  const enc = new TextEncoder();
+  return zipSync({
+    "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
+    "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
+    "root/empty/": new Uint8Array(0),
+  });
+}
+
+/**
+ * dataset.json of the fixture folder read in place (seed 0, `testSize` test images), as `deno task prepare --data
+ * fixtures/PennFudanPed` builds it.
+ */
+export async function fixtureFolderDataset(testSize: number): Promise<Dataset> {
+  return buildDataset(await openDirectorySource(FIXTURE_DIR), {
+    origin: { path: FIXTURE_DIR, sha256: null },
+    testSize,
+    seed: 0,
+  });
 }
 
 /** Writes a file map under `dir`. */
@@ -53,16 +94,6 @@ export async function withTempDir(fn: (dir: string) => Promise<void>, prefix = "
     await fn(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Whether a path exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -91,13 +122,6 @@ export function ignoreWithoutShared(...relatives: string[]): boolean {
 }
 
 export const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url);
-
-export function assert(cond: unknown, message?: string): asserts cond {
-  assertModule.ok(cond, message);
-}
-export function assertEquals<T>(actual: T, expected: T, message?: string): void {
-  assertModule.deepStrictEqual(actual, expected, message);
-}
 
 /** True when the golden folder is readable; under CI a missing folder throws, otherwise the test is skipped. */
 export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean {
@@ -155,6 +179,51 @@ export function fromBits(shape: number[], bits: (i: number) => number): NamedTen
 
 /** A deterministic pseudo-random bit pattern (LCG) that avoids nothing: any float32 incl. NaNs. */
 export const lcg = (seed: number) => (i: number): number => Math.imul(i + seed, 1664525) + 1013904223;
+
+/** Deterministic pseudo-random floats in [-1, 1) (LCG), the same on every platform and backend. */
+export function randomArray(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** float32 bit patterns a checkpoint writer must keep: NaN payloads (quiet, negative, signalling), -0, ±inf, the
+ * smallest subnormal, the largest finite. */
+export const SPECIAL_FLOAT_BITS = [
+  0x7fc00001,
+  0xffc00000,
+  0x7f800001,
+  0x80000000,
+  0x7f800000,
+  0xff800000,
+  0x00000001,
+  0x7f7fffff,
+];
+
+/**
+ * Named tensors a `.pth` writer must round-trip: a conv weight, odd shapes, special values, a scalar, a 1-element
+ * and a unit-dims tensor, an empty one, and a view into a larger buffer at an odd offset.
+ */
+export function tensorCases(): [string, NamedTensor][] {
+  return [
+    ["base.conv1_1.weight", fromBits([64, 3, 3, 3], lcg(1))],
+    ["odd.shape", fromBits([3, 5, 7], lcg(2))],
+    ["special.values", fromBits([SPECIAL_FLOAT_BITS.length], (i) => SPECIAL_FLOAT_BITS[i])],
+    ["scalar", { shape: [], data: Float32Array.of(-2.5) }],
+    ["one", { shape: [1], data: Float32Array.of(1 / 3) }],
+    ["unit.dims", fromBits([2, 1, 3, 1], lcg(3))],
+    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
+    // the writer must take exactly these elements
+    ["subarray", {
+      shape: [2, 3],
+      data: new Float32Array(Array.from({ length: 20 }, (_, i) => i)).subarray(7, 13),
+    }],
+  ];
+}
 
 // ---- hand-built torch checkpoints: a tiny pickle assembler ----------------------------------------------------
 
@@ -246,7 +315,7 @@ export function assertSameDetections(
   maxScoreDiff: number,
   what = "detections",
 ): void {
-  assertEquals(actual.length, expected.length, `${what}: count`);
+  assert.deepEqual(actual.length, expected.length, `${what}: count`);
   const free = new Set(actual.map((_, i) => i));
   for (const [k, e] of expected.entries()) {
     let best = -1, bestIou = -1;

@@ -7,8 +7,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { convWithGrad } from "../engine/conv_grad.ts";
-import type { DetectOptions } from "../ssd/detect.ts";
-import { type ConvFn, createSsd300, seededUniform, ssdForward, type SsdModel } from "../ssd/model.ts";
+import type { DetectOptions } from "../ssd/mod.ts";
+import { mulberry32 } from "../core/mod.ts";
+import { type ConvFn, createSsd300, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { buildTargets, type ImageTargets, multiboxLossPart } from "../ssd/loss.ts";
 import { enableNativeConv, nativeConvWithGrad } from "../engine/onednn.ts";
 import { Optimizer } from "../train/optim.ts";
@@ -42,7 +43,7 @@ export function shiftPersonLogits(model: SsdModel, shift = PERSON_LOGIT_SHIFT): 
 
 /** Deterministic standard-normal-ish images (Box–Muller), each NHWC [300 * 300 * 3], like torch.randn inputs. */
 export function benchImages(n: number, seed = 0): Float32Array[] {
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: n }, () => {
     const a = new Float32Array(IMAGE_FLOATS);
     for (let i = 0; i < a.length; i++) {
@@ -54,7 +55,7 @@ export function benchImages(n: number, seed = 0): Float32Array[] {
 
 /** Three random fractional xyxy boxes per image, as bench_torch.py: corner in [0, .5), side in [.1, .5). */
 export function benchBoxes(n: number, seed = 1): Float32Array[] {
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: n }, () => {
     const b = new Float32Array(12);
     for (let k = 0; k < 3; k++) {

@@ -1,8 +1,11 @@
 /**
- * Reading and writing the pipeline's JSON artifacts: validated by a zod schema at the boundary, written atomically.
+ * The files the pipeline reads and writes: JSON artifacts validated by a zod schema at the boundary (one schema
+ * per artifact, defined beside its writer), atomic writes, and an existence check.
+ * @module
  */
+import { dirname } from "node:path";
 import type { z } from "zod";
-import { InputError } from "./errors.ts";
+import { describeValue, InputError } from "./errors.ts";
 
 /** An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields. */
 export class ArtifactError extends InputError {
@@ -10,12 +13,6 @@ export class ArtifactError extends InputError {
   constructor(readonly file: string, readonly problems: string[]) {
     super(`${file}: ${problems.length === 1 ? problems[0] : `\n  - ${problems.join("\n  - ")}`}`);
   }
-}
-
-function describeValue(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -41,21 +38,24 @@ export function validateArtifact<S extends z.ZodType>(file: string, schema: S, v
   throw new ArtifactError(file, problems);
 }
 
-/** Reads and validates a JSON artifact. */
-export async function readJsonArtifact<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
+/** Reads and parses a JSON file, not yet validated. @throws ArtifactError if it cannot be read or is not JSON. */
+export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (e) {
     throw new ArtifactError(file, [`cannot read: ${(e as Error).message}`]);
   }
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new ArtifactError(file, [`not valid JSON: ${(e as Error).message}`]);
   }
-  return validateArtifact(file, schema, value);
+}
+
+/** Reads and validates a JSON artifact. */
+export async function readJsonArtifact<S extends z.ZodType>(file: string, schema: S): Promise<z.infer<S>> {
+  return validateArtifact(file, schema, await readJsonFile(file));
 }
 
 /**
@@ -63,9 +63,7 @@ export async function readJsonArtifact<S extends z.ZodType>(file: string, schema
  * never see a partial file and an interrupted write leaves the previous version in place.
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  const slash = file.lastIndexOf("/");
-  const dir = slash >= 0 ? file.slice(0, slash) || "/" : ".";
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
@@ -85,4 +83,14 @@ export async function writeJsonArtifact<S extends z.ZodType>(
 ): Promise<void> {
   const valid = validateArtifact(file, schema, value);
   await writeFileAtomic(file, JSON.stringify(valid, null, 1) + "\n");
+}
+
+/** Whether something (file, directory, link target) exists at `path`; false when it cannot be stat'ed. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,14 +1,18 @@
 /**
  * Foundations every stage uses, with no TF.js: the known-error base class, JSON artifacts validated with zod
- * and written atomically, and the seeded random generator.
+ * and written atomically, checksums, the zip reader, and the seeded random generator.
  * @module
  */
 export {
   ArtifactError,
+  exists,
   readJsonArtifact,
+  readJsonFile,
   validateArtifact,
   writeFileAtomic,
   writeJsonArtifact,
 } from "./artifacts.ts";
+export { crc32, sha256Hex } from "./checksum.ts";
 export { describeValue, InputError } from "./errors.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
+export { readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "./zip.ts";

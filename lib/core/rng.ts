@@ -1,6 +1,7 @@
 /**
  * A small seeded pseudo-random generator (sfc32, seeded through splitmix32) whose whole state is four uint32s, so
  * training can checkpoint and resume it exactly.
+ * @module
  */
 
 /** The generator's complete state. */

@@ -6,10 +6,12 @@
  *
  * Boxes are continuous pixel coordinates xyxy (x_min, y_min, x_max, y_max) in the image they accompany, so the
  * fractional boxes the model uses are box / [W, H, W, H] of the returned image (the dataset's convention).
+ * @module
  */
-import type { RgbImage } from "../image/codec.ts";
-import { IMAGENET_MEAN } from "../image/codec.ts";
-import type { Rng } from "../core/rng.ts";
+import type { Rng } from "../core/mod.ts";
+import type { RgbImage } from "../image/mod.ts";
+// directly, not through ssd/mod.ts: the data stage stays free of TF.js
+import { IMAGENET_MEAN } from "../ssd/preprocess.ts";
 
 /** Boxes with the original indices of the ones kept (to filter labels alongside). */
 export interface AugmentResult {

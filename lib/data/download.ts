@@ -6,9 +6,7 @@
  * if the server still has the same file.
  * @module
  */
-import { writeFileAtomic } from "../core/artifacts.ts";
-import { sha256Hex } from "./source.ts";
-import { InputError } from "../core/errors.ts";
+import { exists, InputError, sha256Hex, writeFileAtomic } from "../core/mod.ts";
 
 /** The official Penn-Fudan release. */
 export const PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -65,15 +63,6 @@ export function defaultCacheDir(): string {
   if (xdg) return `${xdg}/ssd300-pennfudan`;
   const home = Deno.env.get("HOME");
   return home ? `${home}/.cache/ssd300-pennfudan` : ".cache/ssd300-pennfudan";
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -1,67 +1,34 @@
 /**
- * The dataset stage: reading a dataset's files (zip or folder), downloading the official release, deriving boxes
- * from instance masks, the seeded split, the `dataset.json` artifact, and the training augmentations.
+ * The dataset stage: the file tree a dataset is read from (zip read in place, or a folder), downloading the
+ * official release, boxes from instance masks, the Penn-Fudan annotation files, building the `dataset.json`
+ * artifact with its seeded split, the COCO ground truth of a split, and the training augmentations.
+ * No TF.js here (`deno task prepare` does not load it).
  * @module
  */
+export { type AugmentOptions, type AugmentResult, augmentSample } from "./augment.ts";
+export { type Annotation, AnnotationError, parseAnnotation } from "./annotation.ts";
+export { buildDataset, type BuildOptions } from "./build.ts";
 export {
-  adjustBrightness,
-  adjustContrast,
-  adjustHue,
-  adjustSaturation,
-  type AugmentOptions,
-  type AugmentResult,
-  augmentSample,
-  boxesWithCentreInside,
-  CROP_ASPECT,
-  CROP_MIN_OVERLAPS,
-  CROP_SCALE,
-  CROP_TRIALS,
-  cropTo,
-  expand,
-  EXPAND_FILL,
-  EXPAND_MAX_SCALE,
-  flipHorizontal,
-  PHOTOMETRIC,
-  photometricDistort,
-  randomCrop,
-} from "./augment.ts";
-export {
-  type Annotation,
-  ANNOTATION_TOLERANCE_PX,
-  AnnotationError,
-  boxesFromMask,
-  buildDataset,
-  type BuildOptions,
-  CLASSES,
+  CocoBboxSchema,
   type CocoGroundTruth,
   CocoGroundTruthSchema,
-  crossCheckAnnotation,
-  type DataProblem,
+  PERSON_CATEGORY_ID,
+  toCocoGroundTruth,
+} from "./coco.ts";
+export {
   type Dataset,
   DATASET_VERSION,
-  DatasetError,
   type DatasetImage,
-  DatasetImageSchema,
+  type DatasetOrigin,
   DatasetSchema,
-  type DatasetWarning,
-  discoverLayout,
   fractionalBoxes,
-  type LayoutItem,
-  type LayoutScan,
-  type MaskInstance,
   openDatasetSource,
   type OpenedDataset,
-  parseAnnotation,
-  PERSON_CATEGORY_ID,
   type PixelBox,
-  PixelBoxSchema,
   readDataset,
-  toCocoGroundTruth,
-  WarningSchema,
   writeDataset,
 } from "./dataset.ts";
 export {
-  CONNECT_TIMEOUT_MS,
   defaultCacheDir,
   DownloadError,
   type DownloadOptions,
@@ -69,8 +36,8 @@ export {
   type DownloadResult,
   downloadToCache,
   PENN_FUDAN_URL,
-  STALL_TIMEOUT_MS,
 } from "./download.ts";
+export { boxesFromMask, type MaskInstance } from "./masks.ts";
 export {
   DATASET_URL_ENV,
   openPrepareInput,
@@ -79,21 +46,6 @@ export {
   prepareRunDir,
   type PrepareSummary,
 } from "./prepare.ts";
-export {
-  type DataSource,
-  openDirectorySource,
-  openSource,
-  openZipBytes,
-  openZipSource,
-  sha256Hex,
-  SourceError,
-} from "./source.ts";
-export {
-  DEFAULT_SPLIT_SEED,
-  DEFAULT_TEST_SIZE,
-  defaultTestSize,
-  mulberry32,
-  PENN_FUDAN_IMAGES,
-  seededSplit,
-  SPLIT_ALGORITHM,
-} from "./split.ts";
+export { type DataProblem, DatasetError } from "./problems.ts";
+export { type DataSource, openDirectorySource, openSource, openZipBytes, SourceError } from "./source.ts";
+export { DEFAULT_TEST_SIZE, seededSplit } from "./split.ts";

@@ -6,25 +6,15 @@
  * @module
  */
 import { Progress } from "../cli/mod.ts";
-import { writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
+import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
 import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
-// through mod.ts, not the files: dataset.ts is being split; the cycle mod.ts ↔ prepare.ts is safe (no top-level use)
-import {
-  buildDataset,
-  CocoGroundTruthSchema,
-  type Dataset,
-  DatasetError,
-  DatasetSchema,
-  type DataSource,
-  discoverLayout,
-  downloadToCache,
-  openDirectorySource,
-  openZipBytes,
-  PENN_FUDAN_URL,
-  sha256Hex,
-  SourceError,
-  toCocoGroundTruth,
-} from "./mod.ts";
+import { buildDataset } from "./build.ts";
+import { CocoGroundTruthSchema, toCocoGroundTruth } from "./coco.ts";
+import { type Dataset, DatasetSchema } from "./dataset.ts";
+import { downloadToCache, PENN_FUDAN_URL } from "./download.ts";
+import { discoverLayout } from "./layout.ts";
+import { DatasetError } from "./problems.ts";
+import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
 
 /** Environment variable that replaces the official download URL when no --data is given (a mirror). */
 export const DATASET_URL_ENV = "SSD_DATASET_URL";
@@ -134,7 +124,7 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
   let dataset: Dataset;
   try {
     dataset = buildDataset(input.source, {
-      source: { path: input.path, url: input.url, sha256: input.sha256 },
+      origin: { path: input.path, url: input.url, sha256: input.sha256 },
       testSize: o.testSize,
       seed: o.seed,
       decodeImages: o.decodeImages,

@@ -1,11 +1,9 @@
 /**
- * Deterministic, seeded train/test split.
+ * The deterministic, seeded train/test split of a dataset's images (recorded in dataset.json).
  * @module
  */
 
-import { mulberry32 } from "../core/rng.ts";
-
-export { mulberry32 };
+import { mulberry32 } from "../core/mod.ts";
 
 /** Default test-set size for the official 170-image release (the course split: 120 train / 50 test). */
 export const DEFAULT_TEST_SIZE = 50;

@@ -24,14 +24,15 @@
  * disposes every replica and terminates the workers.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Detection, DetectOptions } from "../ssd/detect.ts";
+import type { Detection, DetectOptions } from "../ssd/mod.ts";
 import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
 import type { SsdModel } from "../ssd/model.ts";
 import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";
+import { SSD_INPUT_SIDE } from "../ssd/mod.ts";
 import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "../train/mod.ts";
 
 /** Floats in one preprocessed image, NHWC [300, 300, 3]. */
-export const IMAGE_FLOATS = 300 * 300 * 3;
+export const IMAGE_FLOATS = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /** A parameter's data in our layout (see lib/model.ts): row-major float32. */
 export interface ParamData {

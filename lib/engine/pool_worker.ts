@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend } from "./backend.ts";
 import { convWithGrad } from "./conv_grad.ts";
-import { detectObjects } from "../ssd/detect.ts";
+import { detectObjectsBatch } from "../ssd/mod.ts";
 import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
 import type { ImageTargets } from "../ssd/loss.ts";
 import { enableNativeConv, nativeConvWithGrad } from "./onednn.ts";
@@ -79,15 +79,7 @@ const handle: Handler = async (req) => {
       if (!req.detect) {
         return { result: { locs: l, scores: s }, transfer: [l.buffer, s.buffer] as ArrayBuffer[] };
       }
-      const c = m.nClasses;
-      const detections = Array.from({ length: req.n }, (_, i) =>
-        detectObjects(
-          l.subarray(i * N_PRIORS * 4, (i + 1) * N_PRIORS * 4),
-          s.subarray(i * N_PRIORS * c, (i + 1) * N_PRIORS * c),
-          c,
-          req.detect!,
-          priorsCxcyFor(m.anchors),
-        ));
+      const detections = detectObjectsBatch(l, s, m.nClasses, req.detect, priorsCxcyFor(m.anchors));
       return { result: { detections } };
     }
     case "gradients": {

@@ -29,13 +29,8 @@ import {
   meanValid,
   rankDetections,
 } from "./ap.ts";
-import {
-  type ApJson,
-  type BootstrapSettings,
-  type CocoGtFile,
-  type CocoResult,
-  cocoToEvalInputs,
-} from "./coco.ts";
+import type { CocoGroundTruth } from "../data/mod.ts";
+import { type ApJson, type BootstrapSettings, type CocoResult, cocoToEvalInputs } from "./coco.ts";
 
 /** Default number of resamples (`deno task ap --bootstrap`). */
 export const BOOTSTRAP_RESAMPLES = 1000;
@@ -324,7 +319,7 @@ export function pairedBootstrap(
  */
 export function withBootstrapIntervals(
   ap: ApJson,
-  gt: CocoGtFile,
+  gt: CocoGroundTruth,
   results: readonly CocoResult[],
   opts: BootstrapOptions = {},
 ): ApJson {

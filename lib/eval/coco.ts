@@ -1,62 +1,30 @@
 /**
- * COCO file formats at the boundary: ground truth (`{ images, annotations, categories }`) and results
- * (`[{ image_id, category_id, bbox, score }]`), zod schemas, validated reading with errors that name the entry,
- * and conversions from the pipeline's boxes (pixel or fractional x_min, y_min, x_max, y_max) to COCO's pixel
- * (x, y, width, height).
+ * COCO files at the evaluation boundary: reading ground truth (`{ images, annotations, categories }`, its one
+ * schema is lib/data/coco.ts) and results (`[{ image_id, category_id, bbox, score }]`, schema here) with errors
+ * that name the entry; conversions from the pipeline's boxes (pixel or fractional x_min, y_min, x_max, y_max) to
+ * COCO's pixel (x, y, width, height); and `ap.json`, its schema beside its writer {@link evaluateCocoFiles}.
  * @module
  */
 import { z } from "zod";
-import { ArtifactError } from "../core/artifacts.ts";
+import { ArtifactError, describeValue, readJsonFile } from "../core/mod.ts";
+import { CocoBboxSchema, type CocoGroundTruth, CocoGroundTruthSchema } from "../data/mod.ts";
 import {
   COCO_AREA_ALL,
   COCO_MAX_DETS,
   type CocoDet,
   type CocoGt,
   evaluateCoco,
-  evaluateVoc,
   prCurveAt,
   type XywhBox,
 } from "./ap.ts";
+import { evaluateVoc } from "./voc.ts";
 
 /** Pixel box (x_min, y_min, x_max, y_max). */
 export type PixelXyxy = [number, number, number, number];
 /** Fractional box (x_min, y_min, x_max, y_max), coordinates divided by image width/height. */
 export type FractionalXyxy = [number, number, number, number];
 
-const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-
-/** COCO bbox: 4 finite numbers [x, y, w, h] with w, h ≥ 0 (pixels). */
-export const CocoBboxSchema = z
-  .custom<XywhBox>((v) => Array.isArray(v) && v.length === 4 && v.every(isFiniteNumber), {
-    message: "expected 4 numbers",
-  })
-  .refine((b) => b[2] >= 0 && b[3] >= 0, { message: "expected width and height ≥ 0" });
-
 const IdSchema = z.number().int();
-
-/** COCO ground-truth file (the subset of fields evaluation uses; other fields are kept). */
-export const CocoGtFileSchema = z.object({
-  images: z.array(
-    z.looseObject({
-      id: IdSchema,
-      width: z.number().positive().optional(),
-      height: z.number().positive().optional(),
-      file_name: z.string().optional(),
-    }),
-  ),
-  annotations: z.array(
-    z.looseObject({
-      id: IdSchema,
-      image_id: IdSchema,
-      category_id: IdSchema,
-      bbox: CocoBboxSchema,
-      area: z.number().nonnegative().optional(),
-      iscrowd: z.literal([0, 1]).optional(),
-    }),
-  ),
-  categories: z.array(z.looseObject({ id: IdSchema, name: z.string() })),
-});
-export type CocoGtFile = z.infer<typeof CocoGtFileSchema>;
 
 /** One COCO results entry. */
 export const CocoResultSchema = z.looseObject({
@@ -68,12 +36,6 @@ export const CocoResultSchema = z.looseObject({
 export type CocoResult = z.infer<typeof CocoResultSchema>;
 /** COCO results file: a list of detections. */
 export const CocoResultsSchema = z.array(CocoResultSchema);
-
-function describe(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 /**
  * Formats a zod path the COCO way: `entry 17 field bbox` (results), `annotations entry 3 field iscrowd` (ground
@@ -102,7 +64,7 @@ function formatIssues(root: unknown, issues: readonly z.core.$ZodIssue[]): strin
       parts.push(`field ${path.map(String).join(".")}`);
     }
     const where = parts.length ? parts.join(" ") : "(root)";
-    return `${where}: ${issue.message} (got ${describe(value)})`;
+    return `${where}: ${issue.message} (got ${describeValue(value)})`;
   });
 }
 
@@ -112,44 +74,13 @@ function parseWith<S extends z.ZodType>(file: string, schema: S, value: unknown)
   throw new ArtifactError(file, formatIssues(value, result.error.issues));
 }
 
-async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new ArtifactError(file, [`cannot read: ${(e as Error).message}`]);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new ArtifactError(file, [`not valid JSON: ${(e as Error).message}`]);
-  }
-}
-
 /**
- * Validates a parsed COCO ground-truth object; also checks that ids are unique and every annotation's image and
- * category exist. `file` names the source in errors.
+ * Validates a parsed COCO ground-truth object with the one ground-truth schema (lib/data/coco.ts: entries, unique
+ * image ids, every annotation's image and category present). `file` names the file in errors.
  * @throws ArtifactError naming the entry and field.
  */
-export function parseCocoGtFile(file: string, value: unknown): CocoGtFile {
-  const gt = parseWith(file, CocoGtFileSchema, value);
-  const problems: string[] = [];
-  const imageIds = new Set<number>();
-  gt.images.forEach((im, i) => {
-    if (imageIds.has(im.id)) problems.push(`images entry ${i} field id: duplicate image id (got ${im.id})`);
-    imageIds.add(im.id);
-  });
-  const categoryIds = new Set(gt.categories.map((c) => c.id));
-  gt.annotations.forEach((a, i) => {
-    if (!imageIds.has(a.image_id)) {
-      problems.push(`annotations entry ${i} field image_id: no such image (got ${a.image_id})`);
-    }
-    if (!categoryIds.has(a.category_id)) {
-      problems.push(`annotations entry ${i} field category_id: no such category (got ${a.category_id})`);
-    }
-  });
-  if (problems.length) throw new ArtifactError(file, problems);
-  return gt;
+export function parseCocoGtFile(file: string, value: unknown): CocoGroundTruth {
+  return parseWith(file, CocoGroundTruthSchema, value);
 }
 
 /**
@@ -172,13 +103,13 @@ export function parseCocoResults(file: string, value: unknown, imageIds?: Readon
 }
 
 /** Reads and validates a COCO ground-truth file. */
-export async function readCocoGtFile(file: string): Promise<CocoGtFile> {
-  return parseCocoGtFile(file, await readJson(file));
+export async function readCocoGtFile(file: string): Promise<CocoGroundTruth> {
+  return parseCocoGtFile(file, await readJsonFile(file));
 }
 
 /** Reads and validates a COCO results file (see {@link parseCocoResults}). */
 export async function readCocoResults(file: string, imageIds?: ReadonlySet<number>): Promise<CocoResult[]> {
-  return parseCocoResults(file, await readJson(file), imageIds);
+  return parseCocoResults(file, await readJsonFile(file), imageIds);
 }
 
 /**
@@ -186,7 +117,7 @@ export async function readCocoResults(file: string, imageIds?: ReadonlySet<numbe
  * @throws Error listing the categories when the choice is ambiguous or absent.
  */
 export function selectCategory(
-  gt: CocoGtFile,
+  gt: CocoGroundTruth,
   want: { name?: string; id?: number } = {},
 ): { id: number; name: string } {
   const list = gt.categories.map((c) => `${c.id}:${c.name}`).join(", ");
@@ -208,7 +139,7 @@ export function selectCategory(
 
 /** The evaluation inputs of one category: ground truths and detections in {@link evaluateCoco}'s form. */
 export function cocoToEvalInputs(
-  gt: CocoGtFile,
+  gt: CocoGroundTruth,
   results: readonly CocoResult[],
   categoryId: number,
 ): { imageIds: number[]; gts: CocoGt[]; dets: CocoDet[] } {
@@ -309,11 +240,11 @@ export const ApJsonSchema = z.object({
 export type ApJson = z.infer<typeof ApJsonSchema>;
 
 /**
- * Evaluates one category of a COCO ground truth and results (pycocotools semantics, see lib/ap.ts) and builds
+ * Evaluates one category of a COCO ground truth and results (pycocotools semantics, see lib/eval/ap.ts) and builds
  * the `ap.json` object; `settings` is merged into its `settings` (mode, inputs, detector parameters …).
  */
 export function evaluateCocoFiles(
-  gt: CocoGtFile,
+  gt: CocoGroundTruth,
   results: readonly CocoResult[],
   category: { id: number; name: string },
   settings: Record<string, unknown> & { mode: "coco-files" | "detector" },

@@ -1,28 +1,34 @@
 /**
  * Running a detector over a dataset split and scoring it: batched forward passes, the reference's
  * `detect_objects` per image, detections of one class turned into COCO results in original-image pixels, and
- * COCO AP against the split's ground truth (lib/ap.ts semantics).
+ * COCO AP against the split's ground truth (lib/eval/ap.ts semantics).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { Progress } from "../cli/mod.ts";
 import { InputError } from "../core/mod.ts";
-import { type BackendChoice, initBackend, isBackendChoice } from "../engine/backend.ts";
+import { type BackendChoice, initBackend, isBackendChoice } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
+  type CocoGroundTruth,
   type Dataset,
   type DatasetImage,
   openDatasetSource,
   PERSON_CATEGORY_ID,
   readDataset,
   toCocoGroundTruth,
-} from "../data/dataset.ts";
-import { type Detection, detectObjects, type DetectOptions } from "../ssd/detect.ts";
-import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.ts";
-import { disposeModel, ssdForward, type SsdModel } from "../ssd/model.ts";
-import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
-import { classNames, loadCheckpointFile, loadWeights } from "../interop/weights.ts";
-import type { CheckpointOptions } from "../interop/identify.ts";
+} from "../data/mod.ts";
+import type { RgbImage } from "../image/mod.ts";
+import {
+  classNames,
+  type Detection,
+  type DetectOptions,
+  disposeModel,
+  forwardAndDetect,
+  preprocessForSsd,
+  SSD_INPUT_SIDE,
+  type SsdModel,
+} from "../ssd/mod.ts";
+import { type CheckpointOptions, loadCheckpointFile, loadWeights } from "../interop/mod.ts";
 
 /** Defaults of `deno task ap` mode B: the reference's evaluation setting of `detect_objects` (low min score so
  * that the PR curve reaches high recall, NMS 0.45, top 200 per image). */
@@ -33,8 +39,8 @@ export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 });
 
 /**
- * Runs the SSD on `images` in batches: preprocessing (lib/image.ts), `ssdForward`, `detectObjects` per image
- * (offsets decoded against the model's anchor set, `model.anchors`).
+ * Runs the SSD on `count` images in batches of `batchSize`: `preprocessForSsd` of each, then `forwardAndDetect`
+ * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
  * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
  */
@@ -49,31 +55,12 @@ export function detectBatched(
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   }
   const out: Detection[][] = [];
-  const side = SSD_INPUT_SIZE;
-  const priorsCxcy = priorsCxcyFor(model.anchors);
+  const imageValues = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const input = new Float32Array(n * side * side * 3); // [n, 300, 300, 3] NHWC
-    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * side * side * 3);
-    const { locs, scores } = tf.tidy(() => ssdForward(model, tf.tensor4d(input, [n, side, side, 3])));
-    let locData: Float32Array, scoreData: Float32Array;
-    try {
-      locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
-      scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
-    } finally {
-      locs.dispose();
-      scores.dispose();
-    }
-    const c = model.nClasses;
-    for (let k = 0; k < n; k++) {
-      out.push(detectObjects(
-        locData.subarray(k * N_PRIORS * 4, (k + 1) * N_PRIORS * 4),
-        scoreData.subarray(k * N_PRIORS * c, (k + 1) * N_PRIORS * c),
-        c,
-        opts,
-        priorsCxcy,
-      ));
-    }
+    const input = new Float32Array(n * imageValues); // [n, 300, 300, 3] NHWC
+    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * imageValues);
+    out.push(...forwardAndDetect(model, input, opts));
     opts.progress?.update(start + n);
   }
   return out;
@@ -99,7 +86,7 @@ export function detectionsToCocoResults(
 /** Options of {@link evaluateDetectorOnSplit}. */
 export interface SplitEvalOptions extends DetectOptions {
   datasetPath: string;
-  /** Our weights manifest (lib/weights.ts `saveWeights`); exactly one of `weights`, `checkpoint`. */
+  /** Our weights manifest (lib/interop/weights.ts `saveWeights`); exactly one of `weights`, `checkpoint`. */
   weights?: string;
   /** A reference `.pth` / `.pth.tar` checkpoint (or our manifest). */
   checkpoint?: string;
@@ -116,7 +103,7 @@ export interface SplitEvalOptions extends DetectOptions {
 
 /** What {@link evaluateDetectorOnSplit} produces: the three files of `deno task ap` mode B. */
 export interface SplitEvalResult {
-  groundTruth: ReturnType<typeof toCocoGroundTruth>;
+  groundTruth: CocoGroundTruth;
   detections: CocoResult[];
   ap: ApJson;
 }

@@ -1,29 +1,19 @@
 /**
- * Evaluation: pycocotools-exact AP, its bootstrap confidence intervals, the COCO file formats, and running a
- * detector over a dataset split.
+ * Evaluation: pycocotools-exact COCO AP and PASCAL VOC AP of one category, bootstrap confidence intervals, the
+ * COCO file formats at the boundary and the `ap.json` artifact, and running a detector over a dataset split.
  * @module
  */
 export {
-  bboxIou,
   COCO_AREA_ALL,
-  COCO_IOU_THRESHOLDS,
-  COCO_MAX_DETS,
-  COCO_RECALL_THRESHOLDS,
   type CocoDet,
   type CocoEvalOptions,
   type CocoEvalResult,
   type CocoGt,
   evaluateCoco,
   evaluateImage,
-  evaluateVoc,
   groupByImage,
   type ImageEval,
-  numpyLinspace,
-  numpyMean,
-  numpyPairwiseSum,
   prCurveAt,
-  vocAllPointAp,
-  type VocEvalResult,
   type XywhBox,
 } from "./ap.ts";
 export {
@@ -50,19 +40,11 @@ export {
   ApJsonSchema,
   type BootstrapSettings,
   BootstrapSettingsSchema,
-  CocoBboxSchema,
-  type CocoGtFile,
-  CocoGtFileSchema,
   type CocoResult,
-  CocoResultSchema,
   CocoResultsSchema,
   cocoToEvalInputs,
   evaluateCocoFiles,
-  type FractionalXyxy,
   fractionalXyxyToPixelXywh,
-  parseCocoGtFile,
-  parseCocoResults,
-  type PixelXyxy,
   pixelXyxyToXywh,
   readCocoGtFile,
   readCocoResults,
@@ -77,3 +59,4 @@ export {
   type SplitEvalOptions,
   type SplitEvalResult,
 } from "./evaluate.ts";
+export { evaluateVoc, type VocEvalResult } from "./voc.ts";

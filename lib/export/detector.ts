@@ -22,7 +22,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type GraphModel, loadGraphModel } from "@tensorflow/tfjs-converter";
 import { InputError } from "../core/mod.ts";
-import { preprocessForSsd, type RgbImage } from "../image/mod.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { preprocessForSsd } from "../ssd/mod.ts";
 import { MODEL_JSON, type SsdMetadata, SsdMetadataSchema } from "./model_json.ts";
 import { GRAPH_INPUTS, GRAPH_OUTPUTS } from "./ssd_graph.ts";
 

@@ -6,10 +6,17 @@
  * @module
  */
 import { ArtifactError, InputError, validateArtifact } from "../core/mod.ts";
-import { IMAGENET_MEAN, IMAGENET_STD } from "../image/mod.ts";
-import { classNames, loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
+import { loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";
-import { type DetectOptions, priorsCxcyFor, SSD_INPUT_SIDE, type SsdModel } from "../ssd/mod.ts";
+import {
+  classNames,
+  type DetectOptions,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  priorsCxcyFor,
+  SSD_INPUT_SIDE,
+  type SsdModel,
+} from "../ssd/mod.ts";
 import { MODEL_JSON, type ModelJson, ModelJsonSchema, type SsdMetadata } from "./model_json.ts";
 import { packWeights, type Quantization } from "./shards.ts";
 import { buildSsdGraph, GRAPH_OUTPUTS } from "./ssd_graph.ts";

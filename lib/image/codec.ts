@@ -1,11 +1,11 @@
 /**
- * Image decoding (PNG via fast-png, JPEG via jpeg-js), PNG encoding, and the SSD300 input preprocessing: Pillow's
- * antialiased BILINEAR resize to 300×300, /255, ImageNet mean/std.
+ * Image codecs: PNG decoding (fast-png) and JPEG decoding (jpeg-js) into 8-bit RGB as PIL's `convert("RGB")`
+ * gives, instance masks into one channel of ids, a cheap structural PNG check (chunk CRCs), and PNG encoding.
  * @module
  */
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
-import { InputError } from "../core/errors.ts";
+import { crc32, InputError } from "../core/mod.ts";
 
 /** 8-bit RGB image, row-major, 3 bytes per pixel: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B. */
 export interface RgbImage {
@@ -28,13 +28,6 @@ export class ImageDecodeError extends InputError {
     super(`${file}: ${reason}`);
   }
 }
-
-/** Side length of the SSD300 input, in pixels. */
-export const SSD_INPUT_SIZE = 300;
-/** ImageNet channel means (RGB) of torchvision's pretrained VGG16, as used by the reference notebook. */
-export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
-/** ImageNet channel standard deviations (RGB), as used by the reference notebook. */
-export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -101,23 +94,6 @@ export function inspectImage(bytes: Uint8Array, name = "<image>"): ImageInfo {
   }
   if (!sawIdat) throw new ImageDecodeError(name, "invalid PNG (no IDAT chunk)");
   return { format, width, height };
-}
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (IEEE, polynomial 0xEDB88320) of `bytes`, as PNG chunks and zip entries store it; unsigned 32-bit. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 interface Planar {
@@ -264,194 +240,9 @@ export function encodeGrayPng(img: GrayImage): Uint8Array {
   return encodePngRaw({ width: img.width, height: img.height, data: img.data, depth: 8, channels: 1 });
 }
 
-function assertRgb(img: RgbImage): void {
+/** Throws a RangeError unless `img` is a non-empty RGB image whose data has width × height × 3 bytes. */
+export function assertRgb(img: RgbImage): void {
   if (!(img.width > 0 && img.height > 0) || img.data.length !== img.width * img.height * 3) {
     throw new RangeError(`RGB image ${img.width}×${img.height} has data length ${img.data.length}`);
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Pillow-compatible BILINEAR resampling (src/libImaging/Resample.c, 8 bits per channel).
-
-/** Fixed-point precision of Pillow's 8-bpc resampling coefficients: 32 − 8 − 2 bits (Resample.c PRECISION_BITS). */
-const PRECISION_BITS = 22;
-const PRECISION_ONE = 1 << PRECISION_BITS;
-/** Pillow's BILINEAR filter: triangle of support 1 (scaled by the downscale factor, hence antialiased). */
-const BILINEAR_SUPPORT = 1.0;
-
-function bilinearFilter(x: number): number {
-  if (x < 0) x = -x;
-  return x < 1 ? 1 - x : 0;
-}
-
-interface Coeffs {
-  /** Kernel length per output pixel. */
-  ksize: number;
-  /** [outSize*2]: first input index and count of taps for each output pixel. */
-  bounds: Int32Array;
-  /** [outSize*ksize] fixed-point weights (rounded half away from zero at PRECISION_BITS). */
-  weights: Int32Array;
-}
-
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for the box [0, inSize) → outSize. */
-function precomputeCoeffs(inSize: number, outSize: number): Coeffs {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1.0);
-  const support = BILINEAR_SUPPORT * filterScale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Int32Array(outSize * ksize);
-  const k = new Float64Array(ksize);
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    const ss = 1.0 / filterScale;
-    // C's (int) cast truncates toward zero.
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      const w = bilinearFilter((x + xmin - center + 0.5) * ss);
-      k[x] = w;
-      ww += w;
-    }
-    for (let x = 0; x < ksize; x++) {
-      const w = x < xmax && ww !== 0 ? k[x] / ww : 0;
-      weights[xx * ksize + x] = w < 0
-        ? Math.trunc(-0.5 + w * PRECISION_ONE)
-        : Math.trunc(0.5 + w * PRECISION_ONE);
-    }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
-  }
-  return { ksize, bounds, weights };
-}
-
-/** Pillow's clip8: (sum >> PRECISION_BITS) clipped to [0, 255]. */
-function clip8(sum: number): number {
-  const v = Math.floor(sum / PRECISION_ONE);
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/**
- * Resizes an RGB image exactly as Pillow's `Image.resize((outWidth, outHeight), Image.BILINEAR)` does: separable
- * convolution with a triangle filter whose support grows with the downscale factor (antialiasing), horizontal pass
- * first, then vertical, in 8-bit fixed point with rounding and clipping after each pass. Does not mutate `img`.
- */
-export function resizeBilinearPil(img: RgbImage, outWidth: number, outHeight: number): RgbImage {
-  assertRgb(img);
-  if (!(Number.isInteger(outWidth) && Number.isInteger(outHeight) && outWidth > 0 && outHeight > 0)) {
-    throw new RangeError(`resize target must be positive integers, got ${outWidth}×${outHeight}`);
-  }
-  const { width: inW, height: inH } = img;
-  const horiz = precomputeCoeffs(inW, outWidth);
-  const vert = precomputeCoeffs(inH, outHeight);
-  const needH = outWidth !== inW;
-  const needV = outHeight !== inH;
-  // Rows of the source that the vertical pass reads (Pillow's ybox_first / ybox_last).
-  const yFirst = vert.bounds[0];
-  const yLast = vert.bounds[outHeight * 2 - 2] + vert.bounds[outHeight * 2 - 1];
-
-  let tmp: Uint8Array; // [tmpH, outWidth, 3]
-  let tmpRow0: number;
-  if (needH) {
-    const rows = yLast - yFirst;
-    tmp = new Uint8Array(rows * outWidth * 3);
-    tmpRow0 = yFirst;
-    const { ksize, bounds, weights } = horiz;
-    const half = 1 << (PRECISION_BITS - 1);
-    for (let y = 0; y < rows; y++) {
-      const srcRow = (y + yFirst) * inW * 3;
-      const dstRow = y * outWidth * 3;
-      for (let xx = 0; xx < outWidth; xx++) {
-        const xmin = bounds[xx * 2];
-        const n = bounds[xx * 2 + 1];
-        const kOff = xx * ksize;
-        let s0 = half, s1 = half, s2 = half;
-        for (let x = 0; x < n; x++) {
-          const w = weights[kOff + x];
-          const p = srcRow + (xmin + x) * 3;
-          s0 += img.data[p] * w;
-          s1 += img.data[p + 1] * w;
-          s2 += img.data[p + 2] * w;
-        }
-        const d = dstRow + xx * 3;
-        tmp[d] = clip8(s0);
-        tmp[d + 1] = clip8(s1);
-        tmp[d + 2] = clip8(s2);
-      }
-    }
-  } else {
-    tmp = img.data;
-    tmpRow0 = 0;
-  }
-  if (!needV) {
-    return { width: outWidth, height: outHeight, data: needH ? tmp : img.data.slice() };
-  }
-  const out = new Uint8Array(outWidth * outHeight * 3);
-  const { ksize, bounds, weights } = vert;
-  const half = 1 << (PRECISION_BITS - 1);
-  const rowLen = outWidth * 3;
-  for (let yy = 0; yy < outHeight; yy++) {
-    const ymin = bounds[yy * 2] - tmpRow0;
-    const n = bounds[yy * 2 + 1];
-    const kOff = yy * ksize;
-    const dst = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) {
-      let s = half;
-      for (let y = 0; y < n; y++) s += tmp[(ymin + y) * rowLen + i] * weights[kOff + y];
-      out[dst + i] = clip8(s);
-    }
-  }
-  return { width: outWidth, height: outHeight, data: out };
-}
-
-/**
- * Per-channel lookup tables byte → normalized float32, computed in float32 as torchvision does:
- * `ToTensor` (v / 255) then `Normalize` ((t − mean) / std).
- */
-const NORMALIZE_LUT: Float32Array[] = [0, 1, 2].map((c) => {
-  const lut = new Float32Array(256);
-  const mean = Math.fround(IMAGENET_MEAN[c]);
-  const std = Math.fround(IMAGENET_STD[c]);
-  for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
-  return lut;
-});
-
-/**
- * Normalizes an RGB image for the VGG16 backbone without resizing: /255, ImageNet mean/std.
- * @returns Float32Array HWC [height*width*3].
- */
-export function normalizeImageNet(img: RgbImage): Float32Array {
-  assertRgb(img);
-  const out = new Float32Array(img.data.length);
-  for (let i = 0; i < img.data.length; i += 3) {
-    out[i] = NORMALIZE_LUT[0][img.data[i]];
-    out[i + 1] = NORMALIZE_LUT[1][img.data[i + 1]];
-    out[i + 2] = NORMALIZE_LUT[2][img.data[i + 2]];
-  }
-  return out;
-}
-
-/**
- * The reference model's input transform: PIL BILINEAR (antialiased) resize to 300×300, /255, ImageNet mean/std.
- * Matches `shared/golden/input_nchw.f32` for FudanPed00001.png to float32 rounding (see tests/image_test.ts).
- * Does not mutate `img`.
- * @returns Float32Array HWC [300*300*3] (channel order RGB), values ≈ in [−2.12, 2.64].
- */
-export function preprocessForSsd(img: RgbImage): Float32Array {
-  return normalizeImageNet(resizeBilinearPil(img, SSD_INPUT_SIZE, SSD_INPUT_SIZE));
-}
-
-/** Converts HWC [h*w*c] to CHW [c*h*w] (e.g. to compare with PyTorch's NCHW tensors). */
-export function hwcToChw(hwc: Float32Array, height: number, width: number, channels: number): Float32Array {
-  if (hwc.length !== height * width * channels) throw new RangeError("hwcToChw: length != h*w*c");
-  const out = new Float32Array(hwc.length);
-  const plane = height * width;
-  for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < channels; c++) out[c * plane + p] = hwc[p * channels + c];
-  }
-  return out;
 }

@@ -8,7 +8,7 @@
  *   has been identified, instead of as a dtype error on the first of them.
  * @module
  */
-import { InputError } from "../core/errors.ts";
+import { InputError } from "../core/mod.ts";
 import { type NamedTensor, readTorchCheckpoint, type TensorInfo } from "../torch/mod.ts";
 
 /** How a `.pth` is read into one of our models. */

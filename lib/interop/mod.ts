@@ -1,33 +1,11 @@
 /**
- * Moving models in and out: PyTorch state_dicts of the reference (names, layouts), head surgery for the
- * single-class model, the ImageNet VGG16 import, and our own weights format.
+ * Moving models in and out: which model a `.pth` holds (DataParallel prefix, other models named), the
+ * reference's PyTorch state_dicts (names, layouts), head surgery for the single-class model, the ImageNet VGG16
+ * import, our own weights format (`weights.json` + `.bin`), and loading whichever of these a user has.
  * @module
  */
-export {
-  assignStateDict,
-  BACKGROUND_CLASS,
-  classNames,
-  cloneModel,
-  createSsd300FromVgg16,
-  headsWithPrefix,
-  importTorchvisionVgg16,
-  loadCheckpointFile,
-  loadWeights,
-  mergeHeads,
-  modelFromStateDict,
-  modelToStateDict,
-  saveWeights,
-  type ShapeMismatch,
-  stateDictClasses,
-  StateDictError,
-  torchParamShapes,
-  toSingleClass,
-  VGG16_FEATURE_CONVS,
-  VOC_LABELS,
-  VOC_PERSON_CLASS,
-  WEIGHTS_FORMAT,
-  type WeightsManifest,
-} from "./weights.ts";
+export { loadCheckpointFile } from "./checkpoint.ts";
+export { mergeHeads, toSingleClass } from "./heads.ts";
 export {
   checkModelIdentity,
   type CheckpointOptions,
@@ -39,3 +17,6 @@ export {
   readStateDictFile,
   WrongModelError,
 } from "./identify.ts";
+export { modelFromStateDict, modelToStateDict, type ShapeMismatch, StateDictError } from "./state_dict.ts";
+export { createSsd300FromVgg16, importTorchvisionVgg16 } from "./vgg16.ts";
+export { loadWeights, saveWeights, type WeightsManifest, WeightsManifestSchema } from "./weights.ts";

@@ -8,14 +8,8 @@
  */
 import jpeg from "jpeg-js";
 import { ArtifactError } from "../core/mod.ts";
-import {
-  COCO_AREA_ALL,
-  type CocoGtFile,
-  type CocoResult,
-  evaluateImage,
-  groupByImage,
-  type XywhBox,
-} from "../eval/mod.ts";
+import { COCO_AREA_ALL, type CocoResult, evaluateImage, groupByImage, type XywhBox } from "../eval/mod.ts";
+import type { CocoGroundTruth } from "../data/mod.ts";
 import { resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 import type { RunData } from "./run_dir.ts";
 
@@ -169,7 +163,7 @@ export function buildGallery(
   runs: readonly RunData[],
   readImage: (imageId: number) => RgbImage,
   options: Partial<GalleryOptions> = {},
-  fallbackGroundTruth?: CocoGtFile,
+  fallbackGroundTruth?: CocoGroundTruth,
 ): Gallery {
   const opts = { ...GALLERY_DEFAULTS, ...options };
   const source = runs.find((r) => r.groundTruth);

@@ -3,7 +3,7 @@
  * the page (title, smoke banner, settings) and builds the gallery, then renders the page (lib/report/page.ts).
  * @module
  */
-import type { CocoGtFile } from "../eval/mod.ts";
+import type { CocoGroundTruth } from "../data/mod.ts";
 import type { RgbImage } from "../image/mod.ts";
 import { compareRuns } from "./compare.ts";
 import { type DatasetInfo, reportTitle, settingsTable, smokeReasons } from "./framing.ts";
@@ -28,7 +28,7 @@ export interface ReportOptions {
     /** Image id → RGB pixels. */
     read(imageId: number): RgbImage;
     /** Ground truth when no run has a gt.coco.json. */
-    groundTruth?: CocoGtFile;
+    groundTruth?: CocoGroundTruth;
   };
   gallery?: Partial<GalleryOptions>;
 }

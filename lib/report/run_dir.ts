@@ -19,7 +19,6 @@ import { readTrainingLog, type TrainingLog } from "../train/train_log.ts";
 import {
   type ApJson,
   ApJsonSchema,
-  type CocoGtFile,
   type CocoResult,
   cocoToEvalInputs,
   evaluatePerImage,
@@ -27,6 +26,7 @@ import {
   readCocoGtFile,
   readCocoResults,
 } from "../eval/mod.ts";
+import type { CocoGroundTruth } from "../data/mod.ts";
 
 /** Everything the report shows about one run. */
 export interface RunData {
@@ -36,7 +36,7 @@ export interface RunData {
   description?: string;
   ap: ApJson;
   detections?: CocoResult[];
-  groundTruth?: CocoGtFile;
+  groundTruth?: CocoGroundTruth;
   trainLog?: TrainingLog;
   /** Training settings: run.json settings, else train-log settings. */
   trainingSettings?: Record<string, unknown>;

@@ -6,6 +6,7 @@
  * Coordinate systems: `xyxy` = (x_min, y_min, x_max, y_max), `cxcy` = (cx, cy, w, h), both fractional ([0, 1] of
  * the image side) unless a name says pixels; `offsets` = the regression targets (g_cx, g_cy, g_w, g_h) relative
  * to a prior, scaled by the variances below.
+ * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 

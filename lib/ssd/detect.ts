@@ -1,176 +1,53 @@
 /**
- * Post-processing of SSD outputs into detections: the reference's `SSD300.detect_objects`, for one image; and the
- * whole single-image path (preprocess → forward → detect → original pixels) used by `deno task detect`.
+ * Running the detector: preprocessed images → {@link ssdForward} → the reference's `detect_objects`
+ * (lib/ssd/postprocess.ts) against the model's own anchor set, the one "forward and decode" path every stage uses;
+ * the single-image path of `deno task detect` (RGB image in, detections in original pixels out) and its JSON
+ * output, `detections.json`.
+ * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { cxcyToXyxy, decodeOffsets } from "./boxes.ts";
-import { preprocessForSsd, type RgbImage, SSD_INPUT_SIZE } from "../image/codec.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { BACKGROUND_CLASS } from "./classes.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
+import { type Detection, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
+import { preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
 import { priorsCxcyFor } from "./priors.ts";
 
-/** One detection: fractional xyxy box, class index (0 = background) and softmax score. */
-export interface Detection {
-  /** (x_min, y_min, x_max, y_max), fractional; may lie slightly outside [0, 1] (decoded boxes are not clipped) */
-  box: [number, number, number, number];
-  classId: number;
-  /** softmax probability of `classId`, in (minScore, 1] (0 for the "nothing found" background box) */
-  score: number;
-}
-
-/** Parameters of `detect_objects`. */
-export interface DetectOptions {
-  /** keep boxes whose class score is strictly greater than this */
-  minScore: number;
-  /** NMS suppresses a box whose IoU with a kept box of the same class is strictly greater than this */
-  maxOverlap: number;
-  /** keep at most this many detections over all classes (by score) */
-  topK: number;
-}
-
-const f = Math.fround;
+/** Values of one preprocessed image, HWC [300, 300, 3]. */
+const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /**
- * Row-wise softmax in float32 as torch's CPU kernel computes it: exp(x − max), sum, multiply by 1/sum.
- * @param logits Float32Array [n * c]
- * @returns new Float32Array [n * c]
+ * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
+ * `detect_objects` per image against the model's anchor set (`model.anchors`). Creates no lasting tensors.
+ * @param images Float32Array [n * 300 * 300 * 3]: n preprocessed HWC images back to back ({@link preprocessForSsd})
+ * @returns per image its fractional detections (see `detectObjects`), in batch order
  */
-export function softmaxRows(logits: Float32Array, c: number): Float32Array {
-  const out = new Float32Array(logits.length);
-  for (let r = 0; r < logits.length; r += c) {
-    let max = -Infinity;
-    for (let k = 0; k < c; k++) max = Math.max(max, logits[r + k]);
-    let sum = 0;
-    for (let k = 0; k < c; k++) {
-      const e = f(Math.exp(f(logits[r + k] - max)));
-      out[r + k] = e;
-      sum = f(sum + e);
-    }
-    const inv = f(1 / sum);
-    for (let k = 0; k < c; k++) out[r + k] = out[r + k] * inv;
+export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: DetectOptions): Detection[][] {
+  const n = images.length / IMAGE_VALUES;
+  if (!(Number.isInteger(n) && n >= 1)) {
+    throw new RangeError(`forwardAndDetect: ${images.length} values are not n ≥ 1 images of 300 × 300 × 3`);
   }
-  return out;
+  const { locs, scores } = tf.tidy(() =>
+    ssdForward(model, tf.tensor4d(images, [n, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]))
+  );
+  let locData: Float32Array, scoreData: Float32Array;
+  try {
+    locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
+    scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
+  } finally {
+    tf.dispose([locs, scores]);
+  }
+  return detectObjectsBatch(locData, scoreData, model.nClasses, opts, priorsCxcyFor(model.anchors));
 }
 
 /**
- * Greedy NMS of the reference over boxes already sorted by score (best first), float32 IoU arithmetic as
- * `find_jaccard_overlap`.
- * @param sorted Float32Array [n * 4] xyxy
- * @returns suppress flags [n] (1 = suppressed)
+ * Runs the model on one RGB image: {@link preprocessForSsd} (PIL bilinear 300×300, ImageNet normalisation), then
+ * {@link forwardAndDetect}. Creates no lasting tensors.
+ * @returns fractional detections (see `detectObjects`)
  */
-function greedyNms(sorted: Float32Array, n: number, maxOverlap: number): Uint8Array {
-  const x0 = new Float32Array(n),
-    y0 = new Float32Array(n),
-    x1 = new Float32Array(n),
-    y1 = new Float32Array(n);
-  const area = new Float32Array(n);
-  for (let k = 0; k < n; k++) {
-    x0[k] = sorted[k * 4];
-    y0[k] = sorted[k * 4 + 1];
-    x1[k] = sorted[k * 4 + 2];
-    y1[k] = sorted[k * 4 + 3];
-    area[k] = f(x1[k] - x0[k]) * f(y1[k] - y0[k]);
-  }
-  // The reference ORs `overlap[k] > max_overlap` into all n flags for each unsuppressed k in order. Flags of
-  // earlier boxes cannot change (IoU is symmetric, so a kept earlier box m would already have suppressed k), and
-  // suppressed flags stay set: so keep a compacted list of the later, still unsuppressed boxes and filter it.
-  const suppress = new Uint8Array(n).fill(1);
-  let alive = new Int32Array(n).map((_, i) => i);
-  let nAlive = n;
-  let next = new Int32Array(n);
-  while (nAlive > 0) {
-    const k = alive[0];
-    suppress[k] = 0;
-    const ax0 = x0[k], ay0 = y0[k], ax1 = x1[k], ay1 = y1[k], areaK = area[k];
-    let kept = 0;
-    for (let a = 1; a < nAlive; a++) {
-      const m = alive[a];
-      const iw = f(Math.min(ax1, x1[m]) - Math.max(ax0, x0[m]));
-      const ih = f(Math.min(ay1, y1[m]) - Math.max(ay0, y0[m]));
-      // no intersection: IoU 0 (or NaN for empty boxes), never > maxOverlap ≥ 0
-      if (iw > 0 && ih > 0) {
-        const inter = f(iw * ih);
-        if (f(inter / f(f(areaK + area[m]) - inter)) > maxOverlap) continue; // suppressed
-      }
-      next[kept++] = m;
-    }
-    [alive, next] = [next, alive];
-    nAlive = kept;
-  }
-  return suppress;
-}
-
-/** Indices sorted by score descending; ties keep ascending index order (a stable sort, as torch's CPU sort). */
-function argsortDescending(scores: ArrayLike<number>, idx: number[]): number[] {
-  return idx.sort((a, b) => scores[b] - scores[a] || a - b);
-}
-
-/**
- * Detections for one image (`detect_objects`): softmax over classes; for each class 1..C−1 keep priors whose
- * score > minScore, sort them by score descending, greedy NMS (suppress IoU > maxOverlap); concatenate classes in
- * class order; only when more than topK survive, sort all by score and keep topK. When nothing survives, returns
- * the reference's single background detection box [0, 0, 1, 1], class 0, score 0.
- *
- * @param locs Float32Array [nPriors * 4] predicted offsets for one image
- * @param scores Float32Array [nPriors * nClasses] class logits (before softmax) for one image
- * @param nClasses number of classes including background (21 for VOC, 2 for person)
- * @param priorsCxcy Float32Array [nPriors * 4]; default the reference's 8732 SSD300 priors — pass
- *   `priorsCxcyFor(model.anchors)` for a model's own anchor set
- */
-export function detectObjects(
-  locs: Float32Array,
-  scores: Float32Array,
-  nClasses: number,
-  opts: DetectOptions,
-  priorsCxcy: Float32Array = priorsCxcyFor(),
-): Detection[] {
-  const nPriors = priorsCxcy.length / 4;
-  if (locs.length !== nPriors * 4) {
-    throw new RangeError(`detectObjects: locs has ${locs.length} values, expected ${nPriors} × 4`);
-  }
-  if (scores.length !== nPriors * nClasses) {
-    throw new RangeError(
-      `detectObjects: scores has ${scores.length} values, expected ${nPriors} × ${nClasses} classes`,
-    );
-  }
-  const probs = softmaxRows(scores, nClasses); // [nPriors, nClasses]
-  const boxes = cxcyToXyxy(decodeOffsets(locs, priorsCxcy)); // [nPriors, 4] fractional xyxy
-  // torch compares a float32 tensor with a Python float after casting the scalar to float32
-  if (!(opts.maxOverlap >= 0)) {
-    throw new RangeError(`detectObjects: maxOverlap must be ≥ 0, got ${opts.maxOverlap}`);
-  }
-  const minScore = f(opts.minScore);
-  const maxOverlap = f(opts.maxOverlap);
-
-  const out: Detection[] = [];
-  const classScores = new Float32Array(nPriors);
-  for (let c = 1; c < nClasses; c++) {
-    const above: number[] = [];
-    for (let p = 0; p < nPriors; p++) {
-      classScores[p] = probs[p * nClasses + c];
-      if (classScores[p] > minScore) above.push(p);
-    }
-    if (above.length === 0) continue;
-    const order = argsortDescending(classScores, above); // prior indices, best first
-    const n = order.length;
-    const sorted = new Float32Array(n * 4); // [n, 4] boxes in score order
-    for (let k = 0; k < n; k++) sorted.set(boxes.subarray(order[k] * 4, order[k] * 4 + 4), k * 4);
-    const suppress = greedyNms(sorted, n, maxOverlap);
-    for (let k = 0; k < n; k++) {
-      if (suppress[k]) continue;
-      out.push({
-        box: [sorted[k * 4], sorted[k * 4 + 1], sorted[k * 4 + 2], sorted[k * 4 + 3]],
-        classId: c,
-        score: classScores[order[k]],
-      });
-    }
-  }
-  if (out.length === 0) return [{ box: [0, 0, 1, 1], classId: 0, score: 0 }];
-  if (out.length > opts.topK) {
-    const idx = argsortDescending(out.map((d) => d.score), out.map((_, i) => i));
-    return idx.slice(0, opts.topK).map((i) => out[i]);
-  }
-  return out;
+export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
+  return forwardAndDetect(model, preprocessForSsd(img), opts)[0];
 }
 
 /** A detection in original-image pixels, as written to `detections.json`. */
@@ -192,32 +69,12 @@ export function toPixelDetections(
   height: number,
   names: readonly string[],
 ): PixelDetection[] {
-  return dets.filter((d) => d.classId !== 0).map((d) => ({
+  return dets.filter((d) => d.classId !== BACKGROUND_CLASS).map((d) => ({
     label: names[d.classId] ?? `class_${d.classId}`,
     class_id: d.classId,
     score: d.score,
     box: [d.box[0] * width, d.box[1] * height, d.box[2] * width, d.box[3] * height],
   }));
-}
-
-/**
- * Runs the model on one image: `preprocessForSsd` (PIL bilinear 300×300, ImageNet normalisation), `ssdForward`,
- * {@link detectObjects} against the model's own anchor set (`model.anchors`). Creates no lasting tensors.
- * @returns fractional detections (see {@link detectObjects})
- */
-export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
-  const input = preprocessForSsd(img); // HWC [300 * 300 * 3]
-  const { locs, scores } = tf.tidy(() =>
-    ssdForward(model, tf.tensor4d(input, [1, SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3]))
-  );
-  let locData: Float32Array, scoreData: Float32Array;
-  try {
-    locData = locs.dataSync() as Float32Array; // [1, 8732, 4]
-    scoreData = scores.dataSync() as Float32Array; // [1, 8732, nClasses]
-  } finally {
-    tf.dispose([locs, scores]);
-  }
-  return detectObjects(locData, scoreData, model.nClasses, opts, priorsCxcyFor(model.anchors));
 }
 
 /** Schema of `deno task detect`'s JSON output (boxes in original pixels). */
@@ -233,34 +90,3 @@ export const DetectionsJsonSchema = z.object({
   })),
 });
 export type DetectionsJson = z.infer<typeof DetectionsJsonSchema>;
-
-/** The reference's box colours (`distinct_colors`), class id k uses entry k (VOC: 21 entries; 2 classes: first 2). */
-export const DISTINCT_COLORS: readonly string[] = [
-  "#e6194b",
-  "#3cb44b",
-  "#ffe119",
-  "#0082c8",
-  "#f58231",
-  "#911eb4",
-  "#46f0f0",
-  "#f032e6",
-  "#d2f53c",
-  "#fabebe",
-  "#008080",
-  "#000080",
-  "#aa6e28",
-  "#fffac8",
-  "#800000",
-  "#aaffc3",
-  "#808000",
-  "#ffd8b1",
-  "#e6beff",
-  "#808080",
-  "#FFFFFF",
-];
-
-/** Colour of class `classId` as RGB 0..255 (the reference's `label_color_map`). */
-export function classColor(classId: number): [number, number, number] {
-  const hex = DISTINCT_COLORS[classId % DISTINCT_COLORS.length];
-  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
-}

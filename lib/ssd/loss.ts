@@ -7,9 +7,11 @@
  * share of the loss is then (its CE sum + α · its L1 sum / 4) / N ({@link multiboxLossPart}); the shares of all
  * micro-batches add up to exactly the full-batch loss, and so do their gradients. Hard-negative mining is per
  * image, so it is unaffected by how images are grouped into micro-batches.
+ * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { cxcyToXyxy, encodeOffsets, iouMatrix, xyxyToCxcy } from "./boxes.ts";
+import { BACKGROUND_CLASS } from "./classes.ts";
 
 /** Priors whose best IoU is below this become background (the reference's `threshold=0.5`). */
 export const MATCH_THRESHOLD = 0.5;
@@ -17,8 +19,6 @@ export const MATCH_THRESHOLD = 0.5;
 export const NEG_POS_RATIO = 3;
 /** Weight of the localisation loss (the reference's `alpha=1.`). */
 export const LOC_LOSS_WEIGHT = 1;
-/** Class id of the background (the reference's label 0). */
-export const BACKGROUND = 0;
 
 /** Ground truth of one image: fractional xyxy boxes and their class ids (≥ 1). */
 export interface GroundTruth {
@@ -43,6 +43,19 @@ export interface LossOptions {
   threshold?: number;
   negPosRatio?: number;
   alpha?: number;
+}
+
+/** Index and value of the largest of the `n` values `a[start + i · stride]`; the first on ties (as torch's max). */
+function argmaxStrided(a: Float32Array, start: number, stride: number, n: number): [number, number] {
+  let best = a[start], arg = 0;
+  for (let i = 1; i < n; i++) {
+    const v = a[start + i * stride];
+    if (v > best) {
+      best = v;
+      arg = i;
+    }
+  }
+  return [arg, best];
 }
 
 /**
@@ -71,7 +84,7 @@ export function matchPriors(
   }
   for (let i = 0; i < nObjects; i++) {
     const l = gt.labels[i];
-    if (!Number.isInteger(l) || l <= BACKGROUND) {
+    if (!Number.isInteger(l) || l <= BACKGROUND_CLASS) {
       throw new RangeError(`matchPriors: label ${i} is ${l}, expected ≥ 1`);
     }
   }
@@ -84,29 +97,15 @@ export function matchPriors(
   const objectForPrior = new Int32Array(nPriors);
   const overlapForPrior = new Float32Array(nPriors);
   for (let p = 0; p < nPriors; p++) {
-    let best = overlap[p], arg = 0;
-    for (let o = 1; o < nObjects; o++) {
-      const v = overlap[o * nPriors + p];
-      if (v > best) {
-        best = v;
-        arg = o;
-      }
-    }
-    objectForPrior[p] = arg;
+    const [o, best] = argmaxStrided(overlap, p, nPriors, nObjects); // column p of [nObjects, nPriors]
+    objectForPrior[p] = o;
     overlapForPrior[p] = best;
   }
   // best prior for each object (overlap.max(dim=1)), then forced assignment, later objects overwriting earlier ones
   for (let o = 0; o < nObjects; o++) {
-    let best = overlap[o * nPriors], arg = 0;
-    for (let p = 1; p < nPriors; p++) {
-      const v = overlap[o * nPriors + p];
-      if (v > best) {
-        best = v;
-        arg = p;
-      }
-    }
-    objectForPrior[arg] = o;
-    overlapForPrior[arg] = 1;
+    const [p] = argmaxStrided(overlap, o * nPriors, 1, nPriors); // row o of [nObjects, nPriors]
+    objectForPrior[p] = o;
+    overlapForPrior[p] = 1;
   }
   // classes, and the matched box of every positive prior as (cx, cy, w, h)
   const matchedXyxy = new Float32Array(nPriors * 4);
@@ -121,7 +120,7 @@ export function matchPriors(
   }
   const encoded = encodeOffsets(xyxyToCxcy(matchedXyxy), priorsCxcy); // [nPriors * 4]
   for (let p = 0; p < nPriors; p++) {
-    if (trueClasses[p] !== BACKGROUND) trueLocs.set(encoded.subarray(p * 4, p * 4 + 4), p * 4);
+    if (trueClasses[p] !== BACKGROUND_CLASS) trueLocs.set(encoded.subarray(p * 4, p * 4 + 4), p * 4);
   }
   return { trueLocs, trueClasses, nPositives };
 }
@@ -160,7 +159,7 @@ export function hardNegatives(
   const want = Math.min(negPosRatio * nPositives, n);
   if (want === 0) return mask;
   const candidates: number[] = [];
-  for (let p = 0; p < n; p++) if (trueClasses[p] === BACKGROUND) candidates.push(p);
+  for (let p = 0; p < n; p++) if (trueClasses[p] === BACKGROUND_CLASS) candidates.push(p);
   // descending CE; equal values by index (deterministic)
   candidates.sort((a, b) => ce[b] - ce[a] || a - b);
   for (let i = 0; i < Math.min(want, candidates.length); i++) mask[candidates[i]] = 1;
@@ -219,7 +218,7 @@ export function multiboxLossPart(
       classes.set(t.trueClasses, i * nPriors);
       trueLocs.set(t.trueLocs, i * nPriors * 4);
       for (let p = 0; p < nPriors; p++) {
-        if (t.trueClasses[p] !== BACKGROUND) {
+        if (t.trueClasses[p] !== BACKGROUND_CLASS) {
           posMask4.fill(1, (i * nPriors + p) * 4, (i * nPriors + p) * 4 + 4);
         }
       }
@@ -247,7 +246,9 @@ export function multiboxLossPart(
         t.nPositives,
         negPosRatio,
       );
-      for (let p = 0; p < nPriors; p++) confMask[off + p] = t.trueClasses[p] !== BACKGROUND || neg[p] ? 1 : 0;
+      for (let p = 0; p < nPriors; p++) {
+        confMask[off + p] = t.trueClasses[p] !== BACKGROUND_CLASS || neg[p] ? 1 : 0;
+      }
     });
     const conf = tf.div(tf.sum(tf.mul(ce, tf.tensor1d(confMask))), nPositivesTotal) as tf.Scalar;
     // L1 over the positives' offsets, mean over all 4·N positive elements of the batch (nn.L1Loss)

@@ -1,83 +1,61 @@
 /**
- * SSD300 itself: prior boxes, box encodings, the VGG16 network as data-driven tf.js ops, the MultiBox loss,
- * and the reference's post-processing into detections.
+ * SSD300 itself: the input preprocessing, prior boxes, box encodings, the VGG16 network as data-driven tf.js ops,
+ * the MultiBox loss, the reference's post-processing into detections, running the detector, and the classes.
  * @module
  */
 export {
   CENTER_VARIANCE_DIVISOR,
   cxcyToXyxy,
-  cxcyToXyxyTensor,
   decodeOffsets,
-  decodeOffsetsTensor,
   encodeOffsets,
-  encodeOffsetsTensor,
   iouMatrix,
-  iouMatrixTensor,
   SIZE_VARIANCE_FACTOR,
   xyxyToCxcy,
-  xyxyToCxcyTensor,
 } from "./boxes.ts";
+export { BACKGROUND_CLASS, classColor, classNames, VOC_LABELS, VOC_PERSON_CLASS } from "./classes.ts";
 export {
-  classColor,
   detectInImage,
-  type Detection,
   type DetectionsJson,
   DetectionsJsonSchema,
-  detectObjects,
-  type DetectOptions,
-  DISTINCT_COLORS,
+  forwardAndDetect,
   type PixelDetection,
-  softmaxRows,
   toPixelDetections,
 } from "./detect.ts";
 export {
-  BACKGROUND,
   type BatchTargets,
   buildTargets,
   type GroundTruth,
-  hardNegatives,
   type ImageTargets,
-  LOC_LOSS_WEIGHT,
   type LossOptions,
   type LossPart,
-  MATCH_THRESHOLD,
   matchPriors,
   multiboxLoss,
   multiboxLossPart,
-  NEG_POS_RATIO,
 } from "./loss.ts";
 export {
-  allConvs,
   AUX_CONVS,
   BASE_CONVS,
-  CONV4_3_CHANNELS,
+  cloneModel,
   type ConvFn,
   type ConvOptions,
   type ConvSpec,
   createSsd300,
   disposeModel,
   type ForwardOptions,
-  fusedConv,
-  heNormalHwio,
   paramShapes,
   predConvs,
-  RESCALE_INIT,
-  seededUniform,
-  SOURCE_CHANNELS,
-  SSD_INPUT_SIDE,
   ssdForward,
   type SsdModel,
   xavierUniformHwio,
 } from "./model.ts";
+export { type Detection, detectObjects, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
+export { IMAGENET_MEAN, IMAGENET_STD, preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
 export {
   ANCHOR_SET_NAMES,
-  ANCHOR_SETS,
   type AnchorSetName,
   BOXES_PER_LOCATION,
   createPriorsCxcy,
   N_PRIORS,
-  PEDESTRIAN_PRIOR_MAPS,
   PRIOR_MAPS,
-  type PriorMapSpec,
   priorsCxcyFor,
 } from "./priors.ts";

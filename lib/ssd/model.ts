@@ -5,13 +5,12 @@
  *
  * Layouts: images NHWC [B, 300, 300, 3]; conv weights HWIO [kh, kw, in, out]; biases [out];
  * `rescale_factors` [1, 1, 1, 512] (the reference's [1, 512, 1, 1] moved to channels-last).
+ * @module
  */
-import { mulberry32 } from "../core/rng.ts";
+import { mulberry32 } from "../core/mod.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
-
-/** Input side of SSD300 (pixels). */
-export const SSD_INPUT_SIDE = 300;
+import { SSD_INPUT_SIDE } from "./preprocess.ts";
 /** Initial value of the conv4_3 L2-norm rescale factors (the reference's `nn.init.constant_(…, 20)`). */
 export const RESCALE_INIT = 20;
 /** Channels of conv4_3 (the rescaled map). */
@@ -35,7 +34,7 @@ export interface ConvSpec {
 
 /**
  * The model: number of classes (incl. background), its parameters by reference name, and the anchor set its
- * heads predict offsets against (lib/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
+ * heads predict offsets against (lib/ssd/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
  * same boxes per location, so the parameter shapes do not depend on it.
  */
 export interface SsdModel {
@@ -108,16 +107,21 @@ export const AUX_CONVS: readonly ConvSpec[] = [
   conv("aux_convs.conv11_2", 128, 256, 3, { pad: 0 }), // 3 → 1
 ];
 
-/** Channels of the six source maps, in PRIOR_MAPS order (conv4_3, conv7, conv8_2, conv9_2, conv10_2, conv11_2). */
-export const SOURCE_CHANNELS: readonly number[] = [512, 1024, 512, 256, 256, 256];
+/**
+ * Channels of the six feature maps the heads predict from, in PRIOR_MAPS order (conv4_3, conv7, conv8_2,
+ * conv9_2, conv10_2, conv11_2).
+ */
+export const FEATURE_MAP_CHANNELS: readonly number[] = [512, 1024, 512, 256, 256, 256];
 
 /** Prediction convs (`PredictionConvolutions`): loc_* then cl_*, in the reference's registration order. */
 export function predConvs(nClasses: number): ConvSpec[] {
   const loc = PRIOR_MAPS.map((m, i) =>
-    conv(`pred_convs.loc_${m.name}`, SOURCE_CHANNELS[i], BOXES_PER_LOCATION[i] * 4, 3, { relu: false })
+    conv(`pred_convs.loc_${m.name}`, FEATURE_MAP_CHANNELS[i], BOXES_PER_LOCATION[i] * 4, 3, { relu: false })
   );
   const cl = PRIOR_MAPS.map((m, i) =>
-    conv(`pred_convs.cl_${m.name}`, SOURCE_CHANNELS[i], BOXES_PER_LOCATION[i] * nClasses, 3, { relu: false })
+    conv(`pred_convs.cl_${m.name}`, FEATURE_MAP_CHANNELS[i], BOXES_PER_LOCATION[i] * nClasses, 3, {
+      relu: false,
+    })
   );
   return [...loc, ...cl];
 }
@@ -148,9 +152,6 @@ function subSeed(seed: number, i: number): number {
   return (h ^ (h >>> 16)) >>> 1;
 }
 
-/** A fast deterministic PRNG (mulberry32, lib/rng.ts) giving uniforms in [0, 1). */
-export const seededUniform: (seed: number) => () => number = mulberry32;
-
 /**
  * Xavier-uniform (Glorot) weights in HWIO, as `nn.init.xavier_uniform_`: U(−a, a), a = √(6 / (fan_in + fan_out)),
  * fan_in = k·k·in, fan_out = k·k·out.
@@ -158,7 +159,7 @@ export const seededUniform: (seed: number) => () => number = mulberry32;
 export function xavierUniformHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
   const [kh, kw, inC, outC] = shape;
   const a = Math.sqrt(6 / (kh * kw * (inC + outC)));
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const data = new Float32Array(kh * kw * inC * outC);
   for (let i = 0; i < data.length; i++) data[i] = (2 * rand() - 1) * a;
   return tf.tensor4d(data, shape);
@@ -168,7 +169,7 @@ export function xavierUniformHwio(shape: [number, number, number, number], seed:
 export function heNormalHwio(shape: [number, number, number, number], seed: number): tf.Tensor4D {
   const [kh, kw, inC, outC] = shape;
   const std = Math.sqrt(2 / (kh * kw * inC));
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const data = new Float32Array(kh * kw * inC * outC);
   for (let i = 0; i < data.length; i += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - rand())) * std;
@@ -208,6 +209,17 @@ export function createSsd300(nClasses: number, seed = 0): SsdModel {
     params.set(`${c.name}.bias`, tf.variable(tf.zeros([c.outC]), true));
   });
   return { nClasses, params };
+}
+
+/** Deep copy of a model (new variables with the same trainable flags, same anchor set). */
+export function cloneModel(model: SsdModel): SsdModel {
+  const params = new Map<string, tf.Variable>();
+  for (const [name, v] of model.params) params.set(name, tf.variable(v.clone(), v.trainable));
+  return {
+    nClasses: model.nClasses,
+    params,
+    ...(model.anchors === undefined ? {} : { anchors: model.anchors }),
+  };
 }
 
 /** Disposes every variable of the model. */
@@ -304,20 +316,20 @@ export function ssdForward(
     const norm = tf.sqrt(tf.sum(tf.square(conv43), 3, true)); // [B, 38, 38, 1]
     const conv43n = tf.mul(tf.div(conv43, norm), param(model, "rescale_factors")) as tf.Tensor4D; // [B, 38, 38, 512]
 
-    const sources: tf.Tensor4D[] = [conv43n, conv7];
+    const featureMaps: tf.Tensor4D[] = [conv43n, conv7];
     x = conv7;
     for (let i = 0; i < AUX_CONVS.length; i += 2) {
       x = applyConv(model, AUX_CONVS[i], x, convFn);
       x = applyConv(model, AUX_CONVS[i + 1], x, convFn);
-      sources.push(x); // conv8_2 [B,10,10,512], conv9_2 [B,5,5,256], conv10_2 [B,3,3,256], conv11_2 [B,1,1,256]
+      featureMaps.push(x); // conv8_2 [B,10,10,512], conv9_2 [B,5,5,256], conv10_2 [B,3,3,256], conv11_2 [B,1,1,256]
     }
 
     const heads = predConvs(model.nClasses);
     const locParts: tf.Tensor3D[] = [];
     const scoreParts: tf.Tensor3D[] = [];
-    sources.forEach((src, i) => {
-      const loc = applyConv(model, heads[i], src, convFn); // [B, H, W, boxes·4]
-      const cl = applyConv(model, heads[i + sources.length], src, convFn); // [B, H, W, boxes·C]
+    featureMaps.forEach((map, i) => {
+      const loc = applyConv(model, heads[i], map, convFn); // [B, H, W, boxes·4]
+      const cl = applyConv(model, heads[i + featureMaps.length], map, convFn); // [B, H, W, boxes·C]
       // NHWC is already the reference's permute(0, 2, 3, 1): reshaping orders priors by row, column, box
       locParts.push(tf.reshape(loc, [batch, -1, 4])); // [B, H·W·boxes, 4]
       scoreParts.push(tf.reshape(cl, [batch, -1, model.nClasses])); // [B, H·W·boxes, C]

@@ -1,5 +1,7 @@
 /**
- * The 8732 SSD300 prior (default) boxes, exactly as the reference's `create_prior_boxes` builds them.
+ * The 8732 SSD300 prior (default) boxes, exactly as the reference's `create_prior_boxes` builds them, and the
+ * named anchor sets (the reference's and `pedestrian`).
+ * @module
  */
 
 /** One feature map the priors are laid on: its side in cells, its object scale and its aspect ratios. */

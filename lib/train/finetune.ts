@@ -16,9 +16,8 @@ import {
   readStateDictFile,
   saveWeights,
   toSingleClass,
-  VOC_LABELS,
 } from "../interop/mod.ts";
-import { createSsd300, disposeModel, type SsdModel } from "../ssd/mod.ts";
+import { createSsd300, disposeModel, type SsdModel, VOC_LABELS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
 import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";

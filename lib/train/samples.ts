@@ -4,7 +4,8 @@
  * @module
  */
 import { augmentSample, type Dataset, type OpenedDataset } from "../data/mod.ts";
-import { preprocessForSsd, type RgbImage } from "../image/mod.ts";
+import type { RgbImage } from "../image/mod.ts";
+import { preprocessForSsd } from "../ssd/mod.ts";
 import { InputError, Rng, shuffled } from "../core/mod.ts";
 import type { TrainSample } from "./step.ts";
 

@@ -7,7 +7,6 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { convWithGrad } from "../engine/mod.ts";
-import { SSD_INPUT_SIZE } from "../image/mod.ts";
 import {
   buildTargets,
   type ConvFn,
@@ -15,11 +14,12 @@ import {
   type ImageTargets,
   type LossOptions,
   multiboxLossPart,
+  SSD_INPUT_SIDE,
   ssdForward,
   type SsdModel,
 } from "../ssd/mod.ts";
 
-const IMAGE_VALUES = SSD_INPUT_SIZE * SSD_INPUT_SIZE * 3;
+const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /** One training example: a preprocessed image and its ground truth. */
 export interface TrainSample {
@@ -63,7 +63,7 @@ export function stackImages(images: readonly Float32Array[]): tf.Tensor4D {
     }
     data.set(im, i * IMAGE_VALUES);
   });
-  return tf.tensor4d(data, [images.length, SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3]);
+  return tf.tensor4d(data, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]);
 }
 
 /**

@@ -7,12 +7,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   type CocoDet,
   type CocoGt,
+  detectionsToCocoResults,
   EVAL_DETECT_DEFAULTS,
   evaluateCoco,
-  fractionalXyxyToPixelXywh,
   pixelXyxyToXywh,
 } from "../eval/mod.ts";
-import { buildTargets, detectObjects, multiboxLossPart, ssdForward, type SsdModel } from "../ssd/mod.ts";
+import { buildTargets, detectObjectsBatch, multiboxLossPart, ssdForward, type SsdModel } from "../ssd/mod.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
 import { stackImages } from "./step.ts";
 
@@ -45,24 +45,10 @@ export function validateModel(
       };
     });
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
-    const c = model.nClasses, nPriors = priorsCxcy.length / 4;
+    const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
     part.forEach((it, k) => {
       for (const b of it.boxes) gts.push({ image_id: it.id, bbox: pixelXyxyToXywh(b), iscrowd: 0 });
-      const found = detectObjects(
-        locs.subarray(k * nPriors * 4, (k + 1) * nPriors * 4),
-        scores.subarray(k * nPriors * c, (k + 1) * nPriors * c),
-        c,
-        EVAL_DETECT_DEFAULTS,
-        priorsCxcy,
-      );
-      for (const d of found) {
-        if (d.classId !== 1) continue;
-        dets.push({
-          image_id: it.id,
-          bbox: fractionalXyxyToPixelXywh(d.box, it.width, it.height),
-          score: d.score,
-        });
-      }
+      dets.push(...detectionsToCocoResults(found[k], 1, it));
     });
   }
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });

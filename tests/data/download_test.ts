@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { readDataset } from "../../lib/data/dataset.ts";
+import { DATASET_URL_ENV, readDataset } from "../../lib/data/mod.ts";
 import { DownloadError, downloadToCache } from "../../lib/data/download.ts";
-import { sha256Hex } from "../../lib/data/source.ts";
-import { DATASET_URL_ENV } from "../../lib/data/mod.ts";
 import { runPrepare } from "../../tasks/prepare.ts";
-import { exists, readFixtureFiles, zipFiles } from "../helpers.ts";
+import { exists, sha256Hex } from "../../lib/core/mod.ts";
+import { readFixtureFiles, zipFiles } from "../helpers.ts";
 
 /**
  * A local HTTP server on 127.0.0.1 serving `body` at:
@@ -158,11 +157,16 @@ Deno.test("downloadToCache() downloads again when the cached file no longer matc
   });
 });
 
-Deno.test("downloadToCache() fails at once when the server cannot be reached, with the hint", async () => {
-  // A port that was just free: nothing listens there.
+/** A port that was just free: nothing listens there. */
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
+  return port;
+}
+
+Deno.test("downloadToCache() fails at once when the server cannot be reached, with the hint", async () => {
+  const port = freePort();
   const cache = await Deno.makeTempDir();
   try {
     const started = performance.now();
@@ -194,9 +198,9 @@ Deno.test("runPrepare() with an http URL as --data downloads it and records the 
       "--quiet",
     ]);
     const ds = await readDataset(s.datasetPath);
-    assert.equal(ds.source.url, srv.url("/data.zip"));
-    assert.equal(ds.source.sha256, sha);
-    assert.equal(ds.source.path, await Deno.realPath(`${cache}/data.zip`));
+    assert.equal(ds.origin.url, srv.url("/data.zip"));
+    assert.equal(ds.origin.sha256, sha);
+    assert.equal(ds.origin.path, await Deno.realPath(`${cache}/data.zip`));
     assert.equal(ds.counts.images, 12);
   });
 });
@@ -216,8 +220,8 @@ Deno.test("runPrepare() without --data downloads the default URL (here a local m
   await withSetup(async ({ sha, srv, cache }) => {
     await withEnv(DATASET_URL_ENV, srv.url("/data.zip"), async () => {
       const s = await runPrepare(["--out", `${cache}/run`, "--cache-dir", cache, "--quiet"]);
-      assert.equal(s.dataset.source.url, srv.url("/data.zip"));
-      assert.equal(s.dataset.source.sha256, sha);
+      assert.equal(s.dataset.origin.url, srv.url("/data.zip"));
+      assert.equal(s.dataset.origin.sha256, sha);
       // The second run uses the cache: no further request.
       await runPrepare(["--out", `${cache}/run2`, "--cache-dir", cache, "--quiet"]);
       assert.equal(srv.requests.length, 1);
@@ -226,9 +230,7 @@ Deno.test("runPrepare() without --data downloads the default URL (here a local m
 });
 
 Deno.test("runPrepare() without --data fails at once when offline, saying to pass --data, and writes nothing", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
+  const port = freePort();
   const dir = await Deno.makeTempDir();
   try {
     await withEnv(DATASET_URL_ENV, `http://127.0.0.1:${port}/PennFudanPed.zip`, async () => {

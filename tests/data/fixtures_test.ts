@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FIXTURE_DISAGREEMENT, FIXTURE_NAMES, generateFixtures } from "../../fixtures/generate.ts";
 import { decodeImage, decodeMask } from "../../lib/image/codec.ts";
-import { parseAnnotation } from "../../lib/data/dataset.ts";
+import { parseAnnotation } from "../../lib/data/mod.ts";
 import { readFixtureFiles } from "../helpers.ts";
 
 Deno.test("generateFixtures() is deterministic and the committed fixtures are up to date", async () => {

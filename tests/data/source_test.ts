@@ -1,28 +1,8 @@
 import assert from "node:assert/strict";
-import { zipSync } from "fflate";
-import { crc32 } from "../../lib/image/codec.ts";
-import {
-  openDirectorySource,
-  openSource,
-  openZipBytes,
-  sha256Hex,
-  SourceError,
-} from "../../lib/data/source.ts";
+import { openDirectorySource, openSource, openZipBytes, SourceError } from "../../lib/data/mod.ts";
+import { sampleZip } from "../helpers.ts";
 
 const enc = new TextEncoder();
-
-function sampleZip(): Uint8Array {
-  return zipSync({
-    "root/a.txt": [enc.encode("hello hello hello hello"), { level: 9 }],
-    "root/sub/b.bin": [Uint8Array.from({ length: 300 }, (_, i) => i % 7), { level: 0 }],
-    "root/empty/": new Uint8Array(0),
-  });
-}
-
-Deno.test("crc32() gives the standard check value for '123456789'", () => {
-  assert.equal(crc32(enc.encode("123456789")), 0xcbf43926);
-  assert.equal(crc32(new Uint8Array(0)), 0);
-});
 
 Deno.test("openZipBytes() lists files (not directories) and reads stored and deflated entries", () => {
   const src = openZipBytes(sampleZip(), "sample.zip");
@@ -78,11 +58,4 @@ Deno.test("openDirectorySource() lists files recursively, skipping hidden ones, 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("sha256Hex() hashes bytes as lowercase hex", async () => {
-  assert.equal(
-    await sha256Hex(enc.encode("abc")),
-    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-  );
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { defaultTestSize, mulberry32, seededSplit } from "../../lib/data/split.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
+import { defaultTestSize, seededSplit } from "../../lib/data/split.ts";
 
 const KEYS = Array.from({ length: 170 }, (_, i) => `img${String(i).padStart(3, "0")}`);
 

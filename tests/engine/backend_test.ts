@@ -3,8 +3,8 @@
  * backend is process-global. Processes get no --allow-net, so loading the WASM binaries from the network would
  * fail: they must come from the installed npm package.
  */
+import assert from "node:assert/strict";
 import { BACKEND_CHOICES, isBackendChoice } from "../../lib/engine/backend.ts";
-import { assert, assertEquals } from "../helpers.ts";
 
 const BACKEND_URL = new URL("../../lib/engine/backend.ts", import.meta.url).href;
 const ROOT = new URL("../../", import.meta.url);
@@ -58,7 +58,7 @@ console.log(JSON.stringify({ name, active: tf.getBackend(), y: Array.from(y.data
 }
 
 Deno.test("isBackendChoice() accepts exactly auto, wasm, cpu, tensorflow", () => {
-  assertEquals([...BACKEND_CHOICES], ["auto", "wasm", "cpu", "tensorflow"]);
+  assert.deepEqual([...BACKEND_CHOICES], ["auto", "wasm", "cpu", "tensorflow"]);
   for (const c of BACKEND_CHOICES) assert(isBackendChoice(c));
   for (const c of ["", "webgl", "WASM", "gpu", "node"]) assert(!isBackendChoice(c), c);
 });
@@ -66,8 +66,8 @@ Deno.test("isBackendChoice() accepts exactly auto, wasm, cpu, tensorflow", () =>
 Deno.test("initBackend() starts wasm and cpu without network access, computes, and prints the choice", async () => {
   for (const choice of ["wasm", "cpu"]) {
     const { code, stdout, stderr } = await runBackend(choice);
-    assertEquals(code, 0, stderr);
-    assertEquals(JSON.parse(stdout.trim().split("\n").at(-1)!), {
+    assert.deepEqual(code, 0, stderr);
+    assert.deepEqual(JSON.parse(stdout.trim().split("\n").at(-1)!), {
       name: choice,
       active: choice,
       y: [11, 22],
@@ -78,12 +78,12 @@ Deno.test("initBackend() starts wasm and cpu without network access, computes, a
 
 Deno.test("initBackend('auto') uses a native binding when it loads, else WASM, and says why", async () => {
   const { code, stdout, stderr } = await runBackend("auto");
-  assertEquals(code, 0, stderr);
+  assert.deepEqual(code, 0, stderr);
   const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
   if (nativeInstalled()) {
-    assertEquals(result.name, "tensorflow");
+    assert.deepEqual(result.name, "tensorflow");
   } else {
-    assertEquals(result, { name: "wasm", active: "wasm", y: [11, 22] });
+    assert.deepEqual(result, { name: "wasm", active: "wasm", y: [11, 22] });
     assert(stderr.includes("backend: wasm (no native TensorFlow binding found)"), stderr);
   }
 });

@@ -3,17 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { convOutSize, convWithGrad, FILTER_GRAD_CONV_MIN_POSITIONS } from "../../lib/engine/conv_grad.ts";
 import type { ConvOptions } from "../../lib/ssd/model.ts";
-
-/** Deterministic pseudo-random floats in [-1, 1) (LCG), so both backends see identical inputs. */
-function randomArray(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+import { randomArray } from "../helpers.ts";
 
 /**
  * The reference's own gradient: tfjs-core's Conv2D gradient (not loadable under Deno, see lib/gradients.ts),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { seededUniform } from "../../lib/ssd/model.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts";
 import type { ConvFn } from "../../lib/ssd/model.ts";
 import {
@@ -96,7 +96,7 @@ const CASES: Case[] = [
 ];
 
 function run(c: Case, seed: number): Float32Array {
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
   const [n, h, w, cin] = c.x;
   return tf.tidy(() => {
@@ -121,7 +121,7 @@ function run(c: Case, seed: number): Float32Array {
 
 /** dL/dx, dL/dw, dL/db of L = Σ y·r through a ConvFn (fused cases only). */
 function grads(c: Case, seed: number, convFn: ConvFn): Float32Array[] {
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
   const [n, h, w, cin] = c.x;
   return tf.tidy(() => {

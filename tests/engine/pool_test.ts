@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { benchBoxes } from "../../lib/bench/bench.ts";
-import { detectObjects } from "../../lib/ssd/detect.ts";
+import { detectObjects } from "../../lib/ssd/mod.ts";
 import { buildTargets } from "../../lib/ssd/loss.ts";
-import { createSsd300, disposeModel, seededUniform, ssdForward } from "../../lib/ssd/model.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
+import { createSsd300, disposeModel, ssdForward } from "../../lib/ssd/model.ts";
 import {
   IMAGE_FLOATS,
   modelParamData,
@@ -19,7 +20,7 @@ import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
 await initBackend("wasm", null);
 
 function randomImages(n: number, seed: number): Float32Array[] {
-  const rand = seededUniform(seed);
+  const rand = mulberry32(seed);
   return Array.from({ length: n }, () => Float32Array.from({ length: IMAGE_FLOATS }, () => 4 * rand() - 2));
 }
 

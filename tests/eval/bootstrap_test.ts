@@ -11,7 +11,8 @@ import {
   resampleAp,
   withBootstrapIntervals,
 } from "../../lib/eval/bootstrap.ts";
-import { ApJsonSchema, type CocoGtFile, type CocoResult, evaluateCocoFiles } from "../../lib/eval/coco.ts";
+import { ApJsonSchema, type CocoResult, evaluateCocoFiles } from "../../lib/eval/coco.ts";
+import type { CocoGroundTruth } from "../../lib/data/mod.ts";
 import { mulberry32 } from "../../lib/core/rng.ts";
 
 /**
@@ -132,7 +133,7 @@ Deno.test("quantile() and percentileInterval() follow numpy's linear method", ()
 
 Deno.test("withBootstrapIntervals() adds valid interval fields to ap.json", () => {
   const set = synthetic(12, 8, 12);
-  const gt: CocoGtFile = {
+  const gt: CocoGroundTruth = {
     images: set.ids.map((id) => ({ id, width: 300, height: 200 })),
     annotations: set.gts.map((g, i) => ({
       id: i + 1,

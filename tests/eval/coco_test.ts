@@ -1,19 +1,22 @@
 import assert from "node:assert/strict";
-import { ArtifactError } from "../../lib/core/artifacts.ts";
+import { ArtifactError, readJsonArtifact, writeJsonArtifact } from "../../lib/core/mod.ts";
 import {
   ApJsonSchema,
-  type CocoGtFile,
   evaluateCocoFiles,
   fractionalXyxyToPixelXywh,
   parseCocoGtFile,
   parseCocoResults,
   pixelXyxyToXywh,
+  readCocoGtFile,
+  readCocoResults,
   selectCategory,
   xywhToPixelXyxy,
 } from "../../lib/eval/coco.ts";
 import { evaluateCoco } from "../../lib/eval/ap.ts";
+import { type CocoGroundTruth, CocoGroundTruthSchema } from "../../lib/data/mod.ts";
+import { CocoResultsSchema } from "../../lib/eval/mod.ts";
 
-const GT: CocoGtFile = {
+const GT: CocoGroundTruth = {
   images: [{ id: 1, width: 100, height: 50 }, { id: 2, width: 80, height: 80 }],
   annotations: [
     { id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 20, 30], area: 600, iscrowd: 0 },
@@ -112,4 +115,38 @@ Deno.test("evaluateCocoFiles() evaluates only the chosen category and fills a va
   const dog = evaluateCocoFiles(GT, results, { id: 2, name: "dog" }, { mode: "coco-files" });
   assert.equal(dog.n_gt, 1);
   assert.ok(dog.ap50 > 0.99);
+});
+
+Deno.test("ap.json, detections.coco.json and gt.coco.json round-trip through their schemas; other writers' shapes read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const results = [{
+      image_id: 1,
+      category_id: 1,
+      bbox: [10, 10, 20, 30] as [number, number, number, number],
+      score: 0.9,
+    }];
+    const ap = evaluateCocoFiles(GT, results, { id: 1, name: "person" }, {
+      mode: "coco-files",
+      annotations: "gt.json",
+    });
+    await writeJsonArtifact(`${dir}/ap.json`, ApJsonSchema, ap);
+    assert.deepEqual(await readJsonArtifact(`${dir}/ap.json`, ApJsonSchema), ap);
+    // settings this version does not write (a detector run's parameters, a future field) are kept, not refused
+    const other = { ...ap, settings: { ...ap.settings, mode: "detector", limit: 3, backend: "wasm" } };
+    await Deno.writeTextFile(`${dir}/other.json`, JSON.stringify(other));
+    assert.deepEqual(await readJsonArtifact(`${dir}/other.json`, ApJsonSchema), other);
+
+    await writeJsonArtifact(`${dir}/detections.coco.json`, CocoResultsSchema, results);
+    assert.deepEqual(await readCocoResults(`${dir}/detections.coco.json`, new Set([1, 2])), results);
+    // pycocotools' loadRes output adds id and area to each result
+    const loaded = results.map((r, i) => ({ ...r, id: i + 1, area: 600 }));
+    await Deno.writeTextFile(`${dir}/loadres.json`, JSON.stringify(loaded));
+    assert.deepEqual(await readCocoResults(`${dir}/loadres.json`), loaded);
+
+    await writeJsonArtifact(`${dir}/gt.coco.json`, CocoGroundTruthSchema, GT);
+    assert.deepEqual(await readCocoGtFile(`${dir}/gt.coco.json`), GT);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

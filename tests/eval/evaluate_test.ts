@@ -1,31 +1,30 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { ApJsonSchema, CocoGtFileSchema, CocoResultsSchema, evaluateCocoFiles } from "../../lib/eval/coco.ts";
+import { ApJsonSchema, CocoResultsSchema, evaluateCocoFiles } from "../../lib/eval/coco.ts";
 import {
   boxesFromMask,
-  buildDataset,
+  CocoGroundTruthSchema,
   type Dataset,
   DATASET_VERSION,
   writeDataset,
-} from "../../lib/data/dataset.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
-import { saveWeights } from "../../lib/interop/weights.ts";
-import type { Detection } from "../../lib/ssd/detect.ts";
+} from "../../lib/data/mod.ts";
+import { saveWeights } from "../../lib/interop/mod.ts";
+import type { Detection } from "../../lib/ssd/mod.ts";
 import { detectBatched, detectionsToCocoResults, evaluateDetectorOnSplit } from "../../lib/eval/evaluate.ts";
 import { decodeImage, decodeMask, type RgbImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
+import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
 
-const GOLDEN_DIR = new URL("../../../shared/golden/", import.meta.url).pathname;
+const GOLDEN_PATH = sharedPath("golden/");
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 
 function haveGolden(): boolean {
   try {
-    Deno.statSync(`${GOLDEN_DIR}ssd300_voc.pth`);
+    Deno.statSync(`${GOLDEN_PATH}ssd300_voc.pth`);
     return true;
   } catch (e) {
-    if (Deno.env.get("CI")) throw new Error(`${GOLDEN_DIR} is required in CI: ${e}`);
+    if (Deno.env.get("CI")) throw new Error(`${GOLDEN_PATH} is required in CI: ${e}`);
     return false;
   }
 }
@@ -80,13 +79,13 @@ Deno.test("detectBatched() gives the same detections whatever the batch size and
 /** A one-image dataset.json over the golden crop (image + instance mask) in a temporary directory. */
 async function goldenCropDataset(dir: string): Promise<{ path: string; width: number; height: number }> {
   const file = "crop_FudanPed00001.png", maskFile = "crop_FudanPed00001_mask.png";
-  const img = decodeImage(await Deno.readFile(GOLDEN_DIR + file), file);
-  const instances = boxesFromMask(decodeMask(await Deno.readFile(GOLDEN_DIR + maskFile), maskFile));
+  const img = decodeImage(await Deno.readFile(GOLDEN_PATH + file), file);
+  const instances = boxesFromMask(decodeMask(await Deno.readFile(GOLDEN_PATH + maskFile), maskFile));
   const dataset: Dataset = {
     version: DATASET_VERSION,
-    source: {
+    origin: {
       kind: "directory",
-      path: GOLDEN_DIR.replace(/\/$/, ""),
+      path: GOLDEN_PATH.replace(/\/$/, ""),
       url: null,
       sha256: null,
       layout: "official",
@@ -131,7 +130,7 @@ Deno.test({
           "--dataset",
           ds.path,
           "--checkpoint",
-          `${GOLDEN_DIR}ssd300_voc.pth`,
+          `${GOLDEN_PATH}ssd300_voc.pth`,
           "--min-score",
           "0.2",
           "--max-overlap",
@@ -152,11 +151,11 @@ Deno.test({
       assert.equal(cmd.code, 0, stderr);
       assert.match(stderr, /detect test: 1\/1 img 100% [\d.]+ img\/s done in/);
       const read = async (f: string) => JSON.parse(await Deno.readTextFile(`${dir}/out/${f}`));
-      const gt = CocoGtFileSchema.parse(await read("gt.coco.json"));
+      const gt = CocoGroundTruthSchema.parse(await read("gt.coco.json"));
       const dets = CocoResultsSchema.parse(await read("detections.coco.json"));
       const ap = ApJsonSchema.parse(await read("ap.json"));
 
-      const g = JSON.parse(await Deno.readTextFile(`${GOLDEN_DIR}golden.json`));
+      const g = JSON.parse(await Deno.readTextFile(`${GOLDEN_PATH}golden.json`));
       const ref = g.detections["min_score=0.2,max_overlap=0.45,top_k=200"][2];
       const refPerson = ref.boxes
         .map((b: number[], i: number) => ({ box: b, label: ref.labels[i], score: ref.scores[i] }))
@@ -208,11 +207,7 @@ Deno.test("evaluateDetectorOnSplit() scores our 2-class weights on a split, pers
   await initBackend("wasm", null);
   const model = createSsd300(2, 11);
   try {
-    const dataset = buildDataset(await openDirectorySource(FIXTURES), {
-      source: { path: FIXTURES, sha256: null },
-      testSize: 4,
-      seed: 0,
-    });
+    const dataset = await fixtureFolderDataset(4);
     await writeDataset(`${dir}/dataset.json`, dataset);
     await saveWeights(`${dir}/weights.json`, model);
     const base = { datasetPath: `${dir}/dataset.json`, weights: `${dir}/weights.json`, backend: "wasm" };

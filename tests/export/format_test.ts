@@ -3,9 +3,9 @@
  * padding choice per conv, the converter's uint8/float16 quantisation (decoded by tfjs-core's own
  * `decodeWeights`), 4 MiB sharding, output-folder checks and class names.
  */
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { assert, assertEquals } from "../helpers.ts";
 import {
   attr,
   checkOutputDir,
@@ -22,14 +22,14 @@ import { AUX_CONVS, BASE_CONVS } from "../../lib/ssd/mod.ts";
 await tf.setBackend("cpu");
 
 Deno.test("attr encodes AttrValues as protobuf JSON (base64 strings, int64 as decimal strings)", () => {
-  assertEquals(attr.string("SAME"), { s: "U0FNRQ==" });
-  assertEquals(attr.strings(["BiasAdd", "Relu"]), { list: { s: ["Qmlhc0FkZA==", "UmVsdQ=="] } });
-  assertEquals(attr.ints([1, 2, 2, 1]), { list: { i: ["1", "2", "2", "1"] } });
-  assertEquals(attr.dtype("int32"), { type: "DT_INT32" });
-  assertEquals(attr.shape([-1, 300, 300, 3]), {
+  assert.deepEqual(attr.string("SAME"), { s: "U0FNRQ==" });
+  assert.deepEqual(attr.strings(["BiasAdd", "Relu"]), { list: { s: ["Qmlhc0FkZA==", "UmVsdQ=="] } });
+  assert.deepEqual(attr.ints([1, 2, 2, 1]), { list: { i: ["1", "2", "2", "1"] } });
+  assert.deepEqual(attr.dtype("int32"), { type: "DT_INT32" });
+  assert.deepEqual(attr.shape([-1, 300, 300, 3]), {
     shape: { dim: [{ size: "-1" }, { size: "300" }, { size: "300" }, { size: "3" }] },
   });
-  assertEquals(attr.shape([]), { shape: {} });
+  assert.deepEqual(attr.shape([]), { shape: {} });
   let threw = false;
   try {
     attr.int(1.5);
@@ -55,20 +55,20 @@ Deno.test("GraphBuilder rejects duplicate names and inputs that do not exist yet
   throws(() => g.op("y", "Relu", [x]), /duplicate GraphDef node name 'y'/);
   throws(() => g.op("z", "Relu", ["nope:1"]), /unknown input 'nope:1'/);
   throws(() => g.constant("c", "float32", [2, 2], [1, 2, 3], false), /3 values for shape \[2, 2\]/);
-  assertEquals(g.graphDef().node.map((n) => n.name), ["x", "y"]);
+  assert.deepEqual(g.graphDef().node.map((n) => n.name), ["x", "y"]);
 });
 
 Deno.test("convPadding() keeps torch padding: SAME, VALID, or EXPLICIT where SAME pads only after", () => {
   const by = (name: string) => [...BASE_CONVS, ...AUX_CONVS].find((c) => c.name === name)!;
-  assertEquals(convPadding(300, by("base.conv1_1")), { padding: attr.string("SAME") });
-  assertEquals(convPadding(19, by("base.conv6")), { padding: attr.string("SAME") }); // dilation 6, pad 6
-  assertEquals(convPadding(19, by("base.conv7")), { padding: attr.string("VALID") });
-  assertEquals(convPadding(19, by("aux_convs.conv8_2")), { padding: attr.string("SAME") }); // 19 → 10
-  assertEquals(convPadding(10, by("aux_convs.conv9_2")), {
+  assert.deepEqual(convPadding(300, by("base.conv1_1")), { padding: attr.string("SAME") });
+  assert.deepEqual(convPadding(19, by("base.conv6")), { padding: attr.string("SAME") }); // dilation 6, pad 6
+  assert.deepEqual(convPadding(19, by("base.conv7")), { padding: attr.string("VALID") });
+  assert.deepEqual(convPadding(19, by("aux_convs.conv8_2")), { padding: attr.string("SAME") }); // 19 → 10
+  assert.deepEqual(convPadding(10, by("aux_convs.conv9_2")), {
     padding: attr.string("EXPLICIT"),
     explicit_paddings: attr.ints([0, 0, 1, 1, 1, 1, 0, 0]),
   }); // 10 → 5: SAME would pad 0 before, 1 after
-  assertEquals(convPadding(5, by("aux_convs.conv10_2")), { padding: attr.string("VALID") });
+  assert.deepEqual(convPadding(5, by("aux_convs.conv10_2")), { padding: attr.string("VALID") });
 });
 
 Deno.test("quantizeUint8() nudges the range so that 0 is exact, as tfjs-converter's quantization.py", () => {
@@ -77,14 +77,14 @@ Deno.test("quantizeUint8() nudges the range so that 0 is exact, as tfjs-converte
   assert(Math.abs(q.scale - 1.3 / 255) < 1e-9, `scale ${q.scale}`);
   const zero = -q.min / q.scale;
   assert(Math.abs(zero - Math.round(zero)) < 1e-9, `zero point ${zero}`);
-  assertEquals(q.values[1] * q.scale + q.min, 0);
+  assert.deepEqual(q.values[1] * q.scale + q.min, 0);
   data.forEach((v, i) =>
     assert(Math.abs(q.values[i] * q.scale + q.min - v) <= q.scale / 2 + 1e-7, `value ${i}`)
   );
-  assertEquals(quantizeUint8(new Float32Array([3, 3])), { values: new Uint8Array(2), min: 3, scale: 1 });
+  assert.deepEqual(quantizeUint8(new Float32Array([3, 3])), { values: new Uint8Array(2), min: 3, scale: 1 });
   // all positive: no nudging, the minimum maps to 0 and the maximum to 255
   const pos = quantizeUint8(new Float32Array([1, 2, 3]));
-  assertEquals([...pos.values], [0, 128, 255]);
+  assert.deepEqual([...pos.values], [0, 128, 255]);
 });
 
 Deno.test("packWeights() writes 4 MiB shards and manifest entries that tfjs-core decodes", async () => {
@@ -105,21 +105,21 @@ Deno.test("packWeights() writes 4 MiB shards and manifest entries that tfjs-core
     const packed = packWeights(constants, quantize);
     const total = packed.shards.reduce((s, x) => s + x.bytes.byteLength, 0);
     const bytesPerValue = { none: 4, float16: 2, uint8: 1 }[quantize];
-    assertEquals(total, n * bytesPerValue + 4 + 8, `${quantize}: total bytes`);
+    assert.deepEqual(total, n * bytesPerValue + 4 + 8, `${quantize}: total bytes`);
     const nShards = Math.ceil(total / SHARD_BYTES);
-    assertEquals(
+    assert.deepEqual(
       packed.manifest[0].paths,
       Array.from({ length: nShards }, (_, i) => `group1-shard${i + 1}of${nShards}.bin`),
     );
     assert(packed.shards.every((s) => s.bytes.byteLength <= SHARD_BYTES), "shards ≤ 4 MiB");
     const entries = packed.manifest[0].weights;
-    assertEquals(entries[1], { name: "axis", shape: [1], dtype: "int32" });
-    assertEquals(entries[2], { name: "priors", shape: [2], dtype: "float32" }); // never quantised
+    assert.deepEqual(entries[1], { name: "axis", shape: [1], dtype: "int32" });
+    assert.deepEqual(entries[2], { name: "priors", shape: [2], dtype: "float32" }); // never quantised
     if (quantize === "float16") {
-      assertEquals(entries[0].quantization, { dtype: "float16", original_dtype: "float32" });
+      assert.deepEqual(entries[0].quantization, { dtype: "float16", original_dtype: "float32" });
     }
     if (quantize === "uint8") {
-      assertEquals(Object.keys(entries[0].quantization!), ["dtype", "min", "scale", "original_dtype"]);
+      assert.deepEqual(Object.keys(entries[0].quantization!), ["dtype", "min", "scale", "original_dtype"]);
     }
     const all = new Uint8Array(total);
     let o = 0;
@@ -133,9 +133,9 @@ Deno.test("packWeights() writes 4 MiB shards and manifest entries that tfjs-core
     for (let i = 0; i < n; i++) maxErr = Math.max(maxErr, Math.abs(w[i] - big[i]));
     const bound = { none: 0, float16: 3 * 2 ** -11, uint8: 6 / 255 / 2 + 1e-6 }[quantize];
     assert(maxErr <= bound, `${quantize}: max |Δ| ${maxErr} > ${bound}`);
-    if (quantize === "float16") assertEquals(w[7], Math.f16round(big[7]));
-    assertEquals([...await decoded.axis.data()], [3]);
-    assertEquals([...await decoded.priors.data()], [0.25, 0.5]);
+    if (quantize === "float16") assert.deepEqual(w[7], Math.f16round(big[7]));
+    assert.deepEqual([...await decoded.axis.data()], [3]);
+    assert.deepEqual([...await decoded.priors.data()], [0.25, 0.5]);
     tf.dispose(Object.values(decoded));
   }
 });
@@ -160,9 +160,9 @@ Deno.test("checkOutputDir() accepts an absent or empty folder, names a non-empty
 });
 
 Deno.test("exportClassNames() knows 21 (VOC) and 2 (person) classes, needs names for others", () => {
-  assertEquals(exportClassNames(2, "w.json"), ["background", "person"]);
-  assertEquals(exportClassNames(21, "w.json")[15], "person");
-  assertEquals(exportClassNames(3, "w.json", ["background", "a", "b"]), ["background", "a", "b"]);
+  assert.deepEqual(exportClassNames(2, "w.json"), ["background", "person"]);
+  assert.deepEqual(exportClassNames(21, "w.json")[15], "person");
+  assert.deepEqual(exportClassNames(3, "w.json", ["background", "a", "b"]), ["background", "a", "b"]);
   for (
     const [n, names, re] of [[3, undefined, /unknown class count 3/], [
       3,

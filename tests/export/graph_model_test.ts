@@ -4,11 +4,10 @@
  * `detectInImage` in pixels without leaking tensors; the golden VOC checkpoint against the golden tensors and
  * detections; the quantised exports' manifests and weights.
  */
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { type GraphModel, loadGraphModel } from "@tensorflow/tfjs-converter";
 import {
-  assert,
-  assertEquals,
   assertSameDetections,
   compareArrays,
   FIXTURE_DIR,
@@ -27,7 +26,8 @@ import {
   type ModelJson,
   quantizeUint8,
 } from "../../lib/export/mod.ts";
-import { decodeImage, preprocessForSsd } from "../../lib/image/mod.ts";
+import { decodeImage } from "../../lib/image/mod.ts";
+import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import {
   createSsd300,
@@ -96,9 +96,9 @@ Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjec
     });
     assert(summary.files.every((f) => f.bytes <= 4 * 2 ** 20), "shards ≤ 4 MiB");
     const json: ModelJson = JSON.parse(await Deno.readTextFile(`${out}/model.json`));
-    assertEquals(json.format, "graph-model");
-    assertEquals(json.userDefinedMetadata.ssd300.anchors, "pedestrian");
-    assertEquals(Object.keys(json.signature.outputs), OUTPUTS);
+    assert.deepEqual(json.format, "graph-model");
+    assert.deepEqual(json.userDefinedMetadata.ssd300.anchors, "pedestrian");
+    assert.deepEqual(Object.keys(json.signature.outputs), OUTPUTS);
 
     const gm: GraphModel = await loadGraphModel(fileUrl(out));
     const img = decodeImage(await Deno.readFile(`${FIXTURE_DIR}/PNGImages/FudanPed00001.png`));
@@ -107,8 +107,8 @@ Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjec
       { image: input },
       OUTPUTS,
     ) as tf.Tensor[];
-    assertEquals(locs.shape, [1, N_PRIORS, 4]);
-    assertEquals(scores.shape, [1, N_PRIORS, 2]);
+    assert.deepEqual(locs.shape, [1, N_PRIORS, 4]);
+    assert.deepEqual(scores.shape, [1, N_PRIORS, 2]);
     const ours = ssdForward(model, input);
     const ourLocs = ours.locs.dataSync() as Float32Array, ourScores = ours.scores.dataSync() as Float32Array;
     assertRelClose(locs.dataSync(), ourLocs, "locs");
@@ -122,8 +122,8 @@ Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjec
     const detector = await loadDetector(out);
     const before = tf.memory().numTensors;
     const found = await detector.detect(img);
-    assertEquals(tf.memory().numTensors, before, "detect() leaks no tensor");
-    assertEquals(detector.classes, ["background", "person"]);
+    assert.deepEqual(tf.memory().numTensors, before, "detect() leaks no tensor");
+    assert.deepEqual(detector.classes, ["background", "person"]);
     assertSameDetections(
       found,
       comparable(expected, img.width, img.height).map((d) => ({ ...d, class: "person" })),
@@ -132,7 +132,11 @@ Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjec
       "loadDetector",
     );
     const top3 = await detector.detect(img, { maxBoxes: 3 });
-    assertEquals(top3, [...found].sort((a, b) => b.score - a.score).slice(0, 3), "maxBoxes keeps the best");
+    assert.deepEqual(
+      top3,
+      [...found].sort((a, b) => b.score - a.score).slice(0, 3),
+      "maxBoxes keeps the best",
+    );
     const afterDetect = tf.memory().numTensors;
     detector.dispose();
     assert(tf.memory().numTensors < afterDetect, "dispose() frees the weights");
@@ -181,9 +185,9 @@ Deno.test({
         const q = quantize === "uint8" ? quantizeUint8(conv11) : undefined;
         for (let i = 0; i < w.length; i += 97) {
           const exp = q ? Math.fround(q.values[i] * q.scale + q.min) : Math.f16round(conv11[i]);
-          assertEquals(w[i], exp, `${quantize} weight ${i}`);
+          assert.deepEqual(w[i], exp, `${quantize} weight ${i}`);
         }
-        assertEquals([...gm.weights["priors/size"][0].dataSync().slice(0, 4)], [
+        assert.deepEqual([...gm.weights["priors/size"][0].dataSync().slice(0, 4)], [
           ...priorsCxcyFor().slice(2, 4),
           ...priorsCxcyFor().slice(6, 8),
         ]);

@@ -15,7 +15,8 @@ import {
   readStateDict,
   WrongModelError,
 } from "../../lib/interop/identify.ts";
-import { loadCheckpointFile, StateDictError, torchParamShapes } from "../../lib/interop/weights.ts";
+import { loadCheckpointFile, StateDictError } from "../../lib/interop/mod.ts";
+import { torchParamShapes } from "../../lib/interop/state_dict.ts";
 import {
   call,
   dict,

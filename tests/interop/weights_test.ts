@@ -1,10 +1,17 @@
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { createSsd300, disposeModel, paramShapes, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
-import { readTorchCheckpoint } from "../../lib/torch/read.ts";
 import {
-  classNames,
   cloneModel,
+  createSsd300,
+  disposeModel,
+  paramShapes,
+  ssdForward,
+  type SsdModel,
+} from "../../lib/ssd/mod.ts";
+import { type NamedTensor, readTorchCheckpoint } from "../../lib/torch/mod.ts";
+import { classNames } from "../../lib/ssd/mod.ts";
+import {
   createSsd300FromVgg16,
   importTorchvisionVgg16,
   loadCheckpointFile,
@@ -12,16 +19,15 @@ import {
   mergeHeads,
   modelFromStateDict,
   modelToStateDict,
-  type NamedTensor,
   saveWeights,
   StateDictError,
-  torchParamShapes,
   toSingleClass,
-  VGG16_FEATURE_CONVS,
-} from "../../lib/interop/weights.ts";
+  WeightsManifestSchema,
+} from "../../lib/interop/mod.ts";
+import { torchParamShapes } from "../../lib/interop/state_dict.ts";
+import { VGG16_FEATURE_CONVS } from "../../lib/interop/vgg16.ts";
 import { ArtifactError } from "../../lib/core/artifacts.ts";
-import { assert, assertEquals, GOLDEN_DIR, haveGolden } from "../helpers.ts";
-import assertModule from "node:assert/strict";
+import { GOLDEN_DIR, haveGolden } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -55,23 +61,23 @@ Deno.test("modelFromStateDict() loads ssd300_voc.pth as 21 classes and modelToSt
   const before = tf.memory().numTensors;
   const ck = readGoldenCheckpoint("ssd300_voc.pth");
   const model = modelFromStateDict(ck.tensors, "ssd300_voc.pth");
-  assertEquals(model.nClasses, 21);
-  assertEquals([...model.params.keys()], [...paramShapes(21).keys()]);
-  assertEquals(model.params.get("base.conv1_1.weight")!.shape, [3, 3, 3, 64]);
-  assertEquals(model.params.get("rescale_factors")!.shape, [1, 1, 1, 512]);
+  assert.deepEqual(model.nClasses, 21);
+  assert.deepEqual([...model.params.keys()], [...paramShapes(21).keys()]);
+  assert.deepEqual(model.params.get("base.conv1_1.weight")!.shape, [3, 3, 3, 64]);
+  assert.deepEqual(model.params.get("rescale_factors")!.shape, [1, 1, 1, 512]);
   // OIHW [o, i, h, w] → HWIO [h, w, i, o]: spot-check one element
   const oihw = ck.tensors.get("base.conv1_2.weight")!;
   const [o, i, h, w] = [5, 7, 2, 1];
   const hwio = model.params.get("base.conv1_2.weight")!.arraySync() as number[][][][];
-  assertEquals(hwio[h][w][i][o], oihw.data[((o * 64 + i) * 3 + h) * 3 + w]);
+  assert.deepEqual(hwio[h][w][i][o], oihw.data[((o * 64 + i) * 3 + h) * 3 + w]);
   const back = modelToStateDict(model);
-  assertEquals([...back.keys()], [...ck.tensors.keys()]);
+  assert.deepEqual([...back.keys()], [...ck.tensors.keys()]);
   for (const [name, t0] of ck.tensors) {
-    assertEquals(back.get(name)!.shape, t0.shape, name);
+    assert.deepEqual(back.get(name)!.shape, t0.shape, name);
     assert(sameData(back.get(name)!.data, t0.data), `${name} differs`);
   }
   disposeModel(model);
-  assertEquals(tf.memory().numTensors, before);
+  assert.deepEqual(tf.memory().numTensors, before);
 });
 
 Deno.test("modelFromStateDict() reports every missing key, unexpected key and shape mismatch together", () => {
@@ -81,14 +87,14 @@ Deno.test("modelFromStateDict() reports every missing key, unexpected key and sh
   sd.set("base.conv99.weight", { shape: [1], data: new Float32Array(1) });
   sd.set("base.conv1_1.weight", { shape: [64, 3, 5, 5], data: new Float32Array(64 * 3 * 25) });
   const before = tf.memory().numTensors;
-  assertModule.throws(() => modelFromStateDict(sd, "bad.pth"), StateDictError);
+  assert.throws(() => modelFromStateDict(sd, "bad.pth"), StateDictError);
   try {
     modelFromStateDict(sd, "bad.pth");
   } catch (e) {
     assert(e instanceof StateDictError);
-    assertEquals(e.missing, ["base.conv3_2.bias", "aux_convs.conv9_1.weight"]);
-    assertEquals(e.unexpected, ["base.conv99.weight"]);
-    assertEquals(e.mismatched, [{
+    assert.deepEqual(e.missing, ["base.conv3_2.bias", "aux_convs.conv9_1.weight"]);
+    assert.deepEqual(e.unexpected, ["base.conv99.weight"]);
+    assert.deepEqual(e.mismatched, [{
       name: "base.conv1_1.weight",
       expected: [64, 3, 3, 3],
       got: [64, 3, 5, 5],
@@ -105,13 +111,13 @@ Deno.test("modelFromStateDict() reports every missing key, unexpected key and sh
       assert(e.message.includes(s), `message names ${s}: ${e.message}`);
     }
   }
-  assertEquals(tf.memory().numTensors, before, "no tensors created on failure");
+  assert.deepEqual(tf.memory().numTensors, before, "no tensors created on failure");
 });
 
 Deno.test("modelFromStateDict() recognises a 2-class checkpoint", () => {
   const model = modelFromStateDict(syntheticStateDict(2));
-  assertEquals(model.nClasses, 2);
-  assertEquals(model.params.get("pred_convs.cl_conv7.weight")!.shape, [3, 3, 1024, 12]);
+  assert.deepEqual(model.nClasses, 2);
+  assert.deepEqual(model.params.get("pred_convs.cl_conv7.weight")!.shape, [3, 3, 1024, 12]);
   disposeModel(model);
 });
 
@@ -126,8 +132,8 @@ Deno.test("mergeHeads() takes person_heads.pth (zip) and the legacy module file 
   );
   const a = mergeHeads(base, zip.tensors, "person_heads.pth");
   const b = mergeHeads(base, legacy.tensors, "person_heads.legacy.pth.tar");
-  assertEquals(a.nClasses, 2);
-  assertEquals(b.nClasses, 2);
+  assert.deepEqual(a.nClasses, 2);
+  assert.deepEqual(b.nClasses, 2);
   const sa = modelToStateDict(a), sb = modelToStateDict(b), s0 = modelToStateDict(base);
   for (const [name, t0] of sa) {
     assert(sameData(t0.data, sb.get(name)!.data), `${name}: zip and legacy differ`);
@@ -137,23 +143,23 @@ Deno.test("mergeHeads() takes person_heads.pth (zip) and the legacy module file 
   // a heads file missing one key names it
   const partial = new Map(zip.tensors);
   partial.delete("pred_convs.cl_conv9_2.bias");
-  assertModule.throws(() => mergeHeads(base, partial, "p"), /missing key pred_convs\.cl_conv9_2\.bias/);
+  assert.throws(() => mergeHeads(base, partial, "p"), /missing key pred_convs\.cl_conv9_2\.bias/);
   [a, b, base].forEach(disposeModel);
 });
 
 Deno.test("toSingleClass() voc-person keeps channels b·21+0 and b·21+15 of every cl conv and the loc convs", () => {
   const voc = modelFromStateDict(syntheticStateDict(21));
   const person = toSingleClass(voc, "voc-person");
-  assertEquals(person.nClasses, 2);
-  assertEquals([...person.params.keys()], [...paramShapes(2).keys()]);
+  assert.deepEqual(person.nClasses, 2);
+  assert.deepEqual([...person.params.keys()], [...paramShapes(2).keys()]);
   const w21 = voc.params.get("pred_convs.cl_conv7.weight")!.arraySync() as number[][][][]; // [3,3,1024,126]
   const w2 = person.params.get("pred_convs.cl_conv7.weight")!.arraySync() as number[][][][]; // [3,3,1024,12]
   const b21 = voc.params.get("pred_convs.cl_conv7.bias")!.dataSync();
   const b2 = person.params.get("pred_convs.cl_conv7.bias")!.dataSync();
   for (let box = 0; box < 6; box++) {
     for (const [c, src] of [[0, 0], [1, 15]]) {
-      assertEquals(b2[box * 2 + c], b21[box * 21 + src]);
-      assertEquals(w2[1][2][333][box * 2 + c], w21[1][2][333][box * 21 + src]);
+      assert.deepEqual(b2[box * 2 + c], b21[box * 21 + src]);
+      assert.deepEqual(w2[1][2][333][box * 2 + c], w21[1][2][333][box * 21 + src]);
     }
   }
   const l21 = voc.params.get("pred_convs.loc_conv4_3.weight")!.dataSync() as Float32Array;
@@ -214,30 +220,30 @@ Deno.test("importTorchvisionVgg16() maps features.* and decimates fc6/fc7 into c
   vgg.set("classifier.6.weight", { shape: [1000, 4096], data: new Float32Array(4096 * 1000) }); // ignored
 
   const base = importTorchvisionVgg16(vgg);
-  assertEquals(base.size, 30);
-  assertEquals(base.get("base.conv3_3.bias")!.data, vgg.get("features.14.bias")!.data);
+  assert.deepEqual(base.size, 30);
+  assert.deepEqual(base.get("base.conv3_3.bias")!.data, vgg.get("features.14.bias")!.data);
   const c6 = base.get("base.conv6.weight")!;
-  assertEquals(c6.shape, [1024, 512, 3, 3]);
+  assert.deepEqual(c6.shape, [1024, 512, 3, 3]);
   for (const [o, i, h, w] of [[0, 0, 0, 0], [1, 2, 1, 2], [1023, 511, 2, 1], [17, 300, 2, 2]]) {
     // out channel 4·o, kernel position (3h, 3w) of the [4096, 512, 7, 7] view
     const src = ((4 * o * 512 + i) * 7 + 3 * h) * 7 + 3 * w;
-    assertEquals(c6.data[((o * 512 + i) * 3 + h) * 3 + w], fc6[src]);
+    assert.deepEqual(c6.data[((o * 512 + i) * 3 + h) * 3 + w], fc6[src]);
   }
-  assertEquals(base.get("base.conv6.bias")!.data[5], 20);
+  assert.deepEqual(base.get("base.conv6.bias")!.data[5], 20);
   const c7 = base.get("base.conv7.weight")!;
-  assertEquals(c7.shape, [1024, 1024, 1, 1]);
-  assertEquals(c7.data[7 * 1024 + 9], fc7[28 * 4096 + 36]);
-  assertEquals(base.get("base.conv7.bias")!.data[1023], -4092);
+  assert.deepEqual(c7.shape, [1024, 1024, 1, 1]);
+  assert.deepEqual(c7.data[7 * 1024 + 9], fc7[28 * 4096 + 36]);
+  assert.deepEqual(base.get("base.conv7.bias")!.data[1023], -4092);
 
   const model = createSsd300FromVgg16(2, vgg, 1);
-  assertEquals(model.nClasses, 2);
+  assert.deepEqual(model.nClasses, 2);
   const sd = modelToStateDict(model);
   assert(sameData(sd.get("base.conv6.weight")!.data, c6.data));
   disposeModel(model);
 
   vgg.delete("features.26.bias");
   vgg.set("classifier.3.weight", { shape: [4096, 4095], data: new Float32Array(4096 * 4095) });
-  assertModule.throws(
+  assert.throws(
     () => importTorchvisionVgg16(vgg, "vgg16.pth"),
     (e: unknown) =>
       e instanceof StateDictError && e.missing.join() === "features.26.bias" &&
@@ -252,12 +258,13 @@ Deno.test("saveWeights() / loadWeights() round-trip bit-exact; a corrupted data 
     const path = `${dir}/w.json`;
     await saveWeights(path, model, { note: "test" });
     const manifest = JSON.parse(await Deno.readTextFile(path));
-    assertEquals(manifest.n_classes, 2);
-    assertEquals(manifest.class_names, classNames(2));
+    WeightsManifestSchema.parse(manifest); // what the writer wrote satisfies the one schema readers use
+    assert.deepEqual(manifest.n_classes, 2);
+    assert.deepEqual(manifest.class_names, classNames(2));
     const loaded = await loadWeights(path);
     const viaFile = await loadCheckpointFile(path);
     for (const m of [loaded, viaFile]) {
-      assertEquals(m.nClasses, 2);
+      assert.deepEqual(m.nClasses, 2);
       for (const [name, v] of model.params) {
         assert(sameData(m.params.get(name)!.dataSync() as Float32Array, v.dataSync() as Float32Array), name);
       }
@@ -265,7 +272,7 @@ Deno.test("saveWeights() / loadWeights() round-trip bit-exact; a corrupted data 
     const bin = await Deno.readFile(`${dir}/w.bin`);
     bin[100] ^= 1;
     await Deno.writeFile(`${dir}/w.bin`, bin);
-    await assertModule.rejects(
+    await assert.rejects(
       () => loadWeights(path),
       (e: unknown) => e instanceof ArtifactError && /bin_sha256/.test(String(e)),
     );
@@ -278,7 +285,7 @@ Deno.test("saveWeights() / loadWeights() round-trip bit-exact; a corrupted data 
 Deno.test("loadCheckpointFile() loads the golden .pth and names every problem of a heads-only file", async (t) => {
   if (!haveGolden(t, "person_heads.pth")) return;
   const path = new URL("person_heads.pth", GOLDEN_DIR).pathname;
-  await assertModule.rejects(
+  await assert.rejects(
     () => loadCheckpointFile(path),
     (e: unknown) =>
       e instanceof StateDictError && e.missing.length === 1 + 30 + 16 &&
@@ -294,7 +301,7 @@ Deno.test("toSingleClass() voc-person gives a model ssdForward runs on WASM: its
   const image = tf.randomUniform([1, 300, 300, 3], -2, 2, "float32", 4) as tf.Tensor4D;
   const a = ssdForward(voc, image);
   const b = ssdForward(person, image);
-  assertEquals(b.scores.shape, [1, 8732, 2]);
+  assert.deepEqual(b.scores.shape, [1, 8732, 2]);
   const [vocLocs, personLocs] = [a.locs.dataSync(), b.locs.dataSync()];
   assert(sameData(vocLocs as Float32Array, personLocs as Float32Array), "loc heads copied");
   const s21 = a.scores.dataSync(), s2 = b.scores.dataSync();
@@ -308,7 +315,7 @@ Deno.test("toSingleClass() voc-person gives a model ssdForward runs on WASM: its
   }
   assert(maxDiff <= 1e-5, `background/person logits differ from VOC channels 0/15 by ${maxDiff}`);
   tf.dispose([image, a.locs, a.scores, b.locs, b.scores]);
-  assertEquals(tf.memory().numTensors, before);
+  assert.deepEqual(tf.memory().numTensors, before);
   [voc, person].forEach(disposeModel);
 });
 
@@ -318,24 +325,24 @@ Deno.test("saveWeights() / loadWeights() keep the anchor set; older manifests lo
     const model = createSsd300(2, 5);
     model.anchors = "pedestrian";
     const clone = cloneModel(model);
-    assertEquals(clone.anchors, "pedestrian");
+    assert.deepEqual(clone.anchors, "pedestrian");
     const single = toSingleClass(clone, "random");
-    assertEquals(single.anchors, "pedestrian", "toSingleClass keeps the anchor set");
+    assert.deepEqual(single.anchors, "pedestrian", "toSingleClass keeps the anchor set");
     const path = `${dir}/w.json`;
     await saveWeights(path, model);
     const manifest = JSON.parse(await Deno.readTextFile(path));
-    assertEquals(manifest.anchors, "pedestrian");
+    assert.deepEqual(manifest.anchors, "pedestrian");
     const loaded = await loadWeights(path);
-    assertEquals(loaded.anchors, "pedestrian");
+    assert.deepEqual(loaded.anchors, "pedestrian");
     model.anchors = undefined; // no anchor set = the reference's
     await saveWeights(`${dir}/plain.json`, model);
-    assertEquals(JSON.parse(await Deno.readTextFile(`${dir}/plain.json`)).anchors, "reference");
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/plain.json`)).anchors, "reference");
     delete manifest.anchors; // a manifest written before the field existed
     await Deno.writeTextFile(path, JSON.stringify(manifest));
     const old = await loadWeights(path);
-    assertEquals(old.anchors, "reference");
+    assert.deepEqual(old.anchors, "reference");
     await Deno.writeTextFile(path, JSON.stringify({ ...manifest, anchors: "square" }));
-    await assertModule.rejects(
+    await assert.rejects(
       () => loadWeights(path),
       (e: unknown) => e instanceof ArtifactError && /anchors/.test(String(e)) && /square/.test(String(e)),
     );

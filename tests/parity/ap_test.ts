@@ -6,15 +6,15 @@ import {
   type CocoDet,
   type CocoGt,
   evaluateCoco,
-  evaluateVoc,
   numpyLinspace,
   numpyMean,
   numpyPairwiseSum,
   prCurveAt,
-  vocAllPointAp,
 } from "../../lib/eval/ap.ts";
+import { evaluateVoc, vocAllPointAp } from "../../lib/eval/voc.ts";
+import { GOLDEN_DIR } from "../helpers.ts";
 
-const GOLDEN = new URL("../../../shared/golden/ap_cases.json", import.meta.url);
+const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);
 /** Golden values are pycocotools' float64 results; our code does the same float operations in the same order. */
 const GOLDEN_TOLERANCE = 1e-9;
 

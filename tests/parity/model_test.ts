@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import {
@@ -11,9 +12,9 @@ import {
   ssdForward,
 } from "../../lib/ssd/model.ts";
 import { N_PRIORS } from "../../lib/ssd/priors.ts";
-import { loadCheckpointFile } from "../../lib/interop/weights.ts";
+import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts"; // registers the training gradients on import
-import { assert, assertEquals, compareArrays, GOLDEN_DIR, goldenF32, haveGolden } from "../helpers.ts";
+import { compareArrays, GOLDEN_DIR, goldenF32, haveGolden } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -45,8 +46,8 @@ Deno.test("ssdForward() on ssd300_voc.pth reproduces voc_locs/voc_scores (max |Î
     tf.transpose(tf.tensor4d(input, [3, 3, 300, 300]), [0, 2, 3, 1])
   ) as tf.Tensor4D;
   const { locs, scores } = ssdForward(model, images);
-  assertEquals(locs.shape, [3, N_PRIORS, 4]);
-  assertEquals(scores.shape, [3, N_PRIORS, 21]);
+  assert.deepEqual(locs.shape, [3, N_PRIORS, 4]);
+  assert.deepEqual(scores.shape, [3, N_PRIORS, 21]);
   const l = compareArrays(await locs.data(), goldLocs);
   const s = compareArrays(await scores.data(), goldScores);
   console.error(
@@ -54,7 +55,7 @@ Deno.test("ssdForward() on ssd300_voc.pth reproduces voc_locs/voc_scores (max |Î
       `scores max|Î”| ${s.maxAbs.toExponential(3)} relFro ${s.relFro.toExponential(3)}`,
   );
   tf.dispose([images, locs, scores]);
-  assertEquals(tf.memory().numTensors, before, "no tensor leaks");
+  assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks");
   disposeModel(model);
   for (const [what, e] of [["locs", l], ["scores", s]] as const) {
     assert(e.maxAbs <= PARITY_MAX_ABS, `${what}: max |Î”| ${e.maxAbs}`);
@@ -64,16 +65,16 @@ Deno.test("ssdForward() on ssd300_voc.pth reproduces voc_locs/voc_scores (max |Î
 
 Deno.test("createSsd300() makes every reference parameter: xavier heads, zero biases, rescale 20", () => {
   const model = createSsd300(2, 1);
-  assertEquals([...model.params.keys()], [...paramShapes(2).keys()]);
-  assertEquals(model.params.size, 1 + 2 * allConvs(2).length);
-  for (const [name, shape] of paramShapes(2)) assertEquals(model.params.get(name)!.shape, shape, name);
+  assert.deepEqual([...model.params.keys()], [...paramShapes(2).keys()]);
+  assert.deepEqual(model.params.size, 1 + 2 * allConvs(2).length);
+  for (const [name, shape] of paramShapes(2)) assert.deepEqual(model.params.get(name)!.shape, shape, name);
   assert(model.params.get("rescale_factors")!.dataSync().every((v) => v === RESCALE_INIT));
   assert(model.params.get("aux_convs.conv8_2.bias")!.dataSync().every((v) => v === 0));
   const w = model.params.get("pred_convs.loc_conv7.weight")!.dataSync() as Float32Array; // [3, 3, 1024, 24]
   const bound = Math.sqrt(6 / (9 * (1024 + 24)));
   assert(w.every((v) => Math.abs(v) <= bound) && w.some((v) => Math.abs(v) > 0.99 * bound));
   const again = createSsd300(2, 1);
-  assertEquals(
+  assert.deepEqual(
     again.params.get("base.conv2_1.weight")!.dataSync(),
     model.params.get("base.conv2_1.weight")!.dataSync(),
   );
@@ -97,15 +98,15 @@ Deno.test("ssdForward() gives the same outputs with an unfused ConvFn, does not 
   };
   const a = ssdForward(model, images);
   const b = ssdForward(model, images, { conv: counting });
-  assertEquals(calls, allConvs(2).length);
-  assertEquals(a.locs.shape, [2, N_PRIORS, 4]);
-  assertEquals(a.scores.shape, [2, N_PRIORS, 2]);
+  assert.deepEqual(calls, allConvs(2).length);
+  assert.deepEqual(a.locs.shape, [2, N_PRIORS, 4]);
+  assert.deepEqual(a.scores.shape, [2, N_PRIORS, 2]);
   const dl = compareArrays(await b.locs.data(), await a.locs.data());
   const ds = compareArrays(await b.scores.data(), await a.scores.data());
   assert(dl.relFro < 1e-5 && ds.relFro < 1e-5, `unfused vs fused: ${JSON.stringify({ dl, ds })}`);
   tf.dispose([a.locs, a.scores, b.locs, b.scores]);
-  assertEquals(tf.memory().numTensors, before, "no tensor leaks");
-  assertEquals(await images.data(), await copy.data());
+  assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks");
+  assert.deepEqual(await images.data(), await copy.data());
   // batch items are independent: image 1 alone gives the same rows as in the batch of 2
   const single = tf.tidy(() => tf.slice(images, [1, 0, 0, 0], [1, -1, -1, -1])) as tf.Tensor4D;
   const c = ssdForward(model, single);
@@ -130,7 +131,7 @@ Deno.test("ssdForward() with the trainer's convWithGrad is differentiable throug
   assert(grads[clBias.name].dataSync().every((v) => v === 38 * 38), "cl_conv4_3 bias gradient = 1444");
   assert(grads[locBias.name].dataSync().every((v) => v === 0.5), "loc_conv11_2 bias gradient = 0.5");
   const g = grads[rescale.name];
-  assertEquals(g.shape, [1, 1, 1, 512]);
+  assert.deepEqual(g.shape, [1, 1, 1, 512]);
   assert(
     g.dataSync().every(Number.isFinite) && g.dataSync().some((v) => v !== 0),
     "rescale gradient non-zero",

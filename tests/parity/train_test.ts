@@ -12,9 +12,8 @@ import { Optimizer } from "../../lib/train/optim.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
-import { mergeHeads, modelFromStateDict } from "../../lib/interop/weights.ts";
-
-const GOLDEN = new URL("../../../shared/golden/", import.meta.url);
+import { mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
+import { GOLDEN_DIR } from "../helpers.ts";
 
 /** Tolerances (issue 4): loss 1e-5 relative; gradient |sum|, L2 1e-3 relative; trajectory 1e-3 relative. */
 const LOSS_RTOL = 1e-5;
@@ -25,11 +24,11 @@ const GRAD_TENSOR_RTOL = 1e-3;
 
 function goldenAvailable(): boolean {
   try {
-    Deno.statSync(new URL("golden.json", GOLDEN));
-    Deno.statSync(new URL("ssd300_voc.pth", GOLDEN));
+    Deno.statSync(new URL("golden.json", GOLDEN_DIR));
+    Deno.statSync(new URL("ssd300_voc.pth", GOLDEN_DIR));
     return true;
   } catch {
-    if (Deno.env.get("CI")) throw new Error(`goldens missing under CI: ${GOLDEN.pathname}`);
+    if (Deno.env.get("CI")) throw new Error(`goldens missing under CI: ${GOLDEN_DIR.pathname}`);
     return false;
   }
 }
@@ -48,7 +47,7 @@ interface Golden {
 }
 
 function f32(file: string): Float32Array {
-  const bytes = Deno.readFileSync(new URL(file, GOLDEN));
+  const bytes = Deno.readFileSync(new URL(file, GOLDEN_DIR));
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }
 
@@ -59,10 +58,13 @@ Deno.test({
   ignore: !goldenAvailable(),
   fn: async (t) => {
     await initBackend("wasm", null);
-    const golden: Golden = JSON.parse(Deno.readTextFileSync(new URL("golden.json", GOLDEN)));
-    const voc = readTorchCheckpoint(Deno.readFileSync(new URL("ssd300_voc.pth", GOLDEN)), "ssd300_voc.pth");
+    const golden: Golden = JSON.parse(Deno.readTextFileSync(new URL("golden.json", GOLDEN_DIR)));
+    const voc = readTorchCheckpoint(
+      Deno.readFileSync(new URL("ssd300_voc.pth", GOLDEN_DIR)),
+      "ssd300_voc.pth",
+    );
     const heads = readTorchCheckpoint(
-      Deno.readFileSync(new URL("person_heads.pth", GOLDEN)),
+      Deno.readFileSync(new URL("person_heads.pth", GOLDEN_DIR)),
       "person_heads.pth",
     );
     const model21 = modelFromStateDict(voc.tensors, "ssd300_voc.pth");

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { ArtifactError } from "../../lib/core/mod.ts";
-import { buildDataset, openDirectorySource, toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
+import { toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
 import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/eval/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";
-import { fakeRun, FIXTURE_DIR } from "../helpers.ts";
+import { fakeRun, fixtureFolderDataset } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
@@ -106,12 +106,7 @@ Deno.test("loadRunDir() names the malformed file and field; mode A runs find the
  * "finetuned" with near-exact ones and a 4-epoch training log numbered by global step.
  */
 async function makeRuns(root: string): Promise<string[]> {
-  const source = await openDirectorySource(FIXTURE_DIR);
-  const dataset = buildDataset(source, {
-    source: { path: FIXTURE_DIR, sha256: null },
-    testSize: 8,
-    seed: 0,
-  });
+  const dataset = await fixtureFolderDataset(8);
   const datasetPath = `${root}/dataset.json`;
   await writeDataset(datasetPath, dataset);
   const gt = toCocoGroundTruth(dataset, "test");

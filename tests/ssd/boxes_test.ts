@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import {
@@ -13,12 +14,11 @@ import {
   xyxyToCxcyTensor,
 } from "../../lib/ssd/boxes.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
-import { assert, assertEquals } from "../helpers.ts";
 
 await initBackend("cpu", null);
 
 function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
-  assertEquals(a.length, b.length, `${what}: length`);
+  assert.deepEqual(a.length, b.length, `${what}: length`);
   for (let i = 0; i < a.length; i++) {
     assert(Math.abs(a[i] - b[i]) <= tol, `${what}[${i}]: ${a[i]} vs ${b[i]}`);
   }
@@ -45,7 +45,7 @@ Deno.test("decodeOffsets() inverts encodeOffsets() on all 8732 priors", () => {
   const before = boxes.slice();
   const decoded = decodeOffsets(encodeOffsets(boxes, priors), priors);
   close(decoded, boxes, 1e-6, "decode(encode(b))");
-  assertEquals(boxes, before, "does not mutate its input");
+  assert.deepEqual(boxes, before, "does not mutate its input");
 });
 
 Deno.test("iouMatrix() gives 1 on the diagonal, 0 for disjoint boxes and a known partial overlap", () => {
@@ -74,5 +74,5 @@ Deno.test("tensor versions agree with the Float32Array versions", () => {
   ];
   for (const [t, expected, what] of checks) close(t.dataSync(), expected, 2e-6, what);
   tf.dispose([p, b, ...checks.map((c) => c[0])]);
-  assertEquals(tf.memory().numTensors, before, "no tensor leaks");
+  assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks");
 });

@@ -13,19 +13,9 @@ import {
   NEG_POS_RATIO,
 } from "../../lib/ssd/loss.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
+import { randomArray } from "../helpers.ts";
 
 await initBackend("wasm", null);
-
-/** Deterministic pseudo-random floats in [-1, 1). */
-function randomArray(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 // Four priors (cx, cy, w, h): two at the left, one in the centre, one at the right.
 const PRIORS = new Float32Array([

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../helpers.ts";
+import assert from "node:assert/strict";
 import {
   ANCHOR_SET_NAMES,
   ANCHOR_SETS,
@@ -13,41 +13,41 @@ import { goldenF32 } from "../helpers.ts";
 
 Deno.test("createPriorsCxcy() builds 8732 priors equal to the reference's priors_cxcy.f32 within 1e-6", async (t) => {
   const priors = createPriorsCxcy();
-  assertEquals(priors.length, N_PRIORS * 4);
+  assert.deepEqual(priors.length, N_PRIORS * 4);
   const golden = await goldenF32(t, "priors_cxcy.f32");
   if (!golden) return;
-  assertEquals(golden.length, priors.length);
+  assert.deepEqual(golden.length, priors.length);
   let maxDiff = 0;
   for (let i = 0; i < golden.length; i++) maxDiff = Math.max(maxDiff, Math.abs(golden[i] - priors[i]));
   assert(maxDiff <= 1e-6, `max |Δ| = ${maxDiff}`);
 });
 
 Deno.test("createPriorsCxcy() counts boxes per map as Σ size²·boxes and clamps to [0, 1]", () => {
-  assertEquals(BOXES_PER_LOCATION, [4, 6, 6, 6, 4, 4]);
+  assert.deepEqual(BOXES_PER_LOCATION, [4, 6, 6, 6, 4, 4]);
   const total = PRIOR_MAPS.reduce((s, m, k) => s + m.size * m.size * BOXES_PER_LOCATION[k], 0);
-  assertEquals(total, N_PRIORS);
+  assert.deepEqual(total, N_PRIORS);
   const priors = createPriorsCxcy();
   assert(priors.every((v) => v >= 0 && v <= 1));
   // first prior: conv4_3 cell (0, 0), ratio 1 → (0.5/38, 0.5/38, 0.1, 0.1); then the extra √(0.1·0.2) box
-  assertEquals(
+  assert.deepEqual(
     Array.from(priors.slice(0, 8)),
     [1 / 76, 1 / 76, 0.1, 0.1, 1 / 76, 1 / 76, Math.sqrt(0.02), Math.sqrt(0.02)].map(Math.fround),
   );
   // last prior: conv11_2, ratio 0.5 → w = 0.9·√0.5, h = 0.9/√0.5 clamped to 1
-  assertEquals(Array.from(priors.slice(-4)), [0.5, 0.5, Math.fround(0.9 * Math.sqrt(0.5)), 1]);
+  assert.deepEqual(Array.from(priors.slice(-4)), [0.5, 0.5, Math.fround(0.9 * Math.sqrt(0.5)), 1]);
 });
 
 Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall boxes only", () => {
   const ref = createPriorsCxcy();
   const ped = createPriorsCxcy("pedestrian");
-  assertEquals(ped.length, ref.length);
+  assert.deepEqual(ped.length, ref.length);
   for (const maps of Object.values(ANCHOR_SETS)) {
-    assertEquals(maps.map((m) => m.aspectRatios.length), PRIOR_MAPS.map((m) => m.aspectRatios.length));
+    assert.deepEqual(maps.map((m) => m.aspectRatios.length), PRIOR_MAPS.map((m) => m.aspectRatios.length));
   }
   let tall = 0;
   for (let i = 0; i < ped.length; i += 4) {
-    assertEquals(ped[i], ref[i]); // same centres
-    assertEquals(ped[i + 1], ref[i + 1]);
+    assert.deepEqual(ped[i], ref[i]); // same centres
+    assert.deepEqual(ped[i + 1], ref[i + 1]);
     assert(ped[i + 2] <= ped[i + 3] + 1e-6, `prior ${i / 4} is wider than tall`);
     if (ped[i + 2] < ped[i + 3]) tall++;
   }
@@ -55,11 +55,11 @@ Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall
 });
 
 Deno.test("priorsCxcyFor() builds each anchor set once (undefined = reference); unknown names are rejected", () => {
-  assertEquals(ANCHOR_SET_NAMES, ["reference", "pedestrian"]);
+  assert.deepEqual(ANCHOR_SET_NAMES, ["reference", "pedestrian"]);
   for (const name of ANCHOR_SET_NAMES) {
     const p = priorsCxcyFor(name);
     assert(p === priorsCxcyFor(name), `${name} is cached`);
-    assertEquals(p, createPriorsCxcy(name));
+    assert.deepEqual(p, createPriorsCxcy(name));
   }
   assert(priorsCxcyFor(undefined) === priorsCxcyFor("reference"));
   let error: unknown;

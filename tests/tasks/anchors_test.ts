@@ -6,19 +6,19 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import type { CocoResult } from "../../lib/eval/coco.ts";
-import { buildDataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/dataset.ts";
-import { detectInImage, detectObjects } from "../../lib/ssd/detect.ts";
+import { fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
+import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
 import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
-import { preprocessForSsd } from "../../lib/image/codec.ts";
+import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";
-import { createSsd300, disposeModel, seededUniform, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
+import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
 import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
 import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
-import { loadWeights } from "../../lib/interop/weights.ts";
+import { loadWeights } from "../../lib/interop/mod.ts";
+import { fixtureFolderDataset } from "../helpers.ts";
 
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const FINETUNE = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 const AP = new URL("../../tasks/ap.ts", import.meta.url).pathname;
 /** The permissions of `deno task finetune` / `deno task ap` (deno.json). */
@@ -37,12 +37,8 @@ function positives(box: Float32Array): Record<AnchorSetName, number> {
   return { reference: count(PRIORS.reference), pedestrian: count(PRIORS.pedestrian) };
 }
 
-async function fixtureDataset(testSize: number) {
-  return buildDataset(await openDirectorySource(FIXTURES), {
-    source: { path: FIXTURES, sha256: null },
-    testSize,
-    seed: 0,
-  });
+function fixtureDataset(testSize: number) {
+  return fixtureFolderDataset(testSize);
 }
 
 Deno.test("matchPriors() on the pedestrian anchors gives Penn-Fudan-shaped (tall) boxes more positives than the reference's; wide boxes fewer", async () => {
@@ -212,7 +208,7 @@ Deno.test({
       params: await modelParamData(model),
     });
     try {
-      const rand = seededUniform(5);
+      const rand = mulberry32(5);
       const rgb = {
         width: 300,
         height: 300,

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { ApJsonSchema } from "../../lib/eval/coco.ts";
+import { GOLDEN_DIR } from "../helpers.ts";
 
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
-const GOLDEN = new URL("../../../shared/golden/ap_cases.json", import.meta.url);
+const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);
 
 async function runTask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {

@@ -182,7 +182,7 @@ Deno.test("--trust-checkpoint reaches the checkpoint reader of detect, ap and fi
       zipCheckpoint(pickle(dict(str("x"), call("posix", "system", str("echo hi"))))),
     );
     const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-      source: { path: FIXTURE_DIR, sha256: null },
+      origin: { path: FIXTURE_DIR, sha256: null },
       seed: 0,
     });
     await writeDataset(`${dir}/dataset.json`, dataset);

@@ -1,13 +1,15 @@
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/detect.ts";
+import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/mod.ts";
 import { decodeImage } from "../../lib/image/codec.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { classNames, saveWeights } from "../../lib/interop/weights.ts";
-import { assert, assertEquals, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
+import { saveWeights } from "../../lib/interop/mod.ts";
+import { classNames } from "../../lib/ssd/mod.ts";
+import { FIXTURE_DIR, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const FIXTURE_IMAGE = new URL("fixtures/PennFudanPed/PNGImages/FudanPed00001.png", ROOT).pathname;
+const FIXTURE_IMAGE = `${FIXTURE_DIR}/PNGImages/FudanPed00001.png`;
 
 async function runDetect(args: string[]): Promise<{ code: number; stderr: string }> {
   const cmd = new Deno.Command(Deno.execPath(), {
@@ -44,16 +46,16 @@ Deno.test("deno task detect on the golden crop image reproduces the reference de
       "--backend",
       "wasm",
     ]);
-    assertEquals(code, 0, stderr);
+    assert.deepEqual(code, 0, stderr);
     const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)));
     const src = decodeImage(await Deno.readFile(image));
-    assertEquals([out.image, out.width, out.height], [image, src.width, src.height]);
+    assert.deepEqual([out.image, out.width, out.height], [image, src.width, src.height]);
     // golden image 2 is this crop; its detections are fractional
     const exp =
       (golden.detections as Record<string, { boxes: number[][]; labels: number[]; scores: number[] }[]>)[
         "min_score=0.5,max_overlap=0.5,top_k=10"
       ][2];
-    assertEquals(out.detections.map((d) => d.class_id), exp.labels);
+    assert.deepEqual(out.detections.map((d) => d.class_id), exp.labels);
     assert(out.detections.every((d) => d.label === "person"));
     const dims = [src.width, src.height, src.width, src.height];
     out.detections.forEach((d, k) => {
@@ -61,7 +63,7 @@ Deno.test("deno task detect on the golden crop image reproduces the reference de
       d.box.forEach((v, c) => assert(Math.abs(v - exp.boxes[k][c] * dims[c]) < 0.05, `box ${k}[${c}]: ${v}`));
     });
     const annotated = decodeImage(await Deno.readFile(`${dir}/annotated.png`));
-    assertEquals([annotated.width, annotated.height], [src.width, src.height]);
+    assert.deepEqual([annotated.width, annotated.height], [src.width, src.height]);
     assert(annotated.data.some((v, i) => v !== src.data[i]), "boxes were drawn");
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -82,19 +84,19 @@ Deno.test("deno task detect on a fixture image writes a valid PNG and detections
       "--json",
       `${dir}/sub/detections.json`,
     ]);
-    assertEquals(code, 0, stderr);
+    assert.deepEqual(code, 0, stderr);
     assert(/backend: /.test(stderr), "prints the backend choice");
     const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/sub/detections.json`)));
     const src = decodeImage(await Deno.readFile(FIXTURE_IMAGE));
-    assertEquals([out.width, out.height], [src.width, src.height]);
+    assert.deepEqual([out.width, out.height], [src.width, src.height]);
     assert(out.detections.length <= 200);
     for (const d of out.detections) {
       assert(d.score > 0.2 && d.class_id >= 1 && d.class_id <= 20, JSON.stringify(d));
-      assertEquals(d.label, classNames(21)[d.class_id]);
+      assert.deepEqual(d.label, classNames(21)[d.class_id]);
       assert(d.box[2] > d.box[0] && d.box[3] > d.box[1]);
     }
     const annotated = decodeImage(await Deno.readFile(`${dir}/sub/annotated.png`));
-    assertEquals([annotated.width, annotated.height], [src.width, src.height]);
+    assert.deepEqual([annotated.width, annotated.height], [src.width, src.height]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -119,7 +121,7 @@ Deno.test("deno task detect rejects bad arguments with exit code 2 and names the
   ];
   for (const [args, pattern] of cases) {
     const { code, stderr } = await runDetect(args);
-    assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+    assert.deepEqual(code, 2, `${args.join(" ")}: ${stderr}`);
     assert(pattern.test(stderr), `${args.join(" ")}: ${stderr}`);
   }
 });
@@ -130,7 +132,7 @@ Deno.test("detectInImage() leaves no tensors behind; toPixelDetections() names 2
   const img = decodeImage(await Deno.readFile(FIXTURE_IMAGE));
   const before = tf.memory().numTensors;
   const dets = detectInImage(model, img, { minScore: 0.01, maxOverlap: 0.45, topK: 5 });
-  assertEquals(tf.memory().numTensors, before, "no tensor leaks across a detect call");
+  assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks across a detect call");
   assert(dets.length >= 1 && dets.length <= 5);
   const px = toPixelDetections(
     [...dets, { box: [0.1, 0.2, 0.5, 1], classId: 1, score: 0.5 }, {
@@ -143,7 +145,7 @@ Deno.test("detectInImage() leaves no tensors behind; toPixelDetections() names 2
     classNames(2),
   );
   assert(px.every((d) => d.label === "person" && d.class_id === 1), "placeholder background box dropped");
-  assertEquals(px.at(-1)!.box, [20, 20, 100, 100]);
+  assert.deepEqual(px.at(-1)!.box, [20, 20, 100, 100]);
   disposeModel(model);
 });
 
@@ -170,7 +172,7 @@ Deno.test("deno task detect --weights (our format, 2 classes) labels every detec
       "--backend",
       "wasm",
     ]);
-    assertEquals(code, 0, stderr);
+    assert.deepEqual(code, 0, stderr);
     assert(stderr.includes("backend: wasm"), stderr);
     const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/d.json`)));
     assert(out.detections.length >= 1 && out.detections.length <= 7, `${out.detections.length} detections`);

@@ -5,18 +5,18 @@
  * the golden input and `deno task detect` on a fixture image; bad inputs fail with one message and leave
  * nothing.
  */
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadGraphModel } from "@tensorflow/tfjs-converter";
 import {
-  assert,
-  assertEquals,
   assertSameDetections,
   comparablePixelDetections,
   compareArrays,
   FIXTURE_DIR,
+  fixtureFolderDataset,
   goldenF32,
 } from "../helpers.ts";
-import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
+import { writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
 import { ApJsonSchema } from "../../lib/eval/mod.ts";
 import { GRAPH_OUTPUTS, loadDetector } from "../../lib/export/mod.ts";
@@ -48,11 +48,7 @@ async function entries(dir: string): Promise<string[]> {
 Deno.test("deno task export: a finetune model exports, evaluates, equals forward and detect", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "export_task_" });
   try {
-    const dataset = buildDataset(await openDirectorySource(FIXTURE_DIR), {
-      source: { path: FIXTURE_DIR, sha256: null },
-      testSize: 10,
-      seed: 0,
-    });
+    const dataset = await fixtureFolderDataset(10);
     await writeDataset(`${dir}/dataset.json`, dataset);
     const start = createSsd300(2, 5);
     await saveWeights(`${dir}/start.json`, start);
@@ -68,7 +64,7 @@ Deno.test("deno task export: a finetune model exports, evaluates, equals forward
       "--val-fraction=0",
       "--backend=wasm",
     ]);
-    assertEquals(ft.code, 0, ft.stderr);
+    assert.deepEqual(ft.code, 0, ft.stderr);
     const weights = `${dir}/ft/weights.json`;
 
     const ex = await task("export", [
@@ -83,13 +79,13 @@ Deno.test("deno task export: a finetune model exports, evaluates, equals forward
       "--backend",
       "wasm",
     ]);
-    assertEquals(ex.code, 0, ex.stderr);
+    assert.deepEqual(ex.code, 0, ex.stderr);
     assert(/model\.json: \d+ nodes, \d+ weights in \d+ shards/.test(ex.stdout), ex.stdout);
     const files = await entries(`${dir}/model`);
     assert(files.includes("model.json") && files.includes("ap.json"), files.join(" "));
     assert(files.some((f) => /^group1-shard1of\d+\.bin$/.test(f)), files.join(" "));
     const ap = ApJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/model/ap.json`)));
-    assertEquals([ap.n_images, ap.settings.mode, ap.settings.quantization], [1, "detector", "none"]);
+    assert.deepEqual([ap.n_images, ap.settings.mode, ap.settings.quantization], [1, "detector", "none"]);
     assert(!(await entries(dir)).some((n) => n.includes(".partial-")), "no temporary folder left");
 
     const model = await loadWeights(weights);
@@ -126,7 +122,7 @@ Deno.test("deno task export: a finetune model exports, evaluates, equals forward
       "--backend",
       "wasm",
     ]);
-    assertEquals(det.code, 0, det.stderr);
+    assert.deepEqual(det.code, 0, det.stderr);
     const expected = DetectionsJsonSchema.parse(
       JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)),
     );
@@ -184,12 +180,12 @@ Deno.test("deno task export: bad weights, unknown class count, non-empty --out: 
     ];
     for (const [args, code, re] of cases) {
       const r = await task("export", args);
-      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.deepEqual(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assert(re.test(r.stderr), `${args.join(" ")}: ${r.stderr}`);
       assert(!/^\s+at /m.test(r.stderr), `no stack: ${r.stderr}`);
     }
-    assertEquals(await entries(dir), ["bad.json", "full", "garbage.pth", "three.bin", "three.json"]);
-    assertEquals(await entries(`${dir}/full`), ["keep.txt"]);
+    assert.deepEqual(await entries(dir), ["bad.json", "full", "garbage.pth", "three.bin", "three.json"]);
+    assert.deepEqual(await entries(`${dir}/full`), ["keep.txt"]);
     const named = await task("export", [
       "--weights",
       `${dir}/three.json`,
@@ -200,10 +196,10 @@ Deno.test("deno task export: bad weights, unknown class count, non-empty --out: 
       "--quantize",
       "float16",
     ]);
-    assertEquals(named.code, 0, named.stderr);
+    assert.deepEqual(named.code, 0, named.stderr);
     const json = JSON.parse(await Deno.readTextFile(`${dir}/o8/model.json`));
-    assertEquals(json.userDefinedMetadata.ssd300.classes, ["background", "cat", "dog"]);
-    assertEquals(json.weightsManifest[0].weights[0].quantization, {
+    assert.deepEqual(json.userDefinedMetadata.ssd300.classes, ["background", "cat", "dog"]);
+    assert.deepEqual(json.weightsManifest[0].weights[0].quantization, {
       dtype: "float16",
       original_dtype: "float32",
     });

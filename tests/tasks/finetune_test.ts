@@ -6,16 +6,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
-import {
-  buildDataset,
-  type Dataset,
-  fractionalBoxes,
-  openDatasetSource,
-  writeDataset,
-} from "../../lib/data/dataset.ts";
-import { preprocessForSsd } from "../../lib/image/codec.ts";
+import { type Dataset, fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
+import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { openDirectorySource } from "../../lib/data/source.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { runCli } from "../../lib/cli/mod.ts";
 import {
@@ -25,13 +18,13 @@ import {
   type TrainingLog,
 } from "../../lib/train/mod.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
-import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/weights.ts";
+import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
 import { main as finetuneMain } from "../../tasks/finetune.ts";
+import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
 
 /** Runs the task in this process as `deno task finetune` would; returns its exit code. */
 const main = (args: string[]) => runCli("finetune", finetuneMain, args);
 
-const FIXTURES = new URL("../../fixtures/PennFudanPed", import.meta.url).pathname;
 const TASK = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 
 await initBackend("wasm", null);
@@ -39,11 +32,7 @@ await initBackend("wasm", null);
 /** A dataset.json over the fixtures with `nTrain` train images, and a seeded random 2-class start model. */
 async function setup(nTrain: number): Promise<{ dir: string; dataset: Dataset; weights: string }> {
   const dir = await Deno.makeTempDir({ prefix: "finetune_test_" });
-  const dataset = buildDataset(await openDirectorySource(FIXTURES), {
-    source: { path: FIXTURES, sha256: null },
-    testSize: 12 - nTrain,
-    seed: 0,
-  });
+  const dataset = await fixtureFolderDataset(12 - nTrain);
   await writeDataset(`${dir}/dataset.json`, dataset);
   const model = createSsd300(2, 5);
   await saveWeights(`${dir}/start.json`, model);
@@ -382,7 +371,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const { dir } = await setup(1);
-    const voc = new URL("../../../shared/golden/ssd300_voc.pth", import.meta.url).pathname;
+    const voc = sharedPath("golden/ssd300_voc.pth");
     try {
       const common = [
         `--dataset=${dir}/dataset.json`,

@@ -1,15 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  CocoGroundTruthSchema,
-  DatasetError,
-  openDatasetSource,
-  readDataset,
-} from "../../lib/data/dataset.ts";
-import { readJsonArtifact } from "../../lib/core/artifacts.ts";
+import { CocoGroundTruthSchema, DatasetError, openDatasetSource, readDataset } from "../../lib/data/mod.ts";
+import { exists, readJsonArtifact } from "../../lib/core/artifacts.ts";
 import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/image/codec.ts";
 import { UsageError } from "../../lib/cli/mod.ts";
 import { runPrepare } from "../../tasks/prepare.ts";
-import { exists, FIXTURE_DIR, readFixtureFiles, withTempDir, writeFiles, zipFiles } from "../helpers.ts";
+import { FIXTURE_DIR, readFixtureFiles, withTempDir, writeFiles, zipFiles } from "../helpers.ts";
 import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
 
 const enc = new TextEncoder();
@@ -20,9 +15,9 @@ Deno.test("runPrepare() on the fixture directory writes dataset.json, COCO test 
     const s = await runPrepare(["--data", FIXTURE_DIR, "--out", out, "--preview", "2"]);
     const ds = await readDataset(`${out}/dataset.json`);
     assert.deepEqual(ds, s.dataset);
-    assert.equal(ds.source.kind, "directory");
-    assert.equal(ds.source.path, await Deno.realPath(FIXTURE_DIR));
-    assert.equal(ds.source.sha256, null);
+    assert.equal(ds.origin.kind, "directory");
+    assert.equal(ds.origin.path, await Deno.realPath(FIXTURE_DIR));
+    assert.equal(ds.origin.sha256, null);
     assert.deepEqual([ds.counts.images, ds.counts.train, ds.counts.test], [12, 8, 4]);
     const coco = await readJsonArtifact(`${out}/annotations.coco.json`, CocoGroundTruthSchema);
     assert.equal(coco.images.length, 4);
@@ -48,11 +43,11 @@ Deno.test("runPrepare() reads the official layout straight from a zip and record
     const zip = zipFiles(await readFixtureFiles());
     await Deno.writeFile(`${dir}/PennFudanPed.zip`, zip);
     const s = await runPrepare(["--data", `${dir}/PennFudanPed.zip`, "--out", `${dir}/run`, "--seed", "3"]);
-    assert.equal(s.dataset.source.kind, "zip");
-    assert.equal(s.dataset.source.root, "PennFudanPed/");
+    assert.equal(s.dataset.origin.kind, "zip");
+    assert.equal(s.dataset.origin.root, "PennFudanPed/");
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", zip as Uint8Array<ArrayBuffer>));
     assert.equal(
-      s.dataset.source.sha256,
+      s.dataset.origin.sha256,
       Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
     );
     assert.equal(s.dataset.split.seed, 3);
@@ -315,7 +310,7 @@ Deno.test({
       assert.deepEqual(ds.counts, { images: 170, boxes: 423, train: 120, test: 50 });
       assert.deepEqual([ds.split.train_size, ds.split.test_size, ds.split.seed], [120, 50, 0]);
       assert.deepEqual(ds.classes, ["background", "person"]);
-      assert.equal(ds.source.layout, "official");
+      assert.equal(ds.origin.layout, "official");
       const source = await openDatasetSource(ds, s.datasetPath);
       for (const im of ds.images) {
         const mask = source.readMask(im);

@@ -6,9 +6,8 @@
  * runs
  * and fails instead.
  */
+import assert from "node:assert/strict";
 import {
-  assert,
-  assertEquals,
   assertSameDetections,
   comparablePixelDetections,
   FIXTURE_DIR,
@@ -61,7 +60,7 @@ Deno.test("deno task serve rejects a folder without model.json (exit 1, one line
       stderr: "piped",
     }).output();
     const err = new TextDecoder().decode(r.stderr);
-    assertEquals(r.code, 1, err);
+    assert.deepEqual(r.code, 1, err);
     assert(/serve: --model .*: no model\.json \(export one with deno task export\)/.test(err), err);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -109,7 +108,7 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).output();
-      assertEquals(det.code, 0, new TextDecoder().decode(det.stderr));
+      assert.deepEqual(det.code, 0, new TextDecoder().decode(det.stderr));
       const expected = DetectionsJsonSchema.parse(
         JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)),
       );
@@ -144,9 +143,9 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).output();
-      assertEquals(driver.code, 0, new TextDecoder().decode(driver.stderr));
+      assert.deepEqual(driver.code, 0, new TextDecoder().decode(driver.stderr));
       const page = JSON.parse(new TextDecoder().decode(driver.stdout));
-      assertEquals(page.state, "done", `${page.status} ${page.errors}`);
+      assert.deepEqual(page.state, "done", `${page.status} ${page.errors}`);
       const result = JSON.parse(page.detections);
       assert(["webgl", "wasm", "cpu"].includes(result.backend), `backend ${result.backend}`);
       assert(result.ms > 0, `ms ${result.ms}`);
@@ -162,7 +161,7 @@ Deno.test({
       );
       const requests: string[] = page.requests;
       const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
-      assertEquals(foreign, [], "requests outside the local server");
+      assert.deepEqual(foreign, [], "requests outside the local server");
       assert(
         requests.some((u) => u.startsWith(`${origin}/model/group1-shard1of`)),
         "weights came from /model/",

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { readTorchCheckpoint, TorchFormatError, writeTorchStateDict } from "../../lib/torch/mod.ts";
-import { crc32 } from "../../lib/torch/zip.ts";
 import {
   BINPERSID,
   BUILD,
@@ -14,6 +13,7 @@ import {
   f32Bytes,
   flat,
   glob,
+  ignoreWithoutShared,
   int,
   MARK,
   NEWOBJ,
@@ -23,6 +23,7 @@ import {
   pickle,
   rebuild,
   REDUCE,
+  sharedPath,
   STOP,
   storage,
   str,
@@ -297,14 +298,6 @@ Deno.test("readTorchCheckpoint() on truncated or corrupted bytes throws only Tor
   assert.ok(failures > 500, `only ${failures} corruptions detected`);
 });
 
-Deno.test("crc32() matches the CRC-32 check value and fflate's zip headers", () => {
-  assert.equal(crc32(enc.encode("123456789")), 0xcbf43926); // the standard check value
-  assert.equal(crc32(new Uint8Array(0)), 0);
-  const data = Uint8Array.from(iota(1000), (i) => (i * 7919) & 0xff); // crosses the 8-byte fast path and a tail
-  const zip = zipSync({ "x": data }, { level: 0 });
-  assert.equal(crc32(data), new DataView(zip.buffer).getUint32(14, true)); // CRC field of the local header
-});
-
 // ---- errors --------------------------------------------------------------------------------------------------
 
 /** Offset of the first occurrence of `needle` in `hay`. */
@@ -488,19 +481,11 @@ Deno.test("readTorchCheckpoint() with nonFloat: 'list' describes int64 and bool 
   ]);
 });
 
-const LEGACY = new URL("../../../shared/golden/person_heads.legacy.pth.tar", import.meta.url).pathname;
-const legacyMissing = () => {
-  if (Deno.env.get("CI")) return false;
-  try {
-    return !Deno.statSync(LEGACY).isFile;
-  } catch {
-    return true;
-  }
-};
+const LEGACY = sharedPath("golden/person_heads.legacy.pth.tar");
 
 Deno.test({
   name: "readTorchCheckpoint() reports a truncated legacy checkpoint at every cut point it is tried at",
-  ignore: legacyMissing(),
+  ignore: ignoreWithoutShared("golden/person_heads.legacy.pth.tar"),
   fn() {
     const bytes = Deno.readFileSync(LEGACY);
     // the main pickle ends before the storage data; cuts inside the headers, the pickle and the storages

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { type NamedTensor, readTorchCheckpoint } from "../../lib/torch/mod.ts";
+import { GOLDEN_DIR, ignoreWithoutShared } from "../helpers.ts";
 
-const GOLDEN = new URL("../../../shared/golden/", import.meta.url);
-const goldenPath = (name: string) => new URL(name, GOLDEN).pathname;
-const goldenMissing = (...names: string[]) => {
-  if (Deno.env.get("CI")) return false; // in CI the goldens must be there: run and fail on reading them
-  return !names.every((n) => {
-    try {
-      return Deno.statSync(goldenPath(n)).isFile;
-    } catch {
-      return false;
-    }
-  });
-};
+const goldenPath = (name: string) => new URL(name, GOLDEN_DIR).pathname;
+/** Skip (outside CI) unless every named golden file is there. */
+const goldenMissing = (...names: string[]) => ignoreWithoutShared(...names.map((n) => `golden/${n}`));
 
 const VOC = "ssd300_voc.pth";
 const HEADS = "person_heads.pth";

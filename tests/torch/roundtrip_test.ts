@@ -3,7 +3,8 @@
  * tests/torch/torch_roundtrip.py). Skipped when torch is missing, except under CI where it must be installed.
  */
 import assert from "node:assert/strict";
-import { fromBits, lcg } from "../helpers.ts";
+import { fromBits, lcg, tensorCases } from "../helpers.ts";
+import { sha256Hex } from "../../lib/core/mod.ts";
 import {
   type NamedTensor,
   readTorchCheckpoint,
@@ -38,9 +39,9 @@ async function runPython(...args: string[]): Promise<string> {
   return text.decode(out.stdout);
 }
 
-async function sha256Hex(t: NamedTensor): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", t.data as Float32Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** SHA-256 of a tensor's float32 bytes. */
+function tensorSha256(t: NamedTensor): Promise<string> {
+  return sha256Hex(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
 interface ExpectedTensor {
@@ -79,7 +80,11 @@ Deno.test({
         const t = got.tensors.get(w.name)!;
         assert.deepEqual(t.shape, w.shape, `${file} ${w.name}`);
         assert.equal(t.data.length, w.shape.reduce((a, b) => a * b, 1), `${file} ${w.name}`);
-        assert.equal(await sha256Hex(t), w.sha256, `${file} ${w.name}: values differ from torch's float32`);
+        assert.equal(
+          await tensorSha256(t),
+          w.sha256,
+          `${file} ${w.name}: values differ from torch's float32`,
+        );
         checked++;
       }
     }
@@ -126,39 +131,16 @@ Deno.test({
       });
       const ck = readTorchCheckpoint(bytes, file, { trustCheckpoint: true });
       assert.deepEqual([...ck.tensors.keys()], ["w"], file);
-      assert.equal(await sha256Hex(ck.tensors.get("w")!), want.sha256, file);
+      assert.equal(await tensorSha256(ck.tensors.get("w")!), want.sha256, file);
     }
     await assert.rejects(() => Deno.stat(`${dir}/pwned`), Deno.errors.NotFound, "a payload ran");
     await Deno.remove(dir, { recursive: true });
   },
 });
 
+/** {@link tensorCases} and a non-ASCII name. */
 function writerCases(): [string, NamedTensor][] {
-  const special = [
-    0x7fc00001,
-    0xffc00000,
-    0x7f800001,
-    0x80000000,
-    0x7f800000,
-    0xff800000,
-    0x00000001,
-    0x7f7fffff,
-  ];
-  return [
-    ["base.conv1_1.weight", fromBits([64, 3, 3, 3], lcg(1))],
-    ["odd.shape", fromBits([3, 5, 7], lcg(2))],
-    ["special.values", fromBits([special.length], (i) => special[i])],
-    ["scalar", { shape: [], data: Float32Array.of(-2.5) }],
-    ["one", { shape: [1], data: Float32Array.of(1 / 3) }],
-    ["unit.dims", fromBits([2, 1, 3, 1], lcg(3))],
-    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
-    ["ünïcode.名前", fromBits([2], lcg(4))],
-    // a view into a larger buffer at an odd offset: the writer must take exactly these elements
-    ["subarray", {
-      shape: [2, 3],
-      data: new Float32Array(Array.from({ length: 20 }, (_, i) => i)).subarray(7, 13),
-    }],
-  ];
+  return [...tensorCases(), ["ünïcode.名前", fromBits([2], lcg(4))]];
 }
 
 Deno.test({
@@ -179,7 +161,7 @@ Deno.test({
       assert.equal(g.dtype, "torch.float32", name);
       assert.equal(g.requires_grad, false, name);
       assert.equal(g.contiguous, true, name);
-      assert.equal(g.sha256, await sha256Hex(t), `${name}: torch sees different values`);
+      assert.equal(g.sha256, await tensorSha256(t), `${name}: torch sees different values`);
     }
     await Deno.remove(dir, { recursive: true });
   },

@@ -1,35 +1,12 @@
 import assert from "node:assert/strict";
-import { fromBits, lcg } from "../helpers.ts";
+import { fromBits, ignoreWithoutShared, lcg, sharedPath, tensorCases } from "../helpers.ts";
 import { type NamedTensor, readTorchCheckpoint, writeTorchStateDict } from "../../lib/torch/mod.ts";
 
 const bitsOf = (t: NamedTensor) => new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
 
-const SPECIAL = [
-  0x7fc00001,
-  0xffc00000,
-  0x7f800001,
-  0x80000000,
-  0x7f800000,
-  0xff800000,
-  0x00000001,
-  0x7f7fffff,
-];
-
+/** {@link tensorCases} and a dimension ≥ 2^16 (it takes the 4-byte int opcode). */
 function cases(): [string, NamedTensor][] {
-  return [
-    ["base.conv1_1.weight", fromBits([64, 3, 3, 3], lcg(1))],
-    ["odd.shape", fromBits([3, 5, 7], lcg(2))],
-    ["special.values", fromBits([SPECIAL.length], (i) => SPECIAL[i])],
-    ["scalar", { shape: [], data: Float32Array.of(-2.5) }],
-    ["one", { shape: [1], data: Float32Array.of(1 / 3) }],
-    ["unit.dims", fromBits([2, 1, 3, 1], lcg(3))],
-    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
-    ["long.dim", fromBits([70000], lcg(5))], // sizes ≥ 2^16 take the 4-byte int opcode
-    ["subarray", {
-      shape: [2, 3],
-      data: new Float32Array(Array.from({ length: 20 }, (_, i) => i)).subarray(7, 13),
-    }],
-  ];
+  return [...tensorCases(), ["long.dim", fromBits([70000], lcg(5))]];
 }
 
 Deno.test("readTorchCheckpoint() reads writeTorchStateDict() output back bit-exact, in order", () => {
@@ -114,19 +91,11 @@ Deno.test("writeTorchStateDict() rejects duplicate names, bad shapes and wrong d
   }
 });
 
-const VOC = new URL("../../../shared/golden/ssd300_voc.pth", import.meta.url).pathname;
-const vocMissing = () => {
-  if (Deno.env.get("CI")) return false;
-  try {
-    return !Deno.statSync(VOC).isFile;
-  } catch {
-    return true;
-  }
-};
+const VOC = sharedPath("golden/ssd300_voc.pth");
 
 Deno.test({
   name: "writeTorchStateDict() re-exports the 105 MB VOC checkpoint so that it reads back bit-exact",
-  ignore: vocMissing(),
+  ignore: ignoreWithoutShared("golden/ssd300_voc.pth"),
   fn() {
     const ckpt = readTorchCheckpoint(Deno.readFileSync(VOC), "ssd300_voc.pth");
     const t0 = performance.now();

@@ -10,6 +10,7 @@ import {
   resultsMarkdown,
   startFlags,
 } from "../../lib/train/mod.ts";
+import { FIXTURES_ROOT } from "../helpers.ts";
 
 const parse = (value: unknown) => ExperimentsConfigSchema.parse(value);
 
@@ -109,7 +110,7 @@ Deno.test("resultsMarkdown() bolds the best AP@0.75 and lists only settings that
 
 Deno.test("the example experiment configs in fixtures/ are valid and plan their runs", async () => {
   for (const file of ["experiments.fixtures.json", "experiments.pennfudan.json"]) {
-    const text = await Deno.readTextFile(new URL(`../../fixtures/${file}`, import.meta.url));
+    const text = await Deno.readTextFile(`${FIXTURES_ROOT}/${file}`);
     const runs = planRuns(parse(JSON.parse(text)));
     assert.ok(runs.length >= 4, file);
     if (file === "experiments.pennfudan.json") {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { unzipSync } from "fflate";
 import { encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
 import {
@@ -7,128 +6,10 @@ import {
   decodeMask,
   encodeGrayPng,
   encodePng,
-  hwcToChw,
   ImageDecodeError,
   inspectImage,
-  preprocessForSsd,
-  resizeBilinearPil,
   type RgbImage,
-  SSD_INPUT_SIZE,
-} from "../../lib/image/codec.ts";
-import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
-
-const ZIP = "data/PennFudanPed.zip";
-const GOLDEN_INPUT = "golden/input_nchw.f32";
-const CROP = "golden/crop_FudanPed00001.png";
-/** Tolerance from issue 2 (a plain, non-antialiased bilinear resize gives ≈ 0.07). */
-const MEAN_ABS_TOLERANCE = 0.01;
-const PLANE = 3 * SSD_INPUT_SIZE * SSD_INPUT_SIZE;
-
-function meanAbsDiff(a: Float32Array, b: Float32Array): { mean: number; max: number } {
-  assert.equal(a.length, b.length);
-  let sum = 0, max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    sum += d;
-    if (d > max) max = d;
-  }
-  return { mean: sum / a.length, max };
-}
-
-async function goldenItem(index: number): Promise<Float32Array> {
-  const bytes = await Deno.readFile(sharedPath(GOLDEN_INPUT));
-  return new Float32Array(bytes.buffer, bytes.byteOffset + index * PLANE * 4, PLANE);
-}
-
-// Measured: mean |Δ| = 0 and max |Δ| = 0 (bit-exact) for both golden items.
-Deno.test({
-  name: "preprocessForSsd() matches the PyTorch golden for FudanPed00001.png (measured mean |Δ| = 0, ≤ 0.01)",
-  ignore: ignoreWithoutShared(ZIP, GOLDEN_INPUT),
-  async fn() {
-    const files = unzipSync(await Deno.readFile(sharedPath(ZIP)), {
-      filter: (f) => f.name === "PennFudanPed/PNGImages/FudanPed00001.png",
-    });
-    const img = decodeImage(files["PennFudanPed/PNGImages/FudanPed00001.png"], "FudanPed00001.png");
-    assert.deepEqual([img.width, img.height], [559, 536]);
-    const nchw = hwcToChw(preprocessForSsd(img), SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3);
-    const { mean, max } = meanAbsDiff(nchw, await goldenItem(0));
-    assert.ok(mean <= MEAN_ABS_TOLERANCE, `mean |Δ| = ${mean}`);
-    assert.ok(max <= 1e-6, `max |Δ| = ${max} (expected bit-exact up to float32 rounding)`);
-  },
-});
-
-Deno.test({
-  name:
-    "preprocessForSsd() matches the PyTorch golden for crop_FudanPed00001.png (upscaling; measured mean |Δ| = 0)",
-  ignore: ignoreWithoutShared(CROP, GOLDEN_INPUT),
-  async fn() {
-    const img = decodeImage(await Deno.readFile(sharedPath(CROP)), CROP);
-    const nchw = hwcToChw(preprocessForSsd(img), SSD_INPUT_SIZE, SSD_INPUT_SIZE, 3);
-    const { mean, max } = meanAbsDiff(nchw, await goldenItem(2));
-    assert.ok(mean <= MEAN_ABS_TOLERANCE, `mean |Δ| = ${mean}`);
-    assert.ok(max <= 1e-6, `max |Δ| = ${max}`);
-  },
-});
-
-function rowImage(values: number[]): RgbImage {
-  const data = new Uint8Array(values.length * 3);
-  values.forEach((v, i) => data.fill(v, i * 3, i * 3 + 3));
-  return { width: values.length, height: 1, data };
-}
-function redChannel(img: RgbImage): number[] {
-  return Array.from({ length: img.width * img.height }, (_, i) => img.data[i * 3]);
-}
-
-// Expected values derived by hand from Pillow's precompute_coeffs (triangle filter, support scaled by max(1, in/out)).
-const RESIZE_CASES: { name: string; input: number[]; outWidth: number; expected: number[] }[] = [
-  // 2 → 4: weights per output [1], [.75,.25], [.25,.75], [1]
-  {
-    name: "upscales 2→4 with Pillow's pixel-centre weights",
-    input: [0, 100],
-    outWidth: 4,
-    expected: [0, 25, 75, 100],
-  },
-  // 25.25 → 25, 75.75 → 76: rounding half up in fixed point
-  { name: "rounds in fixed point", input: [0, 101], outWidth: 4, expected: [0, 25, 76, 101] },
-  // 4 → 2: support 2 (antialiased): weights [3/7,3/7,1/7] and [1/7,3/7,3/7]; a plain bilinear would give [35, 175]
-  {
-    name: "downscales 4→2 with an antialiasing filter",
-    input: [0, 70, 140, 210],
-    outWidth: 2,
-    expected: [50, 160],
-  },
-  {
-    name: "keeps the image when the size does not change",
-    input: [3, 200, 7],
-    outWidth: 3,
-    expected: [3, 200, 7],
-  },
-];
-for (const c of RESIZE_CASES) {
-  Deno.test(`resizeBilinearPil() ${c.name}`, () => {
-    const out = resizeBilinearPil(rowImage(c.input), c.outWidth, 1);
-    assert.deepEqual([out.width, out.height], [c.outWidth, 1]);
-    assert.deepEqual(redChannel(out), c.expected);
-  });
-}
-
-Deno.test("resizeBilinearPil() resizes rows and columns the same way (vertical pass)", () => {
-  const col: RgbImage = { width: 1, height: 4, data: rowImage([0, 70, 140, 210]).data };
-  assert.deepEqual(redChannel(resizeBilinearPil(col, 1, 2)), [50, 160]);
-});
-
-Deno.test("preprocessForSsd() does not mutate its input and gives 300×300×3 float32 in the normalized range", () => {
-  const img = rowImage([0, 255, 128, 64]);
-  const before = img.data.slice();
-  const out = preprocessForSsd(img);
-  assert.deepEqual(img.data, before);
-  assert.equal(out.length, SSD_INPUT_SIZE * SSD_INPUT_SIZE * 3);
-  // R of byte 0 = (0 − 0.485) / 0.229; B of byte 255 = (1 − 0.406) / 0.225
-  const min = out.reduce((a, b) => Math.min(a, b));
-  const max = out.reduce((a, b) => Math.max(a, b));
-  assert.ok(Math.abs(min - -0.485 / 0.229) < 1e-5, `min ${min}`);
-  assert.ok(max <= (1 - 0.406) / 0.225 + 1e-5, `max ${max}`);
-});
+} from "../../lib/image/mod.ts";
 
 Deno.test("encodePng() and decodeImage() round-trip an RGB image", () => {
   const img: RgbImage = {

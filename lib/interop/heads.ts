@@ -1,0 +1,104 @@
+/**
+ * Head surgery: a model with other prediction heads (`pred_convs.*`), from a heads file (the reference's
+ * `person_heads.pth`, a legacy module-relative one too) or derived from the 21-class VOC heads for the
+ * single-class `person` model.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  BACKGROUND_CLASS,
+  cloneModel,
+  paramShapes,
+  predConvs,
+  type SsdModel,
+  VOC_LABELS,
+  VOC_PERSON_CLASS,
+  xavierUniformHwio,
+} from "../ssd/mod.ts";
+import type { NamedTensor } from "../torch/mod.ts";
+import {
+  checkAgainst,
+  headsWithPrefix,
+  stateDictClasses,
+  toOurLayout,
+  torchParamShapes,
+} from "./state_dict.ts";
+
+/** `{ anchors }` when the model has an anchor set, else nothing (spread into a new model). */
+function anchorsOf(model: SsdModel): Pick<SsdModel, "anchors"> {
+  return model.anchors === undefined ? {} : { anchors: model.anchors };
+}
+
+/**
+ * A new model with the base and aux convs of `model` and the prediction heads of `heads` (names `pred_convs.*`
+ * or module-relative `loc_conv4_3.weight` …, as in a legacy heads file). The class count comes from the heads;
+ * the anchor set is `model`'s (heads files carry none).
+ * @throws StateDictError listing every missing / unexpected / mis-shaped head key
+ */
+export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, file = "heads"): SsdModel {
+  const prefixed = headsWithPrefix(heads);
+  const nClasses = stateDictClasses(prefixed);
+  const expected = new Map([...torchParamShapes(nClasses ?? 2)].filter(([k]) => k.startsWith("pred_convs.")));
+  checkAgainst(file, prefixed, expected, { requireAll: true });
+  const params = new Map<string, tf.Variable>();
+  for (const [name, v] of model.params) {
+    if (!name.startsWith("pred_convs.")) params.set(name, tf.variable(v.clone(), v.trainable));
+  }
+  for (const name of expected.keys()) {
+    const t = toOurLayout(name, prefixed.get(name)!);
+    params.set(name, tf.variable(t, true));
+    t.dispose();
+  }
+  return { nClasses: nClasses!, params, ...anchorsOf(model) };
+}
+
+/**
+ * A 2-class (`background`, `person`) model from a VOC model: base, aux convs and rescale copied.
+ * - `voc-person`: each cl_conv keeps, for every box slot b, channels b·21+0 (background) and b·21+15 (person);
+ *   the loc convs are copied unchanged.
+ * - `random`: all prediction convs re-initialised as the reference does (xavier-uniform weights, zero bias).
+ * A model that already has 2 classes is returned as a copy (its heads kept). The anchor set is kept.
+ * Every parameter gets its own freshly allocated buffer (the WASM FusedConv2D kernel rejects a bias variable
+ * made straight from `tf.gather` output: "only supports rank-1 bias but got rank 4").
+ * @param seed seed of the `random` initialisation
+ */
+export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person", seed = 0): SsdModel {
+  if (model.nClasses === 2) return cloneModel(model);
+  if (headInit === "voc-person" && model.nClasses !== VOC_LABELS.length) {
+    throw new RangeError(
+      `toSingleClass: voc-person needs a ${VOC_LABELS.length}-class model, got ${model.nClasses}`,
+    );
+  }
+  const params = new Map<string, tf.Variable>();
+  for (const [name, v] of model.params) {
+    if (!name.startsWith("pred_convs.")) params.set(name, tf.variable(v.clone(), v.trainable));
+  }
+  predConvs(2).forEach((c, i) => {
+    const isCl = c.name.startsWith("pred_convs.cl_");
+    let w: tf.Tensor, b: tf.Tensor;
+    if (headInit === "random") {
+      w = xavierUniformHwio([c.k, c.k, c.inC, c.outC], (seed * 7919 + i * 104729 + 1) >>> 0);
+      b = tf.zeros([c.outC]);
+    } else if (!isCl) {
+      w = model.params.get(`${c.name}.weight`)!.clone();
+      b = model.params.get(`${c.name}.bias`)!.clone();
+    } else {
+      const boxes = c.outC / 2;
+      const keep: number[] = []; // for each box slot: its background and person channels of the 21-class conv
+      for (let s = 0; s < boxes; s++) keep.push(s * 21 + BACKGROUND_CLASS, s * 21 + VOC_PERSON_CLASS);
+      const idx = tf.tensor1d(keep, "int32");
+      const gw = tf.gather(model.params.get(`${c.name}.weight`)!, idx, 3); // [3, 3, in, boxes·2]
+      const gb = tf.gather(model.params.get(`${c.name}.bias`)!, idx); // [boxes·2]
+      // copy the values out into new tensors: variables must not share the gathered tensors' backend data
+      w = tf.tensor(gw.dataSync().slice(), gw.shape, "float32");
+      b = tf.tensor(gb.dataSync().slice(), gb.shape, "float32");
+      tf.dispose([idx, gw, gb]);
+    }
+    params.set(`${c.name}.weight`, tf.variable(w, true));
+    params.set(`${c.name}.bias`, tf.variable(b, true));
+    tf.dispose([w, b]);
+  });
+  // keep the reference's state_dict order
+  const ordered = new Map([...paramShapes(2).keys()].map((k) => [k, params.get(k)!]));
+  return { nClasses: 2, params: ordered, ...anchorsOf(model) };
+}
