@@ -23,8 +23,8 @@ import {
   type DetectorInput,
   loadDetector,
 } from "../lib/export/detector.ts";
-import { decodeImage, type RgbImage, sniffImageFormat } from "../lib/image/mod.ts";
-import { classColor } from "../lib/ssd/mod.ts";
+import { decodeImage, type RgbImage, sniffImageFormat } from "../lib/image/codec.ts";
+import { classColor } from "../lib/ssd/classes.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);

@@ -21,9 +21,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GraphModel, loadGraphModel } from "@tensorflow/tfjs-converter";
-import { InputError } from "../core/mod.ts";
-import type { RgbImage } from "../image/mod.ts";
-import { preprocessForSsd } from "../ssd/mod.ts";
+import { InputError } from "../core/errors.ts";
+import type { RgbImage } from "../image/codec.ts";
+import { preprocessForSsd } from "../ssd/preprocess.ts";
 import { MODEL_JSON, type SsdMetadata, SsdMetadataSchema } from "./model_json.ts";
 import { GRAPH_INPUTS, GRAPH_OUTPUTS } from "./ssd_graph.ts";
 

@@ -15,19 +15,11 @@
  * only on exact ties.
  * @module
  */
-import {
-  AUX_CONVS,
-  BASE_CONVS,
-  BOXES_PER_LOCATION,
-  CENTER_VARIANCE_DIVISOR,
-  type ConvSpec,
-  type DetectOptions,
-  N_PRIORS,
-  predConvs,
-  PRIOR_MAPS,
-  SIZE_VARIANCE_FACTOR,
-  SSD_INPUT_SIDE,
-} from "../ssd/mod.ts";
+import { AUX_CONVS, BASE_CONVS, type ConvSpec, predConvs } from "../ssd/model.ts";
+import { BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "../ssd/priors.ts";
+import { CENTER_VARIANCE_DIVISOR, SIZE_VARIANCE_FACTOR } from "../ssd/boxes.ts";
+import type { DetectOptions } from "../ssd/postprocess.ts";
+import { SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { attr, type AttrValue, type ConstTensor, GraphBuilder, type GraphDef } from "./graphdef.ts";
 
 /** Names of the graph's inputs and outputs (node names; the signature uses the same keys). */

@@ -5,7 +5,8 @@
  */
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
-import { crc32, InputError } from "../core/mod.ts";
+import { crc32 } from "../core/checksum.ts";
+import { InputError } from "../core/errors.ts";
 
 /** 8-bit RGB image, row-major, 3 bytes per pixel: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B. */
 export interface RgbImage {

@@ -7,7 +7,7 @@
  * `rescale_factors` [1, 1, 1, 512] (the reference's [1, 512, 1, 1] moved to channels-last).
  * @module
  */
-import { mulberry32 } from "../core/mod.ts";
+import { mulberry32 } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
 import { SSD_INPUT_SIDE } from "./preprocess.ts";

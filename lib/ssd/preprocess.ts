@@ -4,7 +4,8 @@
  * No TF.js here (lib/data/augment.ts uses the ImageNet mean).
  * @module
  */
-import { assertRgb, resizeBilinearPil, type RgbImage } from "../image/mod.ts";
+import { assertRgb, type RgbImage } from "../image/codec.ts";
+import { resizeBilinearPil } from "../image/resize.ts";
 
 /** Side of the SSD300 input, in pixels: images are resized to SSD_INPUT_SIDE × SSD_INPUT_SIDE. */
 export const SSD_INPUT_SIDE = 300;
