@@ -5,6 +5,9 @@
  *
  * Python values map to JS as: int → number (bigint when beyond 2^53), float → number, str → string,
  * bytes → Uint8Array, None → null, bool → boolean, list and tuple → Array, dict → Map, set → Set.
+ *
+ * One concept (the pickle machine: its opcode loop and value stack) kept in one file on purpose, beyond the
+ * ~400-line guide, as CPython's own pickle.py keeps its Unpickler together.
  */
 import { InputError } from "../core/errors.ts";
 
