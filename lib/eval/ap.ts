@@ -141,6 +141,41 @@ export interface CocoEvalOptions {
   recallThresholds?: readonly number[];
 }
 
+/** {@link CocoEvalOptions} with pycocotools' defaults filled in (maxDets ascending). */
+export function resolveCocoOptions(
+  opts: CocoEvalOptions,
+): {
+  maxDets: number[];
+  areaRange: readonly [number, number];
+  iouThresholds: number[];
+  recallThresholds: number[];
+} {
+  return {
+    maxDets: [...(opts.maxDets ?? COCO_MAX_DETS)].sort((a, b) => a - b),
+    areaRange: opts.areaRange ?? COCO_AREA_ALL,
+    iouThresholds: [...(opts.iouThresholds ?? COCO_IOU_THRESHOLDS)],
+    recallThresholds: [...(opts.recallThresholds ?? COCO_RECALL_THRESHOLDS)],
+  };
+}
+
+/**
+ * The evaluated image ids, ascending and unique (`np.unique`): `imageIds` when given, else every id in `gts` or
+ * `dets`.
+ * @throws RangeError when a detection's image is not among them (as `COCO.loadRes`)
+ */
+export function evaluatedImageIds(
+  gts: readonly CocoGt[],
+  dets: readonly CocoDet[],
+  imageIds?: readonly number[],
+): number[] {
+  const ids = new Set(imageIds ?? [...gts.map((g) => g.image_id), ...dets.map((d) => d.image_id)]);
+  const stray = dets.find((d) => !ids.has(d.image_id));
+  if (stray) {
+    throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
 /** What {@link evaluateCoco} reports. Values are −1 (as pycocotools) when there is no non-ignored ground truth. */
 export interface CocoEvalResult {
   /** AP at IoU 0.5, maxDets 100. */
@@ -385,20 +420,9 @@ export function evaluateCoco(
   dets: readonly CocoDet[],
   opts: CocoEvalOptions = {},
 ): CocoEvalResult {
-  const maxDets = [...(opts.maxDets ?? COCO_MAX_DETS)].sort((a, b) => a - b);
-  const areaRange = opts.areaRange ?? COCO_AREA_ALL;
-  const iouThresholds = [...(opts.iouThresholds ?? COCO_IOU_THRESHOLDS)];
-  const recallThresholds = [...(opts.recallThresholds ?? COCO_RECALL_THRESHOLDS)];
-  const imageIdSet = new Set(
-    opts.imageIds ?? [...gts.map((g) => g.image_id), ...dets.map((d) => d.image_id)],
-  );
-  if (opts.imageIds) {
-    const stray = dets.find((d) => !imageIdSet.has(d.image_id));
-    if (stray) {
-      throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
-    }
-  }
-  const imageIds = [...imageIdSet].sort((a, b) => a - b); // np.unique
+  const { maxDets, areaRange, iouThresholds, recallThresholds } = resolveCocoOptions(opts);
+  const imageIds = evaluatedImageIds(gts, dets, opts.imageIds);
+  const imageIdSet = new Set(imageIds);
   const gtByImage = groupByImage(gts.filter((g) => imageIdSet.has(g.image_id)));
   const dtByImage = groupByImage(dets);
   const T = iouThresholds.length;

@@ -16,18 +16,16 @@
 import { Rng } from "../core/rng.ts";
 import {
   accumulateRanked,
-  COCO_AREA_ALL,
-  COCO_IOU_THRESHOLDS,
-  COCO_MAX_DETS,
-  COCO_RECALL_THRESHOLDS,
   type CocoDet,
   type CocoEvalOptions,
   type CocoGt,
+  evaluatedImageIds,
   evaluateImage,
   groupByImage,
   type ImageEval,
   meanValid,
   rankDetections,
+  resolveCocoOptions,
 } from "./ap.ts";
 import type { CocoGroundTruth } from "../data/mod.ts";
 import { type ApJson, type BootstrapSettings, type CocoResult, cocoToEvalInputs } from "./coco.ts";
@@ -84,19 +82,9 @@ export function evaluatePerImage(
   dets: readonly CocoDet[],
   opts: CocoEvalOptions = {},
 ): PerImageEval {
-  const maxDets = [...(opts.maxDets ?? COCO_MAX_DETS)].sort((a, b) => a - b);
+  const { maxDets, areaRange, iouThresholds, recallThresholds } = resolveCocoOptions(opts);
   const maxDet = maxDets[maxDets.length - 1];
-  const areaRange = opts.areaRange ?? COCO_AREA_ALL;
-  const iouThresholds = [...(opts.iouThresholds ?? COCO_IOU_THRESHOLDS)];
-  const recallThresholds = [...(opts.recallThresholds ?? COCO_RECALL_THRESHOLDS)];
-  const imageIds = [
-    ...new Set(opts.imageIds ?? [...gts.map((g) => g.image_id), ...dets.map((d) => d.image_id)]),
-  ].sort((a, b) => a - b);
-  const known = new Set(imageIds);
-  const stray = dets.find((d) => !known.has(d.image_id));
-  if (stray) {
-    throw new RangeError(`detection on image ${stray.image_id}, which is not among the evaluated images`);
-  }
+  const imageIds = evaluatedImageIds(gts, dets, opts.imageIds);
   const gtByImage = groupByImage(gts), dtByImage = groupByImage(dets);
   // An image without ground truth and detections gets an empty evaluation: as if pycocotools skipped it.
   const evals = imageIds.map((id) =>

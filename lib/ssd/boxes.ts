@@ -59,6 +59,15 @@ export function cxcyToXyxy(cxcy: Float32Array): Float32Array {
   return out;
 }
 
+/** Checks `values` [n * 4] hold one box (or offset) per prior of `priorsCxcy` [n * 4]; returns n. */
+function checkOnePerPrior(fn: string, what: string, values: Float32Array, priorsCxcy: Float32Array): number {
+  const n = checkBoxes(fn, values);
+  if (priorsCxcy.length !== values.length) {
+    throw new RangeError(`${fn}: ${n} ${what} but ${priorsCxcy.length / 4} priors`);
+  }
+  return n;
+}
+
 /**
  * Encodes boxes as offsets against priors (`cxcy_to_gcxgcy`):
  * g_cx = (cx − p_cx) / (p_w / 10), g_cy likewise, g_w = log(w / p_w) · 5, g_h likewise.
@@ -67,10 +76,7 @@ export function cxcyToXyxy(cxcy: Float32Array): Float32Array {
  * @returns new Float32Array [n * 4] offsets
  */
 export function encodeOffsets(cxcy: Float32Array, priorsCxcy: Float32Array): Float32Array {
-  const n = checkBoxes("encodeOffsets", cxcy);
-  if (priorsCxcy.length !== cxcy.length) {
-    throw new RangeError(`encodeOffsets: ${n} boxes but ${priorsCxcy.length / 4} priors`);
-  }
+  const n = checkOnePerPrior("encodeOffsets", "boxes", cxcy, priorsCxcy);
   const out = new Float32Array(n * 4);
   for (let i = 0; i < n * 4; i += 4) {
     const pw = priorsCxcy[i + 2], ph = priorsCxcy[i + 3];
@@ -90,10 +96,7 @@ export function encodeOffsets(cxcy: Float32Array, priorsCxcy: Float32Array): Flo
  * @returns new Float32Array [n * 4] boxes (cx, cy, w, h), fractional
  */
 export function decodeOffsets(offsets: Float32Array, priorsCxcy: Float32Array): Float32Array {
-  const n = checkBoxes("decodeOffsets", offsets);
-  if (priorsCxcy.length !== offsets.length) {
-    throw new RangeError(`decodeOffsets: ${n} offsets but ${priorsCxcy.length / 4} priors`);
-  }
+  const n = checkOnePerPrior("decodeOffsets", "offsets", offsets, priorsCxcy);
   const out = new Float32Array(n * 4);
   for (let i = 0; i < n * 4; i += 4) {
     const pw = priorsCxcy[i + 2], ph = priorsCxcy[i + 3];

@@ -33,14 +33,11 @@ export const PRIOR_MAPS: readonly PriorMapSpec[] = [
  * ratio is tall (≤ 1), spread log-evenly over that range; ratio 1 (and its extra box) is kept for heads and
  * crowds.
  */
-export const PEDESTRIAN_PRIOR_MAPS: readonly PriorMapSpec[] = [
-  { name: "conv4_3", size: 38, scale: 0.1, aspectRatios: [1, 0.45, 0.25] },
-  { name: "conv7", size: 19, scale: 0.2, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
-  { name: "conv8_2", size: 10, scale: 0.375, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
-  { name: "conv9_2", size: 5, scale: 0.55, aspectRatios: [1, 0.5, 0.37, 0.28, 0.2] },
-  { name: "conv10_2", size: 3, scale: 0.725, aspectRatios: [1, 0.45, 0.25] },
-  { name: "conv11_2", size: 1, scale: 0.9, aspectRatios: [1, 0.45, 0.25] },
-];
+export const PEDESTRIAN_PRIOR_MAPS: readonly PriorMapSpec[] = PRIOR_MAPS.map((m) => ({
+  ...m,
+  // 3 ratios (4 boxes) on conv4_3, conv10_2, conv11_2; 5 ratios (6 boxes) elsewhere, as in the reference
+  aspectRatios: m.aspectRatios.length === 3 ? [1, 0.45, 0.25] : [1, 0.5, 0.37, 0.28, 0.2],
+}));
 
 /** Named anchor sets: `reference` (the homework's) and `pedestrian` (tall boxes only). */
 export const ANCHOR_SETS = {
