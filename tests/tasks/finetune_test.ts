@@ -88,6 +88,8 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     shuffle: false,
     seed: 9,
     valFraction: 0.2,
+    select: "ap75",
+    patience: null,
   });
   const d = parseFinetuneArgs(["--dataset", "d.json", "--from-scratch", "--out", "o"]);
   assert.deepEqual(
