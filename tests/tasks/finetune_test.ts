@@ -359,6 +359,8 @@ Deno.test({
       assert.match(msg, /last good resume state is kept/);
       const c = decodeResumeState(await Deno.readFile(`${dir}/run/resume.bin`));
       assert.equal(c.state.epoch, 1);
+      const run = JSON.parse(await Deno.readTextFile(`${dir}/run/run.json`));
+      assert.deepEqual(run.stopped, { reason: "non-finite loss", epochs_done: 1, epoch: 2, batch: 1 });
       disposeModel(c.model);
       assert.equal(tf.memory().numTensors >= 0, true);
     } finally {
