@@ -33,7 +33,8 @@ Deno.test("demoRunDir() gives every combination of data and checkpoint its own d
 });
 
 Deno.test({
-  name: "deno task demo: the smoke demo and the real one (--data --checkpoint) work in either order in one --out",
+  name:
+    "deno task demo: the smoke demo and the real one (--data --checkpoint) work in either order in one --out",
   ignore: ignoreWithoutShared("golden/ssd300_voc.pth"),
   sanitizeResources: false,
   fn: () =>
@@ -45,7 +46,11 @@ Deno.test({
       assert.equal(first.code, 0, first.err);
       const second = await demo(real);
       assert.equal(second.code, 0, second.err);
-      assert.doesNotMatch(second.err, /resuming|other settings/, "the real demo does not touch the smoke run");
+      assert.doesNotMatch(
+        second.err,
+        /resuming|other settings/,
+        "the real demo does not touch the smoke run",
+      );
       assert.match(second.err, /ap: using .*\/finetuned\/best\/weights\.json \(epoch 1 of 1/);
       const third = await demo(smoke);
       assert.equal(third.code, 0, third.err);
@@ -54,7 +59,7 @@ Deno.test({
       const realDir = await demoRunDir(out, FIXTURE_DIR, sharedPath("golden/ssd300_voc.pth"));
       for (const d of [smokeDir, realDir]) {
         assert.ok((await Deno.stat(`${d}/report.html`)).isFile, d);
-        assert.match(third.out + second.out, new RegExp(`report: ${d}/report.html`));
+        assert.ok((third.out + second.out).includes(`report: ${d}/report.html`), d);
       }
       const ap = JSON.parse(await Deno.readTextFile(`${realDir}/finetuned/ap.json`));
       assert.equal(ap.settings.weights_choice, "best");
