@@ -40,7 +40,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const out = `${dir}/demo`;
-      const smoke = ["--out", out, "--epochs", "1", "--backend", "wasm"];
+      const smoke = ["--out", out, "--epochs", "1"]; // training on 2 workers with oneDNN where it loads
       const real = [...smoke, "--data", FIXTURE_DIR, "--checkpoint", sharedPath("golden/ssd300_voc.pth")];
       const first = await demo(smoke);
       assert.equal(first.code, 0, first.err);
