@@ -8,6 +8,7 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import type { SsdModel } from "../../lib/ssd/mod.ts";
 import {
   type BestEpoch,
+  chooseRunWeights,
   improves,
   learningRateAt,
   type ResumeState,
@@ -18,6 +19,7 @@ import {
   type TrainItem,
   type TrainSample,
 } from "../../lib/train/mod.ts";
+import { withTempDir } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -160,4 +162,25 @@ Deno.test("trainingLogCsv() writes one row per epoch with empty cells for missin
     csv,
     "epoch,train_loss,val_loss,val_ap75,val_ap,lr,seconds\n1,2.5,1.5,0.25,0.125,0.001,3\n2,2,,,,,\n",
   );
+});
+
+Deno.test("chooseRunWeights() picks a run's best/ unless --last, names the best epoch, leaves other files alone", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/weights.json`, "{}");
+    assert.deepEqual(await chooseRunWeights(`${dir}/weights.json`, false), {
+      file: `${dir}/weights.json`,
+      which: "given",
+      note: `using ${dir}/weights.json`,
+    });
+    await Deno.mkdir(`${dir}/best`);
+    await Deno.writeTextFile(`${dir}/best/weights.json`, "{}");
+    await Deno.writeTextFile(`${dir}/other.json`, "{}");
+    const best = await chooseRunWeights(`${dir}/weights.json`, false);
+    assert.equal(best.file, `${dir}/best/weights.json`);
+    assert.equal(best.which, "best");
+    assert.match(best.note, /--last/);
+    assert.equal((await chooseRunWeights(`${dir}/weights.json`, true)).which, "last");
+    assert.equal((await chooseRunWeights(`${dir}/other.json`, false)).which, "given");
+    assert.equal((await chooseRunWeights(`${dir}/best/weights.json`, false)).which, "given");
+  });
 });
