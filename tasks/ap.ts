@@ -31,6 +31,7 @@ import {
   selectCategory,
   withBootstrapIntervals,
 } from "../lib/eval/mod.ts";
+import { chooseRunWeights } from "../lib/train/mod.ts";
 
 const CLI = {
   task: "ap",
@@ -46,7 +47,15 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     detections: { kind: "string", value: "FILE", description: "mode A: COCO results" },
     category: { kind: "string", value: "NAME|ID", description: "mode A: category (default: the only one)" },
     dataset: { kind: "string", value: "FILE", description: "mode B: dataset.json of deno task prepare" },
-    weights: { kind: "string", value: "FILE", description: "mode B: our weights (weights.json)" },
+    weights: {
+      kind: "string",
+      value: "FILE",
+      description: "mode B: our weights (a finetune run's weights.json: its best/ when there is one)",
+    },
+    last: {
+      kind: "boolean",
+      description: "mode B: a finetune run's last-epoch weights.json itself, not its best/",
+    },
     checkpoint: { kind: "string", value: "X.pth", description: "mode B: a reference .pth" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     class: { kind: "string", value: "NAME", default: "person", description: "mode B: class scored" },
@@ -89,8 +98,11 @@ async function main(args: string[]): Promise<void> {
     return printSummary(ap, `${out}/ap.json`);
   }
   const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
+  const chosen = f.weights === undefined ? undefined : await chooseRunWeights(f.weights, f.last);
+  if (chosen) console.error(`ap: ${chosen.note}`);
   const result = await evaluateDetectorOnSplit({
     ...f,
+    weights: chosen?.file,
     datasetPath: f.dataset!,
     className: f.class,
     checkpointOptions,
@@ -98,6 +110,10 @@ async function main(args: string[]): Promise<void> {
   await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
   await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
   const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
+  if (chosen) {
+    ap.settings.weights_choice = chosen.which;
+    if (chosen.bestEpoch !== undefined) ap.settings.best_epoch = chosen.bestEpoch;
+  }
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
   printSummary(ap, `${out}/ap.json`);
 }

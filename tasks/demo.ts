@@ -8,8 +8,9 @@
  * - With `--data PennFudanPed.zip --checkpoint ssd300_voc.pth` it runs the real experiment: the original 21-class
  *   VOC detector scored on `person`, then fine-tuned as a single-class detector (heads initialised from the VOC
  *   person channels), both evaluated on the test split, and compared in the report.
- * Writes into --out: dataset.json, annotations.coco.json, preview/, original/ (with --checkpoint), finetuned/,
- * report.html.
+ * Writes into --out/<data>+<checkpoint|scratch>-<hash>/ (one run directory per combination of data and
+ * checkpoint, so the two demos work in either order): dataset.json, annotations.coco.json, preview/, original/
+ * (with --checkpoint), finetuned/ (best/ inside with --checkpoint, which ap scores), report.html.
  * @module
  */
 import {
@@ -25,7 +26,9 @@ import { runDemo } from "../lib/train/mod.ts";
 
 const CLI = {
   task: "demo",
-  usage: ["[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--backend B]"],
+  usage: [
+    "[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--restart] [--backend B]",
+  ],
   summary: `The whole chain: prepare → (ap of the original VOC detector) → finetune → ap → report. Without
 --checkpoint a smoke run from a seeded random initialisation; with it the real experiment.`,
   flags: {
@@ -40,12 +43,21 @@ const CLI = {
       description: "the 21-class VOC SSD300 .pth (default: none)",
     },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
-    out: { kind: "string", value: "DIR", default: "runs/demo", description: "output directory" },
+    out: {
+      kind: "string",
+      value: "DIR",
+      default: "runs/demo",
+      description: "output folder (one subfolder per combination of data and checkpoint)",
+    },
     epochs: { kind: "integer", min: 1, description: "fine-tuning epochs (default 2; 20 with --checkpoint)" },
     "batch-size": {
       kind: "integer",
       min: 1,
       description: "images per step (default 4; 10 with --checkpoint)",
+    },
+    restart: {
+      kind: "boolean",
+      description: "train this combination of data and checkpoint again instead of resuming its run",
     },
     backend: {
       kind: "choice",
@@ -70,6 +82,7 @@ async function main(args: string[]): Promise<void> {
     batchSize: f.batchSize ?? (real ? 10 : 4),
     backend: f.backend,
     trustCheckpoint: f.trustCheckpoint,
+    restart: f.restart,
   });
   console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   if (!real) {

@@ -1,7 +1,8 @@
 /**
  * Run directories, as the report reads them. A run directory holds:
  * - `ap.json` (required) — `deno task ap` output: AP@0.5, AP@0.75, AP@[.5:.95], AR@100, their 95% bootstrap
- *   intervals, the PR curves, settings (incl. `dataset`, `checkpoint`/`weights`, detector parameters);
+ *   intervals, the PR curves, settings (incl. `dataset`, `checkpoint`/`weights`, detector parameters, and for a
+ *   finetune run's weights `weights_choice` best|last and `best_epoch`);
  * - `detections.coco.json` and `gt.coco.json` — the per-image data (written by `deno task ap --dataset`; for
  *   `--annotations/--detections` runs the files named in ap.json's settings are used): needed for the paired
  *   comparison of runs and for the gallery;
@@ -34,6 +35,8 @@ export interface RunData {
   name: string;
   kind: "original" | "finetuned";
   description?: string;
+  /** which weights of a finetune run ap.json scored: its best epoch (best/, `best_epoch`) or the last */
+  weights?: { which: "best" | "last"; bestEpoch?: number };
   ap: ApJson;
   detections?: CocoResult[];
   groundTruth?: CocoGroundTruth;
@@ -62,6 +65,14 @@ async function findFile(dir: string, name: string, setting: unknown): Promise<st
   return undefined;
 }
 
+/** The `weights_choice` / `best_epoch` that `deno task ap` records for a finetune run's weights. */
+function weightsOf(ap: ApJson): RunData["weights"] {
+  const which = ap.settings.weights_choice;
+  if (which !== "best" && which !== "last") return undefined;
+  const epoch = ap.settings.best_epoch;
+  return { which, ...(typeof epoch === "number" ? { bestEpoch: epoch } : {}) };
+}
+
 /**
  * Reads a run directory (layout in the module doc). Only `ap.json` is required.
  * @throws ArtifactError naming the file and field when a present file is malformed or ap.json is missing.
@@ -87,6 +98,7 @@ export async function loadRunDir(dir: string): Promise<RunData> {
     name: run.name ?? d.slice(d.lastIndexOf("/") + 1),
     kind,
     description: run.description,
+    weights: weightsOf(ap),
     ap,
     detections,
     groundTruth,

@@ -96,6 +96,12 @@ export function hypothesisSection(verdict: Verdict, comparisons: readonly RunCom
 
 const KIND_TEXT = { original: "original VOC detector", finetuned: "fine-tuned" } as const;
 
+/** Which weights of a finetune run were scored, for the results table. */
+function weightsText(w: NonNullable<RunData["weights"]>): string {
+  if (w.which === "last") return "last epoch's weights";
+  return `best epoch's weights (best/${w.bestEpoch === undefined ? "" : `, epoch ${w.bestEpoch}`})`;
+}
+
 /** The results table: one row per run, AP values with their bootstrap intervals (from ap.json). */
 export function resultsSection(runs: readonly RunData[]): string {
   const keys = ["ap50", "ap75", "ap", "ar100"] as const;
@@ -119,6 +125,7 @@ export function resultsSection(runs: readonly RunData[]): string {
     h.push(
       `<tr data-run="${escapeHtml(r.name)}"><td>${swatch(i)}<b>${escapeHtml(r.name)}</b><br>` +
         `<span class="small">${KIND_TEXT[r.kind]}${r.description ? ` — ${escapeHtml(r.description)}` : ""}` +
+        (r.weights ? ` — ${escapeHtml(weightsText(r.weights))}` : "") +
         `</span></td>${cells}<td class="num">${r.ap.n_images} / ${r.ap.n_gt} / ${r.ap.n_detections}</td></tr>`,
     );
   });

@@ -3,9 +3,16 @@
  * finetune → ap → report. On the embedded fixtures from a seeded random initialisation it is a smoke run of every
  * stage; with the Penn-Fudan zip and the VOC checkpoint it is the real experiment (the notebook's settings plus
  * augmentation, heads initialised from the VOC person channels).
+ *
+ * Each combination of data and checkpoint gets its own run directory under the output folder
+ * ({@link demoRunDir}: `<data name>+<checkpoint name | scratch>-<8 hex of both absolute paths>`), so the smoke
+ * demo and the real one never share a dataset.json or a finetune run and work in either order; re-running the
+ * same combination resumes (or, with a larger --epochs, continues) its finetune run.
  * @module
  */
+import { basename, extname } from "node:path";
 import { runDenoTask } from "../cli/mod.ts";
+import { sha256Hex } from "../core/mod.ts";
 
 /** What `deno task demo` runs on. */
 export interface DemoOptions {
@@ -13,7 +20,7 @@ export interface DemoOptions {
   data: string;
   /** the 21-class VOC SSD300 .pth, absolute; undefined: a seeded random initialisation */
   checkpoint?: string;
-  /** output folder, absolute */
+  /** output folder, absolute; the run directory is a subfolder of it ({@link demoRunDir}) */
   out: string;
   epochs: number;
   batchSize: number;
@@ -21,11 +28,20 @@ export interface DemoOptions {
   backend?: string;
   /** read the checkpoint even if its pickle would call code (`--trust-checkpoint`, its tensors only) */
   trustCheckpoint?: boolean;
+  /** discard this combination's finetune run and train again (`finetune --restart`) */
+  restart?: boolean;
 }
 
-/** Runs the chain; returns the report's path. */
+/** The run directory of a combination of data and checkpoint (absolute paths) inside `out`. */
+export async function demoRunDir(out: string, data: string, checkpoint?: string): Promise<string> {
+  const name = (p: string) => basename(p, extname(p)).replace(/[^\w.-]+/g, "_") || "data";
+  const tag = (await sha256Hex(new TextEncoder().encode(`${data}\n${checkpoint ?? ""}`))).slice(0, 8);
+  return `${out}/${name(data)}+${checkpoint ? name(checkpoint) : "scratch"}-${tag}`;
+}
+
+/** Runs the chain in the combination's run directory; returns the report's path. */
 export async function runDemo(o: DemoOptions): Promise<string> {
-  const { out } = o;
+  const out = await demoRunDir(o.out, o.data, o.checkpoint);
   const backend = o.backend ? ["--backend", o.backend] : [];
   // Without an explicit backend, train on WASM with both cores (data-parallel workers) and oneDNN convolutions
   // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
@@ -66,8 +82,9 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],
     ...["--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", "1e-3"],
-    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend],
+    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend, ...(o.restart ? ["--restart"] : [])],
   ]);
+  // ap scores the run's best/ (best validation epoch) when there is one, and says so
   await runDenoTask("ap", [
     ...["--dataset", dataset, "--weights", `${out}/finetuned/weights.json`, "--out", `${out}/finetuned`],
     ...backend,

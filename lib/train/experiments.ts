@@ -171,6 +171,8 @@ export interface RunResult {
   ap: number | null;
   ar100: number | null;
   seconds: number | null;
+  /** which weights ap scored: `best epoch N` (the run's best/) or `last epoch`; absent in older results */
+  evaluated?: string;
   error?: string;
 }
 
@@ -195,7 +197,11 @@ export function resultsMarkdown(results: readonly RunResult[], base: FinetuneSet
       : "";
     const ap75 = r.ap75 !== null && r.ap75 === best ? `**${fmt(r.ap75)}**` : fmt(r.ap75);
     const time = r.seconds === null ? "—" : r.seconds.toFixed(0);
-    const note = r.error ? ` (failed: ${r.error.replaceAll("|", "/").slice(0, 80)})` : "";
+    const note = r.error
+      ? ` (failed: ${r.error.replaceAll("|", "/").slice(0, 80)})`
+      : r.evaluated
+      ? ` (${r.evaluated})`
+      : "";
     lines.push(
       `| ${r.name}${note} | ${diff || "—"} | ${fmt(r.ap50)} | ${ap75} | ${fmt(r.ap)} | ${
         fmt(r.ar100)

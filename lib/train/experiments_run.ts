@@ -10,7 +10,7 @@ import { z } from "zod";
 import { runDenoTask, TaskFailedError } from "../cli/mod.ts";
 import { InputError, readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
 import { readDataset } from "../data/mod.ts";
-import { ApJsonSchema } from "../eval/mod.ts";
+import { type ApJson, ApJsonSchema } from "../eval/mod.ts";
 import {
   type ExperimentsConfig,
   finetuneFlags,
@@ -30,8 +30,17 @@ export const ResultsJsonSchema = z.array(z.object({
   ap: z.number().nullable(),
   ar100: z.number().nullable(),
   seconds: z.number().nullable(),
+  evaluated: z.string().optional(),
   error: z.string().optional(),
 }));
+
+/** `best epoch N` / `last epoch` from the weights choice `deno task ap` records in ap.json; undefined: none. */
+function evaluatedOf(ap: ApJson | null): string | undefined {
+  const which = ap?.settings.weights_choice;
+  if (which === "last") return "last epoch";
+  if (which !== "best") return undefined;
+  return typeof ap!.settings.best_epoch === "number" ? `best epoch ${ap!.settings.best_epoch}` : "best epoch";
+}
 
 /** Where and how to run an experiment grid. */
 export interface ExperimentsRunOptions {
@@ -151,6 +160,7 @@ export async function runExperiments(
       ap: apJson?.ap ?? null,
       ar100: apJson?.ar100 ?? null,
       seconds,
+      ...(evaluatedOf(apJson) ? { evaluated: evaluatedOf(apJson) } : {}),
       ...(error ? { error } : {}),
     });
     if (!error) reportRuns.push(dir);

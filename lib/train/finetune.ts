@@ -22,10 +22,12 @@ import { writeTorchStateDict } from "../torch/mod.ts";
 import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
-import { encodeResumeState, loadResumeState, RESUME_FILE } from "./resume.ts";
-import { RUN_JSON_FILE, type RunJson, writeRunJson } from "./run_json.ts";
+import { BEST_DIR, type BestEpoch, writeBestWeights } from "./best.ts";
+import { encodeResumeState, loadResumeState, RESUME_FILE, ResumeStateError } from "./resume.ts";
+import { datasetFingerprint, resumeKey, startFingerprint } from "./resume_key.ts";
+import { RUN_JSON_FILE, type RunJson, type Stopped, writeRunJson } from "./run_json.ts";
 import { splitTrainVal, trainItemsOf } from "./samples.ts";
-import { TRAIN_LOG_FILE, writeTrainingLog } from "./train_log.ts";
+import { TRAIN_LOG_CSV_FILE, TRAIN_LOG_FILE, writeTrainingLogs } from "./train_log.ts";
 
 /** What a finished run wrote. */
 export interface FinetuneSummary {
@@ -37,9 +39,30 @@ export interface FinetuneSummary {
 
 const say = (line: string) => console.error(line);
 
-/** Settings that must match for a resume (a different run must not continue this one's resume state). */
-function resumeSettings(o: FinetuneOptions): Record<string, unknown> {
-  return { dataset: o.dataset, start: o.start, headInit: o.headInit, anchors: o.anchors, ...o.config };
+/** What a run directory holds that `--restart` discards (ap's outputs too: they scored the old weights). */
+const RUN_FILES = [
+  RESUME_FILE,
+  BEST_DIR,
+  "weights.json",
+  "weights.bin",
+  "model.pth",
+  TRAIN_LOG_FILE,
+  TRAIN_LOG_CSV_FILE,
+  RUN_JSON_FILE,
+  "ap.json",
+  "gt.coco.json",
+  "detections.coco.json",
+];
+
+/** Removes the run in `dir` (the files of {@link RUN_FILES} that exist); says what went. */
+async function discardRun(dir: string): Promise<void> {
+  const gone: string[] = [];
+  for (const name of RUN_FILES) {
+    if (await Deno.remove(`${dir}/${name}`, { recursive: true }).then(() => true, () => false)) {
+      gone.push(name);
+    }
+  }
+  if (gone.length > 0) say(`--restart: removed ${gone.join(", ")} from ${dir}`);
 }
 
 /** The starting model of a run, converted to 2 classes, with the run's anchor set (`--anchors`). */
@@ -95,11 +118,21 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   }
   await Deno.mkdir(o.out, { recursive: true });
   const resumeFile = `${o.out}/${RESUME_FILE}`;
-  const saved = await loadResumeState(o.out, resumeSettings(o), say);
+  if (o.restart) await discardRun(o.out);
+  const key = resumeKey(o, await datasetFingerprint(dataset, source), await startFingerprint(o));
+  const saved = await loadResumeState(o.out, key, say);
+  const c = o.config;
+  if (saved && saved.state.epoch > c.epochs) {
+    disposeModel(saved.model);
+    throw new ResumeStateError(
+      `${resumeFile} is after epoch ${saved.state.epoch}, more than --epochs ${c.epochs}; pass --epochs ` +
+        `${saved.state.epoch} or more to continue it, or --restart to start over`,
+    );
+  }
+  if (!saved) await Deno.remove(`${o.out}/${BEST_DIR}`, { recursive: true }).catch(() => {}); // a stale best/
   const model = saved?.model ?? await initialModel(o);
   model.anchors = o.anchors; // a resume state's are the same (part of its settings)
   const resume = saved?.state;
-  const c = o.config;
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
       `(micro ${c.microBatch}), ${c.optimizer} lr ${c.lr} ${c.schedule}, freeze ${c.freeze}, ` +
@@ -109,6 +142,33 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
   const progress = new Progress("train", imagesToTrain, { unit: "img", quiet: imagesToTrain === 0 });
   let imagesDone = 0, haveResumeState = resume !== undefined;
+  let best: BestEpoch | null = resume?.best ?? null;
+  /** run.json of this run (also written when a non-finite loss stops it) */
+  const runJson = (
+    engine: RunJson["engine"],
+    stopped: Stopped,
+    n: number,
+    trainMs: number,
+    stepS: number,
+  ) => ({
+    task: "finetune" as const,
+    kind: "finetuned" as const,
+    dataset: o.dataset,
+    start: o.start,
+    head_init: o.headInit,
+    engine,
+    settings: { ...c, anchors: o.anchors, workers: o.workers, native_conv: o.nativeConv },
+    n_train: trainSet.length,
+    n_val: valSet.length,
+    val_ids: valSet.map((v) => v.id),
+    resumed_from_epoch: startEpoch,
+    best: valSet.length > 0 ? best : null,
+    stopped,
+    seconds: (performance.now() - t0) / 1000,
+    ms_per_image: n > 0 ? trainMs / n : null,
+    ms_per_train_image: n > 0 ? (stepS * 1000) / n : null,
+    finished: new Date().toISOString(),
+  });
   try {
     const engine = await startGradientEngine(model, { ...o, microBatch: c.microBatch }, backend, say);
     const trainStart = performance.now();
@@ -131,16 +191,31 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
             `epoch ${e.epoch}/${c.epochs} done: train_loss ${e.train_loss.toFixed(4)}` +
               (e.val_loss === null
                 ? ""
-                : ` val_loss ${e.val_loss.toFixed(4)} val_ap75 ${e.val_ap75!.toFixed(4)}`),
+                : ` val_loss ${e.val_loss.toFixed(4)} val_ap75 ${e.val_ap75!.toFixed(4)} ` +
+                  `val_ap ${e.val_ap!.toFixed(4)}`),
           ),
+        onBest: async (b) => {
+          best = b;
+          await writeBestWeights(o.out, model);
+          progress.log(
+            `epoch ${b.epoch}: best so far (val ${b.metric} ${b.value.toFixed(4)}) → ${o.out}/${BEST_DIR}/`,
+          );
+        },
         saveResumeState: async (state) => {
-          await writeFileAtomic(resumeFile, encodeResumeState(model, state, resumeSettings(o)));
-          await writeTrainingLog(`${o.out}/${TRAIN_LOG_FILE}`, state.log);
+          await writeFileAtomic(resumeFile, encodeResumeState(model, state, key));
+          await writeTrainingLogs(o.out, state.log);
           haveResumeState = true;
         },
       });
     } catch (e) {
       if (!(e instanceof NonFiniteLossError)) throw e;
+      const stopped = {
+        reason: "non-finite loss" as const,
+        epochs_done: e.epoch - 1,
+        epoch: e.epoch,
+        batch: e.batch,
+      };
+      await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, runJson(engine.engine, stopped, 0, 0, 0));
       throw new NonFiniteLossError(
         e.epoch,
         e.batch,
@@ -156,34 +231,19 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       await engine.close();
     }
     const trainMs = performance.now() - trainStart;
-    const files = [
-      `${o.out}/weights.json`,
-      `${o.out}/model.pth`,
-      `${o.out}/${TRAIN_LOG_FILE}`,
-      `${o.out}/${RUN_JSON_FILE}`,
-    ];
+    const files = [`${o.out}/weights.json`, `${o.out}/model.pth`];
     await saveWeights(files[0], model);
     await writeFileAtomic(files[1], writeTorchStateDict(modelToStateDict(model), "model"));
-    await writeTrainingLog(files[2], result.log);
-    const n = result.imagesTrained;
-    const run: RunJson = {
-      task: "finetune",
-      kind: "finetuned",
-      dataset: o.dataset,
-      start: o.start,
-      head_init: o.headInit,
-      engine: engine.engine,
-      settings: { ...c, anchors: o.anchors, workers: o.workers, native_conv: o.nativeConv },
-      n_train: trainSet.length,
-      n_val: valSet.length,
-      val_ids: valSet.map((v) => v.id),
-      resumed_from_epoch: startEpoch,
-      seconds: (performance.now() - t0) / 1000,
-      ms_per_image: n > 0 ? trainMs / n : null,
-      ms_per_train_image: n > 0 ? (result.stepSeconds * 1000) / n : null,
-      finished: new Date().toISOString(),
-    };
-    await writeRunJson(files[3], run);
+    files.push(...await writeTrainingLogs(o.out, result.log), `${o.out}/${RUN_JSON_FILE}`);
+    const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
+    const run: RunJson = runJson(engine.engine, stopped, result.imagesTrained, trainMs, result.stepSeconds);
+    if (result.stopReason === "patience") {
+      say(
+        `stopped after epoch ${result.epochsDone}: ${c.patience} epochs without improvement of val ${c.select}`,
+      );
+    }
+    if (result.best) files.push(`${o.out}/${BEST_DIR}/ (epoch ${result.best.epoch})`);
+    await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, run);
     return { files, run, result };
   } finally {
     disposeModel(model);

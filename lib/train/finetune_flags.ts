@@ -15,6 +15,7 @@ import {
 } from "../cli/mod.ts";
 import type { BackendChoice } from "../engine/mod.ts";
 import { ANCHOR_SET_NAMES, type AnchorSetName } from "../ssd/mod.ts";
+import { SELECT_METRICS } from "./best.ts";
 import { FREEZE_MODES } from "./freeze.ts";
 import type { TrainConfig } from "./loop.ts";
 import { OPTIMIZERS, SCHEDULES } from "./optim.ts";
@@ -29,7 +30,9 @@ export const FINETUNE_CLI = {
   summary: `Fine-tunes SSD300 as a single-class (person) detector on the TRAIN split of a prepared dataset
 (a seeded --val-fraction of it held out for validation). Writes into --out: weights.json + weights.bin (our
 format), model.pth (the same weights as a PyTorch state_dict), train-log.json, run.json, and resume.bin (the
-resume state after the last completed epoch). Re-running with the same --out and settings resumes there.`,
+resume state after the last completed epoch), train-log.csv, and best/ (the best epoch's weights.json and
+model.pth by --select on the validation images). Re-running with the same --out, data, start and settings
+resumes there (a larger --epochs continues a finished run); anything else is refused unless --restart.`,
   exactlyOne: [["checkpoint", "weights", "imagenet", "from-scratch"]],
   flags: {
     dataset: {
@@ -108,6 +111,21 @@ resume state after the last completed epoch). Re-running with the same --out and
       default: 0.1,
       description: "part of the TRAIN split held out for val_loss / val_ap75 (never the test split)",
     },
+    select: {
+      kind: "choice",
+      choices: SELECT_METRICS,
+      default: "ap75",
+      description: "validation metric that picks the best epoch kept in best/ (ap75, ap = AP@[.5:.95], loss)",
+    },
+    patience: {
+      kind: "integer",
+      min: 1,
+      description: "stop after N epochs without improvement of --select (default: never; needs validation)",
+    },
+    restart: {
+      kind: "boolean",
+      description: "discard the run in --out (resume state, weights, best/, logs) and start over",
+    },
     backend: BACKEND_FLAG,
     workers: {
       kind: "integer",
@@ -142,6 +160,8 @@ export const SETTING_FLAGS = [
   "shuffle",
   "seed",
   "val-fraction",
+  "select",
+  "patience",
 ] as const satisfies readonly (keyof FinetuneFlags)[];
 export type SettingFlag = typeof SETTING_FLAGS[number];
 
@@ -165,6 +185,8 @@ export interface FinetuneOptions {
   nativeConv: boolean;
   /** read a start .pth whose pickle would call code anyway (its tensors only) */
   trustCheckpoint: boolean;
+  /** discard the run already in `out` and start over */
+  restart: boolean;
   config: TrainConfig;
 }
 
@@ -180,6 +202,9 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
   if (f.workers > 1 && f.backend === "tensorflow") {
     throw new UsageError("--workers > 1 needs --backend wasm or cpu (one tf.js instance per worker)");
   }
+  if (f.patience !== undefined && f.valFraction === 0) {
+    throw new UsageError("--patience needs validation images (--val-fraction > 0)");
+  }
   return {
     dataset: f.dataset,
     start,
@@ -190,6 +215,7 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
     workers: f.workers,
     nativeConv: f.nativeConv,
     trustCheckpoint: f.trustCheckpoint,
+    restart: f.restart,
     config: {
       epochs: f.epochs,
       batchSize: f.batchSize,
@@ -205,6 +231,8 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
       shuffle: f.shuffle,
       seed: f.seed,
       valFraction: f.valFraction,
+      select: f.select,
+      patience: f.patience ?? null,
     },
   };
 }

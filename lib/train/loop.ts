@@ -7,6 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InputError, Rng, shuffled } from "../core/mod.ts";
 import { priorsCxcyFor, type SsdModel } from "../ssd/mod.ts";
+import { type BestEpoch, improves, type SelectMetric } from "./best.ts";
 import { type FreezeMode, trainableNames } from "./freeze.ts";
 import {
   learningRateAt,
@@ -40,7 +41,14 @@ export interface TrainConfig {
   seed: number;
   /** fraction of the train split held out for validation (0 → none) */
   valFraction: number;
+  /** validation metric that picks the best epoch (best/): AP@0.75, AP@[.5:.95] (higher is better) or loss */
+  select: SelectMetric;
+  /** stop after this many epochs without improvement of `select`; null: never (needs validation) */
+  patience: number | null;
 }
+
+/** Why {@link train} returned: every epoch of `--epochs` done, or `--patience` epochs without improvement. */
+export type StopReason = "epochs" | "patience";
 
 /** Raised when the loss of a batch is NaN or infinite; no update was applied for that batch. */
 export class NonFiniteLossError extends InputError {
@@ -73,6 +81,10 @@ export interface TrainHooks {
   onStep?(report: StepReport): void;
   /** after every epoch, with its log entry */
   onEpoch?(entry: TrainingLog["epochs"][number]): void;
+  /** after an epoch's validation that improved the selection metric (before the resume state is saved) */
+  onBest?(best: BestEpoch): Promise<void>;
+  /** replaces {@link validateModel} (tests script validation curves with it); same contract */
+  validate?(items: readonly TrainItem[]): { loss: number; ap75: number; ap: number };
   /** replaces in-process {@link lossAndGradients} (e.g. a data-parallel pool); same contract */
   gradients?(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
 }
@@ -84,6 +96,11 @@ export interface TrainResult {
   imagesTrained: number;
   /** seconds spent in the optimiser steps (sample preparation, gradients, update), without validation */
   stepSeconds: number;
+  /** the best epoch by `cfg.select` (null without validation) */
+  best: BestEpoch | null;
+  stopReason: StopReason;
+  /** completed epochs (resumed ones included) */
+  epochsDone: number;
 }
 
 /**
@@ -149,7 +166,9 @@ export async function train(
   let rng = new Rng(cfg.seed);
   let log: TrainingLog = { steps: [], epochs: [] };
   let epoch0 = 0, step = 0;
+  let best: BestEpoch | null = null;
   if (hooks.resume) {
+    best = hooks.resume.best;
     opt.importState(hooks.resume.optimizer, model.params);
     rng = new Rng(hooks.resume.rng);
     log = structuredClone(hooks.resume.log);
@@ -161,9 +180,16 @@ export async function train(
       Promise.resolve(
         lossAndGradients(model, batch, { priorsCxcy, microBatch: cfg.microBatch, trainable: names }),
       ));
-  let imagesTrained = 0, stepSeconds = 0;
+  let imagesTrained = 0, stepSeconds = 0, epochsDone = epoch0;
+  let stopReason: StopReason = "epochs";
   try {
     for (let epoch = epoch0 + 1; epoch <= cfg.epochs; epoch++) {
+      if (cfg.patience !== null && best !== null && epoch - 1 - best.epoch >= cfg.patience) {
+        stopReason = "patience";
+        break;
+      }
+      const epochStart = performance.now();
+      let lr = 0;
       const order = cfg.shuffle ? shuffled(trainItems, rng) : trainItems.slice();
       let lossSum = 0;
       for (let b = 0; b < stepsPerEpoch; b++) {
@@ -175,7 +201,8 @@ export async function train(
           for (const g of r.grads.values()) g.dispose();
           throw new NonFiniteLossError(epoch, b + 1, r.loss);
         }
-        opt.step(model.params, r.grads, learningRateAt(step, schedule));
+        lr = learningRateAt(step, schedule);
+        opt.step(model.params, r.grads, lr);
         for (const g of r.grads.values()) g.dispose();
         stepSeconds += (performance.now() - t0) / 1000;
         step++;
@@ -191,25 +218,38 @@ export async function train(
           images: items.length,
         });
       }
-      const v = valItems.length > 0 ? validateModel(model, valItems, priorsCxcy, cfg.microBatch) : null;
+      const v = valItems.length === 0
+        ? null
+        : hooks.validate
+        ? hooks.validate(valItems)
+        : validateModel(model, valItems, priorsCxcy, cfg.microBatch);
       const entry = {
         epoch,
         train_loss: lossSum / stepsPerEpoch,
         val_loss: v?.loss ?? null,
         val_ap75: v?.ap75 ?? null,
+        val_ap: v?.ap ?? null,
+        lr,
+        seconds: (performance.now() - epochStart) / 1000,
       };
       log.epochs.push(entry);
       hooks.onEpoch?.(entry);
+      if (v !== null && improves(cfg.select, v[cfg.select], best)) {
+        best = { epoch, metric: cfg.select, value: v[cfg.select] };
+        await hooks.onBest?.(best);
+      }
+      epochsDone = epoch;
       await hooks.saveResumeState({
         epoch,
         step,
         rng: rng.state(),
         log: structuredClone(log),
         optimizer: opt.exportState(),
+        best,
       });
     }
   } finally {
     opt.dispose();
   }
-  return { log, imagesTrained, stepSeconds };
+  return { log, imagesTrained, stepSeconds, best, stopReason, epochsDone };
 }

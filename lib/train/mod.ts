@@ -2,11 +2,22 @@
  * Fine-tuning: the loss and gradients of a batch with micro-batch accumulation (step), the epoch loop (loop) with
  * validation (validate) and the resume state (resume), the optimisers and schedules (optim), which parameters
  * train (freeze), the training examples (samples), the gradient engine (engine), a whole `deno task finetune` run
- * (finetune, finetune_flags) with its artifacts train-log.json and run.json, and experiment grids (experiments,
- * experiments_run) and the demo chain (demo).
+ * (finetune, finetune_flags) with its artifacts train-log.json/.csv and run.json, its resume key (resume_key) and
+ * best epoch (best: `best/`, `--select`), and experiment grids (experiments, experiments_run) and the demo chain
+ * (demo).
  * @module
  */
-export { type DemoOptions, runDemo } from "./demo.ts";
+export {
+  BEST_DIR,
+  type BestEpoch,
+  chooseRunWeights,
+  improves,
+  type RunWeightsChoice,
+  SELECT_METRICS,
+  type SelectMetric,
+  writeBestWeights,
+} from "./best.ts";
+export { type DemoOptions, demoRunDir, runDemo } from "./demo.ts";
 export { type GradientEngine, startGradientEngine } from "./engine.ts";
 export {
   type ExperimentsConfig,
@@ -39,6 +50,7 @@ export {
   ownParamBuffers,
   scheduleOf,
   type StepReport,
+  type StopReason,
   train,
   type TrainConfig,
   type TrainHooks,
@@ -76,6 +88,8 @@ export {
   RunNoteSchema,
   type StartModel,
   StartModelSchema,
+  type Stopped,
+  StoppedSchema,
   writeRunJson,
 } from "./run_json.ts";
 export { prepareSample, splitTrainVal, type TrainItem, trainItemsOf } from "./samples.ts";
@@ -90,9 +104,14 @@ export {
 } from "./step.ts";
 export {
   readTrainingLog,
+  TRAIN_LOG_CSV_COLUMNS,
+  TRAIN_LOG_CSV_FILE,
   TRAIN_LOG_FILE,
   type TrainingLog,
+  trainingLogCsv,
   TrainingLogSchema,
   writeTrainingLog,
+  writeTrainingLogs,
 } from "./train_log.ts";
+export { datasetFingerprint, resumeKey, startFingerprint } from "./resume_key.ts";
 export { validateModel } from "./validate.ts";

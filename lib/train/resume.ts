@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { ArtifactError, describeValue, InputError, type RngState, validateArtifact } from "../core/mod.ts";
 import { disposeModel, type SsdModel } from "../ssd/mod.ts";
+import { type BestEpoch, SELECT_METRICS } from "./best.ts";
 import type { OptimizerState } from "./optim.ts";
 import { type TrainingLog, TrainingLogSchema } from "./train_log.ts";
 
@@ -31,6 +32,8 @@ export interface ResumeState {
   rng: RngState;
   log: TrainingLog;
   optimizer: OptimizerState;
+  /** the best epoch so far by the run's selection metric (null: none yet, or no validation) */
+  best: BestEpoch | null;
 }
 
 /** A resume state that belongs to a run with other settings. */
@@ -47,6 +50,8 @@ const HeaderSchema = z.object({
   rng: z.tuple([z.number(), z.number(), z.number(), z.number()]),
   optimizer: z.object({ kind: z.enum(["sgd", "adam"]), step: z.number().int().min(0) }),
   log: TrainingLogSchema,
+  best: z.object({ epoch: z.number().int().min(1), metric: z.enum(SELECT_METRICS), value: z.number() })
+    .nullable().default(null),
   settings: z.record(z.string(), z.unknown()),
   tensors: z.array(z.object({
     group: z.enum(["param", "buf1", "buf2"]),
@@ -88,6 +93,7 @@ export function encodeResumeState(model: SsdModel, state: ResumeState, settings:
     rng: state.rng,
     optimizer: { kind: state.optimizer.kind, step: state.optimizer.step },
     log: state.log,
+    best: state.best,
     settings,
     tensors,
   }));
@@ -144,14 +150,16 @@ export function decodeResumeState(
       rng: header.rng as RngState,
       log: header.log,
       optimizer: { kind: header.optimizer.kind, step: header.optimizer.step, buf1, buf2 },
+      best: header.best,
     },
     settings: header.settings,
   };
 }
 
 /**
- * Refuses to continue a run whose saved settings differ from the wanted ones.
- * @throws ResumeStateError naming the file and every differing setting with its saved value
+ * Refuses to continue a run whose saved settings (its resume key) differ from the wanted ones.
+ * @throws ResumeStateError naming the file and every differing setting with its saved and wanted value, and how
+ *   to proceed
  */
 export function checkResumeSettings(
   file: string,
@@ -164,8 +172,8 @@ export function checkResumeSettings(
   if (diff.length === 0) return;
   throw new ResumeStateError(
     `${file} belongs to a run with other settings (${
-      diff.map((k) => `${k}: ${describeValue(saved[k])}`).join(", ")
-    }); use another --out or delete it`,
+      diff.map((k) => `${k}: ${describeValue(saved[k])} there, ${describeValue(wanted[k])} now`).join("; ")
+    }); pass --restart to discard that run and start over, or use another --out`,
   );
 }
 

@@ -1,6 +1,6 @@
 /**
  * `run.json`, written by `deno task finetune` at the end of a run, read by the report and `deno task experiments`:
- * what the run started from, its settings, the engine it trained on and its timings. No TF.js here (the report
+ * what the run started from, its settings, the engine it trained on, its timings, its best epoch and why it stopped. No TF.js here (the report
  * reads it).
  *
  * Shapes read besides the current one ({@link readRunJson}): finetune's before the engine was recorded (`source`
@@ -32,6 +32,27 @@ export const EngineSchema = z.object({
 });
 export type Engine = z.infer<typeof EngineSchema>;
 
+/** The best epoch by the run's `--select` metric on the validation images; its weights are in `best/`. */
+export const BestEpochSchema = z.object({
+  epoch: z.number().int().min(1),
+  metric: z.enum(["ap75", "ap", "loss"]),
+  value: z.number(),
+});
+
+/**
+ * Why training stopped: every epoch of `--epochs` done, `--patience` epochs without improvement, or a non-finite
+ * loss (at `epoch`, `batch`; no weights.json/model.pth written then, best/ and resume.bin stay from before).
+ */
+export const StoppedSchema = z.object({
+  reason: z.enum(["epochs", "patience", "non-finite loss"]),
+  /** completed epochs */
+  epochs_done: z.number().int().min(0),
+  epoch: z.number().int().min(1).optional(),
+  batch: z.number().int().min(1).optional(),
+});
+
+export type Stopped = z.infer<typeof StoppedSchema>;
+
 /** `run.json` as `deno task finetune` writes it. */
 export const RunJsonSchema = z.object({
   task: z.literal("finetune"),
@@ -50,6 +71,10 @@ export const RunJsonSchema = z.object({
   n_val: z.number().int(),
   val_ids: z.array(z.number().int()),
   resumed_from_epoch: z.number().int(),
+  /** the best epoch (null: no validation images); absent in run.json of older versions */
+  best: BestEpochSchema.nullable().optional(),
+  /** why training stopped; absent in older versions (they always ran every epoch) */
+  stopped: StoppedSchema.optional(),
   /** wall-clock seconds of the whole task */
   seconds: z.number(),
   /** training time per image, validation and resume-state writes included; null when nothing was trained */

@@ -1,5 +1,5 @@
 /**
- * Validation after each epoch: the MultiBox loss and COCO AP@0.75 of the model on held-out TRAIN images (no
+ * Validation after each epoch: the MultiBox loss, COCO AP@0.75 and AP@[.5:.95] of the model on held-out TRAIN images (no
  * augmentation, forward only), detections decoded against the model's anchor set.
  * @module
  */
@@ -17,7 +17,7 @@ import { prepareSample, type TrainItem } from "./samples.ts";
 import { stackImages } from "./step.ts";
 
 /**
- * Loss and AP@0.75 of the model on validation items (no augmentation, forward only).
+ * Loss, AP@0.75 and AP@[.5:.95] of the model on validation items (no augmentation, forward only).
  * @param priorsCxcy priors for the targets and for decoding detections (the model's anchor set)
  * @param batchSize images per forward pass
  */
@@ -26,7 +26,7 @@ export function validateModel(
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
   batchSize: number,
-): { loss: number; ap75: number } {
+): { loss: number; ap75: number; ap: number } {
   const gts: CocoGt[] = [];
   const dets: CocoDet[] = [];
   let loss = 0;
@@ -52,5 +52,5 @@ export function validateModel(
     });
   }
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
-  return { loss: loss / items.length, ap75: ap.ap75 };
+  return { loss: loss / items.length, ap75: ap.ap75, ap: ap.ap };
 }

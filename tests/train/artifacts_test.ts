@@ -109,7 +109,14 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
   const grads = new Map([["rescale_factors", tf.onesLike(model.params.get("rescale_factors")!)]]);
   opt.step(model.params, grads, 0.1);
   grads.get("rescale_factors")!.dispose();
-  const state: ResumeState = { epoch: 2, step: 2, rng: [1, 2, 3, 4], log: LOG, optimizer: opt.exportState() };
+  const state: ResumeState = {
+    epoch: 2,
+    step: 2,
+    rng: [1, 2, 3, 4],
+    log: LOG,
+    optimizer: opt.exportState(),
+    best: { epoch: 1, metric: "ap75", value: 0.25 },
+  };
   opt.dispose();
   const settings = { dataset: "d.json", anchors: "pedestrian", epochs: 3 };
   const bytes = encodeResumeState(model, state, settings);
@@ -130,7 +137,7 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
   }
 });
 
-Deno.test("checkResumeSettings() refuses other settings, naming each with its saved value", () => {
+Deno.test("checkResumeSettings() refuses other settings, naming each with its saved and wanted value and --restart", () => {
   checkResumeSettings("r.bin", { lr: 0.001, anchors: "reference" }, { anchors: "reference", lr: 0.001 });
   assert.throws(
     () =>
@@ -141,8 +148,8 @@ Deno.test("checkResumeSettings() refuses other settings, naming each with its sa
     (e: unknown) =>
       e instanceof ResumeStateError &&
       e.message ===
-        'run/resume.bin belongs to a run with other settings (lr: 0.001, anchors: "pedestrian"); ' +
-          "use another --out or delete it",
+        "run/resume.bin belongs to a run with other settings (lr: 0.001 there, 0.01 now; anchors: " +
+          '"pedestrian" there, "reference" now); pass --restart to discard that run and start over, or use another --out',
   );
 });
 
