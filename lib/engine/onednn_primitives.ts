@@ -1,0 +1,450 @@
+/**
+ * oneDNN (libdnnl.so.2, v2.x C API) primitives through Deno FFI on raw float32 buffers: convolution forward
+ * (bias and ReLU fused), backward data, backward weights, and the ReLU backward (eltwise) — each built once per
+ * shape and cached.
+ *
+ * Layouts: activations are NHWC and the caller's weights HWIO, described to oneDNN by strides (logical NCHW /
+ * OIHW dims). The convolutions let oneDNN choose the weights' layout (`format_tag any`, its blocked formats): with
+ * the HWIO strides it can only take its im2col+GEMM path (`gemm:jit`), with its own layout it takes the direct
+ * AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder primitive —
+ * once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights do), and the
+ * weight gradient is reordered back to HWIO after each backward-weights call.
+ * @module
+ */
+
+/** oneDNN v2 C API constants (oneDNN 2.6 include/oneapi/dnnl/dnnl_types.h) */
+const DNNL_F32 = 3;
+const DNNL_FORMAT_TAG_ANY = 1;
+const DNNL_FORWARD_TRAINING = 64;
+const DNNL_FORWARD_INFERENCE = 96;
+const DNNL_BACKWARD_DATA = 160;
+const DNNL_BACKWARD_WEIGHTS = 192;
+const DNNL_CONVOLUTION_DIRECT = 0x1;
+const DNNL_ELTWISE_RELU = 0x1f;
+const DNNL_CPU = 1;
+const DNNL_STREAM_IN_ORDER = 0x1;
+const DNNL_QUERY_WEIGHTS_MD = 131, DNNL_QUERY_DIFF_WEIGHTS_MD = 132;
+const DNNL_QUERY_IMPL_INFO_STR = 8;
+const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
+const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161;
+const DNNL_ARG_FROM = DNNL_ARG_SRC, DNNL_ARG_TO = DNNL_ARG_DST;
+const DNNL_MAX_NDIMS = 12;
+/** DNNL_MEMORY_ALLOCATE: ((void *)(size_t)-1), the library allocates the buffer */
+const DNNL_MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
+/** generous sizes for oneDNN's (opaque here) descriptor structs: memory desc < 1 KiB, op desc < 8 KiB */
+const MEMORY_DESC_BYTES = 4096, OP_DESC_BYTES = 32768;
+
+const B = "buffer", P = "pointer";
+const CONV_GEOMETRY = [B, B, B, B] as const; // strides, dilates, padding_l, padding_r
+export const DNNL_SYMBOLS = {
+  dnnl_engine_create: { parameters: [B, "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: [B, P, "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_strides: { parameters: [B, "i32", B, "i32", B], result: "i32" },
+  dnnl_memory_desc_init_by_tag: { parameters: [B, "i32", B, "i32", "i32"], result: "i32" },
+  dnnl_memory_desc_equal: { parameters: [P, P], result: "i32" },
+  dnnl_dilated_convolution_forward_desc_init: {
+    parameters: [B, "i32", "i32", B, B, B, B, ...CONV_GEOMETRY],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_data_desc_init: {
+    parameters: [B, "i32", B, B, B, ...CONV_GEOMETRY],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_weights_desc_init: {
+    parameters: [B, "i32", B, B, B, B, ...CONV_GEOMETRY],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: { parameters: [B, "i32", "i32", B, "f32", "f32"], result: "i32" },
+  dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
+  dnnl_primitive_attr_create: { parameters: [B], result: "i32" },
+  dnnl_post_ops_create: { parameters: [B], result: "i32" },
+  dnnl_post_ops_append_eltwise: { parameters: [P, "f32", "i32", "f32", "f32"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: [P, P], result: "i32" },
+  dnnl_primitive_desc_create: { parameters: [B, B, P, P, P], result: "i32" },
+  dnnl_primitive_desc_query_md: { parameters: [P, "i32", "i32"], result: P },
+  dnnl_primitive_desc_query: { parameters: [P, "i32", "i32", B], result: "i32" },
+  dnnl_reorder_primitive_desc_create: { parameters: [B, P, P, P, P, P], result: "i32" },
+  dnnl_primitive_create: { parameters: [B, P], result: "i32" },
+  dnnl_memory_create: { parameters: [B, P, P, P], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: [P, P], result: "i32" },
+  dnnl_primitive_execute: { parameters: [P, P, "i32", B], result: "i32" },
+  dnnl_stream_wait: { parameters: [P], result: "i32" },
+} as const;
+
+export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
+
+/** A oneDNN call returned an error status. */
+export class NativeConvError extends Error {
+  override name = "NativeConvError";
+}
+
+function check(status: number, what: string): void {
+  if (status !== 0) throw new NativeConvError(`oneDNN ${what} failed with status ${status}`);
+}
+
+function dims(values: readonly number[]): BigInt64Array {
+  const d = new BigInt64Array(DNNL_MAX_NDIMS);
+  values.forEach((v, i) => (d[i] = BigInt(v)));
+  return d;
+}
+
+function handleOut(): BigUint64Array {
+  return new BigUint64Array(1);
+}
+
+function ptr(h: BigUint64Array | bigint): Deno.PointerObject {
+  const p = Deno.UnsafePointer.create(typeof h === "bigint" ? h : h[0]);
+  if (!p) throw new NativeConvError("oneDNN returned a null handle");
+  return p;
+}
+
+const of = (b: Uint8Array): Deno.PointerObject => Deno.UnsafePointer.of(b)!;
+
+/** One convolution's shape: NHWC input [n, h, w, cin], HWIO weights [kh, kw, cin, cout], output [n, outH, outW, cout]. */
+export interface ConvGeometry {
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  /** dilation as TF.js/PyTorch count it (1 = none) */
+  dilH: number;
+  dilW: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+  outH: number;
+  outW: number;
+  bias: boolean;
+  relu: boolean;
+}
+
+/**
+ * Which computation:
+ * - "forward": buffers x, w, [b,] y (y = conv(x, w) + b, ReLU when `relu`);
+ * - "backwardData": buffers dy, w, dx;
+ * - "backwardWeights": buffers x, dy, dw (HWIO);
+ * - "reluBackward": buffers y, dy, dx (dx = dy where y > 0, else 0), any shape, `size` floats.
+ */
+export type PrimitiveKind = "forward" | "backwardData" | "backwardWeights";
+
+interface Reorder {
+  prim: Deno.PointerObject;
+  args: Uint8Array;
+  /** the memory object over the caller's HWIO buffer */
+  user: bigint;
+  /** weights key of the internal copy (reorder into the primitive's layout skipped while it is unchanged) */
+  key?: unknown;
+}
+
+interface Prepared {
+  prim: Deno.PointerObject;
+  args: Uint8Array;
+  nArgs: number;
+  /** memory objects over the caller's buffers, in buffer order (the weights' one is the reorder's, if any) */
+  mems: bigint[];
+  /** reorder of the weights into the primitive's layout (forward, backward data) */
+  weightsIn?: Reorder;
+  /** reorder of the weight gradient from the primitive's layout to HWIO (backward weights) */
+  weightsOut?: Reorder;
+  impl: string;
+}
+
+/** oneDNN convolutions and ReLU backward on one engine and stream (one per thread). */
+export class OneDnnPrimitives {
+  private readonly engine: Deno.PointerObject;
+  private readonly stream: Deno.PointerObject;
+  private readonly cache = new Map<string, Prepared>();
+
+  constructor(private readonly f: Dnnl) {
+    const e = handleOut();
+    check(f.dnnl_engine_create(e, DNNL_CPU, 0n), "engine_create");
+    this.engine = ptr(e);
+    const s = handleOut();
+    check(f.dnnl_stream_create(s, this.engine, DNNL_STREAM_IN_ORDER), "stream_create");
+    this.stream = ptr(s);
+  }
+
+  private md(logical: number[], strides: number[]): Uint8Array {
+    const m = new Uint8Array(MEMORY_DESC_BYTES);
+    check(
+      this.f.dnnl_memory_desc_init_by_strides(m, logical.length, dims(logical), DNNL_F32, dims(strides)),
+      "memory_desc_init_by_strides",
+    );
+    return m;
+  }
+
+  private mdAny(logical: number[]): Uint8Array {
+    const m = new Uint8Array(MEMORY_DESC_BYTES);
+    check(
+      this.f.dnnl_memory_desc_init_by_tag(m, logical.length, dims(logical), DNNL_F32, DNNL_FORMAT_TAG_ANY),
+      "memory_desc_init_by_tag",
+    );
+    return m;
+  }
+
+  private memory(md: Deno.PointerObject, allocate: boolean): bigint {
+    const h = handleOut();
+    check(
+      this.f.dnnl_memory_create(h, md, this.engine, allocate ? ptr(DNNL_MEMORY_ALLOCATE) : null),
+      "memory_create",
+    );
+    return h[0];
+  }
+
+  private pd(desc: Uint8Array, attr: Deno.PointerObject | null, hint: BigUint64Array | null): BigUint64Array {
+    const pd = handleOut();
+    check(
+      this.f.dnnl_primitive_desc_create(pd, desc, attr, this.engine, hint ? ptr(hint) : null),
+      "primitive_desc_create",
+    );
+    return pd;
+  }
+
+  private primitive(pd: BigUint64Array): Deno.PointerObject {
+    const prim = handleOut();
+    check(this.f.dnnl_primitive_create(prim, ptr(pd)), "primitive_create");
+    return ptr(prim);
+  }
+
+  private static args(entries: [number, bigint][]): Uint8Array {
+    const args = new Uint8Array(16 * entries.length); // struct { int arg; dnnl_memory_t memory; }
+    const view = new DataView(args.buffer);
+    entries.forEach(([arg, mem], i) => {
+      view.setInt32(i * 16, arg, true);
+      view.setBigUint64(i * 16 + 8, mem, true);
+    });
+    return args;
+  }
+
+  /** A reorder between the caller's HWIO weights and the primitive's layout `internal` (allocated here). */
+  private reorder(user: Uint8Array, internal: Deno.PointerObject, toInternal: boolean): {
+    reorder: Reorder;
+    internal: bigint;
+  } {
+    const f = this.f;
+    const userMem = this.memory(of(user), false);
+    const internalMem = this.memory(internal, true);
+    const [from, to] = toInternal ? [of(user), internal] : [internal, of(user)];
+    const pd = handleOut();
+    check(
+      f.dnnl_reorder_primitive_desc_create(pd, from, this.engine, to, this.engine, null),
+      "reorder_primitive_desc_create",
+    );
+    const [memFrom, memTo] = toInternal ? [userMem, internalMem] : [internalMem, userMem];
+    return {
+      reorder: {
+        prim: this.primitive(pd),
+        args: OneDnnPrimitives.args([[DNNL_ARG_FROM, memFrom], [DNNL_ARG_TO, memTo]]),
+        user: userMem,
+      },
+      internal: internalMem,
+    };
+  }
+
+  private implInfo(pd: BigUint64Array): string {
+    const out = handleOut();
+    if (this.f.dnnl_primitive_desc_query(ptr(pd), DNNL_QUERY_IMPL_INFO_STR, 0, new Uint8Array(out.buffer))) {
+      return "?";
+    }
+    const p = Deno.UnsafePointer.create(out[0]);
+    return p ? new Deno.UnsafePointerView(p).getCString() : "?";
+  }
+
+  private buildConv(g: ConvGeometry, kind: PrimitiveKind): Prepared {
+    const f = this.f;
+    const src = this.md([g.n, g.cin, g.h, g.w], [g.h * g.w * g.cin, 1, g.w * g.cin, g.cin]); // NHWC
+    const weiLogical = [g.cout, g.cin, g.kh, g.kw];
+    const weiUser = this.md(weiLogical, [1, g.cout, g.kw * g.cin * g.cout, g.cin * g.cout]); // HWIO
+    const wei = this.mdAny(weiLogical);
+    const bia = g.bias && kind === "forward" ? this.md([g.cout], [1]) : null;
+    const dst = this.md([g.n, g.cout, g.outH, g.outW], [
+      g.outH * g.outW * g.cout,
+      1,
+      g.outW * g.cout,
+      g.cout,
+    ]);
+    const geometry: [BigInt64Array, BigInt64Array, BigInt64Array, BigInt64Array] = [
+      dims([g.strideH, g.strideW]),
+      dims([g.dilH - 1, g.dilW - 1]), // oneDNN counts dilation from 0
+      dims([g.padTop, g.padLeft]),
+      dims([g.padBottom, g.padRight]),
+    ];
+    const fwdDesc = new Uint8Array(OP_DESC_BYTES);
+    check(
+      f.dnnl_dilated_convolution_forward_desc_init(
+        fwdDesc,
+        kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING,
+        DNNL_CONVOLUTION_DIRECT,
+        src,
+        wei,
+        bia,
+        dst,
+        ...geometry,
+      ),
+      "convolution_forward_desc_init",
+    );
+    let attr: Deno.PointerObject | null = null;
+    if (g.relu && kind === "forward") {
+      const a = handleOut(), po = handleOut();
+      check(f.dnnl_primitive_attr_create(a), "primitive_attr_create");
+      check(f.dnnl_post_ops_create(po), "post_ops_create");
+      check(f.dnnl_post_ops_append_eltwise(ptr(po), 1, DNNL_ELTWISE_RELU, 0, 0), "post_ops_append_eltwise");
+      check(f.dnnl_primitive_attr_set_post_ops(ptr(a), ptr(po)), "primitive_attr_set_post_ops");
+      attr = ptr(a);
+    }
+    const fwd = this.pd(fwdDesc, attr, null);
+    let pd = fwd;
+    if (kind !== "forward") {
+      const desc = new Uint8Array(OP_DESC_BYTES);
+      check(
+        kind === "backwardData"
+          ? f.dnnl_dilated_convolution_backward_data_desc_init(
+            desc,
+            DNNL_CONVOLUTION_DIRECT,
+            src,
+            wei,
+            dst,
+            ...geometry,
+          )
+          : f.dnnl_dilated_convolution_backward_weights_desc_init(
+            desc,
+            DNNL_CONVOLUTION_DIRECT,
+            src,
+            wei,
+            null,
+            dst,
+            ...geometry,
+          ),
+        "convolution_backward_desc_init",
+      );
+      pd = this.pd(desc, null, fwd);
+    }
+    const chosen = f.dnnl_primitive_desc_query_md(
+      ptr(pd),
+      kind === "backwardWeights" ? DNNL_QUERY_DIFF_WEIGHTS_MD : DNNL_QUERY_WEIGHTS_MD,
+      0,
+    );
+    if (!chosen) throw new NativeConvError("oneDNN weights_md query returned null");
+    const userLayout = f.dnnl_memory_desc_equal(chosen, of(weiUser)) !== 0;
+    let weiMem: bigint, weiArgMem: bigint;
+    let weightsIn: Reorder | undefined, weightsOut: Reorder | undefined;
+    if (userLayout) {
+      weiMem = weiArgMem = this.memory(of(weiUser), false);
+    } else {
+      const r = this.reorder(weiUser, chosen, kind !== "backwardWeights");
+      weiMem = r.reorder.user;
+      weiArgMem = r.internal;
+      if (kind === "backwardWeights") weightsOut = r.reorder;
+      else weightsIn = r.reorder;
+    }
+    const mem = (m: Uint8Array) => this.memory(of(m), false);
+    let mems: bigint[], entries: [number, bigint][];
+    if (kind === "forward") {
+      const [x, b, y] = [mem(src), bia ? mem(bia) : 0n, mem(dst)];
+      mems = bia ? [x, weiMem, b, y] : [x, weiMem, y];
+      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_WEIGHTS, weiArgMem], [DNNL_ARG_DST, y]];
+      if (bia) entries.push([DNNL_ARG_BIAS, b]);
+    } else if (kind === "backwardData") {
+      const [dy, dx] = [mem(dst), mem(src)];
+      mems = [dy, weiMem, dx];
+      entries = [[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WEIGHTS, weiArgMem], [DNNL_ARG_DIFF_SRC, dx]];
+    } else {
+      const [x, dy] = [mem(src), mem(dst)];
+      mems = [x, dy, weiMem];
+      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_DIFF_WEIGHTS, weiArgMem]];
+    }
+    return {
+      prim: this.primitive(pd),
+      args: OneDnnPrimitives.args(entries),
+      nArgs: entries.length,
+      mems,
+      weightsIn,
+      weightsOut,
+      impl: this.implInfo(pd),
+    };
+  }
+
+  private buildReluBackward(size: number): Prepared {
+    const f = this.f;
+    const data = this.md([size], [1]);
+    const fwdDesc = new Uint8Array(OP_DESC_BYTES);
+    check(
+      f.dnnl_eltwise_forward_desc_init(fwdDesc, DNNL_FORWARD_TRAINING, DNNL_ELTWISE_RELU, data, 0, 0),
+      "eltwise_forward_desc_init",
+    );
+    const fwd = this.pd(fwdDesc, null, null);
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    check(
+      f.dnnl_eltwise_backward_desc_init(desc, DNNL_ELTWISE_RELU, data, data, 0, 0),
+      "eltwise_backward_desc_init",
+    );
+    const pd = this.pd(desc, null, fwd);
+    const mems = [0, 1, 2].map(() => this.memory(of(data), false)); // y (as ReLU's src: y > 0 ⇔ x > 0), dy, dx
+    const entries: [number, bigint][] = [[DNNL_ARG_SRC, mems[0]], [DNNL_ARG_DIFF_DST, mems[1]], [
+      DNNL_ARG_DIFF_SRC,
+      mems[2],
+    ]];
+    return {
+      prim: this.primitive(pd),
+      args: OneDnnPrimitives.args(entries),
+      nArgs: 3,
+      mems,
+      impl: this.implInfo(pd),
+    };
+  }
+
+  private execute(c: Prepared, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
+    const f = this.f;
+    c.mems.forEach((m, i) => {
+      check(f.dnnl_memory_set_data_handle(ptr(m), buffers[i]), "memory_set_data_handle");
+    });
+    const win = c.weightsIn;
+    if (win && (weightsKey === undefined || win.key !== weightsKey)) {
+      check(f.dnnl_primitive_execute(win.prim, this.stream, 2, win.args), "primitive_execute (reorder)");
+      win.key = weightsKey;
+    }
+    check(f.dnnl_primitive_execute(c.prim, this.stream, c.nArgs, c.args), "primitive_execute");
+    const wout = c.weightsOut;
+    if (wout) {
+      check(f.dnnl_primitive_execute(wout.prim, this.stream, 2, wout.args), "primitive_execute (reorder)");
+    }
+    check(f.dnnl_stream_wait(this.stream), "stream_wait");
+  }
+
+  /**
+   * Runs a convolution pass (see {@link PrimitiveKind} for the buffers, pointers into the WASM heap).
+   * @param weightsKey identifies the weights' contents (forward, backward data): while it is the same object as at
+   *   the last call of this primitive, the reordered copy is reused; undefined = reorder every call
+   */
+  conv(g: ConvGeometry, kind: PrimitiveKind, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
+    const key = kind + JSON.stringify(g);
+    let c = this.cache.get(key);
+    if (!c) {
+      c = this.buildConv(g, kind);
+      this.cache.set(key, c);
+    }
+    this.execute(c, buffers, weightsKey);
+  }
+
+  /** dx = dy where y > 0, else 0, over `size` floats (buffers y, dy, dx). */
+  reluBackward(size: number, buffers: Deno.PointerValue[]): void {
+    const key = `relu${size}`;
+    let c = this.cache.get(key);
+    if (!c) {
+      c = this.buildReluBackward(size);
+      this.cache.set(key, c);
+    }
+    this.execute(c, buffers);
+  }
+
+  /** oneDNN's implementation name of each cached primitive (for profiles), by cache key. */
+  implementations(): Map<string, string> {
+    return new Map([...this.cache].map(([k, c]) => [k, c.impl]));
+  }
+}
