@@ -17,13 +17,12 @@ const DNNL_F32 = 3;
 const DNNL_FORMAT_TAG_ANY = 1;
 const DNNL_FORWARD_TRAINING = 64;
 const DNNL_FORWARD_INFERENCE = 96;
-const DNNL_BACKWARD_DATA = 160;
-const DNNL_BACKWARD_WEIGHTS = 192;
 const DNNL_CONVOLUTION_DIRECT = 0x1;
 const DNNL_ELTWISE_RELU = 0x1f;
 const DNNL_CPU = 1;
 const DNNL_STREAM_IN_ORDER = 0x1;
-const DNNL_QUERY_WEIGHTS_MD = 131, DNNL_QUERY_DIFF_WEIGHTS_MD = 132;
+const DNNL_QUERY_SRC_MD = 129, DNNL_QUERY_WEIGHTS_MD = 131, DNNL_QUERY_DIFF_WEIGHTS_MD = 132;
+const DNNL_QUERY_DIFF_DST_MD = 134;
 const DNNL_QUERY_IMPL_INFO_STR = 8;
 const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
 const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161;
@@ -138,7 +137,8 @@ interface Reorder {
   args: Uint8Array;
   /** the memory object over the caller's HWIO buffer */
   user: bigint;
-  /** weights key of the internal copy (reorder into the primitive's layout skipped while it is unchanged) */
+  /** a weights reorder: skipped while the caller's key equals the one of the last run */
+  keyed: boolean;
   key?: unknown;
 }
 
@@ -148,10 +148,10 @@ interface Prepared {
   nArgs: number;
   /** memory objects over the caller's buffers, in buffer order (the weights' one is the reorder's, if any) */
   mems: bigint[];
-  /** reorder of the weights into the primitive's layout (forward, backward data) */
-  weightsIn?: Reorder;
-  /** reorder of the weight gradient from the primitive's layout to HWIO (backward weights) */
-  weightsOut?: Reorder;
+  /** reorders of inputs into the primitive's layouts (weights: keyed), run before it */
+  before: Reorder[];
+  /** reorders of outputs from the primitive's layouts to the caller's (the weight gradient to HWIO), run after */
+  after: Reorder[];
   impl: string;
 }
 
@@ -222,28 +222,37 @@ export class OneDnnPrimitives {
     return args;
   }
 
-  /** A reorder between the caller's HWIO weights and the primitive's layout `internal` (allocated here). */
-  private reorder(user: Uint8Array, internal: Deno.PointerObject, toInternal: boolean): {
-    reorder: Reorder;
-    internal: bigint;
+  /**
+   * The memory a primitive argument uses for a caller's buffer described by `user`, given the layout the primitive
+   * chose: the caller's memory itself when the layouts agree, else an internal buffer (allocated here) and a reorder
+   * between the two (into the internal one for inputs, out of it for outputs).
+   */
+  private stage(user: Uint8Array, chosen: Deno.PointerObject | null, input: boolean, keyed = false): {
+    user: bigint;
+    arg: bigint;
+    reorder?: Reorder;
   } {
     const f = this.f;
     const userMem = this.memory(of(user), false);
-    const internalMem = this.memory(internal, true);
-    const [from, to] = toInternal ? [of(user), internal] : [internal, of(user)];
+    if (!chosen) throw new NativeConvError("oneDNN memory_desc query returned null");
+    if (f.dnnl_memory_desc_equal(chosen, of(user)) !== 0) return { user: userMem, arg: userMem };
+    const internalMem = this.memory(chosen, true);
+    const [from, to] = input ? [of(user), chosen] : [chosen, of(user)];
     const pd = handleOut();
     check(
       f.dnnl_reorder_primitive_desc_create(pd, from, this.engine, to, this.engine, null),
       "reorder_primitive_desc_create",
     );
-    const [memFrom, memTo] = toInternal ? [userMem, internalMem] : [internalMem, userMem];
+    const [memFrom, memTo] = input ? [userMem, internalMem] : [internalMem, userMem];
     return {
+      user: userMem,
+      arg: internalMem,
       reorder: {
         prim: this.primitive(pd),
         args: OneDnnPrimitives.args([[DNNL_ARG_FROM, memFrom], [DNNL_ARG_TO, memTo]]),
         user: userMem,
+        keyed,
       },
-      internal: internalMem,
     };
   }
 
@@ -258,17 +267,16 @@ export class OneDnnPrimitives {
 
   private buildConv(g: ConvGeometry, kind: PrimitiveKind): Prepared {
     const f = this.f;
-    const src = this.md([g.n, g.cin, g.h, g.w], [g.h * g.w * g.cin, 1, g.w * g.cin, g.cin]); // NHWC
+    const srcUser = this.md([g.n, g.cin, g.h, g.w], [g.h * g.w * g.cin, 1, g.w * g.cin, g.cin]); // NHWC
+    const dstLogical = [g.n, g.cout, g.outH, g.outW];
     const weiLogical = [g.cout, g.cin, g.kh, g.kw];
     const weiUser = this.md(weiLogical, [1, g.cout, g.kw * g.cin * g.cout, g.cin * g.cout]); // HWIO
     const wei = this.mdAny(weiLogical);
     const bia = g.bias && kind === "forward" ? this.md([g.cout], [1]) : null;
-    const dst = this.md([g.n, g.cout, g.outH, g.outW], [
-      g.outH * g.outW * g.cout,
-      1,
-      g.outW * g.cout,
-      g.cout,
-    ]);
+    const dstUser = this.md(dstLogical, [g.outH * g.outW * g.cout, 1, g.outW * g.cout, g.cout]); // NHWC
+    // activations stay NHWC: oneDNN's blocked layouts (nChw16c) for backward weights measured no faster, and
+    // their reorders cost ≈ 80 ms per image
+    const src = srcUser, dst = dstUser;
     const geometry: [BigInt64Array, BigInt64Array, BigInt64Array, BigInt64Array] = [
       dims([g.strideH, g.strideW]),
       dims([g.dilH - 1, g.dilW - 1]), // oneDNN counts dilation from 0
@@ -325,47 +333,40 @@ export class OneDnnPrimitives {
       );
       pd = this.pd(desc, null, fwd);
     }
-    const chosen = f.dnnl_primitive_desc_query_md(
-      ptr(pd),
-      kind === "backwardWeights" ? DNNL_QUERY_DIFF_WEIGHTS_MD : DNNL_QUERY_WEIGHTS_MD,
-      0,
-    );
-    if (!chosen) throw new NativeConvError("oneDNN weights_md query returned null");
-    const userLayout = f.dnnl_memory_desc_equal(chosen, of(weiUser)) !== 0;
-    let weiMem: bigint, weiArgMem: bigint;
-    let weightsIn: Reorder | undefined, weightsOut: Reorder | undefined;
-    if (userLayout) {
-      weiMem = weiArgMem = this.memory(of(weiUser), false);
-    } else {
-      const r = this.reorder(weiUser, chosen, kind !== "backwardWeights");
-      weiMem = r.reorder.user;
-      weiArgMem = r.internal;
-      if (kind === "backwardWeights") weightsOut = r.reorder;
-      else weightsIn = r.reorder;
-    }
-    const mem = (m: Uint8Array) => this.memory(of(m), false);
+    const q = (what: number) => f.dnnl_primitive_desc_query_md(ptr(pd), what, 0);
+    const before: Reorder[] = [], after: Reorder[] = [];
+    const stage = (user: Uint8Array, chosen: Deno.PointerObject | null, input: boolean, keyed = false) => {
+      const s = this.stage(user, chosen, input, keyed);
+      if (s.reorder) (input ? before : after).push(s.reorder);
+      return s;
+    };
+    const direct = (m: Uint8Array) => this.memory(of(m), false);
     let mems: bigint[], entries: [number, bigint][];
     if (kind === "forward") {
-      const [x, b, y] = [mem(src), bia ? mem(bia) : 0n, mem(dst)];
-      mems = bia ? [x, weiMem, b, y] : [x, weiMem, y];
-      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_WEIGHTS, weiArgMem], [DNNL_ARG_DST, y]];
+      const wei = stage(weiUser, q(DNNL_QUERY_WEIGHTS_MD), true, true);
+      const [x, b, y] = [direct(srcUser), bia ? direct(bia) : 0n, direct(dstUser)];
+      mems = bia ? [x, wei.user, b, y] : [x, wei.user, y];
+      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DST, y]];
       if (bia) entries.push([DNNL_ARG_BIAS, b]);
     } else if (kind === "backwardData") {
-      const [dy, dx] = [mem(dst), mem(src)];
-      mems = [dy, weiMem, dx];
-      entries = [[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WEIGHTS, weiArgMem], [DNNL_ARG_DIFF_SRC, dx]];
+      const wei = stage(weiUser, q(DNNL_QUERY_WEIGHTS_MD), true, true);
+      const [dy, dx] = [direct(dstUser), direct(srcUser)];
+      mems = [dy, wei.user, dx];
+      entries = [[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DIFF_SRC, dx]];
     } else {
-      const [x, dy] = [mem(src), mem(dst)];
-      mems = [x, dy, weiMem];
-      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_DIFF_WEIGHTS, weiArgMem]];
+      const x = stage(srcUser, q(DNNL_QUERY_SRC_MD), true);
+      const dy = stage(dstUser, q(DNNL_QUERY_DIFF_DST_MD), true);
+      const dw = stage(weiUser, q(DNNL_QUERY_DIFF_WEIGHTS_MD), false);
+      mems = [x.user, dy.user, dw.user];
+      entries = [[DNNL_ARG_SRC, x.arg], [DNNL_ARG_DIFF_DST, dy.arg], [DNNL_ARG_DIFF_WEIGHTS, dw.arg]];
     }
     return {
       prim: this.primitive(pd),
       args: OneDnnPrimitives.args(entries),
       nArgs: entries.length,
       mems,
-      weightsIn,
-      weightsOut,
+      before,
+      after,
       impl: this.implInfo(pd),
     };
   }
@@ -395,6 +396,8 @@ export class OneDnnPrimitives {
       args: OneDnnPrimitives.args(entries),
       nArgs: 3,
       mems,
+      before: [],
+      after: [],
       impl: this.implInfo(pd),
     };
   }
@@ -404,15 +407,14 @@ export class OneDnnPrimitives {
     c.mems.forEach((m, i) => {
       check(f.dnnl_memory_set_data_handle(ptr(m), buffers[i]), "memory_set_data_handle");
     });
-    const win = c.weightsIn;
-    if (win && (weightsKey === undefined || win.key !== weightsKey)) {
-      check(f.dnnl_primitive_execute(win.prim, this.stream, 2, win.args), "primitive_execute (reorder)");
-      win.key = weightsKey;
+    for (const r of c.before) {
+      if (r.keyed && weightsKey !== undefined && r.key === weightsKey) continue;
+      check(f.dnnl_primitive_execute(r.prim, this.stream, 2, r.args), "primitive_execute (reorder)");
+      r.key = weightsKey;
     }
     check(f.dnnl_primitive_execute(c.prim, this.stream, c.nArgs, c.args), "primitive_execute");
-    const wout = c.weightsOut;
-    if (wout) {
-      check(f.dnnl_primitive_execute(wout.prim, this.stream, 2, wout.args), "primitive_execute (reorder)");
+    for (const r of c.after) {
+      check(f.dnnl_primitive_execute(r.prim, this.stream, 2, r.args), "primitive_execute (reorder)");
     }
     check(f.dnnl_stream_wait(this.stream), "stream_wait");
   }
