@@ -223,6 +223,51 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
       return out;
     },
   });
+  // MaxPool's gradient (lib/engine/gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
+  if (tf.getKernel("MaxPoolGrad", "wasm")) tf.unregisterKernel("MaxPoolGrad", "wasm");
+  tf.registerKernel({
+    kernelName: "MaxPoolGrad",
+    backendName: "wasm",
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackendLike;
+      const dy = args.inputs.dy as tf.TensorInfo, x = args.inputs.input as tf.TensorInfo;
+      const a = args.attrs as unknown as {
+        filterSize: [number, number] | number;
+        strides: [number, number] | number;
+        pad: "valid" | "same" | number;
+        dimRoundingMode?: "floor" | "round" | "ceil";
+      };
+      const info = tf.backend_util.computePool2DInfo(
+        x.shape as [number, number, number, number],
+        a.filterSize,
+        a.strides,
+        1,
+        a.pad,
+        a.dimRoundingMode,
+      );
+      const out = backend.makeOutput(x.shape, "float32");
+      const at = pointerOf(backend);
+      if (x.shape.every((d) => d > 0)) {
+        conv.maxPoolBackward({
+          n: info.batchSize,
+          h: info.inHeight,
+          w: info.inWidth,
+          c: info.inChannels,
+          kh: info.filterHeight,
+          kw: info.filterWidth,
+          strideH: info.strideHeight,
+          strideW: info.strideWidth,
+          padTop: info.padInfo.top,
+          padBottom: info.padInfo.bottom,
+          padLeft: info.padInfo.left,
+          padRight: info.padInfo.right,
+          outH: info.outHeight,
+          outW: info.outWidth,
+        }, [at(x), at(dy), at(out)]);
+      }
+      return out;
+    },
+  });
   tf.registerKernel({
     kernelName: RELU_GRAD_KERNEL,
     backendName: "wasm",

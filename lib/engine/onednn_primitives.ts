@@ -19,12 +19,14 @@ const DNNL_FORWARD_TRAINING = 64;
 const DNNL_FORWARD_INFERENCE = 96;
 const DNNL_CONVOLUTION_DIRECT = 0x1;
 const DNNL_ELTWISE_RELU = 0x1f;
+const DNNL_POOLING_MAX = 0x1ff;
 const DNNL_CPU = 1;
 const DNNL_STREAM_IN_ORDER = 0x1;
 const DNNL_QUERY_SRC_MD = 129, DNNL_QUERY_WEIGHTS_MD = 131, DNNL_QUERY_DIFF_WEIGHTS_MD = 132;
-const DNNL_QUERY_DIFF_DST_MD = 134;
+const DNNL_QUERY_DIFF_DST_MD = 134, DNNL_QUERY_WORKSPACE_MD = 135;
 const DNNL_QUERY_IMPL_INFO_STR = 8;
 const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
+const DNNL_ARG_WORKSPACE = 64;
 const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161;
 const DNNL_ARG_FROM = DNNL_ARG_SRC, DNNL_ARG_TO = DNNL_ARG_DST;
 const DNNL_MAX_NDIMS = 12;
@@ -55,6 +57,8 @@ export const DNNL_SYMBOLS = {
   },
   dnnl_eltwise_forward_desc_init: { parameters: [B, "i32", "i32", B, "f32", "f32"], result: "i32" },
   dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
+  dnnl_pooling_forward_desc_init: { parameters: [B, "i32", "i32", B, B, B, B, B, B], result: "i32" },
+  dnnl_pooling_backward_desc_init: { parameters: [B, "i32", B, B, B, B, B, B], result: "i32" },
   dnnl_primitive_attr_create: { parameters: [B], result: "i32" },
   dnnl_post_ops_create: { parameters: [B], result: "i32" },
   dnnl_post_ops_append_eltwise: { parameters: [P, "f32", "i32", "f32", "f32"], result: "i32" },
@@ -123,6 +127,24 @@ export interface ConvGeometry {
   relu: boolean;
 }
 
+/** One max pooling's shape: NHWC input [n, h, w, c], output [n, outH, outW, c]; padding excluded from the max. */
+export interface PoolGeometry {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+  outH: number;
+  outW: number;
+}
+
 /**
  * Which computation:
  * - "forward": buffers x, w, [b,] y (y = conv(x, w) + b, ReLU when `relu`);
@@ -135,6 +157,7 @@ export type PrimitiveKind = "forward" | "backwardData" | "backwardWeights";
 interface Reorder {
   prim: Deno.PointerObject;
   args: Uint8Array;
+  nArgs: number;
   /** the memory object over the caller's HWIO buffer */
   user: bigint;
   /** a weights reorder: skipped while the caller's key equals the one of the last run */
@@ -250,6 +273,7 @@ export class OneDnnPrimitives {
       reorder: {
         prim: this.primitive(pd),
         args: OneDnnPrimitives.args([[DNNL_ARG_FROM, memFrom], [DNNL_ARG_TO, memTo]]),
+        nArgs: 2,
         user: userMem,
         keyed,
       },
@@ -402,6 +426,65 @@ export class OneDnnPrimitives {
     };
   }
 
+  private buildMaxPoolBackward(p: PoolGeometry): Prepared {
+    const f = this.f;
+    const nhwc = (h: number, w: number) => this.md([p.n, p.c, h, w], [h * w * p.c, 1, w * p.c, p.c]);
+    const src = nhwc(p.h, p.w), dst = nhwc(p.outH, p.outW);
+    const geometry = [
+      dims([p.strideH, p.strideW]),
+      dims([p.kh, p.kw]),
+      dims([p.padTop, p.padLeft]),
+      dims([p.padBottom, p.padRight]),
+    ] as const;
+    const fwdDesc = new Uint8Array(OP_DESC_BYTES);
+    check(
+      f.dnnl_pooling_forward_desc_init(
+        fwdDesc,
+        DNNL_FORWARD_TRAINING,
+        DNNL_POOLING_MAX,
+        src,
+        dst,
+        ...geometry,
+      ),
+      "pooling_forward_desc_init",
+    );
+    const fwd = this.pd(fwdDesc, null, null);
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    check(
+      f.dnnl_pooling_backward_desc_init(desc, DNNL_POOLING_MAX, src, dst, ...geometry),
+      "pooling_backward_desc_init",
+    );
+    const pd = this.pd(desc, null, fwd);
+    const ws = f.dnnl_primitive_desc_query_md(ptr(fwd), DNNL_QUERY_WORKSPACE_MD, 0);
+    if (!ws) throw new NativeConvError("oneDNN max pooling has no workspace");
+    const [x, dy, dx] = [
+      this.memory(of(src), false),
+      this.memory(of(dst), false),
+      this.memory(of(src), false),
+    ];
+    const [y, workspace] = [this.memory(of(dst), true), this.memory(ws, true)];
+    // the forward again, for the workspace (the arg-max of each window): a memory-bound pass over x
+    const forward: Reorder = {
+      prim: this.primitive(fwd),
+      args: OneDnnPrimitives.args([[DNNL_ARG_SRC, x], [DNNL_ARG_DST, y], [DNNL_ARG_WORKSPACE, workspace]]),
+      nArgs: 3,
+      user: x,
+      keyed: false,
+    };
+    return {
+      prim: this.primitive(pd),
+      args: OneDnnPrimitives.args([[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WORKSPACE, workspace], [
+        DNNL_ARG_DIFF_SRC,
+        dx,
+      ]]),
+      nArgs: 3,
+      mems: [x, dy, dx],
+      before: [forward],
+      after: [],
+      impl: this.implInfo(pd),
+    };
+  }
+
   private execute(c: Prepared, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
     const f = this.f;
     c.mems.forEach((m, i) => {
@@ -409,12 +492,12 @@ export class OneDnnPrimitives {
     });
     for (const r of c.before) {
       if (r.keyed && weightsKey !== undefined && r.key === weightsKey) continue;
-      check(f.dnnl_primitive_execute(r.prim, this.stream, 2, r.args), "primitive_execute (reorder)");
+      check(f.dnnl_primitive_execute(r.prim, this.stream, r.nArgs, r.args), "primitive_execute (before)");
       r.key = weightsKey;
     }
     check(f.dnnl_primitive_execute(c.prim, this.stream, c.nArgs, c.args), "primitive_execute");
     for (const r of c.after) {
-      check(f.dnnl_primitive_execute(r.prim, this.stream, 2, r.args), "primitive_execute (reorder)");
+      check(f.dnnl_primitive_execute(r.prim, this.stream, r.nArgs, r.args), "primitive_execute (before)");
     }
     check(f.dnnl_stream_wait(this.stream), "stream_wait");
   }
@@ -440,6 +523,17 @@ export class OneDnnPrimitives {
     let c = this.cache.get(key);
     if (!c) {
       c = this.buildReluBackward(size);
+      this.cache.set(key, c);
+    }
+    this.execute(c, buffers);
+  }
+
+  /** dL/dx of a max pooling (buffers x, dy, dx; NHWC): dy goes to each window's maximum. */
+  maxPoolBackward(p: PoolGeometry, buffers: Deno.PointerValue[]): void {
+    const key = "maxpool" + JSON.stringify(p);
+    let c = this.cache.get(key);
+    if (!c) {
+      c = this.buildMaxPoolBackward(p);
       this.cache.set(key, c);
     }
     this.execute(c, buffers);
