@@ -201,12 +201,18 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     kernelFunc: (args) => {
       const backend = args.backend as unknown as WasmBackendLike;
       const x = args.inputs.x as tf.TensorInfo, dy = args.inputs.dy as tf.TensorInfo;
-      const a = args.attrs as unknown as ConvGradAttrs;
+      const a = args.attrs as unknown as ConvGradAttrs & { bias?: boolean };
       const out = backend.makeOutput([a.kh, a.kw, x.shape[3], dy.shape[3]], "float32");
       const at = pointerOf(backend);
       calls++;
-      conv.conv(gradGeometry(x.shape, dy.shape, a), "backwardWeights", [at(x), at(dy), at(out)]);
-      return out;
+      const g = { ...gradGeometry(x.shape, dy.shape, a), bias: a.bias === true };
+      if (!g.bias) {
+        conv.conv(g, "backwardWeights", [at(x), at(dy), at(out)]);
+        return out;
+      }
+      const db = backend.makeOutput([dy.shape[3]], "float32");
+      conv.conv(g, "backwardWeights", [at(x), at(dy), at(out), at(db)]);
+      return [out, db];
     },
   });
   tf.registerKernel({
@@ -310,6 +316,7 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
     },
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
+      let pendingBiasGrad: tf.Tensor | undefined;
       // recomputed per closure (one native pass): a closure cannot know which of the others the tape will call
       const dyMasked = (): tf.Tensor4D =>
         (ys ? tf.engine().runKernel(RELU_GRAD_KERNEL, { y: ys, dy }) : dy) as tf.Tensor4D;
@@ -324,8 +331,27 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
         );
       return {
         x: () => grad(INPUT_GRAD_KERNEL, { dy: dyMasked(), w: ws }, { inShape: [...xShape] })(),
-        w: () => grad(FILTER_GRAD_KERNEL, { x: xs, dy: dyMasked() })(),
-        b: () => tf.sum(dyMasked(), [0, 1, 2]),
+        // dW and db from one backward-weights call; db waits (kept) for the b closure, which the tape calls
+        // right after w's (inputs in order x, w, b). A layer's weights and bias train together here; were only
+        // the weights differentiated, the [Cout] db would stay allocated.
+        w: () => {
+          const [dw, db] = tf.engine().runKernel(
+            FILTER_GRAD_KERNEL,
+            { x: xs, dy: dyMasked() },
+            { ...attrs, bias: true } as unknown as tf.NamedAttrMap,
+          ) as unknown as tf.Tensor[];
+          pendingBiasGrad?.dispose();
+          pendingBiasGrad = tf.keep(db);
+          return dw;
+        },
+        b: () => {
+          const db = pendingBiasGrad;
+          if (!db) return tf.sum(dyMasked(), [0, 1, 2]);
+          pendingBiasGrad = undefined;
+          const out = tf.clone(db); // an ordinary (not kept) tensor, which the caller's scopes manage
+          db.dispose();
+          return out;
+        },
       };
     },
   }) as tf.Tensor4D;

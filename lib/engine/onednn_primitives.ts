@@ -27,7 +27,7 @@ const DNNL_QUERY_DIFF_DST_MD = 134, DNNL_QUERY_WORKSPACE_MD = 135;
 const DNNL_QUERY_IMPL_INFO_STR = 8;
 const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
 const DNNL_ARG_WORKSPACE = 64;
-const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161;
+const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161, DNNL_ARG_DIFF_BIAS = 169;
 const DNNL_ARG_FROM = DNNL_ARG_SRC, DNNL_ARG_TO = DNNL_ARG_DST;
 const DNNL_MAX_NDIMS = 12;
 /** DNNL_MEMORY_ALLOCATE: ((void *)(size_t)-1), the library allocates the buffer */
@@ -149,7 +149,7 @@ export interface PoolGeometry {
  * Which computation:
  * - "forward": buffers x, w, [b,] y (y = conv(x, w) + b, ReLU when `relu`);
  * - "backwardData": buffers dy, w, dx;
- * - "backwardWeights": buffers x, dy, dw (HWIO);
+ * - "backwardWeights": buffers x, dy, dw (HWIO)[, db] (db when `bias`);
  * - "reluBackward": buffers y, dy, dx (dx = dy where y > 0, else 0), any shape, `size` floats.
  */
 export type PrimitiveKind = "forward" | "backwardData" | "backwardWeights";
@@ -296,7 +296,8 @@ export class OneDnnPrimitives {
     const weiLogical = [g.cout, g.cin, g.kh, g.kw];
     const weiUser = this.md(weiLogical, [1, g.cout, g.kw * g.cin * g.cout, g.cin * g.cout]); // HWIO
     const wei = this.mdAny(weiLogical);
-    const bia = g.bias && kind === "forward" ? this.md([g.cout], [1]) : null;
+    // forward: the bias added; backward weights: the bias gradient computed alongside (Σ dY over batch and space)
+    const bia = g.bias && kind !== "backwardData" ? this.md([g.cout], [1]) : null;
     const dstUser = this.md(dstLogical, [g.outH * g.outW * g.cout, 1, g.outW * g.cout, g.cout]); // NHWC
     // activations stay NHWC: oneDNN's blocked layouts (nChw16c) for backward weights measured no faster, and
     // their reorders cost ≈ 80 ms per image
@@ -349,7 +350,7 @@ export class OneDnnPrimitives {
             DNNL_CONVOLUTION_DIRECT,
             src,
             wei,
-            null,
+            bia,
             dst,
             ...geometry,
           ),
@@ -383,6 +384,11 @@ export class OneDnnPrimitives {
       const dw = stage(weiUser, q(DNNL_QUERY_DIFF_WEIGHTS_MD), false);
       mems = [x.user, dy.user, dw.user];
       entries = [[DNNL_ARG_SRC, x.arg], [DNNL_ARG_DIFF_DST, dy.arg], [DNNL_ARG_DIFF_WEIGHTS, dw.arg]];
+      if (bia) {
+        const db = direct(bia);
+        mems.push(db);
+        entries.push([DNNL_ARG_DIFF_BIAS, db]);
+      }
     }
     return {
       prim: this.primitive(pd),
