@@ -144,7 +144,28 @@ export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok:
     tf.registerKernel({ ...cfg, kernelFunc: kernel(cfg, isFused) });
   }
   registerGradientKernels(conv);
+  shareIdentity();
   return { ok: true, lib: active.lib };
+}
+
+/**
+ * The WASM backend's Identity kernel copies its input; TF.js's engine runs it for every tensor a differentiable
+ * op saves for its gradient (conv: x, w, y — ≈ 46 MB per image for conv1_2 alone). Tensors are immutable, so the
+ * clone can share the data (reference-counted, as the WASM Reshape kernel and the CPU backend's Identity do).
+ */
+function shareIdentity(): void {
+  const original = tf.getKernel("Identity", "wasm");
+  if (!original) return;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel({
+    ...original,
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return original.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: unknown): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+    },
+  });
 }
 
 /** Name of the kernel computing dL/dW (HWIO) of a convolution from x (NHWC) and dL/dY (NHWC) with oneDNN. */
