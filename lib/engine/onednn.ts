@@ -315,6 +315,9 @@ export function nativeConvImplementations(): Map<string, string> {
   return active?.conv.implementations() ?? new Map();
 }
 
+/** The bias gradient computed with the weights' one, until the same node's b closure takes it. */
+let pendingBiasGrad: tf.Tensor | undefined;
+
 /**
  * `convWithGrad` (lib/conv_grad.ts) with its gradients computed by oneDNN primitives: dW by the backward-weights
  * convolution, dX by the backward-data convolution, the ReLU mask by the eltwise ReLU backward; the forward goes
@@ -337,7 +340,9 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
     },
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
-      let pendingBiasGrad: tf.Tensor | undefined;
+      // a db the previous node's b closure did not take (only its weights differentiated): freed here
+      pendingBiasGrad?.dispose();
+      pendingBiasGrad = undefined;
       // recomputed per closure (one native pass): a closure cannot know which of the others the tape will call
       const dyMasked = (): tf.Tensor4D =>
         (ys ? tf.engine().runKernel(RELU_GRAD_KERNEL, { y: ys, dy }) : dy) as tf.Tensor4D;
@@ -353,15 +358,13 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
       return {
         x: () => grad(INPUT_GRAD_KERNEL, { dy: dyMasked(), w: ws }, { inShape: [...xShape] })(),
         // dW and db from one backward-weights call; db waits (kept) for the b closure, which the tape calls
-        // right after w's (inputs in order x, w, b). A layer's weights and bias train together here; were only
-        // the weights differentiated, the [Cout] db would stay allocated.
+        // right after w's (it runs a node's closures in input order x, w, b before the next node's)
         w: () => {
           const [dw, db] = tf.engine().runKernel(
             FILTER_GRAD_KERNEL,
             { x: xs, dy: dyMasked() },
             { ...attrs, bias: true } as unknown as tf.NamedAttrMap,
           ) as unknown as tf.Tensor[];
-          pendingBiasGrad?.dispose();
           pendingBiasGrad = tf.keep(db);
           return dw;
         },

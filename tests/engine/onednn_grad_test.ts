@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { registerTrainingGradients } from "../../lib/engine/gradients.ts";
-import { enableNativeConv } from "../../lib/engine/onednn.ts";
+import { enableNativeConv, nativeConvWithGrad } from "../../lib/engine/onednn.ts";
+import { convWithGrad } from "../../lib/engine/conv_grad.ts";
+import type { ConvFn } from "../../lib/ssd/model.ts";
 import { randomArray } from "../helpers.ts";
 
 await initBackend("wasm", null);
@@ -38,8 +40,66 @@ function poolGrad(p: (typeof POOLS)[number], seed: number): Float32Array {
   });
 }
 
+/**
+ * Gradients of L = Σ conv2(conv1(x))·r (3×3 ReLU, then 3×3 stride 2 linear) with respect to the inputs picked by
+ * `which` (indices into [x, w1, b1, w2, b2]).
+ */
+function chainGrads(convFn: ConvFn, which: number[]): Float32Array[] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(randomArray(2 * 9 * 9 * 5, 1), [2, 9, 9, 5]);
+    const w1 = tf.tensor4d(randomArray(3 * 3 * 5 * 6, 2), [3, 3, 5, 6]);
+    const b1 = tf.tensor1d(randomArray(6, 3));
+    const w2 = tf.tensor4d(randomArray(3 * 3 * 6 * 7, 4), [3, 3, 6, 7]);
+    const b2 = tf.tensor1d(randomArray(7, 5));
+    const r = tf.tensor4d(randomArray(2 * 5 * 5 * 7, 6), [2, 5, 5, 7]);
+    const all = [x, w1, b1, w2, b2];
+    const f = (...picked: tf.Tensor[]) => {
+      const t = all.map((v, i) => which.includes(i) ? picked[which.indexOf(i)] : v);
+      const h = convFn(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, t[2] as tf.Tensor1D, {
+        stride: 1,
+        pad: 1,
+        dilation: 1,
+        relu: true,
+      });
+      const y = convFn(h, t[3] as tf.Tensor4D, t[4] as tf.Tensor1D, {
+        stride: 2,
+        pad: 1,
+        dilation: 1,
+        relu: false,
+      });
+      return tf.sum(tf.mul(y, r));
+    };
+    return tf.grads(f)(which.map((i) => all[i])).map((g) => g.dataSync() as Float32Array);
+  });
+}
+
+const SUBSETS = [[0, 1, 2, 3, 4], [0], [1, 2, 3, 4], [3, 4]];
+
+// the WASM references, computed before any test enables oneDNN in this module
+const expectedChain = SUBSETS.map((which) => chainGrads(convWithGrad, which));
+
+Deno.test("nativeConvWithGrad(): a two-layer chain's gradients, for any subset of inputs, equal convWithGrad's", () => {
+  const expected = expectedChain;
+  if (!enableNativeConv(1).ok) return console.warn("skipping: oneDNN unavailable");
+  const before = tf.memory().numTensors;
+  SUBSETS.forEach((which, k) => {
+    const got = chainGrads(nativeConvWithGrad, which);
+    got.forEach((g, i) => {
+      let d = 0, m = 0;
+      g.forEach((v, j) => {
+        d = Math.max(d, Math.abs(v - expected[k][i][j]));
+        m = Math.max(m, Math.abs(expected[k][i][j]));
+      });
+      assert.ok(d <= 1e-5 * m, `inputs ${which}: gradient ${which[i]} max diff ${d} (max ${m})`);
+    });
+  });
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});
+
+const expectedPool = POOLS.map((p, i) => poolGrad(p, 10 + i)); // WASM MaxPoolGrad
+
 Deno.test("enableNativeConv(): oneDNN's MaxPoolGrad equals the WASM kernel's on SSD300's poolings", () => {
-  const expected = POOLS.map((p, i) => poolGrad(p, 10 + i)); // WASM MaxPoolGrad
+  const expected = expectedPool;
   const r = enableNativeConv(1);
   if (!r.ok) {
     if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(r.reason);
