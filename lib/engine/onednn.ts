@@ -1,16 +1,19 @@
 /**
- * Optional native convolutions for the WASM backend: the `FusedConv2D` and `Conv2D` kernels computed by oneDNN
- * (libdnnl.so.2, v2.x C API) through Deno FFI, directly on the tensors' memory in the WASM heap (no copies).
+ * Optional native kernels for the WASM backend, computed by oneDNN (libdnnl.so.2, v2.x C API; primitives in
+ * onednn_primitives.ts) through Deno FFI directly on the tensors' memory in the WASM heap: the `FusedConv2D` and
+ * `Conv2D` kernels, the convolution gradients of {@link nativeConvWithGrad} (backward data, backward weights with
+ * the bias gradient, the ReLU mask), and `MaxPoolGrad`; the WASM `Identity` kernel shares its input's data
+ * instead of copying it (TF.js runs it for every tensor saved for a gradient).
  *
  * Why: tf.js's WASM conv (XNNPACK, 128-bit SIMD, no FMA) reaches ≈17 GFLOP/s per core; oneDNN uses the CPU's
- * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's python3-torch installs it).
+ * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's libdnnl2).
  * Opt-in ({@link enableNativeConv}); when the library is missing the WASM kernels stay. Results equal the WASM
- * kernels' up to float summation order (≈1e-6 relative), so the default path and its golden tolerances are
- * untouched unless a caller enables this.
+ * kernels' up to float summation order (≈1e-6 relative); MaxPoolGrad routes each window's gradient to its
+ * maximum as the WASM kernel does for the non-negative (post-ReLU) maps SSD pools.
  *
- * Layout: activations NHWC and weights HWIO are described to oneDNN by strides (logical NCHW / OIHW dims), so no
- * reorders; bias and ReLU are fused (post-op). Primitives are cached per shape. Call in every thread (worker) that
- * should use it, after `initBackend("wasm")`.
+ * Layout: activations NHWC (as TF.js holds them), weights HWIO, reordered once per weights tensor into the
+ * blocked layout oneDNN picks; bias and ReLU are fused (post-op). Primitives are cached per shape. Call in every
+ * thread (worker) that should use it, after `initBackend("wasm")`.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";

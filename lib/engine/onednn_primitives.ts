@@ -9,6 +9,8 @@
  * AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder primitive —
  * once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights do), and the
  * weight gradient is reordered back to HWIO after each backward-weights call.
+ * Also max pooling's backward (NHWC). One concept — the FFI binding of the oneDNN primitives SSD300 needs — hence
+ * over 400 lines.
  * @module
  */
 
@@ -151,8 +153,7 @@ export interface PoolGeometry {
  * Which computation:
  * - "forward": buffers x, w, [b,] y (y = conv(x, w) + b, ReLU when `relu`);
  * - "backwardData": buffers dy, w, dx;
- * - "backwardWeights": buffers x, dy, dw (HWIO)[, db] (db when `bias`);
- * - "reluBackward": buffers y, dy, dx (dx = dy where y > 0, else 0), any shape, `size` floats.
+ * - "backwardWeights": buffers x, dy, dw (HWIO)[, db] (db when `bias`).
  */
 export type PrimitiveKind = "forward" | "backwardData" | "backwardWeights";
 
