@@ -17,7 +17,12 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
-import { type ConvGeometry, DNNL_SYMBOLS, OneDnnPrimitives } from "./onednn_primitives.ts";
+import {
+  type ConvGeometry,
+  DNNL_SYMBOLS,
+  OneDnnPrimitives,
+  type WindowGeometry,
+} from "./onednn_primitives.ts";
 import type { ConvFn } from "../ssd/model.ts";
 
 /** Where to look for oneDNN, in order (override with env SSD_DNNL_LIB). */
@@ -115,23 +120,11 @@ export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok:
       return Deno.UnsafePointer.of(new Uint8Array(heap, d.memoryOffset, 1));
     };
     const g: ConvGeometry = {
-      n: info.batchSize,
-      h: info.inHeight,
-      w: info.inWidth,
       cin: info.inChannels,
       cout: info.outChannels,
-      kh: info.filterHeight,
-      kw: info.filterWidth,
-      strideH: info.strideHeight,
-      strideW: info.strideWidth,
+      ...windowOf(info),
       dilH: info.dilationHeight,
       dilW: info.dilationWidth,
-      padTop: info.padInfo.top,
-      padBottom: info.padInfo.bottom,
-      padLeft: info.padInfo.left,
-      padRight: info.padInfo.right,
-      outH: info.outHeight,
-      outW: info.outWidth,
       bias: bias != null,
       relu: activation === "relu",
     };
@@ -214,102 +207,102 @@ function gradGeometry(xShape: number[], dyShape: number[], a: ConvGradAttrs): Co
   };
 }
 
-function registerGradientKernels(conv: OneDnnPrimitives): void {
-  const pointerOf = (backend: WasmBackendLike) => (t: tf.TensorInfo) =>
-    Deno.UnsafePointer.of(
-      new Uint8Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, 1),
-    );
+/** The window of TF.js's conv/pool info as oneDNN's geometry wants it. */
+function windowOf(info: tf.backend_util.Conv2DInfo): WindowGeometry {
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: info.padInfo.top,
+    padBottom: info.padInfo.bottom,
+    padLeft: info.padInfo.left,
+    padRight: info.padInfo.right,
+    outH: info.outHeight,
+    outW: info.outWidth,
+  };
+}
+
+/** Registers a WASM kernel computed on the tensors' heap memory (`at` gives a tensor's pointer). */
+function registerWasmKernel(
+  kernelName: string,
+  fn: (
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap,
+    backend: WasmBackendLike,
+    at: (t: tf.TensorInfo) => Deno.PointerValue,
+  ) => tf.TensorInfo | tf.TensorInfo[],
+): void {
+  if (tf.getKernel(kernelName, "wasm")) tf.unregisterKernel(kernelName, "wasm");
   tf.registerKernel({
-    kernelName: FILTER_GRAD_KERNEL,
+    kernelName,
     backendName: "wasm",
     kernelFunc: (args) => {
       const backend = args.backend as unknown as WasmBackendLike;
-      const x = args.inputs.x as tf.TensorInfo, dy = args.inputs.dy as tf.TensorInfo;
-      const a = args.attrs as unknown as ConvGradAttrs & { bias?: boolean };
-      const out = backend.makeOutput([a.kh, a.kw, x.shape[3], dy.shape[3]], "float32");
-      const at = pointerOf(backend);
-      calls++;
-      const g = { ...gradGeometry(x.shape, dy.shape, a), bias: a.bias === true };
-      if (!g.bias) {
-        conv.conv(g, "backwardWeights", [at(x), at(dy), at(out)]);
-        return out;
-      }
-      const db = backend.makeOutput([dy.shape[3]], "float32");
-      conv.conv(g, "backwardWeights", [at(x), at(dy), at(out), at(db)]);
-      return [out, db];
+      const at = (t: tf.TensorInfo) =>
+        Deno.UnsafePointer.of(
+          new Uint8Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, 1),
+        );
+      return fn(args.inputs, args.attrs ?? {}, backend, at);
     },
   });
-  tf.registerKernel({
-    kernelName: INPUT_GRAD_KERNEL,
-    backendName: "wasm",
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as WasmBackendLike;
-      const dy = args.inputs.dy as tf.TensorInfo, w = args.inputs.w as tf.TensorInfo;
-      const a = args.attrs as unknown as ConvGradAttrs & { inShape: number[] };
-      const out = backend.makeOutput(a.inShape, "float32");
-      const at = pointerOf(backend);
-      calls++;
-      conv.conv(gradGeometry(a.inShape, dy.shape, a), "backwardData", [at(dy), at(w), at(out)], w.dataId);
+}
+
+function registerGradientKernels(conv: OneDnnPrimitives): void {
+  registerWasmKernel(FILTER_GRAD_KERNEL, (inputs, attrs, backend, at) => {
+    const x = inputs.x as tf.TensorInfo, dy = inputs.dy as tf.TensorInfo;
+    const a = attrs as unknown as ConvGradAttrs & { bias?: boolean };
+    const out = backend.makeOutput([a.kh, a.kw, x.shape[3], dy.shape[3]], "float32");
+    calls++;
+    const g = { ...gradGeometry(x.shape, dy.shape, a), bias: a.bias === true };
+    if (!g.bias) {
+      conv.conv(g, "backwardWeights", [at(x), at(dy), at(out)]);
       return out;
-    },
+    }
+    const db = backend.makeOutput([dy.shape[3]], "float32");
+    conv.conv(g, "backwardWeights", [at(x), at(dy), at(out), at(db)]);
+    return [out, db];
+  });
+  registerWasmKernel(INPUT_GRAD_KERNEL, (inputs, attrs, backend, at) => {
+    const dy = inputs.dy as tf.TensorInfo, w = inputs.w as tf.TensorInfo;
+    const a = attrs as unknown as ConvGradAttrs & { inShape: number[] };
+    const out = backend.makeOutput(a.inShape, "float32");
+    calls++;
+    conv.conv(gradGeometry(a.inShape, dy.shape, a), "backwardData", [at(dy), at(w), at(out)], w.dataId);
+    return out;
   });
   // MaxPool's gradient (lib/engine/gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
-  if (tf.getKernel("MaxPoolGrad", "wasm")) tf.unregisterKernel("MaxPoolGrad", "wasm");
-  tf.registerKernel({
-    kernelName: "MaxPoolGrad",
-    backendName: "wasm",
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as WasmBackendLike;
-      const dy = args.inputs.dy as tf.TensorInfo, x = args.inputs.input as tf.TensorInfo;
-      const a = args.attrs as unknown as {
-        filterSize: [number, number] | number;
-        strides: [number, number] | number;
-        pad: "valid" | "same" | number;
-        dimRoundingMode?: "floor" | "round" | "ceil";
-      };
-      const info = tf.backend_util.computePool2DInfo(
-        x.shape as [number, number, number, number],
-        a.filterSize,
-        a.strides,
-        1,
-        a.pad,
-        a.dimRoundingMode,
-      );
-      const out = backend.makeOutput(x.shape, "float32");
-      const at = pointerOf(backend);
-      if (x.shape.every((d) => d > 0)) {
-        conv.maxPoolBackward({
-          n: info.batchSize,
-          h: info.inHeight,
-          w: info.inWidth,
-          c: info.inChannels,
-          kh: info.filterHeight,
-          kw: info.filterWidth,
-          strideH: info.strideHeight,
-          strideW: info.strideWidth,
-          padTop: info.padInfo.top,
-          padBottom: info.padInfo.bottom,
-          padLeft: info.padInfo.left,
-          padRight: info.padInfo.right,
-          outH: info.outHeight,
-          outW: info.outWidth,
-        }, [at(x), at(dy), at(out)]);
-      }
-      return out;
-    },
+  registerWasmKernel("MaxPoolGrad", (inputs, attrs, backend, at) => {
+    const dy = inputs.dy as tf.TensorInfo, x = inputs.input as tf.TensorInfo;
+    const a = attrs as unknown as {
+      filterSize: [number, number] | number;
+      strides: [number, number] | number;
+      pad: "valid" | "same" | number;
+      dimRoundingMode?: "floor" | "round" | "ceil";
+    };
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      a.filterSize,
+      a.strides,
+      1,
+      a.pad,
+      a.dimRoundingMode,
+    );
+    const out = backend.makeOutput(x.shape, "float32");
+    if (x.shape.every((d) => d > 0)) {
+      conv.maxPoolBackward({ ...windowOf(info), c: info.inChannels }, [at(x), at(dy), at(out)]);
+    }
+    return out;
   });
-  tf.registerKernel({
-    kernelName: RELU_GRAD_KERNEL,
-    backendName: "wasm",
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as WasmBackendLike;
-      const y = args.inputs.y as tf.TensorInfo, dy = args.inputs.dy as tf.TensorInfo;
-      const out = backend.makeOutput(dy.shape, "float32");
-      const at = pointerOf(backend);
-      const size = dy.shape.reduce((p, d) => p * d, 1);
-      if (size > 0) conv.reluBackward(size, [at(y), at(dy), at(out)]);
-      return out;
-    },
+  registerWasmKernel(RELU_GRAD_KERNEL, (inputs, _attrs, backend, at) => {
+    const y = inputs.y as tf.TensorInfo, dy = inputs.dy as tf.TensorInfo;
+    const out = backend.makeOutput(dy.shape, "float32");
+    const size = dy.shape.reduce((p, d) => p * d, 1);
+    if (size > 0) conv.reluBackward(size, [at(y), at(dy), at(out)]);
+    return out;
   });
 }
 

@@ -107,46 +107,37 @@ function ptr(h: BigUint64Array | bigint): Deno.PointerObject {
 
 const of = (b: Uint8Array): Deno.PointerObject => Deno.UnsafePointer.of(b)!;
 
-/** One convolution's shape: NHWC input [n, h, w, cin], HWIO weights [kh, kw, cin, cout], output [n, outH, outW, cout]. */
-export interface ConvGeometry {
+/** A sliding window over an NHWC input [n, h, w, ·] giving an output [n, outH, outW, ·] (explicit padding). */
+export interface WindowGeometry {
   n: number;
   h: number;
   w: number;
-  cin: number;
-  cout: number;
   kh: number;
   kw: number;
   strideH: number;
   strideW: number;
-  /** dilation as TF.js/PyTorch count it (1 = none) */
-  dilH: number;
-  dilW: number;
   padTop: number;
   padBottom: number;
   padLeft: number;
   padRight: number;
   outH: number;
   outW: number;
+}
+
+/** One convolution's shape: NHWC input [n, h, w, cin], HWIO weights [kh, kw, cin, cout], output [n, outH, outW, cout]. */
+export interface ConvGeometry extends WindowGeometry {
+  cin: number;
+  cout: number;
+  /** dilation as TF.js/PyTorch count it (1 = none) */
+  dilH: number;
+  dilW: number;
   bias: boolean;
   relu: boolean;
 }
 
-/** One max pooling's shape: NHWC input [n, h, w, c], output [n, outH, outW, c]; padding excluded from the max. */
-export interface PoolGeometry {
-  n: number;
-  h: number;
-  w: number;
+/** One max pooling's shape (c channels in and out); padding excluded from the max. */
+export interface PoolGeometry extends WindowGeometry {
   c: number;
-  kh: number;
-  kw: number;
-  strideH: number;
-  strideW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-  outH: number;
-  outW: number;
 }
 
 /**
