@@ -1,19 +1,28 @@
 /**
- * Optional native convolutions for the WASM backend: the `FusedConv2D` and `Conv2D` kernels computed by oneDNN
- * (libdnnl.so.2, v2.x C API) through Deno FFI, directly on the tensors' memory in the WASM heap (no copies).
+ * Optional native kernels for the WASM backend, computed by oneDNN (libdnnl.so.2, v2.x C API; primitives in
+ * onednn_primitives.ts) through Deno FFI directly on the tensors' memory in the WASM heap: the `FusedConv2D` and
+ * `Conv2D` kernels, the convolution gradients of {@link nativeConvWithGrad} (backward data, backward weights with
+ * the bias gradient, the ReLU mask), and `MaxPoolGrad`; the WASM `Identity` kernel shares its input's data
+ * instead of copying it (TF.js runs it for every tensor saved for a gradient).
  *
  * Why: tf.js's WASM conv (XNNPACK, 128-bit SIMD, no FMA) reaches ≈17 GFLOP/s per core; oneDNN uses the CPU's
- * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's python3-torch installs it).
+ * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's libdnnl2).
  * Opt-in ({@link enableNativeConv}); when the library is missing the WASM kernels stay. Results equal the WASM
- * kernels' up to float summation order (≈1e-6 relative), so the default path and its golden tolerances are
- * untouched unless a caller enables this.
+ * kernels' up to float summation order (≈1e-6 relative); MaxPoolGrad routes each window's gradient to its
+ * maximum as the WASM kernel does for the non-negative (post-ReLU) maps SSD pools.
  *
- * Layout: activations NHWC and weights HWIO are described to oneDNN by strides (logical NCHW / OIHW dims), so no
- * reorders; bias and ReLU are fused (post-op). Primitives are cached per shape. Call in every thread (worker) that
- * should use it, after `initBackend("wasm")`.
+ * Layout: activations NHWC (as TF.js holds them), weights HWIO, reordered once per weights tensor into the
+ * blocked layout oneDNN picks; bias and ReLU are fused (post-op). Primitives are cached per shape. Call in every
+ * thread (worker) that should use it, after `initBackend("wasm")`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { conv2dInputGrad, convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
+import { convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
+import {
+  type ConvGeometry,
+  DNNL_SYMBOLS,
+  OneDnnPrimitives,
+  type WindowGeometry,
+} from "./onednn_primitives.ts";
 import type { ConvFn } from "../ssd/model.ts";
 
 /** Where to look for oneDNN, in order (override with env SSD_DNNL_LIB). */
@@ -23,261 +32,7 @@ export const DNNL_LIBRARY_CANDIDATES = [
   "libdnnl.so.2",
 ];
 
-// oneDNN v2 C API constants (dnnl_types.h)
-const DNNL_F32 = 3;
-const DNNL_FORWARD_TRAINING = 64;
-const DNNL_FORWARD_INFERENCE = 96;
-const DNNL_CONVOLUTION_DIRECT = 0x1;
-const DNNL_CPU = 1;
-const DNNL_STREAM_IN_ORDER = 0x1;
-const DNNL_ELTWISE_RELU = 0x1f;
-const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
-const DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161;
-const DNNL_MAX_NDIMS = 12;
-/** generous sizes for oneDNN's (opaque here) descriptor structs: memory desc < 1 KiB, conv desc < 8 KiB */
-const MEMORY_DESC_BYTES = 4096, OP_DESC_BYTES = 32768;
-
-const SYMBOLS = {
-  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
-  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
-  dnnl_memory_desc_init_by_strides: {
-    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
-    result: "i32",
-  },
-  dnnl_dilated_convolution_forward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_dilated_convolution_backward_weights_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_post_ops_append_eltwise: { parameters: ["pointer", "f32", "i32", "f32", "f32"], result: "i32" },
-  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_primitive_desc_create: {
-    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
-  dnnl_memory_create: { parameters: ["buffer", "buffer", "pointer", "pointer"], result: "i32" },
-  dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
-  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
-} as const;
-
-type Dnnl = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-/** A oneDNN call returned an error status. */
-export class NativeConvError extends Error {
-  override name = "NativeConvError";
-}
-
-function check(status: number, what: string): void {
-  if (status !== 0) throw new NativeConvError(`oneDNN ${what} failed with status ${status}`);
-}
-
-function dims(values: readonly number[]): BigInt64Array {
-  const d = new BigInt64Array(DNNL_MAX_NDIMS);
-  values.forEach((v, i) => (d[i] = BigInt(v)));
-  return d;
-}
-
-function handleOut(): BigUint64Array {
-  return new BigUint64Array(1);
-}
-
-function ptr(h: BigUint64Array): Deno.PointerObject {
-  const p = Deno.UnsafePointer.create(h[0]);
-  if (!p) throw new NativeConvError("oneDNN returned a null handle");
-  return p;
-}
-
-interface ConvGeometry {
-  n: number;
-  h: number;
-  w: number;
-  cin: number;
-  cout: number;
-  kh: number;
-  kw: number;
-  strideH: number;
-  strideW: number;
-  dilH: number;
-  dilW: number;
-  padTop: number;
-  padBottom: number;
-  padLeft: number;
-  padRight: number;
-  outH: number;
-  outW: number;
-  bias: boolean;
-  relu: boolean;
-}
-
-interface CachedConv {
-  prim: Deno.PointerObject;
-  mems: bigint[]; // src, weights, bias?, dst
-  args: Uint8Array; // dnnl_exec_arg_t[]
-  nArgs: number;
-}
-
-class OneDnnConv {
-  private readonly engine: Deno.PointerObject;
-  private readonly stream: Deno.PointerObject;
-  private readonly cache = new Map<string, CachedConv>();
-
-  constructor(private readonly f: Dnnl) {
-    const e = handleOut();
-    check(f.dnnl_engine_create(e, DNNL_CPU, 0n), "engine_create");
-    this.engine = ptr(e);
-    const s = handleOut();
-    check(f.dnnl_stream_create(s, this.engine, DNNL_STREAM_IN_ORDER), "stream_create");
-    this.stream = ptr(s);
-  }
-
-  private md(logical: number[], strides: number[]): Uint8Array {
-    const m = new Uint8Array(MEMORY_DESC_BYTES);
-    check(
-      this.f.dnnl_memory_desc_init_by_strides(m, logical.length, dims(logical), DNNL_F32, dims(strides)),
-      "memory_desc_init_by_strides",
-    );
-    return m;
-  }
-
-  private build(g: ConvGeometry, filterGrad: boolean): CachedConv {
-    const f = this.f;
-    const src = this.md([g.n, g.cin, g.h, g.w], [g.h * g.w * g.cin, 1, g.w * g.cin, g.cin]); // NHWC
-    const wei = this.md([g.cout, g.cin, g.kh, g.kw], [1, g.cout, g.kw * g.cin * g.cout, g.cin * g.cout]); // HWIO
-    const bia = g.bias ? this.md([g.cout], [1]) : null;
-    const dst = this.md([g.n, g.cout, g.outH, g.outW], [
-      g.outH * g.outW * g.cout,
-      1,
-      g.outW * g.cout,
-      g.cout,
-    ]);
-    const geometry: [BigInt64Array, BigInt64Array, BigInt64Array, BigInt64Array] = [
-      dims([g.strideH, g.strideW]),
-      dims([g.dilH - 1, g.dilW - 1]), // oneDNN counts dilation from 0
-      dims([g.padTop, g.padLeft]),
-      dims([g.padBottom, g.padRight]),
-    ];
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    check(
-      f.dnnl_dilated_convolution_forward_desc_init(
-        desc,
-        filterGrad ? DNNL_FORWARD_TRAINING : DNNL_FORWARD_INFERENCE,
-        DNNL_CONVOLUTION_DIRECT,
-        src,
-        wei,
-        bia,
-        dst,
-        ...geometry,
-      ),
-      "convolution_forward_desc_init",
-    );
-    if (filterGrad) {
-      // dL/dW: the backward-weights primitive, hinted by the forward-training one (src NHWC, dW HWIO, dY NHWC)
-      const fwd = handleOut();
-      check(f.dnnl_primitive_desc_create(fwd, desc, null, this.engine, null), "primitive_desc_create (fwd)");
-      const bwd = new Uint8Array(OP_DESC_BYTES);
-      check(
-        f.dnnl_dilated_convolution_backward_weights_desc_init(
-          bwd,
-          DNNL_CONVOLUTION_DIRECT,
-          src,
-          wei,
-          null,
-          dst,
-          ...geometry,
-        ),
-        "convolution_backward_weights_desc_init",
-      );
-      const pd = handleOut();
-      check(
-        f.dnnl_primitive_desc_create(pd, bwd, null, this.engine, ptr(fwd)),
-        "primitive_desc_create (bwd)",
-      );
-      return this.finish(pd, [[DNNL_ARG_SRC, src], [DNNL_ARG_DIFF_DST, dst], [DNNL_ARG_DIFF_WEIGHTS, wei]]);
-    }
-    let attr: Deno.PointerObject | null = null;
-    if (g.relu) {
-      const a = handleOut(), po = handleOut();
-      check(f.dnnl_primitive_attr_create(a), "primitive_attr_create");
-      check(f.dnnl_post_ops_create(po), "post_ops_create");
-      check(f.dnnl_post_ops_append_eltwise(ptr(po), 1, DNNL_ELTWISE_RELU, 0, 0), "post_ops_append_eltwise");
-      check(f.dnnl_primitive_attr_set_post_ops(ptr(a), ptr(po)), "primitive_attr_set_post_ops");
-      attr = ptr(a);
-    }
-    const pd = handleOut();
-    check(f.dnnl_primitive_desc_create(pd, desc, attr, this.engine, null), "primitive_desc_create");
-    const entries: [number, Uint8Array][] = [[DNNL_ARG_SRC, src], [DNNL_ARG_WEIGHTS, wei]];
-    if (bia) entries.push([DNNL_ARG_BIAS, bia]);
-    entries.push([DNNL_ARG_DST, dst]);
-    return this.finish(pd, entries);
-  }
-
-  private finish(pd: BigUint64Array, entries: [number, Uint8Array][]): CachedConv {
-    const f = this.f;
-    const prim = handleOut();
-    check(f.dnnl_primitive_create(prim, ptr(pd)), "primitive_create");
-    const args = new Uint8Array(16 * entries.length); // struct { int arg; dnnl_memory_t memory; }
-    const view = new DataView(args.buffer);
-    const mems = entries.map(([arg, m], i) => {
-      const h = handleOut();
-      check(f.dnnl_memory_create(h, m, this.engine, null), "memory_create");
-      view.setInt32(i * 16, arg, true);
-      view.setBigUint64(i * 16 + 8, h[0], true);
-      return h[0];
-    });
-    return { prim: ptr(prim), mems, args, nArgs: entries.length };
-  }
-
-  /**
-   * Runs the convolution (buffers x, w, [b,] y) or its filter gradient (buffers x, dy, dw) on raw float32
-   * buffers (pointers into the WASM heap).
-   */
-  run(g: ConvGeometry, buffers: Deno.PointerValue[], filterGrad = false): void {
-    const key = JSON.stringify(g) + (filterGrad ? "dW" : "");
-    let c = this.cache.get(key);
-    if (!c) {
-      c = this.build(g, filterGrad);
-      this.cache.set(key, c);
-    }
-    c.mems.forEach((m, i) => {
-      check(
-        this.f.dnnl_memory_set_data_handle(Deno.UnsafePointer.create(m), buffers[i]),
-        "memory_set_data_handle",
-      );
-    });
-    check(this.f.dnnl_primitive_execute(c.prim, this.stream, c.nArgs, c.args), "primitive_execute");
-    check(this.f.dnnl_stream_wait(this.stream), "stream_wait");
-  }
-}
+export { NativeConvError } from "./onednn_primitives.ts";
 
 interface WasmTensorData {
   memoryOffset: number;
@@ -289,7 +44,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
 }
 
-let active: { lib: string; conv: OneDnnConv } | undefined;
+let active: { lib: string; conv: OneDnnPrimitives } | undefined;
 let calls = 0;
 
 /** Convolutions computed by oneDNN in this thread so far (fallbacks to the WASM kernels not counted). */
@@ -317,8 +72,8 @@ export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok:
   if (!Deno.env.get("OMP_NUM_THREADS")) Deno.env.set("OMP_NUM_THREADS", String(threads));
   for (const lib of candidates) {
     try {
-      const dl = Deno.dlopen(lib, SYMBOLS);
-      active = { lib, conv: new OneDnnConv(dl.symbols) };
+      const dl = Deno.dlopen(lib, DNNL_SYMBOLS);
+      active = { lib, conv: new OneDnnPrimitives(dl.symbols) };
       break;
     } catch (e) {
       errors.push(`${lib}: ${(e as Error).message}`);
@@ -365,29 +120,18 @@ export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok:
       return Deno.UnsafePointer.of(new Uint8Array(heap, d.memoryOffset, 1));
     };
     const g: ConvGeometry = {
-      n: info.batchSize,
-      h: info.inHeight,
-      w: info.inWidth,
       cin: info.inChannels,
       cout: info.outChannels,
-      kh: info.filterHeight,
-      kw: info.filterWidth,
-      strideH: info.strideHeight,
-      strideW: info.strideWidth,
+      ...windowOf(info),
       dilH: info.dilationHeight,
       dilW: info.dilationWidth,
-      padTop: info.padInfo.top,
-      padBottom: info.padInfo.bottom,
-      padLeft: info.padInfo.left,
-      padRight: info.padInfo.right,
-      outH: info.outHeight,
-      outW: info.outWidth,
       bias: bias != null,
       relu: activation === "relu",
     };
     if (info.outHeight * info.outWidth * info.batchSize > 0) {
       calls++;
-      conv.run(g, bias ? [at(x), at(filter), at(bias), at(out)] : [at(x), at(filter), at(out)]);
+      const buffers = bias ? [at(x), at(filter), at(bias), at(out)] : [at(x), at(filter), at(out)];
+      conv.conv(g, "forward", buffers, filter.dataId);
     }
     return out;
   };
@@ -395,56 +139,40 @@ export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok:
     tf.unregisterKernel(cfg.kernelName, "wasm");
     tf.registerKernel({ ...cfg, kernelFunc: kernel(cfg, isFused) });
   }
+  registerGradientKernels(conv);
+  shareIdentity();
+  return { ok: true, lib: active.lib };
+}
+
+/**
+ * The WASM backend's Identity kernel copies its input; TF.js's engine runs it for every tensor a differentiable
+ * op saves for its gradient (conv: x, w, y — ≈ 46 MB per image for conv1_2 alone). Tensors are immutable, so the
+ * clone can share the data (reference-counted, as the WASM Reshape kernel and the CPU backend's Identity do).
+ */
+function shareIdentity(): void {
+  const original = tf.getKernel("Identity", "wasm");
+  if (!original) return;
+  tf.unregisterKernel("Identity", "wasm");
   tf.registerKernel({
-    kernelName: FILTER_GRAD_KERNEL,
-    backendName: "wasm",
+    ...original,
     kernelFunc: (args) => {
-      const backend = args.backend as unknown as WasmBackendLike;
-      const x = args.inputs.x as tf.TensorInfo, dy = args.inputs.dy as tf.TensorInfo;
-      const a = args.attrs as unknown as FilterGradAttrs;
-      const [n, h, w, cin] = x.shape, [, outH, outW, cout] = dy.shape;
-      const out = backend.makeOutput([a.kh, a.kw, cin, cout], "float32");
-      const heap = backend.wasm.HEAPU8.buffer;
-      const at = (t: tf.TensorInfo) =>
-        Deno.UnsafePointer.of(new Uint8Array(heap, backend.dataIdMap.get(t.dataId).memoryOffset, 1));
-      // padding bottom/right as the forward's: what the output size implies beyond the symmetric `pad`
-      const padBottom = (outH - 1) * a.stride + a.dilation * (a.kh - 1) + 1 - h - a.pad;
-      const padRight = (outW - 1) * a.stride + a.dilation * (a.kw - 1) + 1 - w - a.pad;
-      calls++;
-      conv.run(
-        {
-          n,
-          h,
-          w,
-          cin,
-          cout,
-          kh: a.kh,
-          kw: a.kw,
-          strideH: a.stride,
-          strideW: a.stride,
-          dilH: a.dilation,
-          dilW: a.dilation,
-          padTop: a.pad,
-          padBottom,
-          padLeft: a.pad,
-          padRight,
-          outH,
-          outW,
-          bias: false,
-          relu: false,
-        },
-        [at(x), at(dy), at(out)],
-        true,
-      );
-      return out;
+      const x = args.inputs.x as tf.TensorInfo;
+      if (x.dtype === "string") return original.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: unknown): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
     },
   });
-  return { ok: true, lib: active.lib };
 }
 
 /** Name of the kernel computing dL/dW (HWIO) of a convolution from x (NHWC) and dL/dY (NHWC) with oneDNN. */
 export const FILTER_GRAD_KERNEL = "SsdOneDnnConv2DFilterGrad";
-interface FilterGradAttrs {
+/** Name of the kernel computing dL/dX (NHWC) of a convolution from dL/dY (NHWC) and w (HWIO) with oneDNN. */
+export const INPUT_GRAD_KERNEL = "SsdOneDnnConv2DInputGrad";
+/** Name of the kernel masking dL/dY by a ReLU's output (dy where y > 0, else 0) with oneDNN. */
+export const RELU_GRAD_KERNEL = "SsdOneDnnReluGrad";
+
+/** Attributes of the gradient kernels: the forward convolution's (symmetric padding, square kernel steps). */
+interface ConvGradAttrs {
   kh: number;
   kw: number;
   stride: number;
@@ -452,11 +180,146 @@ interface FilterGradAttrs {
   dilation: number;
 }
 
+/** The forward geometry of a convolution from its input [n, h, w, cin] and output [., outH, outW, cout] shapes. */
+function gradGeometry(xShape: number[], dyShape: number[], a: ConvGradAttrs): ConvGeometry {
+  const [n, h, w, cin] = xShape, [, outH, outW, cout] = dyShape;
+  return {
+    n,
+    h,
+    w,
+    cin,
+    cout,
+    kh: a.kh,
+    kw: a.kw,
+    strideH: a.stride,
+    strideW: a.stride,
+    dilH: a.dilation,
+    dilW: a.dilation,
+    padTop: a.pad,
+    // padding bottom/right as the forward's: what the output size implies beyond the symmetric `pad`
+    padBottom: (outH - 1) * a.stride + a.dilation * (a.kh - 1) + 1 - h - a.pad,
+    padLeft: a.pad,
+    padRight: (outW - 1) * a.stride + a.dilation * (a.kw - 1) + 1 - w - a.pad,
+    outH,
+    outW,
+    bias: false,
+    relu: false,
+  };
+}
+
+/** The window of TF.js's conv/pool info as oneDNN's geometry wants it. */
+function windowOf(info: tf.backend_util.Conv2DInfo): WindowGeometry {
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: info.padInfo.top,
+    padBottom: info.padInfo.bottom,
+    padLeft: info.padInfo.left,
+    padRight: info.padInfo.right,
+    outH: info.outHeight,
+    outW: info.outWidth,
+  };
+}
+
+/** Registers a WASM kernel computed on the tensors' heap memory (`at` gives a tensor's pointer). */
+function registerWasmKernel(
+  kernelName: string,
+  fn: (
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap,
+    backend: WasmBackendLike,
+    at: (t: tf.TensorInfo) => Deno.PointerValue,
+  ) => tf.TensorInfo | tf.TensorInfo[],
+): void {
+  if (tf.getKernel(kernelName, "wasm")) tf.unregisterKernel(kernelName, "wasm");
+  tf.registerKernel({
+    kernelName,
+    backendName: "wasm",
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackendLike;
+      const at = (t: tf.TensorInfo) =>
+        Deno.UnsafePointer.of(
+          new Uint8Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, 1),
+        );
+      return fn(args.inputs, args.attrs ?? {}, backend, at);
+    },
+  });
+}
+
+function registerGradientKernels(conv: OneDnnPrimitives): void {
+  registerWasmKernel(FILTER_GRAD_KERNEL, (inputs, attrs, backend, at) => {
+    const x = inputs.x as tf.TensorInfo, dy = inputs.dy as tf.TensorInfo;
+    const a = attrs as unknown as ConvGradAttrs & { bias?: boolean };
+    const out = backend.makeOutput([a.kh, a.kw, x.shape[3], dy.shape[3]], "float32");
+    calls++;
+    const g = { ...gradGeometry(x.shape, dy.shape, a), bias: a.bias === true };
+    if (!g.bias) {
+      conv.conv(g, "backwardWeights", [at(x), at(dy), at(out)]);
+      return out;
+    }
+    const db = backend.makeOutput([dy.shape[3]], "float32");
+    conv.conv(g, "backwardWeights", [at(x), at(dy), at(out), at(db)]);
+    return [out, db];
+  });
+  registerWasmKernel(INPUT_GRAD_KERNEL, (inputs, attrs, backend, at) => {
+    const dy = inputs.dy as tf.TensorInfo, w = inputs.w as tf.TensorInfo;
+    const a = attrs as unknown as ConvGradAttrs & { inShape: number[] };
+    const out = backend.makeOutput(a.inShape, "float32");
+    calls++;
+    conv.conv(gradGeometry(a.inShape, dy.shape, a), "backwardData", [at(dy), at(w), at(out)], w.dataId);
+    return out;
+  });
+  // MaxPool's gradient (lib/engine/gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
+  registerWasmKernel("MaxPoolGrad", (inputs, attrs, backend, at) => {
+    const dy = inputs.dy as tf.TensorInfo, x = inputs.input as tf.TensorInfo;
+    const a = attrs as unknown as {
+      filterSize: [number, number] | number;
+      strides: [number, number] | number;
+      pad: "valid" | "same" | number;
+      dimRoundingMode?: "floor" | "round" | "ceil";
+    };
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number],
+      a.filterSize,
+      a.strides,
+      1,
+      a.pad,
+      a.dimRoundingMode,
+    );
+    const out = backend.makeOutput(x.shape, "float32");
+    if (x.shape.every((d) => d > 0)) {
+      conv.maxPoolBackward({ ...windowOf(info), c: info.inChannels }, [at(x), at(dy), at(out)]);
+    }
+    return out;
+  });
+  registerWasmKernel(RELU_GRAD_KERNEL, (inputs, _attrs, backend, at) => {
+    const y = inputs.y as tf.TensorInfo, dy = inputs.dy as tf.TensorInfo;
+    const out = backend.makeOutput(dy.shape, "float32");
+    const size = dy.shape.reduce((p, d) => p * d, 1);
+    if (size > 0) conv.reluBackward(size, [at(y), at(dy), at(out)]);
+    return out;
+  });
+}
+
+/** oneDNN's implementation of each primitive built in this thread so far (e.g. `brg:avx512_core`), by shape key. */
+export function nativeConvImplementations(): Map<string, string> {
+  return active?.conv.implementations() ?? new Map();
+}
+
+/** The bias gradient computed with the weights' one, until the same node's b closure takes it. */
+let pendingBiasGrad: tf.Tensor | undefined;
+
 /**
- * `convWithGrad` (lib/conv_grad.ts) with its filter gradient computed by oneDNN's backward-weights convolution
- * instead of k·k slices and matMuls; dX and the forward go through the (native, once enabled) Conv2D and
- * FusedConv2D kernels as there. Same semantics (ReLU folded into dY, lazy per-input gradients). Falls back to
- * `convWithGrad` when {@link enableNativeConv} has not succeeded in this thread.
+ * `convWithGrad` (lib/conv_grad.ts) with its gradients computed by oneDNN primitives: dW by the backward-weights
+ * convolution, dX by the backward-data convolution, the ReLU mask by the eltwise ReLU backward; the forward goes
+ * through the (native, once enabled) FusedConv2D kernel as there. Same semantics (ReLU folded into dY, lazy
+ * per-input gradients). Falls back to `convWithGrad` when {@link enableNativeConv} has not succeeded in this
+ * thread.
  */
 export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
   if (!active) return convWithGrad(x, w, b, o);
@@ -473,19 +336,42 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
     },
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
-      const dyMasked = (): tf.Tensor4D => (ys ? tf.mul(dy, tf.step(ys)) : dy) as tf.Tensor4D;
-      const attrs: FilterGradAttrs = { kh, kw, stride: o.stride, pad: o.pad, dilation: o.dilation };
+      // a db the previous node's b closure did not take (only its weights differentiated): freed here
+      pendingBiasGrad?.dispose();
+      pendingBiasGrad = undefined;
+      // recomputed per closure (one native pass): a closure cannot know which of the others the tape will call
+      const dyMasked = (): tf.Tensor4D =>
+        (ys ? tf.engine().runKernel(RELU_GRAD_KERNEL, { y: ys, dy }) : dy) as tf.Tensor4D;
+      const attrs: ConvGradAttrs = { kh, kw, stride: o.stride, pad: o.pad, dilation: o.dilation };
+      const grad = (name: string, inputs: tf.NamedTensorMap, extra = {}) => () =>
+        tf.tidy(() =>
+          tf.engine().runKernel(
+            name,
+            inputs,
+            { ...attrs, ...extra } as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor
+        );
       return {
-        x: () => conv2dInputGrad(dyMasked(), ws, xShape, opts),
-        w: () =>
-          tf.tidy(() =>
-            tf.engine().runKernel(
-              FILTER_GRAD_KERNEL,
-              { x: xs, dy: dyMasked() },
-              attrs as unknown as tf.NamedAttrMap,
-            ) as tf.Tensor
-          ),
-        b: () => tf.sum(dyMasked(), [0, 1, 2]),
+        x: () => grad(INPUT_GRAD_KERNEL, { dy: dyMasked(), w: ws }, { inShape: [...xShape] })(),
+        // dW and db from one backward-weights call; db waits (kept) for the b closure, which the tape calls
+        // right after w's (it runs a node's closures in input order x, w, b before the next node's)
+        w: () => {
+          const [dw, db] = tf.engine().runKernel(
+            FILTER_GRAD_KERNEL,
+            { x: xs, dy: dyMasked() },
+            { ...attrs, bias: true } as unknown as tf.NamedAttrMap,
+          ) as unknown as tf.Tensor[];
+          pendingBiasGrad = tf.keep(db);
+          return dw;
+        },
+        b: () => {
+          const db = pendingBiasGrad;
+          if (!db) return tf.sum(dyMasked(), [0, 1, 2]);
+          pendingBiasGrad = undefined;
+          const out = tf.clone(db); // an ordinary (not kept) tensor, which the caller's scopes manage
+          db.dispose();
+          return out;
+        },
       };
     },
   }) as tf.Tensor4D;
