@@ -15,6 +15,8 @@
 import {
   checkInputFiles,
   type CliSpec,
+  ENGINE_FLAGS,
+  engineArgs,
   parseFlags,
   PROJECT_ROOT,
   runTask,
@@ -25,7 +27,9 @@ import { runDemo } from "../lib/train/mod.ts";
 
 const CLI = {
   task: "demo",
-  usage: ["[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--backend B]"],
+  usage: [
+    "[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--conv C] [--workers N]",
+  ],
   summary: `The whole chain: prepare → (ap of the original VOC detector) → finetune → ap → report. Without
 --checkpoint a smoke run from a seeded random initialisation; with it the real experiment.`,
   flags: {
@@ -47,11 +51,8 @@ const CLI = {
       min: 1,
       description: "images per step (default 4; 10 with --checkpoint)",
     },
-    backend: {
-      kind: "choice",
-      choices: BACKEND_CHOICES,
-      description: "for every stage (default: training on WASM, 2 workers, oneDNN convolutions)",
-    },
+    backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
+    ...ENGINE_FLAGS,
   },
 } as const satisfies CliSpec;
 
@@ -68,7 +69,7 @@ async function main(args: string[]): Promise<void> {
     out: absolute(f.out),
     epochs: f.epochs ?? (real ? 20 : 2),
     batchSize: f.batchSize ?? (real ? 10 : 4),
-    backend: f.backend,
+    engine: engineArgs(f),
     trustCheckpoint: f.trustCheckpoint,
   });
   console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);

@@ -17,8 +17,9 @@ export interface DemoOptions {
   out: string;
   epochs: number;
   batchSize: number;
-  /** `--backend` for every stage; undefined: training on WASM with 2 workers and oneDNN convolutions */
-  backend?: string;
+  /** engine flags for every stage that runs the network (`--backend`, `--conv`, `--workers`; lib/cli
+   * `engineArgs`); empty: each stage's default engine (oneDNN when it loads, all cores) */
+  engine: string[];
   /** read the checkpoint even if its pickle would call code (`--trust-checkpoint`, its tensors only) */
   trustCheckpoint?: boolean;
 }
@@ -26,10 +27,7 @@ export interface DemoOptions {
 /** Runs the chain; returns the report's path. */
 export async function runDemo(o: DemoOptions): Promise<string> {
   const { out } = o;
-  const backend = o.backend ? ["--backend", o.backend] : [];
-  // Without an explicit backend, train on WASM with both cores (data-parallel workers) and oneDNN convolutions
-  // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
-  const trainBackend = o.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
+  const backend = o.engine;
   const dataset = `${out}/dataset.json`;
   const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];
   const runs: string[] = [];
@@ -66,7 +64,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],
     ...["--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", "1e-3"],
-    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend],
+    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...backend],
   ]);
   await runDenoTask("ap", [
     ...["--dataset", dataset, "--weights", `${out}/finetuned/weights.json`, "--out", `${out}/finetuned`],

@@ -7,7 +7,7 @@
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
 import { openDatasetSource, readDataset } from "../data/mod.ts";
-import { initBackend } from "../engine/mod.ts";
+import { initEngine, startRunner } from "../engine/mod.ts";
 import {
   createSsd300FromVgg16,
   loadCheckpointFile,
@@ -19,7 +19,6 @@ import {
 } from "../interop/mod.ts";
 import { createSsd300, disposeModel, type SsdModel, VOC_LABELS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
 import { encodeResumeState, loadResumeState, RESUME_FILE } from "./resume.ts";
@@ -81,7 +80,7 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
 export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const t0 = performance.now();
   const dataset = await readDataset(o.dataset);
-  const backend = await initBackend(o.backend);
+  const engineInfo = await initEngine({ backend: o.backend, conv: o.conv, workers: o.workers, use: "train" });
   const source = await openDatasetSource(dataset, o.dataset);
   const { train: trainSet, val: valSet } = splitTrainVal(
     trainItemsOf(dataset, source),
@@ -103,19 +102,20 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
       `(micro ${c.microBatch}), ${c.optimizer} lr ${c.lr} ${c.schedule}, freeze ${c.freeze}, ` +
-      `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors, backend ${backend}`,
+      `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors`,
   );
   const startEpoch = resume?.epoch ?? 0;
   const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
   const progress = new Progress("train", imagesToTrain, { unit: "img", quiet: imagesToTrain === 0 });
   let imagesDone = 0, haveResumeState = resume !== undefined;
   try {
-    const engine = await startGradientEngine(model, { ...o, microBatch: c.microBatch }, backend, say);
+    const engine = await startRunner(model, engineInfo, { microBatch: c.microBatch });
     const trainStart = performance.now();
     let result: TrainResult;
     try {
       result = await train(model, trainSet, valSet, c, {
         gradients: engine.gradients,
+        forward: engine.forward,
         resume,
         onStep: (s) => {
           imagesDone += s.images;
@@ -172,8 +172,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       dataset: o.dataset,
       start: o.start,
       head_init: o.headInit,
-      engine: engine.engine,
-      settings: { ...c, anchors: o.anchors, workers: o.workers, native_conv: o.nativeConv },
+      engine: {
+        backend: engineInfo.backend,
+        conv: engineInfo.conv,
+        workers: engineInfo.workers,
+        threads: engineInfo.threads,
+      },
+      settings: { ...c, anchors: o.anchors },
       n_train: trainSet.length,
       n_val: valSet.length,
       val_ids: valSet.map((v) => v.id),

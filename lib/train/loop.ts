@@ -19,7 +19,7 @@ import type { ResumeState } from "./resume.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
 import { type LossAndGradients, lossAndGradients, type TrainSample } from "./step.ts";
 import type { TrainingLog } from "./train_log.ts";
-import { validateModel } from "./validate.ts";
+import { validateModel, type ValidationForward } from "./validate.ts";
 
 /** Hyper-parameters and switches of a training run (the flags of `deno task finetune`). */
 export interface TrainConfig {
@@ -75,6 +75,8 @@ export interface TrainHooks {
   onEpoch?(entry: TrainingLog["epochs"][number]): void;
   /** replaces in-process {@link lossAndGradients} (e.g. a data-parallel pool); same contract */
   gradients?(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
+  /** replaces in-process forward passes of the validation (e.g. lib/engine/setup.ts `SsdRunner.forward`) */
+  forward?: ValidationForward;
 }
 
 /** What {@link train} returns. */
@@ -191,7 +193,9 @@ export async function train(
           images: items.length,
         });
       }
-      const v = valItems.length > 0 ? validateModel(model, valItems, priorsCxcy, cfg.microBatch) : null;
+      const v = valItems.length > 0
+        ? await validateModel(model, valItems, priorsCxcy, cfg.microBatch, hooks.forward)
+        : null;
       const entry = {
         epoch,
         train_loss: lossSum / stepsPerEpoch,

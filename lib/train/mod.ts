@@ -1,13 +1,12 @@
 /**
  * Fine-tuning: the loss and gradients of a batch with micro-batch accumulation (step), the epoch loop (loop) with
  * validation (validate) and the resume state (resume), the optimisers and schedules (optim), which parameters
- * train (freeze), the training examples (samples), the gradient engine (engine), a whole `deno task finetune` run
+ * train (freeze), the training examples (samples), a whole `deno task finetune` run
  * (finetune, finetune_flags) with its artifacts train-log.json and run.json, and experiment grids (experiments,
  * experiments_run) and the demo chain (demo).
  * @module
  */
 export { type DemoOptions, runDemo } from "./demo.ts";
-export { type GradientEngine, startGradientEngine } from "./engine.ts";
 export {
   type ExperimentsConfig,
   ExperimentsConfigError,
