@@ -12,7 +12,7 @@ import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/
 import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
-import { enableNativeConv, nativeConvWithGrad } from "../lib/engine/onednn.ts";
+import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
@@ -425,7 +425,7 @@ export function parityTestConv(): { conv: ConvFn; name: "wasm" | "onednn" } {
   const want = Deno.env.get("SSD_TEST_CONV") ?? "wasm";
   if (want === "wasm") return { conv: convWithGrad, name: "wasm" };
   if (want !== "onednn") throw new Error(`SSD_TEST_CONV must be wasm or onednn, got ${want}`);
-  const r = enableNativeConv(1);
+  const r = enableOneDnn(1);
   if (!r.ok) throw new Error(`SSD_TEST_CONV=onednn: ${r.reason}`);
-  return { conv: nativeConvWithGrad, name: "onednn" };
+  return { conv: oneDnnTrainConv(), name: "onednn" };
 }

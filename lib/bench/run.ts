@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type EngineInfo, modelParamData, nativeConvWithGrad, startRunner } from "../engine/mod.ts";
+import { type EngineInfo, modelParamData, oneDnnTrainConv, startRunner } from "../engine/mod.ts";
 import { Optimizer } from "../train/optim.ts";
 import type { TrainSample } from "../train/step.ts";
 import { describeMachine } from "./machine.ts";
@@ -201,7 +201,7 @@ function profileOnThisThread(
   log: (line: string) => void,
 ): LayerProfile {
   log(`profile by layer (batch ${o.profileBatch}, this thread)`);
-  const conv = engine.conv === "onednn" ? nativeConvWithGrad : undefined;
+  const conv = engine.conv === "onednn" ? oneDnnTrainConv() : undefined;
   const model = modelFromParams(BENCH_CLASSES, params);
   try {
     const k = o.profileBatch;

@@ -51,6 +51,7 @@ export {
   CONV_CHOICES,
   type ConvChoice,
   describeEngine,
+  enableOneDnn,
   type EngineInfo,
   type EngineRequest,
   type EngineUse,
@@ -58,6 +59,7 @@ export {
   INSTALL_ONEDNN_HINT,
   machineCores,
   ONEDNN_PARALLELISM,
+  oneDnnTrainConv,
   type SsdRunner,
   startRunner,
 } from "./setup.ts";

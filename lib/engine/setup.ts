@@ -17,7 +17,7 @@ import { enableNativeConv, nativeConvLibrary, nativeConvWithGrad } from "./onedn
 import { timePeakConv } from "./peak.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "./pool.ts";
 import { type Detection, type DetectOptions, forwardAndDetect, SSD_INPUT_SIDE } from "../ssd/mod.ts";
-import { ssdForward, type SsdModel } from "../ssd/model.ts";
+import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { priorsCxcyFor } from "../ssd/priors.ts";
 import type { LossAndGradients, TrainSample } from "../train/mod.ts";
 // step.ts itself, not lib/train/mod.ts (which imports this module's users)
@@ -44,6 +44,20 @@ export const ONEDNN_PARALLELISM: Readonly<Record<EngineUse, "workers" | "threads
 
 /** The hint printed once when oneDNN is missing. */
 export const INSTALL_ONEDNN_HINT = "apt-get install libdnnl2";
+
+/**
+ * Enables oneDNN's kernels on this thread (lib/engine/onednn.ts): the one call every engine path makes (this
+ * thread in {@link initEngine}, each worker in lib/engine/pool_worker.ts), so faster kernels plug in here.
+ * @param threads oneDNN (OpenMP) threads per call; process-wide, fixed by the library's first load
+ */
+export function enableOneDnn(threads: number): { ok: true; lib: string } | { ok: false; reason: string } {
+  return enableNativeConv(threads);
+}
+
+/** The differentiable convolution of training graphs on oneDNN (forward, dX, dW), for every engine path. */
+export function oneDnnTrainConv(): ConvFn {
+  return nativeConvWithGrad;
+}
 
 /** What {@link initEngine} chose. */
 export interface EngineInfo {
@@ -119,7 +133,7 @@ export async function initEngine(
     const mode = ONEDNN_PARALLELISM[req.use];
     const workers = req.workers ?? (mode === "workers" ? cores : 1);
     const threads = Math.max(1, Math.floor(cores / workers));
-    const r = enableNativeConv(threads);
+    const r = enableOneDnn(threads);
     if (r.ok) {
       const omp = Number(Deno.env.get("OMP_NUM_THREADS"));
       info = {
@@ -247,7 +261,7 @@ function localRunner(
         priorsCxcy,
         microBatch,
         trainable,
-        conv: info.conv === "onednn" ? nativeConvWithGrad : undefined,
+        conv: info.conv === "onednn" ? oneDnnTrainConv() : undefined,
       })),
     peakGflops: (reps) => {
       const r = timePeakConv(reps);

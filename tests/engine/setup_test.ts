@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   describeEngine,
-  type EngineInfo,
   DNNL_LIBRARY_CANDIDATES,
+  type EngineInfo,
   initEngine,
   machineCores,
   startRunner,
@@ -34,7 +34,12 @@ console.log(JSON.stringify(await initEngine(${JSON.stringify(request)})));
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `--config=${new URL("deno.json", ROOT).pathname}`, script],
       cwd: ROOT.pathname,
-      env,
+      // not this process's OMP_NUM_THREADS (set by an earlier oneDNN load here), which initEngine would honour
+      clearEnv: true,
+      env: {
+        ...Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => k !== "OMP_NUM_THREADS")),
+        ...env,
+      },
       stdout: "piped",
       stderr: "piped",
     }).output();
