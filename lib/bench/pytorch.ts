@@ -6,7 +6,7 @@
 import { z } from "zod";
 
 /** The JSON line bench_torch.py prints. */
-const TorchLine = z.object({
+export const TorchLineSchema = z.object({
   torch_version: z.string(),
   threads: z.number().int().positive(),
   batch_size: z.number().int().positive(),
@@ -17,7 +17,7 @@ const TorchLine = z.object({
 });
 
 /** PyTorch's figures and the interpreter that gave them. */
-export type TorchFigures = z.infer<typeof TorchLine> & { python: string };
+export type TorchFigures = z.infer<typeof TorchLineSchema> & { python: string };
 
 /**
  * Runs lib/bench/bench_torch.py with the first interpreter that imports torch.
@@ -54,7 +54,7 @@ export async function runTorchBench(
       );
     }
     const line = text.split("\n").at(-1) ?? "";
-    const parsed = TorchLine.safeParse(JSON.parse(line));
+    const parsed = TorchLineSchema.safeParse(JSON.parse(line));
     if (!parsed.success) throw new Error(`${script} printed an unexpected line: ${line.slice(0, 500)}`);
     return { torch: { python, ...parsed.data }, reason: null };
   }

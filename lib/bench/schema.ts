@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { TorchLineSchema } from "./pytorch.ts";
 
 const PhaseSchema = z.object({
   ms_per_image: z.number().positive(),
@@ -95,15 +96,9 @@ export const BenchReportSchema = z.object({
     inference: z.number().positive(),
     training: z.number().positive(),
   }).nullable(),
-  torch: z.object({
+  /** bench_torch.py's figures (lib/bench/pytorch.ts), the interpreter, their GFLOP/s and % of our measured peak */
+  torch: TorchLineSchema.extend({
     python: z.string(),
-    torch_version: z.string(),
-    threads: z.number().int().positive(),
-    batch_size: z.number().int().positive(),
-    forward_ms_per_image: z.number().positive(),
-    inference_ms_per_image: z.number().positive(),
-    training_ms_per_image: z.number().positive(),
-    detections_per_image: z.number().nonnegative(),
     gflops: ThroughputSchema,
     percent_of_peak: ThroughputSchema.nullable(),
   }).nullable(),
