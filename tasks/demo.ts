@@ -16,6 +16,8 @@
 import {
   checkInputFiles,
   type CliSpec,
+  ENGINE_FLAGS,
+  engineArgs,
   parseFlags,
   PROJECT_ROOT,
   runTask,
@@ -27,7 +29,7 @@ import { runDemo } from "../lib/train/mod.ts";
 const CLI = {
   task: "demo",
   usage: [
-    "[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--restart] [--backend B]",
+    "[--data ZIP|DIR] [--checkpoint X.pth] [--out DIR] [--epochs N] [--batch-size N] [--restart] [--conv C] [--workers N]",
   ],
   summary: `The whole chain: prepare → (ap of the original VOC detector) → finetune → ap → report. Without
 --checkpoint a smoke run from a seeded random initialisation; with it the real experiment.`,
@@ -59,11 +61,8 @@ const CLI = {
       kind: "boolean",
       description: "train this combination of data and checkpoint again instead of resuming its run",
     },
-    backend: {
-      kind: "choice",
-      choices: BACKEND_CHOICES,
-      description: "for every stage (default: training on WASM, 2 workers, oneDNN convolutions)",
-    },
+    backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
+    ...ENGINE_FLAGS,
   },
 } as const satisfies CliSpec;
 
@@ -80,7 +79,7 @@ async function main(args: string[]): Promise<void> {
     out: absolute(f.out),
     epochs: f.epochs ?? (real ? 20 : 2),
     batchSize: f.batchSize ?? (real ? 10 : 4),
-    backend: f.backend,
+    engine: engineArgs(f),
     trustCheckpoint: f.trustCheckpoint,
     restart: f.restart,
   });

@@ -14,12 +14,13 @@ import {
   checkInputFiles,
   type CliSpec,
   detectorFlags,
+  ENGINE_FLAGS,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
 } from "../lib/cli/mod.ts";
 import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
-import { initBackend } from "../lib/engine/mod.ts";
+import { initEngine } from "../lib/engine/mod.ts";
 import { decodeImage, drawBoxes, encodePng } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import {
@@ -47,6 +48,7 @@ const CLI = {
     json: { kind: "string", value: "FILE", required: true, description: "detections JSON to write" },
     ...detectorFlags(0.2),
     backend: BACKEND_FLAG,
+    ...ENGINE_FLAGS,
   },
 } as const satisfies CliSpec;
 
@@ -54,7 +56,8 @@ async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
   const img = decodeImage(await Deno.readFile(f.image), f.image);
-  await initBackend(f.backend);
+  // one image: this thread, oneDNN's threads on all cores (workers would leave all but one idle)
+  await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers ?? 1, use: "infer" });
   const t0 = performance.now();
   const modelPath = (f.weights ?? f.checkpoint)!;
   const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };

@@ -14,6 +14,8 @@
 import {
   checkInputFiles,
   type CliSpec,
+  ENGINE_FLAGS,
+  engineArgs,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
@@ -38,6 +40,7 @@ and writes results.md, results.json and report.html into --out. Finished runs ar
     },
     out: { kind: "string", value: "DIR", required: true, description: "output directory" },
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
+    ...ENGINE_FLAGS,
     only: { kind: "string", value: "NAME,…", description: "only these runs of the config" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
   },
@@ -63,7 +66,7 @@ async function main(args: string[]): Promise<void> {
     resolve: (p) => absolute(p, configDir),
     out: absolute(f.out, Deno.cwd()),
     stageFlags: [
-      ...(f.backend ? ["--backend", f.backend] : []),
+      ...engineArgs(f),
       ...(f.trustCheckpoint ? ["--trust-checkpoint"] : []),
     ],
     configName: configPath,

@@ -3,9 +3,9 @@
  * shards)
  * that `tf.loadGraphModel` loads in the browser, Deno and Node; optionally score it on a dataset split.
  */
-import { type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import { type CliSpec, ENGINE_FLAGS, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
-import { BACKEND_CHOICES, initBackend } from "../lib/engine/mod.ts";
+import { BACKEND_CHOICES, initEngine } from "../lib/engine/mod.ts";
 import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
@@ -57,6 +57,7 @@ the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json
     },
     limit: { kind: "integer", min: 1, description: "--evaluate on the first N images of the split only" },
     backend: { kind: "choice", choices: BACKEND_CHOICES, default: "auto", description: "TF.js backend" },
+    conv: ENGINE_FLAGS.conv,
   },
 } as const satisfies CliSpec;
 
@@ -69,7 +70,8 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("--limit needs --evaluate");
   }
   await checkOutputDir(flags.out); // before loading ~100 MB of weights
-  await initBackend(flags.backend);
+  // the exported graph runs on this thread: its convolutions through oneDNN on all cores when it loads
+  await initEngine({ backend: flags.backend, conv: flags.conv, workers: 1, use: "infer" });
   const source = (flags.weights ?? flags.checkpoint)!;
   const model = await loadExportSource(flags);
   let summary;

@@ -11,6 +11,9 @@ import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from ".
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
+import { convWithGrad } from "../lib/engine/conv_grad.ts";
+import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
+import type { ConvFn } from "../lib/ssd/model.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
 export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
@@ -410,4 +413,19 @@ export function fakeRun(
     ap,
     ...(opts.perImage ? { groundTruth: gt, detections } : {}),
   };
+}
+
+/**
+ * The convolution engine of the golden parity tests, from env `SSD_TEST_CONV`: `wasm` (default) or `onednn`
+ * (lib/engine/onednn.ts's kernels on this thread; fails when libdnnl.so.2 does not load). Call after
+ * `initBackend("wasm")`. CI runs the parity tests once with each (.ci/run).
+ * @returns the training graph's convolution (`lossAndGradients`' `conv`) and the engine's name
+ */
+export function parityTestConv(): { conv: ConvFn; name: "wasm" | "onednn" } {
+  const want = Deno.env.get("SSD_TEST_CONV") ?? "wasm";
+  if (want === "wasm") return { conv: convWithGrad, name: "wasm" };
+  if (want !== "onednn") throw new Error(`SSD_TEST_CONV must be wasm or onednn, got ${want}`);
+  const r = enableOneDnn(1);
+  if (!r.ok) throw new Error(`SSD_TEST_CONV=onednn: ${r.reason}`);
+  return { conv: oneDnnTrainConv(), name: "onednn" };
 }

@@ -2,7 +2,7 @@
 
 Re-expresses the reference model (VGG16 base, auxiliary and prediction convolutions) and its MultiBox loss
 (IoU matching at 0.5, hard negatives 3:1, cross-entropy + L1) compactly, with random weights, and times
-inference (forward + detect_objects-style softmax/decode/NMS) and one SGD training step per image.
+the network forward alone, inference (forward + detect_objects-style softmax/decode/NMS) and one SGD training step per image.
 
 Usage: /usr/bin/python3 tasks/bench_torch.py --batch-size 4 --threads 2 [--quick]   (prints one JSON line)
 """
@@ -193,6 +193,12 @@ def main():
 
     n_detections = sum(len(s) for _, s in infer())
 
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    forward()
+    fwd = median_ms(forward, reps)
     infer()
     inf = median_ms(infer, reps)
 
@@ -208,7 +214,8 @@ def main():
     step()
     tr = median_ms(step, reps)
     print(json.dumps({"torch_version": torch.__version__, "threads": args.threads, "batch_size": b,
-                      "inference_ms_per_image": inf / b, "training_ms_per_image": tr / b,
+                      "forward_ms_per_image": fwd / b, "inference_ms_per_image": inf / b,
+                      "training_ms_per_image": tr / b,
                       "detections_per_image": n_detections / b,
                       "candidates_per_image": CANDIDATES_PER_IMAGE}))
 

@@ -1,7 +1,21 @@
 /**
- * The `deno task bench` workload (mirrored in PyTorch by bench_torch.py), the per-layer profile and bench.json.
+ * `deno task bench`: the workload (mirrored in PyTorch by bench_torch.py, run by pytorch.ts), timing and memory,
+ * the machine (CPU, ISA), the per-layer profile, the run (run.ts), bench.json's schema and its summary.
  * @module
  */
+export { describeMachine, isaOfFlags, isaOfOneDnnCap } from "./machine.ts";
+export { type LayerProfile, type LayerTime, profileLayers } from "./profile.ts";
+export { runTorchBench, type TorchFigures } from "./pytorch.ts";
+export { type BenchOptions, runBench } from "./run.ts";
+export {
+  type BenchReport,
+  BenchReportSchema,
+  type Machine,
+  MachineSchema,
+  type Throughput,
+} from "./schema.ts";
+export { median, peakRssMb, type PhaseTiming, resetPeakRss, RssSampler, timeBatches } from "./timing.ts";
+export { formatBench } from "./format.ts";
 export {
   BENCH_CANDIDATES_PER_IMAGE,
   BENCH_CLASSES,
@@ -9,25 +23,14 @@ export {
   BENCH_SGD,
   benchBoxes,
   benchImages,
-  type BenchOptions,
-  type BenchReport,
-  BenchReportSchema,
   benchTargets,
   calibrateCandidates,
+  concatImages,
   createSsd300Bench,
-  formatBench,
-  type LayerProfile,
-  type LayerTime,
-  median,
-  peakRssMb,
+  disposeParams,
+  modelFromParams,
   PERSON_LOGIT_SHIFT,
-  type PhaseTiming,
-  poolTrainStep,
-  profileLayers,
-  resetPeakRss,
-  RssSampler,
-  runBench,
-  runTorchBench,
   shiftPersonLogits,
-  timeBatches,
-} from "./bench.ts";
+  SSD300_FORWARD_GFLOP,
+  SSD300_TRAIN_GFLOP,
+} from "./workload.ts";

@@ -3,7 +3,7 @@
  * checkpoint is read, the output directory.
  * @module
  */
-import { BACKEND_CHOICES } from "../engine/mod.ts";
+import { BACKEND_CHOICES, CONV_CHOICES } from "../engine/mod.ts";
 import type { FlagSpec } from "./flags.ts";
 
 /** `--backend auto|wasm|cpu|tensorflow`. */
@@ -43,3 +43,30 @@ export const OUT_DIR_FLAG = {
   required: true,
   description: "output directory",
 } as const satisfies FlagSpec;
+
+/**
+ * `--conv auto|wasm|onednn` and `--workers N` of every task that runs the network (lib/engine/setup.ts): by
+ * default oneDNN when libdnnl.so.2 loads and as many workers or oneDNN threads as the machine has cores.
+ */
+export const ENGINE_FLAGS = {
+  conv: {
+    kind: "choice",
+    choices: CONV_CHOICES,
+    default: "auto",
+    description: "convolution kernels (auto: oneDNN when libdnnl.so.2 loads, else WASM)",
+  },
+  workers: {
+    kind: "integer",
+    min: 1,
+    description: "data-parallel workers (default: as the engine measured fastest on all cores)",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+/** The command-line flags that pass an engine choice on to child tasks (`deno task demo`, `experiments`). */
+export function engineArgs(f: { backend?: string; conv?: string; workers?: number }): string[] {
+  return [
+    ...(f.backend ? ["--backend", f.backend] : []),
+    ...(f.conv && f.conv !== "auto" ? ["--conv", f.conv] : []),
+    ...(f.workers !== undefined ? ["--workers", String(f.workers)] : []),
+  ];
+}

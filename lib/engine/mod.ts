@@ -1,6 +1,7 @@
 /**
  * How the network runs: TF.js backend selection, the training gradients TF.js lacks under Deno, convolution
- * gradients on fast kernels, optional oneDNN convolutions, and the data-parallel worker pool.
+ * gradients on fast kernels, oneDNN convolutions, the data-parallel worker pool, and the one engine choice of
+ * every task (setup.ts: oneDNN when it loads, all cores).
  * @module
  */
 export {
@@ -46,3 +47,20 @@ export {
   type WorkerRequest,
   type WorkerResults,
 } from "./pool.ts";
+export {
+  CONV_CHOICES,
+  type ConvChoice,
+  describeEngine,
+  enableOneDnn,
+  type EngineInfo,
+  type EngineRequest,
+  type EngineUse,
+  initEngine,
+  INSTALL_ONEDNN_HINT,
+  machineCores,
+  ONEDNN_PARALLELISM,
+  oneDnnTrainConv,
+  type SsdRunner,
+  startRunner,
+} from "./setup.ts";
+export { PEAK_CONV, PEAK_CONV_GFLOP, timePeakConv } from "./peak.ts";

@@ -114,6 +114,7 @@ export type WorkerRequest =
     trainable: string[] | null;
     loss: LossOptions;
   }
+  | { type: "peak"; reps: number }
   | { type: "fail"; message: string }
   | { type: "close" };
 
@@ -123,6 +124,7 @@ export interface WorkerResults {
   setWeights: null;
   forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
   gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
+  peak: { gflop: number; ms: number };
   fail: null;
   close: null;
 }
@@ -418,6 +420,15 @@ export class SsdWorkerPool {
     for (const k of order) if (grads.has(k)) ordered.set(k, grads.get(k)!);
     for (const [k, v] of grads) if (!ordered.has(k)) ordered.set(k, v);
     return { loss, conf, loc, grads: ordered };
+  }
+
+  /**
+   * The practical peak of all workers at once: each runs lib/engine/peak.ts's large convolution `reps` times.
+   * @returns GFLOP/s of the whole pool (total GFLOP over the slowest worker's time)
+   */
+  async peakGflops(reps: number): Promise<number> {
+    const r = await Promise.all(this.workers.map((_, i) => this.call(i, { type: "peak", reps })));
+    return r.reduce((s, x) => s + x.gflop, 0) / (Math.max(...r.map((x) => x.ms)) / 1000);
   }
 
   /** Makes worker `index` throw `message` (to test error propagation). */

@@ -9,7 +9,8 @@ import { convWithGrad } from "./conv_grad.ts";
 import { detectObjectsBatch } from "../ssd/mod.ts";
 import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
 import type { ImageTargets } from "../ssd/loss.ts";
-import { enableNativeConv, nativeConvWithGrad } from "./onednn.ts";
+import { enableOneDnn, oneDnnTrainConv } from "./setup.ts";
+import { timePeakConv } from "./peak.ts";
 import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./pool.ts";
 import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
 // step.ts itself, not lib/train/mod.ts: a worker loads only the accumulation loop, not the whole training stage
@@ -58,9 +59,9 @@ const handle: Handler = async (req) => {
       model = { nClasses: req.nClasses, params, anchors: req.anchors };
       let conv = "wasm";
       if (req.nativeConv) {
-        const r = enableNativeConv(req.nativeConvThreads);
+        const r = enableOneDnn(req.nativeConvThreads);
         conv = r.ok ? `onednn (${r.lib})` : `wasm (oneDNN unavailable: ${r.reason})`;
-        if (r.ok) trainConv = nativeConvWithGrad;
+        if (r.ok) trainConv = oneDnnTrainConv();
       }
       return { result: { backend, conv } };
     }
@@ -118,6 +119,8 @@ const handle: Handler = async (req) => {
         for (const t of grads.values()) t.dispose();
       }
     }
+    case "peak":
+      return { result: timePeakConv(req.reps) };
     case "fail":
       throw new Error(req.message);
     case "close":

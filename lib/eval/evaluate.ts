@@ -6,7 +6,15 @@
  */
 import { Progress } from "../cli/mod.ts";
 import { InputError } from "../core/mod.ts";
-import { type BackendChoice, initBackend, isBackendChoice } from "../engine/mod.ts";
+import {
+  type BackendChoice,
+  type ConvChoice,
+  describeEngine,
+  initEngine,
+  isBackendChoice,
+  type SsdRunner,
+  startRunner,
+} from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
   type CocoGroundTruth,
@@ -40,30 +48,39 @@ export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 
 /**
  * Runs the SSD on `count` images in batches of `batchSize`: `preprocessForSsd` of each, then `forwardAndDetect`
- * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set).
+ * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set) on this thread,
+ * or a runner's `detect` (lib/engine/setup.ts: the same on the engine's workers; a batch is split among them).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
  * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
  */
-export function detectBatched(
-  model: SsdModel,
+export async function detectBatched(
+  model: SsdModel | Pick<SsdRunner, "detect">,
   count: number,
   loadImage: (i: number) => RgbImage,
   opts: DetectOptions & { batchSize: number; progress?: Pick<Progress, "update"> },
-): Detection[][] {
+): Promise<Detection[][]> {
   const { batchSize } = opts;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) {
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   }
+  const detect = "detect" in model
+    ? (images: Float32Array[]) => model.detect(images, opts)
+    : (images: Float32Array[]) => Promise.resolve(forwardAndDetect(model, concatImages(images), opts));
   const out: Detection[][] = [];
-  const imageValues = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const input = new Float32Array(n * imageValues); // [n, 300, 300, 3] NHWC
-    for (let k = 0; k < n; k++) input.set(preprocessForSsd(loadImage(start + k)), k * imageValues);
-    out.push(...forwardAndDetect(model, input, opts));
+    const images = Array.from({ length: n }, (_, k) => preprocessForSsd(loadImage(start + k))); // NHWC each
+    out.push(...await detect(images));
     opts.progress?.update(start + n);
   }
   return out;
+}
+
+function concatImages(images: readonly Float32Array[]): Float32Array {
+  const each = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
+  const input = new Float32Array(images.length * each); // [n, 300, 300, 3] NHWC
+  images.forEach((im, k) => input.set(im, k * each));
+  return input;
 }
 
 /**
@@ -97,6 +114,9 @@ export interface SplitEvalOptions extends DetectOptions {
   split?: "train" | "test" | string;
   batchSize?: number;
   backend?: BackendChoice | string;
+  /** convolution kernels and data-parallel workers (lib/engine/setup.ts; default: oneDNN when it loads, all cores) */
+  conv?: ConvChoice;
+  workers?: number;
   /** Evaluate only the first n images of the split (smoke runs). */
   limit?: number;
 }
@@ -125,11 +145,17 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
   const source = await openDatasetSource(dataset, opts.datasetPath);
   let images: DatasetImage[] = dataset.images.filter((im) => im.split === split);
   if (opts.limit !== undefined) images = images.slice(0, opts.limit);
-  const backend = await initBackend(backendChoice);
+  const engine = await initEngine({
+    backend: backendChoice,
+    conv: opts.conv,
+    workers: opts.workers,
+    use: "infer",
+  });
   const modelPath = (opts.weights ?? opts.checkpoint)!;
   const model = opts.weights
     ? await loadWeights(opts.weights)
     : await loadCheckpointFile(modelPath, opts.checkpointOptions);
+  let runner: SsdRunner | undefined;
   try {
     const names = classNames(model.nClasses);
     const className = opts.className ?? "person";
@@ -141,8 +167,9 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
     }
     const batchSize = opts.batchSize ?? 8;
     const progress = new Progress(`detect ${split}`, images.length, { unit: "img" });
+    runner = await startRunner(model, engine);
     const t0 = performance.now();
-    const perImage = detectBatched(model, images.length, (i) => source.readImage(images[i]), {
+    const perImage = await detectBatched(runner, images.length, (i) => source.readImage(images[i]), {
       minScore: opts.minScore,
       maxOverlap: opts.maxOverlap,
       topK: opts.topK,
@@ -172,12 +199,14 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       max_overlap: opts.maxOverlap,
       top_k: opts.topK,
       batch_size: batchSize,
-      backend,
+      backend: engine.backend,
+      engine: describeEngine(engine).replace(/^engine: /, ""),
       detect_seconds: seconds,
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     });
     return { groundTruth, detections, ap };
   } finally {
+    await runner?.close();
     disposeModel(model);
   }
 }

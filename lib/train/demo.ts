@@ -24,8 +24,9 @@ export interface DemoOptions {
   out: string;
   epochs: number;
   batchSize: number;
-  /** `--backend` for every stage; undefined: training on WASM with 2 workers and oneDNN convolutions */
-  backend?: string;
+  /** engine flags for every stage that runs the network (`--backend`, `--conv`, `--workers`; lib/cli
+   * `engineArgs`); empty: each stage's default engine (oneDNN when it loads, all cores) */
+  engine: string[];
   /** read the checkpoint even if its pickle would call code (`--trust-checkpoint`, its tensors only) */
   trustCheckpoint?: boolean;
   /** discard this combination's finetune run and train again (`finetune --restart`) */
@@ -42,10 +43,7 @@ export async function demoRunDir(out: string, data: string, checkpoint?: string)
 /** Runs the chain in the combination's run directory; returns the report's path. */
 export async function runDemo(o: DemoOptions): Promise<string> {
   const out = await demoRunDir(o.out, o.data, o.checkpoint);
-  const backend = o.backend ? ["--backend", o.backend] : [];
-  // Without an explicit backend, train on WASM with both cores (data-parallel workers) and oneDNN convolutions
-  // where libdnnl loads (finetune falls back to the WASM kernels otherwise).
-  const trainBackend = o.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
+  const backend = o.engine;
   const dataset = `${out}/dataset.json`;
   const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];
   const runs: string[] = [];
@@ -82,7 +80,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],
     ...["--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", "1e-3"],
-    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend, ...(o.restart ? ["--restart"] : [])],
+    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...backend, ...(o.restart ? ["--restart"] : [])],
   ]);
   // ap scores the run's best/ (best validation epoch) when there is one, and says so
   await runDenoTask("ap", [

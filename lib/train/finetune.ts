@@ -7,7 +7,7 @@
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
 import { openDatasetSource, readDataset } from "../data/mod.ts";
-import { initBackend } from "../engine/mod.ts";
+import { initEngine, startRunner } from "../engine/mod.ts";
 import {
   createSsd300FromVgg16,
   loadCheckpointFile,
@@ -19,7 +19,6 @@ import {
 } from "../interop/mod.ts";
 import { createSsd300, disposeModel, type SsdModel, VOC_LABELS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
 import { BEST_DIR, type BestEpoch, writeBestWeights } from "./best.ts";
@@ -104,7 +103,7 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
 export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const t0 = performance.now();
   const dataset = await readDataset(o.dataset);
-  const backend = await initBackend(o.backend);
+  const engineInfo = await initEngine({ backend: o.backend, conv: o.conv, workers: o.workers, use: "train" });
   const source = await openDatasetSource(dataset, o.dataset);
   const { train: trainSet, val: valSet } = splitTrainVal(
     trainItemsOf(dataset, source),
@@ -136,7 +135,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
       `(micro ${c.microBatch}), ${c.optimizer} lr ${c.lr} ${c.schedule}, freeze ${c.freeze}, ` +
-      `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors, backend ${backend}`,
+      `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors`,
   );
   const startEpoch = resume?.epoch ?? 0;
   const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
@@ -144,8 +143,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   let imagesDone = 0, haveResumeState = resume !== undefined;
   let best: BestEpoch | null = resume?.best ?? null;
   /** run.json of this run (also written when a non-finite loss stops it) */
+  const engine: RunJson["engine"] = {
+    backend: engineInfo.backend,
+    conv: engineInfo.conv,
+    workers: engineInfo.workers,
+    threads: engineInfo.threads,
+  };
   const runJson = (
-    engine: RunJson["engine"],
     stopped: Stopped,
     n: number,
     trainMs: number,
@@ -157,7 +161,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     start: o.start,
     head_init: o.headInit,
     engine,
-    settings: { ...c, anchors: o.anchors, workers: o.workers, native_conv: o.nativeConv },
+    settings: { ...c, anchors: o.anchors },
     n_train: trainSet.length,
     n_val: valSet.length,
     val_ids: valSet.map((v) => v.id),
@@ -170,12 +174,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     finished: new Date().toISOString(),
   });
   try {
-    const engine = await startGradientEngine(model, { ...o, microBatch: c.microBatch }, backend, say);
+    const runner = await startRunner(model, engineInfo, { microBatch: c.microBatch });
     const trainStart = performance.now();
     let result: TrainResult;
     try {
       result = await train(model, trainSet, valSet, c, {
-        gradients: engine.gradients,
+        gradients: runner.gradients,
+        forward: runner.forward,
         resume,
         onStep: (s) => {
           imagesDone += s.images;
@@ -215,7 +220,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
         epoch: e.epoch,
         batch: e.batch,
       };
-      await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, runJson(engine.engine, stopped, 0, 0, 0));
+      await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, runJson(stopped, 0, 0, 0));
       throw new NonFiniteLossError(
         e.epoch,
         e.batch,
@@ -228,7 +233,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       );
     } finally {
       progress.finish();
-      await engine.close();
+      await runner.close();
     }
     const trainMs = performance.now() - trainStart;
     const files = [`${o.out}/weights.json`, `${o.out}/model.pth`];
@@ -236,7 +241,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     await writeFileAtomic(files[1], writeTorchStateDict(modelToStateDict(model), "model"));
     files.push(...await writeTrainingLogs(o.out, result.log), `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
-    const run: RunJson = runJson(engine.engine, stopped, result.imagesTrained, trainMs, result.stepSeconds);
+    const run: RunJson = runJson(stopped, result.imagesTrained, trainMs, result.stepSeconds);
     if (result.stopReason === "patience") {
       say(
         `stopped after epoch ${result.epochsDone}: ${c.patience} epochs without improvement of val ${c.select}`,

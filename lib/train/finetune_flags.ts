@@ -6,6 +6,7 @@
 import {
   BACKEND_FLAG,
   type CliSpec,
+  ENGINE_FLAGS,
   type FlagValue,
   OUT_DIR_FLAG,
   type ParsedFlags,
@@ -13,7 +14,7 @@ import {
   TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../cli/mod.ts";
-import type { BackendChoice } from "../engine/mod.ts";
+import type { BackendChoice, ConvChoice } from "../engine/mod.ts";
 import { ANCHOR_SET_NAMES, type AnchorSetName } from "../ssd/mod.ts";
 import { SELECT_METRICS } from "./best.ts";
 import { FREEZE_MODES } from "./freeze.ts";
@@ -127,16 +128,7 @@ resumes there (a larger --epochs continues a finished run); anything else is ref
       description: "discard the run in --out (resume state, weights, best/, logs) and start over",
     },
     backend: BACKEND_FLAG,
-    workers: {
-      kind: "integer",
-      min: 1,
-      default: 1,
-      description: "data-parallel gradient workers, one core each (wasm/cpu); 1: this thread",
-    },
-    "native-conv": {
-      kind: "boolean",
-      description: "convolutions (forward, dX, dW) through oneDNN where libdnnl.so.2 loads (WASM backend)",
-    },
+    ...ENGINE_FLAGS,
   },
 } as const satisfies CliSpec;
 
@@ -179,10 +171,10 @@ export interface FinetuneOptions {
   /** anchor set of the trained model (priors for matching, validation and later detection) */
   anchors: AnchorSetName;
   backend: BackendChoice;
-  /** gradient workers; 1 = in-process */
-  workers: number;
-  /** convolutions through oneDNN when available */
-  nativeConv: boolean;
+  /** convolution kernels (`--conv`; auto: oneDNN when it loads) */
+  conv: ConvChoice;
+  /** data-parallel workers (`--workers`); undefined: the engine's default on all cores */
+  workers?: number;
   /** read a start .pth whose pickle would call code anyway (its tensors only) */
   trustCheckpoint: boolean;
   /** discard the run already in `out` and start over */
@@ -199,7 +191,7 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
     : f.imagenet !== undefined
     ? { kind: "imagenet", path: f.imagenet }
     : { kind: "scratch", path: null };
-  if (f.workers > 1 && f.backend === "tensorflow") {
+  if (f.workers !== undefined && f.workers > 1 && f.backend === "tensorflow") {
     throw new UsageError("--workers > 1 needs --backend wasm or cpu (one tf.js instance per worker)");
   }
   if (f.patience !== undefined && f.valFraction === 0) {
@@ -212,8 +204,8 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
     headInit: f.headInit,
     anchors: f.anchors,
     backend: f.backend,
+    conv: f.conv,
     workers: f.workers,
-    nativeConv: f.nativeConv,
     trustCheckpoint: f.trustCheckpoint,
     restart: f.restart,
     config: {

@@ -20,7 +20,7 @@ import type { ResumeState } from "./resume.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
 import { type LossAndGradients, lossAndGradients, type TrainSample } from "./step.ts";
 import type { TrainingLog } from "./train_log.ts";
-import { validateModel } from "./validate.ts";
+import { validateModel, type ValidationForward } from "./validate.ts";
 
 /** Hyper-parameters and switches of a training run (the flags of `deno task finetune`). */
 export interface TrainConfig {
@@ -87,6 +87,8 @@ export interface TrainHooks {
   validate?(items: readonly TrainItem[]): { loss: number; ap75: number; ap: number };
   /** replaces in-process {@link lossAndGradients} (e.g. a data-parallel pool); same contract */
   gradients?(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
+  /** replaces in-process forward passes of the validation (e.g. lib/engine/setup.ts `SsdRunner.forward`) */
+  forward?: ValidationForward;
 }
 
 /** What {@link train} returns. */
@@ -222,7 +224,7 @@ export async function train(
         ? null
         : hooks.validate
         ? hooks.validate(valItems)
-        : validateModel(model, valItems, priorsCxcy, cfg.microBatch);
+        : await validateModel(model, valItems, priorsCxcy, cfg.microBatch, hooks.forward);
       const entry = {
         epoch,
         train_loss: lossSum / stepsPerEpoch,

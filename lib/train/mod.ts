@@ -1,7 +1,7 @@
 /**
  * Fine-tuning: the loss and gradients of a batch with micro-batch accumulation (step), the epoch loop (loop) with
  * validation (validate) and the resume state (resume), the optimisers and schedules (optim), which parameters
- * train (freeze), the training examples (samples), the gradient engine (engine), a whole `deno task finetune` run
+ * train (freeze), the training examples (samples), a whole `deno task finetune` run
  * (finetune, finetune_flags) with its artifacts train-log.json/.csv and run.json, its resume key (resume_key) and
  * best epoch (best: `best/`, `--select`), and experiment grids (experiments, experiments_run) and the demo chain
  * (demo).
@@ -18,7 +18,6 @@ export {
   writeBestWeights,
 } from "./best.ts";
 export { type DemoOptions, demoRunDir, runDemo } from "./demo.ts";
-export { type GradientEngine, startGradientEngine } from "./engine.ts";
 export {
   type ExperimentsConfig,
   ExperimentsConfigError,

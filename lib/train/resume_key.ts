@@ -41,7 +41,7 @@ export async function startFingerprint(o: FinetuneOptions): Promise<string> {
 /**
  * The resume key of run `o` (see the module doc). Not in it: `epochs` and `patience` (the horizon; with a
  * changed `--epochs` the learning-rate schedule is that of the new horizon from the resumed step on), and the
- * engine (`--backend`, `--workers`, `--native-conv`: the same arithmetic up to float rounding).
+ * engine (`--backend`, `--conv`, `--workers`: the same arithmetic up to float rounding).
  */
 export function resumeKey(o: FinetuneOptions, dataset: string, start: string): Record<string, unknown> {
   const { epochs: _epochs, patience: _patience, ...settings } = o.config;

@@ -27,8 +27,10 @@ export const EngineSchema = z.object({
   backend: z.string(),
   /** convolution implementation that ran (after any fallback): oneDNN or the backend's own; null: not recorded */
   conv: z.enum(["wasm", "onednn", "cpu", "tensorflow"]).nullable(),
-  /** data-parallel gradient workers (1: in-process) */
+  /** data-parallel workers (1: in-process) */
   workers: z.number().int().min(1),
+  /** oneDNN threads per convolution (1 without oneDNN); absent in runs before it was recorded */
+  threads: z.number().int().min(1).optional(),
 });
 export type Engine = z.infer<typeof EngineSchema>;
 

@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { convWithGrad } from "../engine/mod.ts";
+import { convWithGrad } from "../engine/conv_grad.ts";
 import {
   buildTargets,
   type ConvFn,

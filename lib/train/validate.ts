@@ -16,33 +16,42 @@ import { buildTargets, detectObjectsBatch, multiboxLossPart, ssdForward, type Ss
 import { prepareSample, type TrainItem } from "./samples.ts";
 import { stackImages } from "./step.ts";
 
+/** A network forward over preprocessed images (NHWC [300 * 300 * 3] each): locs [n * 8732 * 4], scores [n * 8732 * C]. */
+export type ValidationForward = (
+  images: readonly Float32Array[],
+) => Promise<{ locs: Float32Array; scores: Float32Array }>;
+
 /**
  * Loss, AP@0.75 and AP@[.5:.95] of the model on validation items (no augmentation, forward only).
  * @param priorsCxcy priors for the targets and for decoding detections (the model's anchor set)
  * @param batchSize images per forward pass
+ * @param forward the forward pass (default: `ssdForward` on this thread), e.g. an engine's workers
  */
-export function validateModel(
+export async function validateModel(
   model: SsdModel,
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
   batchSize: number,
-): { loss: number; ap75: number; ap: number } {
+  forward: ValidationForward = localForward(model),
+): Promise<{ loss: number; ap75: number; ap: number }> {
   const gts: CocoGt[] = [];
   const dets: CocoDet[] = [];
   let loss = 0;
+  const nPriors = priorsCxcy.length / 4;
   for (let start = 0; start < items.length; start += batchSize) {
     const part = items.slice(start, start + batchSize);
     const samples = part.map((it) => prepareSample(it, null));
     const { targets, nPositivesTotal } = buildTargets(samples.map((s) => s.gt), priorsCxcy);
-    const { value, locs, scores } = tf.tidy(() => {
-      const images = stackImages(samples.map((s) => s.image));
-      const out = ssdForward(model, images);
-      const l = multiboxLossPart(out.locs, out.scores, targets, nPositivesTotal);
-      return {
-        value: l.loss.dataSync()[0],
-        locs: out.locs.dataSync() as Float32Array, // [n, nPriors, 4]
-        scores: out.scores.dataSync() as Float32Array, // [n, nPriors, nClasses]
-      };
+    const { locs, scores } = await forward(samples.map((s) => s.image));
+    const value = tf.tidy(() => {
+      const n = part.length;
+      const l = multiboxLossPart(
+        tf.tensor3d(locs, [n, nPriors, 4]),
+        tf.tensor3d(scores, [n, nPriors, model.nClasses]),
+        targets,
+        nPositivesTotal,
+      );
+      return l.loss.dataSync()[0];
     });
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
     const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
@@ -53,4 +62,15 @@ export function validateModel(
   }
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
   return { loss: loss / items.length, ap75: ap.ap75, ap: ap.ap };
+}
+
+function localForward(model: SsdModel): ValidationForward {
+  return (images) =>
+    Promise.resolve(tf.tidy(() => {
+      const out = ssdForward(model, stackImages(images));
+      return {
+        locs: out.locs.dataSync() as Float32Array, // [n, nPriors, 4]
+        scores: out.scores.dataSync() as Float32Array, // [n, nPriors, nClasses]
+      };
+    }));
 }

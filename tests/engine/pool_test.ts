@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { benchBoxes } from "../../lib/bench/bench.ts";
+import { benchBoxes } from "../../lib/bench/workload.ts";
 import { detectObjects } from "../../lib/ssd/mod.ts";
 import { buildTargets } from "../../lib/ssd/loss.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";

@@ -58,8 +58,8 @@ Deno.test("detectBatched() gives the same detections whatever the batch size and
     });
     const opts = { minScore: 0.3, maxOverlap: 0.45, topK: 20 };
     const before = tf.memory().numTensors;
-    const batched = detectBatched(model, 2, (i) => images[i], { ...opts, batchSize: 2 });
-    const single = detectBatched(model, 2, (i) => images[i], { ...opts, batchSize: 1 });
+    const batched = await detectBatched(model, 2, (i) => images[i], { ...opts, batchSize: 2 });
+    const single = await detectBatched(model, 2, (i) => images[i], { ...opts, batchSize: 1 });
     assert.equal(tf.memory().numTensors, before);
     assert.equal(batched.length, 2);
     for (let i = 0; i < 2; i++) {
@@ -70,7 +70,10 @@ Deno.test("detectBatched() gives the same detections whatever the batch size and
         d.box.forEach((v, j) => assert.ok(Math.abs(v - single[i][k].box[j]) < 1e-4));
       });
     }
-    assert.throws(() => detectBatched(model, 1, (i) => images[i], { ...opts, batchSize: 0 }), /batchSize/);
+    await assert.rejects(
+      () => detectBatched(model, 1, (i) => images[i], { ...opts, batchSize: 0 }),
+      /batchSize/,
+    );
   } finally {
     disposeModel(model);
   }

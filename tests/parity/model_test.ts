@@ -14,9 +14,11 @@ import {
 import { N_PRIORS } from "../../lib/ssd/priors.ts";
 import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts"; // registers the training gradients on import
-import { compareArrays, GOLDEN_DIR, goldenF32, haveGolden } from "../helpers.ts";
+import { compareArrays, GOLDEN_DIR, goldenF32, haveGolden, parityTestConv } from "../helpers.ts";
 
 await initBackend("wasm", null);
+/** SSD_TEST_CONV=onednn: the forward's convolutions through oneDNN (its kernels replace WASM's on this thread) */
+const ENGINE = parityTestConv().name;
 
 /** Forward parity tolerances of issue 3. */
 const PARITY_MAX_ABS = 1e-3;
@@ -34,7 +36,7 @@ function randomImages(batch: number, seed: number): tf.Tensor4D {
   return tf.randomNormal([batch, 300, 300, 3], 0, 1, "float32", seed) as tf.Tensor4D;
 }
 
-Deno.test("ssdForward() on ssd300_voc.pth reproduces voc_locs/voc_scores (max |Δ| ≤ 1e-3, rel. Frobenius ≤ 1e-5)", async (t) => {
+Deno.test(`ssdForward() on ssd300_voc.pth reproduces voc_locs/voc_scores (max |Δ| ≤ 1e-3, rel. Frobenius ≤ 1e-5; ${ENGINE})`, async (t) => {
   if (!haveGolden(t, "ssd300_voc.pth")) return;
   const input = await goldenF32(t, "input_nchw.f32");
   const goldLocs = await goldenF32(t, "voc_locs.f32");

@@ -13,7 +13,7 @@ import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
 import { mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
-import { GOLDEN_DIR } from "../helpers.ts";
+import { GOLDEN_DIR, parityTestConv } from "../helpers.ts";
 
 /** Tolerances (issue 4): loss 1e-5 relative; gradient |sum|, L2 1e-3 relative; trajectory 1e-3 relative. */
 const LOSS_RTOL = 1e-5;
@@ -54,10 +54,14 @@ function f32(file: string): Float32Array {
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 Deno.test({
-  name: "lossAndGradients() and SGD match the reference's loss, gradients and 3-step trajectory",
+  name:
+    `lossAndGradients() and SGD match the reference's loss, gradients and 3-step trajectory (SSD_TEST_CONV=${
+      Deno.env.get("SSD_TEST_CONV") ?? "wasm"
+    })`,
   ignore: !goldenAvailable(),
   fn: async (t) => {
     await initBackend("wasm", null);
+    const { conv } = parityTestConv();
     const golden: Golden = JSON.parse(Deno.readTextFileSync(new URL("golden.json", GOLDEN_DIR)));
     const voc = readTorchCheckpoint(
       Deno.readFileSync(new URL("ssd300_voc.pth", GOLDEN_DIR)),
@@ -87,7 +91,7 @@ Deno.test({
 
     // step 1 of the trajectory: loss and gradients, accumulated over micro-batches of one image
     const t0 = performance.now();
-    const first = lossAndGradients(model, samples, { priorsCxcy, microBatch: 1 });
+    const first = lossAndGradients(model, samples, { priorsCxcy, microBatch: 1, conv });
     const secs1 = (performance.now() - t0) / 1000;
 
     await t.step("loss", () => {
@@ -163,7 +167,7 @@ Deno.test({
       sgd.step(model.params, first.grads, 1e-3);
       for (const g of first.grads.values()) g.dispose();
       // step 2: the whole batch in one pass (micro-batch 3), so both accumulation paths meet the goldens
-      const second = lossAndGradients(model, samples, { priorsCxcy, microBatch: 3 });
+      const second = lossAndGradients(model, samples, { priorsCxcy, microBatch: 3, conv });
       losses.push(second.loss);
       sgd.step(model.params, second.grads, 1e-3);
       for (const g of second.grads.values()) g.dispose();

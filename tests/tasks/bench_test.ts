@@ -6,9 +6,11 @@ import {
   BenchReportSchema,
   benchTargets,
   createSsd300Bench,
+  describeMachine,
   median,
   PERSON_LOGIT_SHIFT,
-} from "../../lib/bench/bench.ts";
+  SSD300_FORWARD_GFLOP,
+} from "../../lib/bench/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 
 await initBackend("wasm", null);
@@ -48,7 +50,28 @@ Deno.test("benchTargets() matches every image's boxes and totals the positives",
   assert.equal(nPositivesTotal, targets.reduce((s, t) => s + t.nPositives, 0));
 });
 
-Deno.test("deno task bench --quick writes a bench.json that matches the schema (1 vs 2 workers, profile)", async () => {
+Deno.test("describeMachine() reads the CPU model and widest ISA, capped by ONEDNN_MAX_CPU_ISA", () => {
+  const cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC 9B45\nflags\t\t: fpu sse4_1 avx2 fma avx512f\n";
+  const m = describeMachine(cpuinfo, undefined);
+  assert.equal(m.cpu_model, "AMD EPYC 9B45");
+  assert.deepEqual([m.isa, m.cpu_isa, m.onednn_max_cpu_isa], ["avx512", "avx512", null]);
+  assert.deepEqual([describeMachine(cpuinfo, "AVX2").isa, describeMachine(cpuinfo, "avx2").cpu_isa], [
+    "avx2",
+    "avx512",
+  ]);
+  assert.equal(describeMachine(cpuinfo, "ALL").isa, "avx512");
+  assert.equal(
+    describeMachine("flags\t: fpu sse4_1 avx2 fma\n", "AVX512_CORE").isa,
+    "avx2",
+    "a cap never raises",
+  );
+  assert.deepEqual([describeMachine(null, undefined).isa, describeMachine(null, undefined).cpu_model], [
+    "unknown",
+    null,
+  ]);
+});
+
+Deno.test("deno task bench --quick --compare writes a bench.json that matches the schema (1 core vs 2, profile)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/bench.json`;
@@ -62,6 +85,7 @@ Deno.test("deno task bench --quick writes a bench.json that matches the schema (
         "2",
         "--workers",
         "2",
+        "--compare",
         "--skip-torch",
         "--out",
         out,
@@ -72,6 +96,7 @@ Deno.test("deno task bench --quick writes a bench.json that matches the schema (
     const res = await cmd.output();
     const stderr = new TextDecoder().decode(res.stderr);
     assert.ok(res.success, `bench failed:\n${stderr.slice(-3000)}`);
+    assert.equal(stderr.split("\n").filter((l) => l.startsWith("engine: ")).length, 1, "the choice, once");
     const r = await readJsonArtifact(out, BenchReportSchema);
     assert.equal(r.batch_size, 2);
     assert.equal(r.workers, 2);
@@ -80,6 +105,9 @@ Deno.test("deno task bench --quick writes a bench.json that matches the schema (
     assert.equal(r.torch, null);
     assert.match(r.torch_skipped_reason ?? "", /skip-torch/);
     assert.equal(r.inference_ms_per_image, r.runs[1].inference.ms_per_image);
+    assert.equal(r.forward_ms_per_image, r.runs[1].forward.ms_per_image);
+    assert.ok(r.peak_gflops! > 0 && r.percent_of_peak!.training > 0);
+    assert.ok(Math.abs(r.gflops.forward - SSD300_FORWARD_GFLOP / (r.forward_ms_per_image / 1000)) < 1e-6);
     // the same weights and data in both runs: the first training loss agrees across worker counts
     assert.ok(
       Math.abs(r.runs[0].loss_first_step - r.runs[1].loss_first_step) < 1e-3 * r.runs[0].loss_first_step,
@@ -89,8 +117,14 @@ Deno.test("deno task bench --quick writes a bench.json that matches the schema (
     assert.equal(names.length, 15 + 8 + 12, "every conv of SSD300 is profiled");
     assert.ok(names.includes("base.conv1_1") && names.includes("pred_convs.cl_conv11_2"));
     assert.ok(r.profile.layers.filter((l) => l.layer !== "base.conv1_1").every((l) => l.backward_ms > 0));
+    const gflop = r.profile.layers.reduce((s, l) => s + l.gflop, 0) / r.profile.batch_size;
+    assert.ok(
+      Math.abs(gflop - SSD300_FORWARD_GFLOP) < 0.05,
+      `SSD300_FORWARD_GFLOP: the layers sum to ${gflop}`,
+    );
     const stdout = new TextDecoder().decode(res.stdout);
-    assert.match(stdout, /speed-up 1 → 2 workers/);
+    assert.match(stdout, /speed-up 1 core → 2 workers/);
+    assert.match(stdout, /practical peak/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

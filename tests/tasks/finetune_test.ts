@@ -63,7 +63,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "--val-fraction=0.2",
     "--backend=cpu",
     "--workers=2",
-    "--native-conv",
+    "--conv=wasm",
   ]);
   assert.deepEqual(a.start, { kind: "checkpoint", path: "x.pth" });
   assert.equal(a.out, "o");
@@ -71,8 +71,9 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
   assert.equal(a.anchors, "pedestrian");
   assert.equal(a.backend, "cpu");
   assert.equal(a.workers, 2);
-  assert.equal(a.nativeConv, true);
-  assert.equal(parseFinetuneArgs(["--dataset=d", "--out=o", "--from-scratch"]).nativeConv, false);
+  assert.equal(a.conv, "wasm");
+  const defaults = parseFinetuneArgs(["--dataset=d", "--out=o", "--from-scratch"]);
+  assert.deepEqual([defaults.conv, defaults.workers], ["auto", undefined]);
   assert.deepEqual(a.config, {
     epochs: 3,
     batchSize: 4,
@@ -444,7 +445,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "finetune --workers 2 (data-parallel gradients) and --native-conv train like the in-process WASM run",
+  name:
+    "finetune --workers 2 (data-parallel gradients) trains like --workers 1 (this thread) on the default engine",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -465,12 +467,11 @@ Deno.test({
           "--backend=wasm",
           `--workers=${workers}`,
         ]);
+      // the default engine (oneDNN where libdnnl loads; WASM vs oneDNN: tests/engine/pool_test.ts, parity tests)
       assert.equal(await run(1), 0);
       assert.equal(await run(2), 0);
-      // oneDNN convolutions (lib/native_conv.ts; falls back to WASM where libdnnl is missing): same losses
-      assert.equal(await run(1, ["--native-conv"]), 0);
       const logs = await Promise.all(
-        ["w1", "w2", "w1--native-conv"].map(async (d) =>
+        ["w1", "w2"].map(async (d) =>
           (JSON.parse(await Deno.readTextFile(`${dir}/${d}/train-log.json`)) as TrainingLog).steps
         ),
       );
@@ -485,7 +486,9 @@ Deno.test({
         );
       }
       const run2 = JSON.parse(await Deno.readTextFile(`${dir}/w2/run.json`));
-      assert.equal(run2.settings.workers, 2);
+      assert.deepEqual(run2.engine.workers, 2);
+      assert.equal(run2.engine.threads, 1);
+      assert.ok(run2.ms_per_train_image > 0);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

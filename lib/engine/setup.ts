@@ -1,0 +1,272 @@
+/**
+ * The one engine choice of every task that runs the network: the tf.js backend, the convolution kernels (oneDNN
+ * through lib/engine/onednn.ts when `libdnnl.so.2` loads, else WASM with one line on stderr naming the missing
+ * library and `apt-get install libdnnl2`) and the parallelism (data-parallel workers, lib/engine/pool.ts, or
+ * oneDNN's own threads on this thread), defaulting to as many as the machine has cores. `--conv wasm|onednn` and
+ * `--workers N` override (lib/cli/common_flags.ts `ENGINE_FLAGS`).
+ *
+ * {@link initEngine} decides and starts this thread's backend (before any model is loaded);
+ * {@link startRunner} then runs a model on that engine: `forward`, `detect` and training `gradients`, with the
+ * same results on every engine (up to float summation order; the golden parity tests hold on each).
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { InputError } from "../core/errors.ts";
+import { type BackendChoice, initBackend } from "./backend.ts";
+import { enableNativeConv, nativeConvLibrary, nativeConvWithGrad } from "./onednn.ts";
+import { timePeakConv } from "./peak.ts";
+import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "./pool.ts";
+import { type Detection, type DetectOptions, forwardAndDetect, SSD_INPUT_SIDE } from "../ssd/mod.ts";
+import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
+import { priorsCxcyFor } from "../ssd/priors.ts";
+import type { LossAndGradients, TrainSample } from "../train/mod.ts";
+// step.ts itself, not lib/train/mod.ts (which imports this module's users)
+import { lossAndGradients } from "../train/step.ts";
+
+/** `--conv` values: `auto` = oneDNN when libdnnl.so.2 loads, else WASM. */
+export const CONV_CHOICES = ["auto", "wasm", "onednn"] as const;
+export type ConvChoice = typeof CONV_CHOICES[number];
+
+/** What the engine runs: training steps or inference (forward, detection, evaluation). */
+export type EngineUse = "train" | "infer";
+
+/**
+ * The default parallelism with oneDNN, per use: `workers` = one data-parallel worker per core, each with one
+ * oneDNN thread; `threads` = this thread only, oneDNN on all cores. Measured with `deno task bench` on an AMD
+ * EPYC (2 vCPUs sharing one core's FPUs, AVX-512), README "Speed": workers were faster for both (batch 4,
+ * training 1317 vs 1431 ms/img, inference 333 vs 354 ms/img). Without oneDNN it is always workers (WASM runs
+ * one thread per tf.js instance).
+ */
+export const ONEDNN_PARALLELISM: Readonly<Record<EngineUse, "workers" | "threads">> = {
+  train: "workers",
+  infer: "workers",
+};
+
+/** The hint printed once when oneDNN is missing. */
+export const INSTALL_ONEDNN_HINT = "apt-get install libdnnl2";
+
+/**
+ * Enables oneDNN's kernels on this thread (lib/engine/onednn.ts): the one call every engine path makes (this
+ * thread in {@link initEngine}, each worker in lib/engine/pool_worker.ts), so faster kernels plug in here.
+ * @param threads oneDNN (OpenMP) threads per call; process-wide, fixed by the library's first load
+ */
+export function enableOneDnn(threads: number): { ok: true; lib: string } | { ok: false; reason: string } {
+  return enableNativeConv(threads);
+}
+
+/** The differentiable convolution of training graphs on oneDNN (forward, dX, dW), for every engine path. */
+export function oneDnnTrainConv(): ConvFn {
+  return nativeConvWithGrad;
+}
+
+/** What {@link initEngine} chose. */
+export interface EngineInfo {
+  /** tf.js backend of this thread and the workers (`wasm`, `cpu`, `tensorflow`) */
+  backend: string;
+  /** convolution kernels that run */
+  conv: "wasm" | "onednn" | "cpu" | "tensorflow";
+  /** data-parallel workers (1: this thread) */
+  workers: number;
+  /** oneDNN threads per convolution (1 without oneDNN) */
+  threads: number;
+  /** the oneDNN library loaded, or null */
+  library: string | null;
+}
+
+/** The request of a task (its flags). `workers` undefined: as many as the machine has cores. */
+export interface EngineRequest {
+  backend?: BackendChoice;
+  conv?: ConvChoice;
+  workers?: number;
+  use: EngineUse;
+}
+
+/** Cores the machine offers this process (`navigator.hardwareConcurrency`, at least 1). */
+export function machineCores(): number {
+  const n = navigator.hardwareConcurrency;
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** One line naming an engine, e.g. `engine: oneDNN convolutions on 2 workers × 1 thread (wasm backend)`. */
+export function describeEngine(e: EngineInfo): string {
+  const conv = e.conv === "onednn" ? "oneDNN" : e.conv === "wasm" ? "WASM" : e.conv;
+  const par = e.workers > 1
+    ? `${e.workers} workers × ${e.threads} thread${e.threads > 1 ? "s" : ""}`
+    : `this thread, ${e.threads} thread${e.threads > 1 ? "s" : ""}`;
+  return `engine: ${conv} convolutions on ${par} (${e.backend} backend)`;
+}
+
+/**
+ * Starts this thread's backend and chooses the engine; prints the choice (one line, and one more when oneDNN is
+ * missing). Call once per task, before loading a model. oneDNN, once enabled on a thread, stays (its kernels
+ * replace WASM's and its thread count is fixed by its first load in a process), so a later `conv: "wasm"` in
+ * the same process is refused.
+ * @param log where the lines go (stderr); null: quiet
+ * @throws InputError for `--conv onednn` when the library does not load, oneDNN on a non-WASM backend, or
+ *   workers on the tensorflow backend
+ */
+export async function initEngine(
+  req: EngineRequest,
+  log: ((line: string) => void) | null = (line) => console.error(line),
+): Promise<EngineInfo> {
+  const backend = await initBackend(req.backend ?? "auto", null);
+  const cores = machineCores();
+  const conv = req.conv ?? "auto";
+  let info: EngineInfo;
+  if (backend !== "wasm") {
+    if (conv === "onednn") {
+      throw new InputError(`--conv onednn needs the wasm backend (the backend is ${backend})`);
+    }
+    const workers = req.workers ?? (backend === "cpu" ? cores : 1);
+    if (workers > 1 && backend !== "cpu") {
+      throw new InputError(`--workers ${workers} needs --backend wasm or cpu (the backend is ${backend})`);
+    }
+    info = { backend, conv: backend as EngineInfo["conv"], workers, threads: 1, library: null };
+  } else if (conv === "wasm") {
+    if (nativeConvLibrary()) {
+      throw new Error(
+        "--conv wasm: oneDNN convolutions are already enabled in this process (see initEngine)",
+      );
+    }
+    info = { backend, conv: "wasm", workers: req.workers ?? cores, threads: 1, library: null };
+  } else {
+    const mode = ONEDNN_PARALLELISM[req.use];
+    const workers = req.workers ?? (mode === "workers" ? cores : 1);
+    const threads = Math.max(1, Math.floor(cores / workers));
+    const r = enableOneDnn(threads);
+    if (r.ok) {
+      const omp = Number(Deno.env.get("OMP_NUM_THREADS"));
+      info = {
+        backend,
+        conv: "onednn",
+        workers,
+        threads: Number.isInteger(omp) && omp >= 1 ? omp : threads,
+        library: r.lib,
+      };
+    } else if (conv === "onednn") {
+      throw new InputError(
+        `--conv onednn: oneDNN could not be loaded (${r.reason}); install it with ${INSTALL_ONEDNN_HINT}`,
+      );
+    } else {
+      log?.(
+        `oneDNN (libdnnl.so.2) not found: convolutions run on WASM, same results but several times slower; ` +
+          `install it with ${INSTALL_ONEDNN_HINT}`,
+      );
+      info = { backend, conv: "wasm", workers: req.workers ?? cores, threads: 1, library: null };
+    }
+  }
+  log?.(describeEngine(info));
+  return info;
+}
+
+/**
+ * A model running on an engine. Results are in batch order and equal the one-thread path's (up to float
+ * summation order). `gradients` follows lib/train/step.ts `lossAndGradients` (tensors on this thread; the caller
+ * disposes them and applies its optimiser to `model.params`); the runner sends changed weights to its workers
+ * before their next call.
+ */
+export interface SsdRunner {
+  readonly info: EngineInfo;
+  /**
+   * Network forward only.
+   * @param images preprocessed, each NHWC [300 * 300 * 3]
+   * @returns locs [n * 8732 * 4] offsets, scores [n * 8732 * C] logits
+   */
+  forward(images: readonly Float32Array[]): Promise<{ locs: Float32Array; scores: Float32Array }>;
+  /** Forward and the reference's `detect_objects` per image; fractional xyxy boxes. */
+  detect(images: readonly Float32Array[], opts: DetectOptions): Promise<Detection[][]>;
+  /** Loss and gradients of a batch w.r.t. `trainable` (see lib/train/loop.ts `TrainHooks.gradients`). */
+  gradients(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
+  /** The engine's practical convolution peak on all its cores, GFLOP/s (lib/engine/peak.ts, `reps` runs each). */
+  peakGflops(reps: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `model` on the engine {@link initEngine} chose: on this thread when it has one worker, else on a pool of
+ * replicas (the weights are sent once; changed ones again after each training step).
+ * @param opts.microBatch images per forward/backward pass while training (bounds activation memory)
+ */
+export async function startRunner(
+  model: SsdModel,
+  info: EngineInfo,
+  opts: { microBatch?: number } = {},
+): Promise<SsdRunner> {
+  const priorsCxcy = priorsCxcyFor(model.anchors);
+  if (info.workers <= 1) return localRunner(model, info, priorsCxcy, opts.microBatch);
+  const pool = await SsdWorkerPool.create({
+    workers: info.workers,
+    backend: info.backend === "cpu" ? "cpu" : "wasm",
+    nClasses: model.nClasses,
+    anchors: model.anchors,
+    params: await modelParamData(model),
+    nativeConv: info.conv === "onednn",
+    nativeConvThreads: info.threads,
+  });
+  // parameters the caller's optimiser may have changed since the workers last got them
+  let stale = new Set<string>();
+  const sync = async () => {
+    if (stale.size === 0) return;
+    const names = [...stale];
+    stale = new Set();
+    await pool.setWeights(new Map(names.map((n) => [n, model.params.get(n)!.dataSync() as Float32Array])));
+  };
+  return {
+    info,
+    forward: async (images) => (await sync(), pool.forward(images)),
+    detect: async (images, o) => (await sync(), pool.detect(images, o)),
+    gradients: async (batch, trainable) => {
+      await sync();
+      const r = await poolLossAndGradients(pool, batch, {
+        priorsCxcy,
+        microBatch: opts.microBatch,
+        trainable,
+      });
+      for (const n of trainable) stale.add(n);
+      return r;
+    },
+    peakGflops: (reps) => pool.peakGflops(reps),
+    close: () => pool.close(),
+  };
+}
+
+function localRunner(
+  model: SsdModel,
+  info: EngineInfo,
+  priorsCxcy: Float32Array,
+  microBatch: number | undefined,
+): SsdRunner {
+  const stack = (images: readonly Float32Array[]) => {
+    const side = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
+    const out = new Float32Array(images.length * side);
+    images.forEach((im, i) => out.set(im, i * side));
+    return out;
+  };
+  return {
+    info,
+    forward: (images) => {
+      const n = images.length;
+      const data = stack(images);
+      return Promise.resolve(tf.tidy(() => {
+        const out = ssdForward(model, tf.tensor4d(data, [n, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]));
+        return {
+          locs: out.locs.dataSync() as Float32Array,
+          scores: out.scores.dataSync() as Float32Array,
+        };
+      }));
+    },
+    detect: (images, o) => Promise.resolve(forwardAndDetect(model, stack(images), o)),
+    gradients: (batch, trainable) =>
+      Promise.resolve(lossAndGradients(model, batch, {
+        priorsCxcy,
+        microBatch,
+        trainable,
+        conv: info.conv === "onednn" ? oneDnnTrainConv() : undefined,
+      })),
+    peakGflops: (reps) => {
+      const r = timePeakConv(reps);
+      return Promise.resolve(r.gflop / (r.ms / 1000));
+    },
+    close: () => Promise.resolve(),
+  };
+}
