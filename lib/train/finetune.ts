@@ -6,7 +6,7 @@
  */
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
-import { openDatasetSource, readDataset } from "../data/mod.ts";
+import { categoryName, openDatasetSource, readDataset } from "../data/mod.ts";
 import { initBackend } from "../engine/mod.ts";
 import {
   createSsd300FromVgg16,
@@ -16,8 +16,9 @@ import {
   readStateDictFile,
   saveWeights,
   toSingleClass,
+  vocClassOf,
 } from "../interop/mod.ts";
-import { createSsd300, disposeModel, type SsdModel, VOC_LABELS } from "../ssd/mod.ts";
+import { createSsd300, disposeModel, type SsdModel, VOC_LABELS, VOC_PERSON_CLASS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
 import { startGradientEngine } from "./engine.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
@@ -42,8 +43,33 @@ function resumeSettings(o: FinetuneOptions): Record<string, unknown> {
   return { dataset: o.dataset, start: o.start, headInit: o.headInit, anchors: o.anchors, ...o.config };
 }
 
+/**
+ * What `--head-init` means for a dataset of category `category`: `voc` keeps the VOC class of the same name
+ * (case-insensitive), or falls back to random heads when VOC has none (`note` says so); `voc-person` always keeps
+ * person. `recorded` is what run.json's head_init says: "random", "voc-person", "voc-<class>".
+ */
+export function resolveHeadInit(
+  headInit: FinetuneOptions["headInit"],
+  category: string,
+): { init: "random" | "voc"; vocClass: number; recorded: string; note?: string } {
+  if (headInit === "random") return { init: "random", vocClass: VOC_PERSON_CLASS, recorded: "random" };
+  const vocClass = headInit === "voc-person" ? VOC_PERSON_CLASS : vocClassOf(category);
+  if (vocClass === null) {
+    return {
+      init: "random",
+      vocClass: VOC_PERSON_CLASS,
+      recorded: "random",
+      note: `--head-init voc: VOC has no class "${category}" (classes: ${
+        VOC_LABELS.slice(1).join(", ")
+      }); the new heads start at random`,
+    };
+  }
+  const name = VOC_LABELS[vocClass];
+  return { init: "voc", vocClass, recorded: name === "person" ? "voc-person" : `voc-${name}` };
+}
+
 /** The starting model of a run, converted to 2 classes, with the run's anchor set (`--anchors`). */
-async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
+async function initialModel(o: FinetuneOptions, category: string): Promise<SsdModel> {
   const { kind, path } = o.start;
   let model: SsdModel;
   if (kind === "scratch" || path === null) model = createSsd300(2, o.config.seed);
@@ -58,13 +84,15 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
       say(`${path}: heads were trained on ${from} anchors; fine-tuning them on ${o.anchors} anchors`);
     }
     if (model.nClasses !== 2) {
-      if (o.headInit === "voc-person" && model.nClasses !== VOC_LABELS.length) {
+      if (o.headInit !== "random" && model.nClasses !== VOC_LABELS.length) {
         disposeModel(model);
         throw new InputError(
-          `${path}: --head-init voc-person needs a ${VOC_LABELS.length}-class VOC model, this one has ${model.nClasses} classes`,
+          `${path}: --head-init ${o.headInit} needs a ${VOC_LABELS.length}-class VOC model, this one has ${model.nClasses} classes`,
         );
       }
-      const single = toSingleClass(model, o.headInit, o.config.seed);
+      const heads = resolveHeadInit(o.headInit, category);
+      if (heads.note) say(heads.note);
+      const single = toSingleClass(model, heads.init, o.config.seed, heads.vocClass);
       disposeModel(model);
       model = single;
     }
@@ -96,8 +124,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   await Deno.mkdir(o.out, { recursive: true });
   const resumeFile = `${o.out}/${RESUME_FILE}`;
   const saved = await loadResumeState(o.out, resumeSettings(o), say);
-  const model = saved?.model ?? await initialModel(o);
+  const category = categoryName(dataset);
+  const model = saved?.model ?? await initialModel(o, category);
   model.anchors = o.anchors; // a resume state's are the same (part of its settings)
+  model.classNames = ["background", category];
   const resume = saved?.state;
   const c = o.config;
   say(
@@ -171,7 +201,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       kind: "finetuned",
       dataset: o.dataset,
       start: o.start,
-      head_init: o.headInit,
+      head_init: o.start.kind === "checkpoint" || o.start.kind === "weights"
+        ? resolveHeadInit(o.headInit, category).recorded
+        : o.headInit,
       engine: engine.engine,
       settings: { ...c, anchors: o.anchors, workers: o.workers, native_conv: o.nativeConv },
       n_train: trainSet.length,
