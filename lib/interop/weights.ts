@@ -17,6 +17,7 @@ import {
 import {
   ANCHOR_SET_NAMES,
   type AnchorSetName,
+  classNames,
   modelClassNames,
   paramShapes,
   type SsdModel,
@@ -93,6 +94,15 @@ export async function saveWeights(
 }
 
 /**
+ * Whether the manifest names its classes itself: one name per class, other than the defaults of `classNames`
+ * (VOC, `person`, or the placeholder `class_<id>` names, which say nothing).
+ */
+function ownClassNames(m: WeightsManifest): boolean {
+  const defaults = classNames(m.n_classes);
+  return m.class_names.length === m.n_classes && m.class_names.some((n, i) => n !== defaults[i]);
+}
+
+/**
  * Loads a model saved by {@link saveWeights}, with its anchor set (a manifest without `anchors` predates the
  * field and loads as "reference") and its class names (`class_names`, when one per class).
  * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit
@@ -141,6 +151,6 @@ export async function loadWeights(path: string): Promise<SsdModel> {
     nClasses: manifest.n_classes,
     params,
     anchors: manifest.anchors ?? "reference",
-    ...(manifest.class_names.length === manifest.n_classes ? { classNames: manifest.class_names } : {}),
+    ...(ownClassNames(manifest) ? { classNames: manifest.class_names } : {}),
   };
 }
