@@ -104,7 +104,8 @@ export function buildCocoDataset(gt: CocoGroundTruth, images: DataSource, opts: 
   }
   const built: Omit<DatasetImage, "id" | "split">[] = [];
   const seen = new Map<string, number>();
-  const sorted = [...gt.images].sort((a, b) => (a.file_name ?? "") < (b.file_name ?? "") ? -1 : 1);
+  const fileOf = (im: { file_name?: string }) => im.file_name ?? "";
+  const sorted = [...gt.images].sort((a, b) => (fileOf(a) < fileOf(b) ? -1 : fileOf(a) > fileOf(b) ? 1 : 0));
   let done = 0;
   for (const im of sorted) {
     opts.onProgress?.(++done, sorted.length);
