@@ -38,7 +38,7 @@ const CLI = {
   task: "ap",
   usage: [
     "--annotations GT.json --detections DETS.json [--category NAME|ID] --out DIR",
-    "--dataset FILE (--weights FILE | --checkpoint X.pth [--class person]) [flags] --out DIR",
+    "--dataset FILE (--weights FILE | --checkpoint X.pth [--class NAME]) [flags] --out DIR",
   ],
   summary: `COCO AP (pycocotools semantics) of one category: of any COCO ground truth and results (mode A), or
 of a detector run over a dataset split (mode B, which also writes gt.coco.json and detections.coco.json).`,
@@ -59,7 +59,12 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     },
     checkpoint: { kind: "string", value: "X.pth", description: "mode B: a reference .pth" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
-    class: { kind: "string", value: "NAME", default: "person", description: "mode B: class scored" },
+    class: {
+      kind: "string",
+      value: "NAME",
+      description:
+        "mode B: class of the model scored (default: a 2-class model's; else the dataset's category)",
+    },
     split: { kind: "choice", choices: ["train", "test"], default: "test", description: "mode B: the split" },
     ...detectorFlags(0.01),
     "batch-size": { kind: "integer", min: 1, default: 8, description: "mode B: images per forward pass" },

@@ -1,12 +1,15 @@
 /**
- * `deno task detect` — run SSD300 on one image (homework Task 0).
+ * `deno task detect` — run SSD300 on one image (homework Task 0), or on many.
  *
- *   deno task detect (--checkpoint X.pth | --weights W.json) --image img.png|jpg --out annotated.png
+ *   deno task detect (--checkpoint X.pth | --weights W.json) --image img.png|jpg --out annotated.png|jpg
  *     --json detections.json [--min-score 0.2] [--max-overlap 0.45] [--top-k 200] [--backend auto|wasm|cpu|tensorflow]
+ *   deno task detect (--checkpoint X.pth | --weights W.json) --images DIR|GLOB|LIST.txt --out DIR [--batch-size 8]
  *
- * Writes the image at its original resolution with labelled boxes (VOC names for a 21-class model, `person` for a
- * 2-class one) and `{ image, width, height, detections: [{ label, class_id, score, box }] }` with boxes
- * (x_min, y_min, x_max, y_max) in original pixels.
+ * One image: writes it at its original resolution with labelled boxes (a PNG, or a JPEG when --out ends in .jpg
+ * or .jpeg; the model's class names: VOC names for a 21-class model, weights.json's for a fine-tuned one) and
+ * `{ image, width, height, detections: [{ label, class_id, score, box }] }` with boxes (x_min, y_min, x_max,
+ * y_max) in original pixels. Many images (lib/eval/predict.ts): `images.json`, `detections.coco.json` (COCO
+ * results, category_id = class id) and `annotated/*.jpg` in --out, batched, with progress.
  * @module
  */
 import {
@@ -18,34 +21,51 @@ import {
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
+  UsageError,
 } from "../lib/cli/mod.ts";
 import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
-import { initEngine } from "../lib/engine/mod.ts";
-import { decodeImage, drawBoxes, encodePng } from "../lib/image/mod.ts";
+import { initEngine, startRunner } from "../lib/engine/mod.ts";
+import { listImageInputs, predictImages } from "../lib/eval/mod.ts";
+import { decodeImage, drawBoxes, encodeJpeg, encodePng, type RgbImage } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import {
   classColor,
-  classNames,
   detectInImage,
   DetectionsJsonSchema,
   disposeModel,
+  modelClassNames,
+  preprocessForSsd,
   toPixelDetections,
 } from "../lib/ssd/mod.ts";
 
 const CLI = {
   task: "detect",
   usage: [
-    "(--checkpoint X.pth | --weights FILE) --image IMG --out ANNOTATED.png --json DETECTIONS.json [flags]",
+    "(--checkpoint X.pth | --weights FILE) --image IMG --out ANNOTATED.png|.jpg --json DETECTIONS.json [flags]",
+    "(--checkpoint X.pth | --weights FILE) --images DIR|GLOB|LIST.txt --out DIR [--batch-size N] [flags]",
   ],
-  summary: "Runs SSD300 on one image; writes it with labelled boxes and the detections in original pixels.",
-  exactlyOne: [["checkpoint", "weights"]],
+  summary:
+    `Runs SSD300 on one image (writes it with labelled boxes and the detections in original pixels) or on
+many (--images: images.json, detections.coco.json in COCO results format and annotated JPEGs in --out).`,
+  exactlyOne: [["checkpoint", "weights"], ["image", "images"]],
   flags: {
     checkpoint: { kind: "string", value: "X.pth", description: "a reference .pth (or our weights.json)" },
     weights: { kind: "string", value: "FILE", description: "our weights (weights.json of a finetune run)" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
-    image: { kind: "string", value: "IMG", required: true, description: "PNG or JPEG image" },
-    out: { kind: "string", value: "FILE", required: true, description: "annotated PNG to write" },
-    json: { kind: "string", value: "FILE", required: true, description: "detections JSON to write" },
+    image: { kind: "string", value: "IMG", description: "one PNG or JPEG image" },
+    images: {
+      kind: "string",
+      value: "DIR|GLOB|LIST",
+      description: "many: a folder, a quoted glob ('photos/*.jpg') or a text file of image paths",
+    },
+    out: {
+      kind: "string",
+      value: "FILE|DIR",
+      required: true,
+      description: "--image: annotated image (.jpg/.jpeg: JPEG, else PNG); --images: output folder",
+    },
+    json: { kind: "string", value: "FILE", description: "--image: detections JSON to write (required)" },
+    "batch-size": { kind: "integer", min: 1, default: 8, description: "--images: images per forward pass" },
     ...detectorFlags(0.2),
     backend: BACKEND_FLAG,
     ...ENGINE_FLAGS,
@@ -54,10 +74,20 @@ const CLI = {
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  if (f.image !== undefined && f.json === undefined) throw new UsageError("--image needs --json FILE");
+  if (f.images !== undefined && f.json !== undefined) {
+    throw new UsageError("--json goes with --image; --images writes detections.coco.json into --out");
+  }
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
-  const img = decodeImage(await Deno.readFile(f.image), f.image);
-  // one image: this thread, oneDNN's threads on all cores (workers would leave all but one idle)
-  await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers ?? 1, use: "infer" });
+  const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
+  const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
+  // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)
+  const engine = await initEngine({
+    backend: f.backend,
+    conv: f.conv,
+    workers: f.workers ?? (img ? 1 : undefined),
+    use: "infer",
+  });
   const t0 = performance.now();
   const modelPath = (f.weights ?? f.checkpoint)!;
   const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
@@ -66,15 +96,33 @@ async function main(args: string[]): Promise<void> {
     `model: ${model.nClasses} classes, ${model.anchors ?? "reference"} anchors, from ${modelPath} ` +
       `(${(performance.now() - t0).toFixed(0)} ms)`,
   );
+  const opts = { minScore: f.minScore, maxOverlap: f.maxOverlap, topK: f.topK };
   let detections;
   try {
+    if (img === undefined) {
+      const runner = await startRunner(model, engine);
+      const detectBatch = (imgs: RgbImage[]) => runner.detect(imgs.map(preprocessForSsd), opts);
+      const s = await predictImages(model, inputs, {
+        ...opts,
+        out: f.out,
+        batchSize: f.batchSize,
+        detectBatch,
+      })
+        .finally(() => runner.close());
+      console.log(
+        `${s.detections.length} detections in ${s.images.images.length} images (${
+          s.seconds.toFixed(1)
+        } s) → ` +
+          `${s.imagesJson}, ${s.detectionsJson}, ${f.out}/annotated/`,
+      );
+      return;
+    }
     const t1 = performance.now();
-    const opts = { minScore: f.minScore, maxOverlap: f.maxOverlap, topK: f.topK };
     detections = toPixelDetections(
       detectInImage(model, img, opts),
       img.width,
       img.height,
-      classNames(model.nClasses),
+      modelClassNames(model),
     );
     console.error(`detect: ${detections.length} detections in ${(performance.now() - t1).toFixed(0)} ms`);
   } finally {
@@ -85,9 +133,10 @@ async function main(args: string[]): Promise<void> {
     label: `${d.label} ${d.score.toFixed(2)}`,
     color: classColor(d.class_id),
   }));
-  await writeFileAtomic(f.out, encodePng(drawBoxes(img, boxes)));
-  await writeJsonArtifact(f.json, DetectionsJsonSchema, {
-    image: f.image,
+  const drawn = drawBoxes(img, boxes);
+  await writeFileAtomic(f.out, /\.jpe?g$/i.test(f.out) ? encodeJpeg(drawn) : encodePng(drawn));
+  await writeJsonArtifact(f.json!, DetectionsJsonSchema, {
+    image: f.image!,
     width: img.width,
     height: img.height,
     detections,

@@ -76,7 +76,11 @@ async function main(args: string[]): Promise<void> {
   const model = await loadExportSource(flags);
   let summary;
   try {
-    const classNames = exportClassNames(model.nClasses, source, flags.classNames?.split(","));
+    const classNames = exportClassNames(
+      model.nClasses,
+      source,
+      flags.classNames?.split(",") ?? model.classNames,
+    );
     summary = await exportGraphModel(model, flags.out, {
       quantize: flags.quantize,
       classNames,

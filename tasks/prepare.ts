@@ -1,9 +1,11 @@
 /**
  * `deno task prepare --out <run dir> [--data <zip|dir|url>] [--test-size 50] [--seed 0] [--preview N]`
+ * `deno task prepare --out <run dir> --data instances.json --images DIR [--category NAME] [...]`
  *
  * Reads the Penn-Fudan release (official zip or directory, or the course's pre-split layout), derives boxes from
  * the instance masks, cross-checks them with Annotation/*.txt, splits train/test (seeded; or kept from a
- * pre-split layout), and writes into the run directory (lib/data/prepare.ts):
+ * pre-split layout) — or, with `--images`, reads one category of a COCO instances file (crowd annotations become
+ * ignore regions) — and writes into the run directory (lib/data/prepare.ts):
  * - `dataset.json` — the validated dataset artifact (lib/data → DatasetSchema)
  * - `annotations.coco.json` — COCO ground truth of the test split
  * - `preview/<name>.png` — with `--preview N`: N images with their mask overlays and boxes
@@ -15,6 +17,7 @@ import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
+  openCocoInput,
   openPrepareInput,
   PENN_FUDAN_URL,
   prepareRunDir,
@@ -23,16 +26,30 @@ import {
 
 const CLI = {
   task: "prepare",
-  usage: ["--out DIR [--data ZIP|DIR|URL] [--test-size N] [--seed N] [--preview N] [flags]"],
+  usage: [
+    "--out DIR [--data ZIP|DIR|URL] [--test-size N] [--seed N] [--preview N] [flags]",
+    "--out DIR --data INSTANCES.json --images DIR [--category NAME] [flags]",
+  ],
   summary:
-    `Reads the Penn-Fudan release, derives the boxes from the instance masks, splits train/test and writes
-dataset.json, annotations.coco.json (test split) and preview PNGs into --out. Writes nothing on bad input.`,
+    `Reads the Penn-Fudan release (boxes from the instance masks) or one category of a COCO instances file
+(--images), splits train/test and writes dataset.json, annotations.coco.json (test split) and preview PNGs into
+--out. Writes nothing on bad input.`,
   flags: {
     data: {
       kind: "string",
       value: "ZIP|DIR|URL",
       description:
         `PennFudanPed.zip, a directory, or a URL (default: $${DATASET_URL_ENV} or ${PENN_FUDAN_URL})`,
+    },
+    images: {
+      kind: "string",
+      value: "DIR",
+      description: "with --data INSTANCES.json: the folder the COCO file_names are in (PNG or JPEG)",
+    },
+    category: {
+      kind: "string",
+      value: "NAME",
+      description: "COCO input: the category to train on (needed when the file has several)",
     },
     out: { kind: "string", value: "DIR", required: true, description: "run directory to write" },
     "test-size": {
@@ -63,8 +80,18 @@ dataset.json, annotations.coco.json (test split) and preview PNGs into --out. Wr
 /** Runs the prepare task with command-line `args`; returns what it wrote. */
 export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const f = parseFlags(CLI, args);
-  if (f.data !== undefined && !/^https?:\/\//.test(f.data)) await checkInputFiles(f, ["data"]);
-  const input = await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
+  if (f.images !== undefined && (f.data === undefined || !/\.json$/i.test(f.data))) {
+    throw new UsageError("--images needs --data INSTANCES.json (a COCO instances file)");
+  }
+  if (f.category !== undefined && f.images === undefined) {
+    throw new UsageError(
+      "--category applies to a COCO instances file: give --data INSTANCES.json --images DIR",
+    );
+  }
+  if (f.data !== undefined && !/^https?:\/\//.test(f.data)) await checkInputFiles(f, ["data", "images"]);
+  const input = f.images !== undefined
+    ? await openCocoInput(f.data!, f.images)
+    : await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
   if (f.testSize !== undefined && !input.presplit && f.testSize >= input.imageCount) {
     throw new UsageError(
       `--test-size ${f.testSize}: ${input.path} has ${input.imageCount} images (at most ${
@@ -80,7 +107,9 @@ async function main(args: string[]): Promise<void> {
   const s = await runPrepare(args);
   const d = s.dataset;
   console.log(
-    `prepared ${d.counts.images} images, ${d.counts.boxes} boxes (${d.origin.layout} layout), split ` +
+    `prepared ${d.counts.images} images, ${d.counts.boxes} ${
+      d.classes[1]
+    } boxes (${d.origin.layout} layout), split ` +
       `${d.counts.train} train / ${d.counts.test} test (${d.split.method}${
         d.split.seed !== null ? `, seed ${d.split.seed}` : ""
       }) in ${s.seconds.toFixed(1)} s`,

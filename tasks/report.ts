@@ -81,7 +81,8 @@ async function main(args: string[]): Promise<void> {
   if (datasetPath) {
     const data = given ?? await readDataset(datasetPath);
     const source = await openDatasetSource(data, datasetPath);
-    dataset = describeDataset(source, data.origin.root, data.origin.path);
+    const category = data.origin.layout === "coco" ? data.classes[1] : undefined;
+    dataset = describeDataset(source, data.origin.root, data.origin.path, category);
     const byId = new Map(data.images.map((im) => [im.id, im]));
     const read = (id: number) => {
       const im = byId.get(id);

@@ -127,30 +127,9 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
       test_size: testFiles.size,
     };
   } else {
-    const testSize = opts.testSize ?? defaultTestSize(built.length);
-    const seed = opts.seed ?? 0;
-    let parts;
-    try {
-      parts = seededSplit(built.map((b) => b.file), testSize, seed);
-    } catch (e) {
-      throw new DatasetError([{ file: source.location, message: (e as Error).message }]);
-    }
-    testFiles = new Set(parts.test);
-    split = {
-      method: "seeded",
-      seed,
-      algorithm: SPLIT_ALGORITHM,
-      train_size: parts.train.length,
-      test_size: testSize,
-    };
+    ({ split, testFiles } = seededSplitOf(built.map((b) => b.file), opts, source.location));
   }
-  const images: DatasetImage[] = built.map(({ presplit: _, ...b }, i) => ({
-    id: i + 1,
-    ...b,
-    split: testFiles.has(b.file) ? "test" : "train",
-  }));
-  const dataset: Dataset = {
-    version: DATASET_VERSION,
+  return assembleDataset(built.map(({ presplit: _, ...b }) => b), split, testFiles, {
     origin: {
       kind: source.kind,
       path: opts.origin.path,
@@ -160,6 +139,56 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
       root: scan.root,
     },
     classes: [...CLASSES],
+    warnings,
+  });
+}
+
+/**
+ * The seeded split of `files` (opts.testSize, default {@link defaultTestSize}; opts.seed, default 0) as recorded in
+ * dataset.json, and the set of test files.
+ * @throws DatasetError naming `location` for an impossible test size
+ */
+export function seededSplitOf(
+  files: string[],
+  opts: Pick<BuildOptions, "testSize" | "seed">,
+  location: string,
+): { split: Dataset["split"]; testFiles: Set<string> } {
+  const testSize = opts.testSize ?? defaultTestSize(files.length);
+  const seed = opts.seed ?? 0;
+  let parts;
+  try {
+    parts = seededSplit(files, testSize, seed);
+  } catch (e) {
+    throw new DatasetError([{ file: location, message: (e as Error).message }]);
+  }
+  return {
+    split: {
+      method: "seeded",
+      seed,
+      algorithm: SPLIT_ALGORITHM,
+      train_size: parts.train.length,
+      test_size: testSize,
+    },
+    testFiles: new Set(parts.test),
+  };
+}
+
+/** The validated dataset of `built` images (ids 1.. in order; split by `testFiles`), with counts filled in. */
+export function assembleDataset(
+  built: Omit<DatasetImage, "id" | "split">[],
+  split: Dataset["split"],
+  testFiles: ReadonlySet<string>,
+  rest: Pick<Dataset, "origin" | "classes" | "warnings">,
+): Dataset {
+  const images: DatasetImage[] = built.map((b, i) => ({
+    id: i + 1,
+    ...b,
+    split: testFiles.has(b.file) ? "test" : "train",
+  }));
+  const dataset: Dataset = {
+    version: DATASET_VERSION,
+    origin: rest.origin,
+    classes: rest.classes,
     split,
     counts: {
       images: images.length,
@@ -168,7 +197,7 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
       test: images.filter((im) => im.split === "test").length,
     },
     images,
-    warnings,
+    warnings: rest.warnings,
   };
   return validateArtifact("dataset.json", DatasetSchema, dataset);
 }

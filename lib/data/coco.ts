@@ -8,8 +8,13 @@ import { basename } from "node:path";
 import { z } from "zod";
 import type { Dataset } from "./dataset.ts";
 
-/** COCO category id of `person` in annotations.coco.json. */
-export const PERSON_CATEGORY_ID = 1;
+/**
+ * COCO category id of the dataset's one category (class 1 of the models: `person` for Penn-Fudan, the chosen
+ * category of a COCO instances file) in annotations.coco.json and the detections scored against it.
+ */
+export const CATEGORY_ID = 1;
+/** {@link CATEGORY_ID} under its older name (Penn-Fudan's category is `person`). */
+export const PERSON_CATEGORY_ID = CATEGORY_ID;
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
@@ -71,27 +76,35 @@ export const CocoGroundTruthSchema = z.looseObject({
 export type CocoGroundTruth = z.infer<typeof CocoGroundTruthSchema>;
 
 /**
- * COCO ground truth of one split: category 1 `person`, bbox [x_min, y_min, x_max − x_min, y_max − y_min] (pixels),
- * area = bbox w·h, iscrowd 0; images with the dataset's ids, file_name = base name of `file`, width, height.
+ * COCO ground truth of one split: category 1 = the dataset's category (`classes[1]`), bbox [x_min, y_min,
+ * x_max − x_min, y_max − y_min] (pixels), area = bbox w·h (a COCO dataset: the source's `area`), iscrowd 0; then
+ * each image's crowd regions (COCO datasets) with iscrowd 1, which evaluation ignores as pycocotools; images with
+ * the dataset's ids, file_name = base name of `file`, width, height.
  */
 export function toCocoGroundTruth(dataset: Dataset, split: "train" | "test" = "test"): CocoGroundTruth {
   const images = dataset.images.filter((im) => im.split === split);
   const annotations: CocoGroundTruth["annotations"] = [];
+  const add = ([x0, y0, x1, y1]: readonly number[], imageId: number, area: number | null, iscrowd: 0 | 1) => {
+    const w = x1 - x0, h = y1 - y0;
+    annotations.push({
+      id: annotations.length + 1,
+      image_id: imageId,
+      category_id: CATEGORY_ID,
+      bbox: [x0, y0, w, h],
+      area: area ?? w * h,
+      iscrowd,
+    });
+  };
   for (const im of images) {
-    for (const [x0, y0, x1, y1] of im.boxes) {
-      const w = x1 - x0, h = y1 - y0;
-      annotations.push({
-        id: annotations.length + 1,
-        image_id: im.id,
-        category_id: PERSON_CATEGORY_ID,
-        bbox: [x0, y0, w, h],
-        area: w * h,
-        iscrowd: 0,
-      });
-    }
+    im.boxes.forEach((box, i) => add(box, im.id, im.mask === null ? im.mask_areas[i] : null, 0));
   }
+  for (const im of images) for (const c of im.crowd ?? []) add(c.box, im.id, c.area, 1);
+  const name = dataset.classes[1];
+  const description = dataset.origin.layout === "coco"
+    ? `${name}, ${split} split (from ${basename(dataset.origin.annotations?.path ?? "a COCO file")})`
+    : `Penn-Fudan pedestrians, ${split} split (boxes from instance masks)`;
   return {
-    info: { description: `Penn-Fudan pedestrians, ${split} split (boxes from instance masks)`, version: "1" },
+    info: { description, version: "1" },
     images: images.map((im) => ({
       id: im.id,
       file_name: basename(im.file),
@@ -99,6 +112,6 @@ export function toCocoGroundTruth(dataset: Dataset, split: "train" | "test" = "t
       height: im.height,
     })),
     annotations,
-    categories: [{ id: PERSON_CATEGORY_ID, name: "person", supercategory: "person" }],
+    categories: [{ id: CATEGORY_ID, name, supercategory: name }],
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The dataset artifact, `dataset.json`: Penn-Fudan images, their instance masks and the boxes derived from them,
- * with a seeded train/test split. The schema (defined here, beside its writer {@link writeDataset}; validated on
+ * The dataset artifact, `dataset.json`: Penn-Fudan images, their instance masks and the boxes derived from them
+ * (or the images and boxes of one category of a COCO instances file, with its crowd regions), with a seeded
+ * train/test split. The schema (defined here, beside its writer {@link writeDataset}; validated on
  * write and on every read), reading and writing, and opening the file tree (zip or directory) the dataset's
  * `file`/`mask` paths are inside. Built by lib/data/build.ts.
  * @module
@@ -12,18 +13,23 @@ import { decodeImage, decodeMask, type GrayImage, type RgbImage } from "../image
 import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
 
 /**
- * Version of the dataset.json format written by this module. Version 1 called `origin` `source`; it still reads
- * (see {@link DatasetSchema}).
+ * Version of the dataset.json format written by this module. Version 1 called `origin` `source`; version 2 had
+ * no COCO origin, no crowd regions and always the class `person`; both still read (see {@link DatasetSchema}).
  */
-export const DATASET_VERSION = 2;
-/** Class names; index 0 is the background class of the SSD heads, 1 is `person`. */
+export const DATASET_VERSION = 3;
+/** Class names of a Penn-Fudan dataset; index 0 is the background class of the SSD heads, 1 is `person`. */
 export const CLASSES = ["background", "person"] as const;
 
 const int = z.number().int();
 const nonNegInt = int.nonnegative();
 
-/** Pixel box (x_min, y_min, x_max, y_max): inclusive extremes of an instance's mask pixels, original image pixels. */
-export const PixelBoxSchema = z.tuple([nonNegInt, nonNegInt, nonNegInt, nonNegInt]).refine(
+const nonNeg = z.number().nonnegative();
+
+/**
+ * Pixel box (x_min, y_min, x_max, y_max), original image pixels: inclusive extremes of an instance's mask pixels
+ * (integers), or from a COCO bbox [x, y, w, h] as (x, y, x + w, y + h) (any non-negative numbers).
+ */
+export const PixelBoxSchema = z.tuple([nonNeg, nonNeg, nonNeg, nonNeg]).refine(
   ([x0, y0, x1, y1]) => x0 <= x1 && y0 <= y1,
   { message: "box must have x_min ≤ x_max and y_min ≤ y_max" },
 );
@@ -36,8 +42,8 @@ export const DatasetImageSchema = z.object({
   name: z.string().min(1),
   /** Path of the image inside the file tree (`origin`). */
   file: z.string().min(1),
-  /** Path of the instance mask inside the file tree. */
-  mask: z.string().min(1),
+  /** Path of the instance mask inside the file tree; null for a COCO dataset (boxes from its bboxes). */
+  mask: z.string().min(1).nullable(),
   /** Path of the Annotation/*.txt file inside the file tree, or null if there is none. */
   annotation: z.string().min(1).nullable(),
   width: int.positive(),
@@ -45,16 +51,34 @@ export const DatasetImageSchema = z.object({
   split: z.enum(["train", "test"]),
   /** One box per instance, in the order of `instance_ids`. */
   boxes: z.array(PixelBoxSchema).min(1),
-  /** The mask value (instance id > 0) of each box. */
-  instance_ids: z.array(int.min(1).max(255)).min(1),
-  /** Number of mask pixels of each instance. */
-  mask_areas: z.array(int.positive()).min(1),
+  /** The mask value (instance id > 0) of each box; for a COCO dataset, the annotation id. */
+  instance_ids: z.array(int.positive()).min(1),
+  /** Number of mask pixels of each instance; for a COCO dataset, the annotation's `area`. */
+  mask_areas: z.array(nonNeg).min(1),
+  /**
+   * COCO crowd regions (iscrowd = 1) of the category: not training targets; in evaluation ignored regions that
+   * any number of detections may match, as pycocotools. Absent: none.
+   */
+  crowd: z.array(z.object({ box: PixelBoxSchema, area: nonNeg })).optional(),
 }).superRefine((img, ctx) => {
   if (img.instance_ids.length !== img.boxes.length || img.mask_areas.length !== img.boxes.length) {
     ctx.addIssue({ code: "custom", message: "boxes, instance_ids and mask_areas must have the same length" });
   }
-  img.boxes.forEach(([, , x1, y1], i) => {
-    if (x1 >= img.width || y1 >= img.height) {
+  // mask boxes hold inclusive pixel indices (< W); COCO boxes end at x + w (≤ W)
+  const exclusive = img.mask !== null;
+  const outside = ([, , x1, y1]: number[]) =>
+    exclusive ? x1 >= img.width || y1 >= img.height : x1 > img.width || y1 > img.height;
+  for (const [i, c] of (img.crowd ?? []).entries()) {
+    if (outside(c.box)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["crowd", i],
+        message: `box outside the ${img.width}×${img.height} image`,
+      });
+    }
+  }
+  img.boxes.forEach((box, i) => {
+    if (outside(box)) {
       ctx.addIssue({
         code: "custom",
         path: ["boxes", i],
@@ -77,25 +101,42 @@ export const OriginSchema = z.object({
   url: z.string().url().nullable(),
   /** SHA-256 (hex) of the zip archive; null for a directory. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-  /** "official": PNGImages/, PedMasks/, Annotation/; "presplit": the course's Images/{train,test}, Masks/{train,test}. */
-  layout: z.enum(["official", "presplit"]),
+  /**
+   * "official": PNGImages/, PedMasks/, Annotation/; "presplit": the course's Images/{train,test}, Masks/{train,test};
+   * "coco": a COCO instances file (`annotations`) whose `file_name`s are inside the image directory `path`.
+   */
+  layout: z.enum(["official", "presplit", "coco"]),
   /** Common prefix of the layout's folders inside the file tree, e.g. "PennFudanPed/" (may be ""). */
   root: z.string(),
+  /** The COCO instances file (layout "coco"): its path (as `path`) and SHA-256; absent for Penn-Fudan. */
+  annotations: z.object({ path: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 export type DatasetOrigin = z.infer<typeof OriginSchema>;
 
-/** dataset.json as version 1 wrote it: the same but for `origin`, which was called `source`. */
-function upgradeVersion1(value: unknown): unknown {
+/**
+ * dataset.json as versions 1 and 2 wrote it, as version 3: version 1 called `origin` `source`; both are Penn-Fudan
+ * datasets of class `person` (which version 3 reads as they are).
+ */
+function upgradeOldVersions(value: unknown): unknown {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
   const { version, source, ...rest } = value as Record<string, unknown>;
-  if (version !== 1 || source === undefined || "origin" in rest) return value;
-  return { version: DATASET_VERSION, origin: source, ...rest };
+  if (version === 1 && source !== undefined && !("origin" in rest)) {
+    return { version: DATASET_VERSION, origin: source, ...rest };
+  }
+  if (version === 2) return { ...value, version: DATASET_VERSION };
+  return value;
 }
 
-const DatasetV2Schema = z.object({
+const DatasetV3Schema = z.object({
   version: z.literal(DATASET_VERSION),
   origin: OriginSchema,
-  classes: z.tuple([z.literal("background"), z.literal("person")]),
+  /** ["background", the category's name]: `person` for Penn-Fudan, the chosen category for COCO. */
+  classes: z.tuple([
+    z.literal("background"),
+    z.string().min(1).refine((n) => n !== "background", {
+      message: "the category cannot be called background",
+    }),
+  ]),
   split: z.object({
     /** "seeded": {@link seededSplit}; "predefined": kept from the pre-split layout. */
     method: z.enum(["seeded", "predefined"]),
@@ -129,9 +170,14 @@ const DatasetV2Schema = z.object({
   }
 });
 
-/** `dataset.json` (version 2; a version-1 file is read as its version-2 equivalent). */
-export const DatasetSchema = z.preprocess(upgradeVersion1, DatasetV2Schema);
-export type Dataset = z.infer<typeof DatasetV2Schema>;
+/** `dataset.json` (version 3; a version-1 or -2 file is read as its version-3 equivalent). */
+export const DatasetSchema = z.preprocess(upgradeOldVersions, DatasetV3Schema);
+export type Dataset = z.infer<typeof DatasetV3Schema>;
+
+/** The dataset's category (class 1 of the models trained on it): `person` for Penn-Fudan. */
+export function categoryName(dataset: Pick<Dataset, "classes">): string {
+  return dataset.classes[1];
+}
 
 /** Reads and validates dataset.json. @throws ArtifactError naming the file, field and bad value. */
 export function readDataset(path: string): Promise<Dataset> {
@@ -191,7 +237,10 @@ export async function openDatasetSource(dataset: Dataset, datasetPath: string): 
     has: source.has,
     read: source.read,
     readImage: (image) => decodeImage(source.read(image.file), image.file),
-    readMask: (image) => decodeMask(source.read(image.mask), image.mask),
+    readMask(image) {
+      if (image.mask === null) throw new SourceError(image.file, "a COCO dataset image has no instance mask");
+      return decodeMask(source.read(image.mask), image.mask);
+    },
   };
 }
 

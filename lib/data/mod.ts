@@ -9,6 +9,7 @@ export { type AugmentOptions, type AugmentResult, augmentSample } from "./augmen
 export { type Annotation, AnnotationError, parseAnnotation } from "./annotation.ts";
 export { buildDataset, type BuildOptions } from "./build.ts";
 export {
+  CATEGORY_ID,
   CocoBboxSchema,
   type CocoGroundTruth,
   CocoGroundTruthSchema,
@@ -16,6 +17,14 @@ export {
   toCocoGroundTruth,
 } from "./coco.ts";
 export {
+  buildCocoDataset,
+  chooseCocoCategory,
+  COCO_BOX_TOLERANCE_PX,
+  type CocoBuildOptions,
+  parseCocoInstances,
+} from "./coco_instances.ts";
+export {
+  categoryName,
   type Dataset,
   DATASET_VERSION,
   type DatasetImage,
@@ -40,6 +49,7 @@ export {
 export { boxesFromMask, type MaskInstance } from "./masks.ts";
 export {
   DATASET_URL_ENV,
+  openCocoInput,
   openPrepareInput,
   type PrepareInput,
   type PrepareOptions,

@@ -1,6 +1,6 @@
 /**
  * `deno task prepare` as a library: open the Penn-Fudan release (a zip, a directory, or a download into the
- * cache), build and validate the dataset, and write the run directory — `dataset.json`, `annotations.coco.json`
+ * cache) or a COCO instances file with its image directory, build and validate the dataset, and write the run directory — `dataset.json`, `annotations.coco.json`
  * (COCO ground truth of the test split) and, when asked, preview PNGs with mask overlays and boxes. Nothing is
  * written unless the whole dataset is valid; `dataset.json` is written last (its presence means complete).
  * @module
@@ -9,8 +9,9 @@ import { Progress } from "../cli/mod.ts";
 import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
 import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
 import { buildDataset } from "./build.ts";
-import { CocoGroundTruthSchema, toCocoGroundTruth } from "./coco.ts";
-import { type Dataset, DatasetSchema } from "./dataset.ts";
+import { type CocoGroundTruth, CocoGroundTruthSchema, toCocoGroundTruth } from "./coco.ts";
+import { buildCocoDataset, parseCocoInstances } from "./coco_instances.ts";
+import { categoryName, type Dataset, DatasetSchema } from "./dataset.ts";
 import { downloadToCache, PENN_FUDAN_URL } from "./download.ts";
 import { discoverLayout } from "./layout.ts";
 import { DatasetError } from "./problems.ts";
@@ -29,6 +30,8 @@ export interface PrepareInput {
   imageCount: number;
   /** whether the source brings its own train/test split (then `--test-size` does not apply) */
   presplit: boolean;
+  /** A COCO instances file (`source` is then its image directory, `path` that directory's absolute path). */
+  coco?: { gt: CocoGroundTruth; path: string; sha256: string };
 }
 
 /** What a prepare run wrote. */
@@ -98,6 +101,30 @@ export async function openPrepareInput(
   }
 }
 
+/**
+ * Opens a COCO instances file `annotations` and the image directory `images` its `file_name`s are relative to.
+ * @throws DatasetError (unreadable or invalid file, unreadable directory)
+ */
+export async function openCocoInput(annotations: string, images: string): Promise<PrepareInput> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(annotations);
+  } catch (e) {
+    throw new DatasetError([{ file: annotations, message: `cannot read --data: ${(e as Error).message}` }]);
+  }
+  const gt = parseCocoInstances(new TextDecoder().decode(bytes), annotations);
+  const path = await absolutePath(images);
+  let source: DataSource;
+  try {
+    source = await openDirectorySource(path);
+  } catch (e) {
+    if (e instanceof SourceError) throw new DatasetError([{ file: e.file, message: e.reason }]);
+    throw e;
+  }
+  const coco = { gt, path: await absolutePath(annotations), sha256: await sha256Hex(bytes) };
+  return { source, path, url: null, sha256: null, imageCount: gt.images.length, presplit: false, coco };
+}
+
 function withCount(input: Omit<PrepareInput, "imageCount" | "presplit">): PrepareInput {
   const scan = discoverLayout(input.source);
   return { ...input, imageCount: scan.items.length, presplit: scan.layout === "presplit" };
@@ -112,6 +139,8 @@ export interface PrepareOptions {
   previews?: number;
   decodeImages?: boolean;
   quiet?: boolean;
+  /** COCO input: the category to keep (needed when the file has several). */
+  category?: string;
 }
 
 /**
@@ -123,13 +152,23 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
   const progress = new Progress("prepare", input.imageCount, { unit: "img", quiet: o.quiet });
   let dataset: Dataset;
   try {
-    dataset = buildDataset(input.source, {
-      origin: { path: input.path, url: input.url, sha256: input.sha256 },
+    const build = {
       testSize: o.testSize,
       seed: o.seed,
       decodeImages: o.decodeImages,
-      onProgress: (done) => progress.update(done),
-    });
+      onProgress: (done: number) => progress.update(done),
+    };
+    dataset = input.coco
+      ? buildCocoDataset(input.coco.gt, input.source, {
+        ...build,
+        annotations: { path: input.coco.path, sha256: input.coco.sha256 },
+        imagesPath: input.path,
+        category: o.category,
+      })
+      : buildDataset(input.source, {
+        ...build,
+        origin: { path: input.path, url: input.url, sha256: input.sha256 },
+      });
   } finally {
     progress.finish();
   }
@@ -137,14 +176,23 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
   const previews: string[] = [];
   for (const image of dataset.images.slice(0, o.previews ?? 0)) {
     const rgb = decodeImage(input.source.read(image.file), image.file);
-    const mask = decodeMask(input.source.read(image.mask), image.mask);
+    const base = image.mask === null
+      ? rgb
+      : overlayMask(rgb, decodeMask(input.source.read(image.mask), image.mask), 0.45);
     const drawn = drawBoxes(
-      overlayMask(rgb, mask, 0.45),
-      image.boxes.map((box, i) => ({
-        box: box as [number, number, number, number],
-        label: `person ${image.instance_ids[i]}`,
-        color: [230, 30, 30] as [number, number, number],
-      })),
+      base,
+      [
+        ...image.boxes.map((box, i) => ({
+          box: box as [number, number, number, number],
+          label: `${categoryName(dataset)} ${image.instance_ids[i]}`,
+          color: [230, 30, 30] as [number, number, number],
+        })),
+        ...(image.crowd ?? []).map((c) => ({
+          box: c.box as [number, number, number, number],
+          label: "crowd (ignored)",
+          color: [160, 160, 160] as [number, number, number],
+        })),
+      ],
       { lineWidth: 2 },
     );
     const file = `${o.out}/preview/${image.name}.png`;

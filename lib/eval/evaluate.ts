@@ -17,23 +17,23 @@ import {
 } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
+  CATEGORY_ID,
+  categoryName,
   type CocoGroundTruth,
   type Dataset,
   type DatasetImage,
   openDatasetSource,
-  PERSON_CATEGORY_ID,
   readDataset,
   toCocoGroundTruth,
 } from "../data/mod.ts";
 import type { RgbImage } from "../image/mod.ts";
 import {
-  classNames,
+  detectImages,
   type Detection,
   type DetectOptions,
   disposeModel,
-  forwardAndDetect,
+  modelClassNames,
   preprocessForSsd,
-  SSD_INPUT_SIDE,
   type SsdModel,
 } from "../ssd/mod.ts";
 import { type CheckpointOptions, loadCheckpointFile, loadWeights } from "../interop/mod.ts";
@@ -47,9 +47,10 @@ export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 });
 
 /**
- * Runs the SSD on `count` images in batches of `batchSize`: `preprocessForSsd` of each, then `forwardAndDetect`
- * (lib/ssd/detect.ts: forward pass, `detect_objects` per image against the model's anchor set) on this thread,
- * or a runner's `detect` (lib/engine/setup.ts: the same on the engine's workers; a batch is split among them).
+ * Runs the SSD on `count` images in batches of `batchSize`: `detectImages` of each batch (lib/ssd/detect.ts:
+ * `preprocessForSsd` of each, one forward pass, `detect_objects` per image against the model's anchor set) on
+ * this thread, or a runner's `detect` (lib/engine/setup.ts: the same on the engine's workers; a batch is split
+ * among them).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
  * @returns per item the detections of every class (fractional xyxy boxes of that item's image)
  */
@@ -64,27 +65,19 @@ export async function detectBatched(
     throw new RangeError(`batchSize must be ≥ 1, got ${batchSize}`);
   }
   const detect = "detect" in model
-    ? (images: Float32Array[]) => model.detect(images, opts)
-    : (images: Float32Array[]) => Promise.resolve(forwardAndDetect(model, concatImages(images), opts));
+    ? (images: RgbImage[]) => model.detect(images.map(preprocessForSsd), opts)
+    : (images: RgbImage[]) => Promise.resolve(detectImages(model, images, opts));
   const out: Detection[][] = [];
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const images = Array.from({ length: n }, (_, k) => preprocessForSsd(loadImage(start + k))); // NHWC each
-    out.push(...await detect(images));
+    out.push(...await detect(Array.from({ length: n }, (_, k) => loadImage(start + k))));
     opts.progress?.update(start + n);
   }
   return out;
 }
 
-function concatImages(images: readonly Float32Array[]): Float32Array {
-  const each = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
-  const input = new Float32Array(images.length * each); // [n, 300, 300, 3] NHWC
-  images.forEach((im, k) => input.set(im, k * each));
-  return input;
-}
-
 /**
- * COCO results (category {@link PERSON_CATEGORY_ID}) of the detections of class `classIndex` in one image:
+ * COCO results (category {@link CATEGORY_ID}) of the detections of class `classIndex` in one image:
  * fractional box × [W, H, W, H] → pixel (x, y, w, h). Boxes are not clipped (as the reference).
  */
 export function detectionsToCocoResults(
@@ -94,7 +87,7 @@ export function detectionsToCocoResults(
 ): CocoResult[] {
   return detections.filter((d) => d.classId === classIndex).map((d) => ({
     image_id: image.id,
-    category_id: PERSON_CATEGORY_ID,
+    category_id: CATEGORY_ID,
     bbox: fractionalXyxyToPixelXywh(d.box, image.width, image.height),
     score: d.score,
   }));
@@ -109,7 +102,10 @@ export interface SplitEvalOptions extends DetectOptions {
   checkpoint?: string;
   /** How `checkpoint` is read (`--trust-checkpoint`, where notes go). */
   checkpointOptions?: CheckpointOptions;
-  /** Class scored as `person` (default "person": index 15 of a 21-class VOC model, 1 of a 2-class one). */
+  /**
+   * Class of the model scored as the dataset's category (COCO category 1). Default: class 1 of a 2-class model
+   * (whatever its name), else the class named as the dataset's category (`person`: index 15 of a VOC model).
+   */
   className?: string;
   split?: "train" | "test" | string;
   batchSize?: number;
@@ -130,7 +126,7 @@ export interface SplitEvalResult {
 
 /**
  * Loads a dataset and a detector, runs it over one split (progress on stderr) and scores class `className` as
- * COCO category 1 against the split's boxes.
+ * COCO category 1 (the dataset's category) against the split's boxes (crowd regions ignored as pycocotools).
  * @throws RangeError for an unknown class or split, errors of the loaders (ArtifactError, StateDictError, SourceError)
  */
 export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<SplitEvalResult> {
@@ -157,8 +153,9 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
     : await loadCheckpointFile(modelPath, opts.checkpointOptions);
   let runner: SsdRunner | undefined;
   try {
-    const names = classNames(model.nClasses);
-    const className = opts.className ?? "person";
+    const names = modelClassNames(model);
+    const category = categoryName(dataset);
+    const className = opts.className ?? (model.nClasses === 2 ? names[1] : category);
     const classIndex = names.indexOf(className);
     if (classIndex <= 0) {
       throw new InputError(
@@ -186,7 +183,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       images: full.images.filter((im) => kept.has(im.id)),
       annotations: full.annotations.filter((a) => kept.has(a.image_id)),
     };
-    const ap = evaluateCocoFiles(groundTruth, detections, { id: PERSON_CATEGORY_ID, name: "person" }, {
+    const ap = evaluateCocoFiles(groundTruth, detections, { id: CATEGORY_ID, name: category }, {
       mode: "detector",
       dataset: opts.datasetPath,
       split,

@@ -59,4 +59,14 @@ export {
   type SplitEvalOptions,
   type SplitEvalResult,
 } from "./evaluate.ts";
+export {
+  type ImageInput,
+  ImageListError,
+  type ImagesJson,
+  ImagesJsonSchema,
+  listImageInputs,
+  predictImages,
+  type PredictOptions,
+  type PredictSummary,
+} from "./predict.ts";
 export { evaluateVoc, type VocEvalResult } from "./voc.ts";

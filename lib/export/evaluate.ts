@@ -6,7 +6,7 @@
  * @module
  */
 import { Progress } from "../cli/mod.ts";
-import { openDatasetSource, PERSON_CATEGORY_ID, readDataset, toCocoGroundTruth } from "../data/mod.ts";
+import { CATEGORY_ID, openDatasetSource, readDataset, toCocoGroundTruth } from "../data/mod.ts";
 import { type ApJson, type CocoResult, EVAL_DETECT_DEFAULTS, evaluateCocoFiles } from "../eval/mod.ts";
 import { type Detector, DetectorModelError } from "./detector.ts";
 
@@ -14,7 +14,7 @@ import { type Detector, DetectorModelError } from "./detector.ts";
 export interface ExportEvalOptions {
   datasetPath: string;
   split?: "train" | "test";
-  /** class scored as COCO category 1 (default "person") */
+  /** class scored as COCO category 1 (default: a 2-class model's class 1, else "person") */
   className?: string;
   /** first n images of the split only */
   limit?: number;
@@ -38,7 +38,7 @@ export async function evaluateDetector(
   opts: ExportEvalOptions,
 ): Promise<ExportEvalResult> {
   const split = opts.split ?? "test";
-  const className = opts.className ?? "person";
+  const className = opts.className ?? (detector.classes.length === 2 ? detector.classes[1] : "person");
   if (detector.classes.indexOf(className) <= 0) {
     throw new DetectorModelError(
       `class "${className}" is not a class of the model (${detector.classes.join(", ")})`,
@@ -59,7 +59,7 @@ export async function evaluateDetector(
     });
     for (const d of found) {
       if (d.class === className) {
-        detections.push({ image_id: im.id, category_id: PERSON_CATEGORY_ID, bbox: d.bbox, score: d.score });
+        detections.push({ image_id: im.id, category_id: CATEGORY_ID, bbox: d.bbox, score: d.score });
       }
     }
     progress.update(i + 1);
@@ -72,7 +72,7 @@ export async function evaluateDetector(
     images: full.images.filter((im) => kept.has(im.id)),
     annotations: full.annotations.filter((a) => kept.has(a.image_id)),
   };
-  const ap = evaluateCocoFiles(groundTruth, detections, { id: PERSON_CATEGORY_ID, name: "person" }, {
+  const ap = evaluateCocoFiles(groundTruth, detections, { id: CATEGORY_ID, name: dataset.classes[1] }, {
     mode: "detector",
     detector: "graph-model",
     dataset: opts.datasetPath,

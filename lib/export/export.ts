@@ -65,8 +65,8 @@ export const EXPORT_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 });
 
 /**
- * Class names of a model with `nClasses` classes: `given` when passed (one per class, background first), else
- * the VOC names for 21 and `background`, `person` for 2.
+ * Class names of a model with `nClasses` classes: `given` when passed (one per class, background first: from
+ * --class-names, or a weights.json's class_names), else the VOC names for 21 and `background`, `person` for 2.
  * @throws ExportError for another class count without names, or a count mismatch
  */
 export function exportClassNames(nClasses: number, source: string, given?: readonly string[]): string[] {

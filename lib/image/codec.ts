@@ -233,6 +233,19 @@ export function encodePng(img: RgbImage): Uint8Array {
   return encodePngRaw({ width: img.width, height: img.height, data: img.data, depth: 8, channels: 3 });
 }
 
+/** Encodes an RGB image as a baseline JPEG (jpeg-js) of `quality` 1..100 (default 90). */
+export function encodeJpeg(img: RgbImage, quality = 90): Uint8Array {
+  assertRgb(img);
+  const rgba = new Uint8Array(img.width * img.height * 4);
+  for (let i = 0, j = 0; i < img.data.length; i += 3, j += 4) {
+    rgba[j] = img.data[i];
+    rgba[j + 1] = img.data[i + 1];
+    rgba[j + 2] = img.data[i + 2];
+    rgba[j + 3] = 255;
+  }
+  return new Uint8Array(jpeg.encode({ data: rgba, width: img.width, height: img.height }, quality).data);
+}
+
 /** Encodes a one-channel image as an 8-bit grayscale PNG (values kept as they are, e.g. instance ids). */
 export function encodeGrayPng(img: GrayImage): Uint8Array {
   if (img.data.length !== img.width * img.height) {

@@ -8,6 +8,7 @@ export {
   decodeImage,
   decodeMask,
   encodeGrayPng,
+  encodeJpeg,
   encodePng,
   type GrayImage,
   ImageDecodeError,

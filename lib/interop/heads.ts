@@ -1,7 +1,7 @@
 /**
  * Head surgery: a model with other prediction heads (`pred_convs.*`), from a heads file (the reference's
- * `person_heads.pth`, a legacy module-relative one too) or derived from the 21-class VOC heads for the
- * single-class `person` model.
+ * `person_heads.pth`, a legacy module-relative one too) or derived from the 21-class VOC heads for a
+ * single-class model (`person`, or any VOC class).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -52,22 +52,38 @@ export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, fil
   return { nClasses: nClasses!, params, ...anchorsOf(model) };
 }
 
+/** VOC class id (`voc_labels` index, 1..20) of a category name, or null when VOC has no class of that name. */
+export function vocClassOf(name: string): number | null {
+  const id = VOC_LABELS.indexOf(name.trim().toLowerCase());
+  return id > 0 ? id : null;
+}
+
 /**
- * A 2-class (`background`, `person`) model from a VOC model: base, aux convs and rescale copied.
- * - `voc-person`: each cl_conv keeps, for every box slot b, channels b·21+0 (background) and b·21+15 (person);
- *   the loc convs are copied unchanged.
+ * A 2-class (`background`, one object class) model from a VOC model: base, aux convs and rescale copied.
+ * - `voc` (class `vocClass`, default person) and its alias `voc-person`: each cl_conv keeps, for every box slot
+ *   b, channels b·21+0 (background) and b·21+vocClass; the loc convs are copied unchanged.
  * - `random`: all prediction convs re-initialised as the reference does (xavier-uniform weights, zero bias).
  * A model that already has 2 classes is returned as a copy (its heads kept). The anchor set is kept.
  * Every parameter gets its own freshly allocated buffer (the WASM FusedConv2D kernel rejects a bias variable
  * made straight from `tf.gather` output: "only supports rank-1 bias but got rank 4").
  * @param seed seed of the `random` initialisation
+ * @param vocClass the VOC class id `voc` keeps (1..20; `voc-person` always keeps {@link VOC_PERSON_CLASS})
  */
-export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person", seed = 0): SsdModel {
+export function toSingleClass(
+  model: SsdModel,
+  headInit: "random" | "voc" | "voc-person",
+  seed = 0,
+  vocClass = VOC_PERSON_CLASS,
+): SsdModel {
   if (model.nClasses === 2) return cloneModel(model);
-  if (headInit === "voc-person" && model.nClasses !== VOC_LABELS.length) {
+  if (headInit !== "random" && model.nClasses !== VOC_LABELS.length) {
     throw new RangeError(
-      `toSingleClass: voc-person needs a ${VOC_LABELS.length}-class model, got ${model.nClasses}`,
+      `toSingleClass: ${headInit} needs a ${VOC_LABELS.length}-class model, got ${model.nClasses}`,
     );
+  }
+  const keepClass = headInit === "voc-person" ? VOC_PERSON_CLASS : vocClass;
+  if (!(Number.isInteger(keepClass) && keepClass > 0 && keepClass < VOC_LABELS.length)) {
+    throw new RangeError(`toSingleClass: VOC class id must be 1..${VOC_LABELS.length - 1}, got ${keepClass}`);
   }
   const params = new Map<string, tf.Variable>();
   for (const [name, v] of model.params) {
@@ -84,8 +100,8 @@ export function toSingleClass(model: SsdModel, headInit: "random" | "voc-person"
       b = model.params.get(`${c.name}.bias`)!.clone();
     } else {
       const boxes = c.outC / 2;
-      const keep: number[] = []; // for each box slot: its background and person channels of the 21-class conv
-      for (let s = 0; s < boxes; s++) keep.push(s * 21 + BACKGROUND_CLASS, s * 21 + VOC_PERSON_CLASS);
+      const keep: number[] = []; // for each box slot: its background and object channels of the 21-class conv
+      for (let s = 0; s < boxes; s++) keep.push(s * 21 + BACKGROUND_CLASS, s * 21 + keepClass);
       const idx = tf.tensor1d(keep, "int32");
       const gw = tf.gather(model.params.get(`${c.name}.weight`)!, idx, 3); // [3, 3, in, boxes·2]
       const gb = tf.gather(model.params.get(`${c.name}.bias`)!, idx); // [boxes·2]

@@ -5,7 +5,7 @@
  * @module
  */
 export { loadCheckpointFile } from "./checkpoint.ts";
-export { mergeHeads, toSingleClass } from "./heads.ts";
+export { mergeHeads, toSingleClass, vocClassOf } from "./heads.ts";
 export {
   checkModelIdentity,
   type CheckpointOptions,

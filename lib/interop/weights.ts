@@ -14,7 +14,14 @@ import {
   writeFileAtomic,
   writeJsonArtifact,
 } from "../core/mod.ts";
-import { ANCHOR_SET_NAMES, type AnchorSetName, classNames, paramShapes, type SsdModel } from "../ssd/mod.ts";
+import {
+  ANCHOR_SET_NAMES,
+  type AnchorSetName,
+  classNames,
+  modelClassNames,
+  paramShapes,
+  type SsdModel,
+} from "../ssd/mod.ts";
 import { checkShapes, StateDictError } from "./state_dict.ts";
 
 /** Format tag of our weights manifest. */
@@ -75,7 +82,7 @@ export async function saveWeights(
     format: WEIGHTS_FORMAT,
     version: 1,
     n_classes: model.nClasses,
-    class_names: [...classNames(model.nClasses)],
+    class_names: [...modelClassNames(model)],
     layout: "hwio",
     bin: basename(binPath),
     bin_bytes: bytes.byteLength,
@@ -87,8 +94,17 @@ export async function saveWeights(
 }
 
 /**
+ * Whether the manifest names its classes itself: one name per class, other than the defaults of `classNames`
+ * (VOC, `person`, or the placeholder `class_<id>` names, which say nothing).
+ */
+function ownClassNames(m: WeightsManifest): boolean {
+  const defaults = classNames(m.n_classes);
+  return m.class_names.length === m.n_classes && m.class_names.some((n, i) => n !== defaults[i]);
+}
+
+/**
  * Loads a model saved by {@link saveWeights}, with its anchor set (a manifest without `anchors` predates the
- * field and loads as "reference").
+ * field and loads as "reference") and its class names (`class_names`, when one per class).
  * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit
  */
 export async function loadWeights(path: string): Promise<SsdModel> {
@@ -131,5 +147,10 @@ export async function loadWeights(path: string): Promise<SsdModel> {
     params.set(name, tf.variable(x, true));
     x.dispose();
   }
-  return { nClasses: manifest.n_classes, params, anchors: manifest.anchors ?? "reference" };
+  return {
+    nClasses: manifest.n_classes,
+    params,
+    anchors: manifest.anchors ?? "reference",
+    ...(ownClassNames(manifest) ? { classNames: manifest.class_names } : {}),
+  };
 }

@@ -21,20 +21,39 @@ const SYNTHETIC_MARK = /synthetic fixture|not real data/i;
 
 /**
  * Names a prepared dataset from its source: synthetic when its readme says so (the committed fixtures) or its
- * path is the fixtures folder, else the Penn-Fudan release.
+ * path is the fixtures folder (or its image folder), else the Penn-Fudan release — or, for a COCO dataset
+ * (`category` given, not `person` of Penn-Fudan), "<category> images".
  * @param root the layout's folder prefix inside the source (dataset.json `source.root`, e.g. "PennFudanPed/")
+ * @param category the dataset's category when it comes from a COCO file (dataset.json origin.layout "coco")
  */
 export function describeDataset(
   source: Pick<DataSource, "has" | "read">,
   root: string,
   path = "",
+  category?: string,
 ): DatasetInfo {
   const readme = `${root}readme.txt`;
   const text = source.has(readme) ? new TextDecoder().decode(source.read(readme)).slice(0, 2000) : "";
-  const synthetic = SYNTHETIC_MARK.test(text) || /(^|\/)fixtures\/PennFudanPed\/?$/.test(path);
+  const synthetic = SYNTHETIC_MARK.test(text) || /(^|\/)fixtures\/PennFudanPed(\/PNGImages)?\/?$/.test(path);
   return synthetic
     ? { name: "the synthetic fixture images", synthetic }
-    : { name: "Penn-Fudan pedestrians", synthetic };
+    : { name: category === undefined ? "Penn-Fudan pedestrians" : `the ${category} images`, synthetic };
+}
+
+/** The category the runs were scored on (ap.json settings.category.name of the first run; `person` if none). */
+export function reportCategory(runs: readonly RunData[]): string {
+  return runs[0]?.ap.settings.category.name ?? "person";
+}
+
+/** The noun for one object of the report's category: "pedestrian" for `person` (Penn-Fudan), else the name. */
+export function objectNoun(runs: readonly RunData[]): string {
+  const c = reportCategory(runs);
+  return c === "person" ? "pedestrian" : c;
+}
+
+/** `noun` in the plural ("pedestrians", "buses", "cars"). */
+export function pluralNoun(noun: string): string {
+  return /(s|x|z|ch|sh)$/.test(noun) ? `${noun}es` : `${noun}s`;
 }
 
 /** The page title from the data and the runs, e.g. "Person detection on Penn-Fudan pedestrians: original VOC
@@ -51,8 +70,10 @@ export function reportTitle(runs: readonly RunData[], data?: DatasetInfo): strin
     ? `${tunedText} only`
     : "no runs";
   const nImages = Math.max(0, ...runs.map((r) => r.ap.n_images));
-  const where = data?.name ?? (runs[0] ? `COCO category "${runs[0].ap.settings.category.name}"` : "no data");
-  return `Person detection on ${where}: ${who} (${plural(nImages, "test image")})`;
+  const category = reportCategory(runs);
+  const where = data?.name ?? (runs[0] ? `COCO category "${category}"` : "no data");
+  const what = category.charAt(0).toUpperCase() + category.slice(1);
+  return `${what} detection on ${where}: ${who} (${plural(nImages, "test image")})`;
 }
 
 /** An "original" detector below this AP@0.5 on person cannot be the trained VOC model (which scores far higher). */
@@ -78,9 +99,9 @@ export function smokeReasons(runs: readonly RunData[], data?: DatasetInfo): stri
   }
   for (const r of runs.filter((r) => r.kind === "original" && r.ap.ap50 >= 0 && r.ap.ap50 < UNTRAINED_AP50)) {
     reasons.push(
-      `the original VOC detector ${r.name} scores AP@0.5 = ${
-        formatAp(r.ap.ap50)
-      } on these pedestrians, where a ` +
+      `the original VOC detector ${r.name} scores AP@0.5 = ${formatAp(r.ap.ap50)} on these ${
+        pluralNoun(objectNoun(runs))
+      }, where a ` +
         `trained VOC SSD300 finds most of them: its weights are probably not the published trained ones`,
     );
   }
@@ -140,7 +161,10 @@ const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
 
 /** How a run's model came about, in words. */
 export function startText(run: RunData): string {
-  if (run.kind === "original") return "the VOC detector as published (21 classes, scored on person)";
+  if (run.kind === "original") {
+    const scored = typeof run.ap.settings.class === "string" ? run.ap.settings.class : "person";
+    return `the VOC detector as published (21 classes, scored on ${scored})`;
+  }
   const s = run.start;
   if (!s) return "fine-tuned (starting point not recorded)";
   const from = {
@@ -149,8 +173,8 @@ export function startText(run: RunData): string {
     imagenet: "ImageNet VGG16 backbone, random heads",
     scratch: "random initialisation",
   }[s.kind] ?? s.kind;
-  const heads = s.headInit === "voc-person"
-    ? ", heads from the VOC person channels"
+  const heads = s.headInit?.startsWith("voc-")
+    ? `, heads from the VOC ${s.headInit.slice(4)} channels`
     : s.headInit === "random" && s.kind === "checkpoint"
     ? ", random heads"
     : "";

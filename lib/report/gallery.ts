@@ -6,11 +6,10 @@
  * chosen image is decoded once and scaled (up or down) to the display width as a JPEG `data:` URI.
  * @module
  */
-import jpeg from "jpeg-js";
 import { ArtifactError } from "../core/mod.ts";
 import { COCO_AREA_ALL, type CocoResult, evaluateImage, groupByImage, type XywhBox } from "../eval/mod.ts";
 import type { CocoGroundTruth } from "../data/mod.ts";
-import { resizeBilinearPil, type RgbImage } from "../image/mod.ts";
+import { encodeJpeg, resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 import type { RunData } from "./run_dir.ts";
 
 /** IoU threshold of the error view (the homework's metric). */
@@ -132,16 +131,7 @@ export function analysePanel(
 
 /** `data:image/jpeg;base64,…` of an RGB image (jpeg-js, quality 85). */
 export function jpegDataUri(img: RgbImage, quality = 85): string {
-  const rgba = new Uint8Array(img.width * img.height * 4);
-  for (let i = 0, j = 0; i < img.data.length; i += 3, j += 4) {
-    rgba[j] = img.data[i];
-    rgba[j + 1] = img.data[i + 1];
-    rgba[j + 2] = img.data[i + 2];
-    rgba[j + 3] = 255;
-  }
-  const bytes = new Uint8Array(
-    jpeg.encode({ data: rgba, width: img.width, height: img.height }, quality).data,
-  );
+  const bytes = encodeJpeg(img, quality);
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return `data:image/jpeg;base64,${btoa(bin)}`;

@@ -92,7 +92,12 @@ export function panelSvg(item: GalleryItem, panel: GalleryPanel): string {
  * "3 of 187 detections with score ≥ 0.30 · at IoU 0.75: 2 correct, 1 false positive, 1 of 3 pedestrians missed",
  * with "(the 20 highest drawn)" after the threshold when not all of them are drawn.
  */
-export function panelCaption(item: GalleryItem, panel: GalleryPanel, minScore: number): string {
+export function panelCaption(
+  item: GalleryItem,
+  panel: GalleryPanel,
+  minScore: number,
+  noun = "pedestrian",
+): string {
   if (!panel.available) return "no detections.coco.json for this run";
   const nReal = item.gt.filter((g) => !g.crowd).length;
   const nDrawn = panel.shown.filter((d) => d.drawn).length;
@@ -100,7 +105,7 @@ export function panelCaption(item: GalleryItem, panel: GalleryPanel, minScore: n
   const threshold = `score ≥ ${minScore.toFixed(2)}${cut}`;
   return `${panel.shown.length} of ${plural(panel.nDetections, "detection")} with ${threshold} · ` +
     `at IoU ${GALLERY_IOU}: ${panel.nCorrect} correct, ${plural(panel.nFalsePositives, "false positive")}, ` +
-    `${panel.nMissed} of ${plural(nReal, "pedestrian")} missed`;
+    `${panel.nMissed} of ${plural(nReal, noun)} missed`;
 }
 
 /** The legend: what each line style means. */
@@ -121,7 +126,11 @@ function legendHtml(nRuns: number): string {
 }
 
 /** The gallery section (empty string when there are no items). */
-export function gallerySection(gallery: Gallery | undefined, runNames: readonly string[]): string {
+export function gallerySection(
+  gallery: Gallery | undefined,
+  runNames: readonly string[],
+  noun = "pedestrian",
+): string {
   if (!gallery?.items.length) return "";
   const o = gallery.options;
   const h: string[] = [];
@@ -132,8 +141,8 @@ export function gallerySection(gallery: Gallery | undefined, runNames: readonly 
   h.push(
     `<p class="note">${gallery.items.length} of the ${gallery.nCandidates} test images, ` +
       (runNames.length > 1
-        ? `those where the runs' errors (missed pedestrians + false positives at IoU ${GALLERY_IOU}) differ most first`
-        : `those with the most errors (missed pedestrians + false positives at IoU ${GALLERY_IOU}) first`) +
+        ? `those where the runs' errors (missed ${noun}s + false positives at IoU ${GALLERY_IOU}) differ most first`
+        : `those with the most errors (missed ${noun}s + false positives at IoU ${GALLERY_IOU}) first`) +
       `. Drawn: detections with score ≥ ${o.minScore.toFixed(2)}, at most the ${o.maxBoxes} highest per ` +
       `picture; the ${o.maxLabels} highest carry their score.</p>`,
   );
@@ -144,7 +153,7 @@ export function gallerySection(gallery: Gallery | undefined, runNames: readonly 
       `<div class="item" data-image="${item.imageId}"><div class="item-head"><b>${
         escapeHtml(item.fileName)
       }</b> · ` +
-        `${plural(item.gt.filter((g) => !g.crowd).length, "pedestrian")}` +
+        `${plural(item.gt.filter((g) => !g.crowd).length, noun)}` +
         (runNames.length > 1 ? ` · errors differ by ${item.difference}` : "") + `</div><div class="panels">`,
     );
     for (const p of item.panels) {
@@ -152,7 +161,7 @@ export function gallerySection(gallery: Gallery | undefined, runNames: readonly 
         `<figure class="panel" data-run="${escapeHtml(p.runName)}" style="width:${item.displayWidth}px">` +
           `<div class="panel-run" style="border-color:${cssColor(runColor(p.runIndex))}">` +
           `${escapeHtml(p.runName)}</div>${panelSvg(item, p)}` +
-          `<figcaption>${escapeHtml(panelCaption(item, p, o.minScore))}</figcaption></figure>`,
+          `<figcaption>${escapeHtml(panelCaption(item, p, o.minScore, noun))}</figcaption></figure>`,
       );
     }
     h.push(`</div></div>`);

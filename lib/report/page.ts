@@ -5,7 +5,7 @@
  * @module
  */
 import type { RunComparison } from "./compare.ts";
-import type { SettingsTable } from "./framing.ts";
+import { objectNoun, type SettingsTable } from "./framing.ts";
 import { type Gallery } from "./gallery.ts";
 import { gallerySection } from "./gallery_html.ts";
 import { escapeHtml, plural } from "./html.ts";
@@ -83,14 +83,14 @@ export function renderReportHtml(c: ReportContent): string {
       }.</p>`,
   );
   h.push(sections.smokeBanner(c.smokeReasons));
-  h.push(sections.hypothesisSection(c.verdict, c.comparisons));
-  h.push(sections.howToReadBox(c.resamples));
+  h.push(sections.hypothesisSection(c.verdict, c.comparisons, c.runs));
+  h.push(sections.howToReadBox(c.resamples, objectNoun(c.runs)));
   h.push(sections.resultsSection(c.runs));
   h.push(sections.settingsSection(c.settings));
   h.push(sections.prCurveSection(c.runs, 0.75));
   h.push(sections.prCurveSection(c.runs, 0.5));
   h.push(sections.trainingSections(c.runs));
-  h.push(gallerySection(c.gallery, c.runs.map((r) => r.name)));
+  h.push(gallerySection(c.gallery, c.runs.map((r) => r.name), objectNoun(c.runs)));
   h.push(`</body></html>\n`);
   return h.filter(Boolean).join("\n");
 }

@@ -6,7 +6,7 @@
 import type { CocoGroundTruth } from "../data/mod.ts";
 import type { RgbImage } from "../image/mod.ts";
 import { compareRuns } from "./compare.ts";
-import { type DatasetInfo, reportTitle, settingsTable, smokeReasons } from "./framing.ts";
+import { type DatasetInfo, objectNoun, reportTitle, settingsTable, smokeReasons } from "./framing.ts";
 import { buildGallery, type GalleryOptions } from "./gallery.ts";
 import { renderReportHtml } from "./page.ts";
 import type { RunData } from "./run_dir.ts";
@@ -44,7 +44,7 @@ export function buildReport(runs: readonly RunData[], opts: ReportOptions = {}):
     runs,
     title: opts.title ?? reportTitle(runs, opts.dataset),
     generatedAt: opts.generatedAt ?? new Date().toISOString(),
-    verdict: decideVerdict(runs, comparisons),
+    verdict: decideVerdict(runs, comparisons, objectNoun(runs)),
     comparisons,
     settings: settingsTable(runs),
     smokeReasons: smokeReasons(runs, opts.dataset),

@@ -7,7 +7,7 @@
  */
 import { lineChartSvg } from "./chart.ts";
 import type { RunComparison } from "./compare.ts";
-import type { SettingsTable } from "./framing.ts";
+import { objectNoun, pluralNoun, reportCategory, type SettingsTable } from "./framing.ts";
 import { cssColor, escapeHtml, formatAp, formatInterval, formatSigned, plural, runColor } from "./html.ts";
 import type { RunData } from "./run_dir.ts";
 import { lossSeries, trainingCurves } from "./training.ts";
@@ -24,18 +24,19 @@ export function smokeBanner(reasons: readonly string[]): string {
 }
 
 /** The "how to read this" box: the metrics and the intervals in a few plain sentences. */
-export function howToReadBox(resamples: number): string {
+export function howToReadBox(resamples: number, noun = "pedestrian"): string {
+  const nouns = pluralNoun(noun);
   const items = [
     [
       "AP@0.5",
-      "average precision (0 to 1, higher is better): how well the detector ranks real pedestrians above false " +
-      "alarms, where a box counts as correct if it overlaps a pedestrian's true box by IoU ≥ 0.5 (loose boxes pass).",
+      `average precision (0 to 1, higher is better): how well the detector ranks real ${nouns} above false ` +
+      `alarms, where a box counts as correct if it overlaps a ${noun}'s true box by IoU ≥ 0.5 (loose boxes pass).`,
     ],
     ["AP@0.75", "the same with IoU ≥ 0.75: boxes must fit tightly. This is the homework's question."],
     ["AP@[.5:.95]", "AP averaged over the IoU thresholds 0.50, 0.55, …, 0.95 (COCO's headline number)."],
     [
       "AR@100",
-      "recall (share of pedestrians found) averaged over those thresholds, with up to 100 detections per image.",
+      `recall (share of ${nouns} found) averaged over those thresholds, with up to 100 detections per image.`,
     ],
     [
       "[lo, hi]",
@@ -51,12 +52,20 @@ export function howToReadBox(resamples: number): string {
 }
 
 /** The hypothesis, the verdict (`class="verdict"`, `data-verdict`) and the paired differences per run. */
-export function hypothesisSection(verdict: Verdict, comparisons: readonly RunComparison[]): string {
+export function hypothesisSection(
+  verdict: Verdict,
+  comparisons: readonly RunComparison[],
+  runs: readonly RunData[] = [],
+): string {
   const h: string[] = [];
+  const c = escapeHtml(reportCategory(runs));
+  const on = c === "person" ? "Penn-Fudan" : "its images";
+  const original = runs.find((r) => r.kind === "original")?.ap.settings.class;
+  const vocClass = escapeHtml(typeof original === "string" ? original : c);
   h.push(
     `<section id="hypothesis"><h2>Hypothesis</h2><div class="hypothesis"><p>Fine-tuning SSD300 as a single-class ` +
-      `<code>person</code> detector on Penn-Fudan raises person AP at IoU 0.75 on the held-out test images above ` +
-      `the original 21-class VOC detector scored on its <code>person</code> class.</p>`,
+      `<code>${c}</code> detector on ${on} raises ${c} AP at IoU 0.75 on the held-out test images above ` +
+      `the original 21-class VOC detector scored on its <code>${vocClass}</code> class.</p>`,
   );
   h.push(
     `<p class="verdict" data-verdict="${verdict.kind}"><span class="verdict-head">${
@@ -112,7 +121,7 @@ export function resultsSection(runs: readonly RunData[]): string {
   h.push(
     `<section id="results-section"><h2>Results on the test images</h2><table class="results" id="results"><thead>` +
       `<tr><th>run</th><th>AP@0.5</th><th>AP@0.75</th><th>AP@[.5:.95]</th><th>AR@100</th>` +
-      `<th>test images / pedestrians / detections</th></tr></thead><tbody>`,
+      `<th>test images / ${pluralNoun(objectNoun(runs))} / detections</th></tr></thead><tbody>`,
   );
   runs.forEach((r, i) => {
     const cells = keys.map((k) => {
@@ -190,7 +199,7 @@ export function prCurveSection(runs: readonly RunData[], iou: 0.75 | 0.5): strin
     `Further up and to the right is better.</p>` +
     lineChartSvg(series, {
       title: `Precision–recall curves at IoU ${iou}`,
-      xLabel: "recall (share of pedestrians found)",
+      xLabel: `recall (share of ${pluralNoun(objectNoun(runs))} found)`,
       yLabel: "precision",
       xDomain: [0, 1],
       yDomain: [-0.025, 1.025], // padded so that a curve at 0 or 1 is not hidden under the frame

@@ -35,10 +35,10 @@ export function differenceText(c: RunComparison, metric: "ap50" | "ap75" | "ap" 
   return `${c.candidate} − ${c.baseline} ${label} = ${point}${ci}`;
 }
 
-function coverage(c: RunComparison): string {
+function coverage(c: RunComparison, noun: string): string {
   const pct = Number((c.confidence * 100).toFixed(2));
   return `${pct}% paired bootstrap interval over the ${plural(c.nImages, "test image")} ` +
-    `(${plural(c.nGt, "pedestrian")}), ${c.resamples} resamples`;
+    `(${plural(c.nGt, noun)}), ${c.resamples} resamples`;
 }
 
 /** What the verdict is about, when there is nothing to compare. */
@@ -52,7 +52,11 @@ export interface VerdictRuns {
  * highest such difference is quoted), "not supported" when every interval lies below 0, otherwise "not decided".
  * @param runs every run of the report (to say what is missing)
  */
-export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonly RunComparison[]): Verdict {
+export function decideVerdict(
+  runs: readonly VerdictRuns[],
+  comparisons: readonly RunComparison[],
+  noun = "pedestrian",
+): Verdict {
   const roles = runs.map((r) => `${r.name} (${r.kind === "original" ? "original" : "fine-tuned"})`).join(
     ", ",
   );
@@ -93,8 +97,10 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
       kind: "supported",
       headline: "Supported",
       text:
-        `${differenceText(best)} (${coverage(best)}). The whole interval is above 0: on these test images ` +
-        `${best.candidate} finds pedestrians with tight boxes (IoU ≥ 0.75) better than ${best.baseline}, by more ` +
+        `${differenceText(best)} (${
+          coverage(best, noun)
+        }). The whole interval is above 0: on these test images ` +
+        `${best.candidate} finds ${noun}s with tight boxes (IoU ≥ 0.75) better than ${best.baseline}, by more ` +
         `than the luck of which images are in the test set explains.${several}`,
     };
   }
@@ -104,7 +110,9 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
       kind: "not-supported",
       headline: "Not supported",
       text:
-        `${differenceText(best)} (${coverage(best)}). The whole interval is below 0: ${best.candidate} is ` +
+        `${differenceText(best)} (${
+          coverage(best, noun)
+        }). The whole interval is below 0: ${best.candidate} is ` +
         `worse than ${best.baseline} at IoU 0.75 on these test images.${several}`,
     };
   }
@@ -114,14 +122,17 @@ export function decideVerdict(runs: readonly VerdictRuns[], comparisons: readonl
     return {
       kind: "undecided",
       headline: "Not decided at this sample size",
-      text: `${differenceText(best)} (${coverage(best)}). The two models score exactly the same AP@0.75 on ` +
+      text:
+        `${differenceText(best)} (${
+          coverage(best, noun)
+        }). The two models score exactly the same AP@0.75 on ` +
         `every resample of the test images, so there is no difference to detect.`,
     };
   }
   return {
     kind: "undecided",
     headline: "Not decided at this sample size",
-    text: `${differenceText(best)} (${coverage(best)}). The interval includes 0: with ` +
+    text: `${differenceText(best)} (${coverage(best, noun)}). The interval includes 0: with ` +
       `${
         plural(best.nImages, "test image")
       } this difference cannot be told apart from the luck of which images ` +

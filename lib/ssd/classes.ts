@@ -44,6 +44,14 @@ export function classNames(nClasses: number): readonly string[] {
   return Array.from({ length: nClasses }, (_, i) => (i === 0 ? "background" : `class_${i}`));
 }
 
+/** The class names of `model`: its own (`classNames`, e.g. from weights.json) when it has them, else {@link classNames}. */
+export function modelClassNames(
+  model: { nClasses: number; classNames?: readonly string[] },
+): readonly string[] {
+  const own = model.classNames;
+  return own && own.length === model.nClasses ? own : classNames(model.nClasses);
+}
+
 /** The reference's box colours (`distinct_colors`), class id k uses entry k (VOC: 21 entries; 2 classes: first 2). */
 export const DISTINCT_COLORS: readonly string[] = [
   "#e6194b",

@@ -42,6 +42,23 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
 }
 
 /**
+ * Runs the model on a batch of RGB images (any sizes): {@link preprocessForSsd} of each (PIL bilinear 300×300,
+ * ImageNet normalisation) into one [n, 300, 300, 3] input, then one {@link forwardAndDetect}. The per-batch step
+ * of every multi-image path (`deno task detect --images`, evaluation); creates no lasting tensors.
+ * @returns per image its fractional detections (see `detectObjects`), in order
+ */
+export function detectImages(
+  model: SsdModel,
+  images: readonly RgbImage[],
+  opts: DetectOptions,
+): Detection[][] {
+  if (images.length === 0) return [];
+  const input = new Float32Array(images.length * IMAGE_VALUES); // [n, 300, 300, 3] NHWC
+  images.forEach((img, k) => input.set(preprocessForSsd(img), k * IMAGE_VALUES));
+  return forwardAndDetect(model, input, opts);
+}
+
+/**
  * Runs the model on one RGB image: {@link preprocessForSsd} (PIL bilinear 300×300, ImageNet normalisation), then
  * {@link forwardAndDetect}. Creates no lasting tensors.
  * @returns fractional detections (see `detectObjects`)

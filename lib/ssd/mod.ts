@@ -12,8 +12,16 @@ export {
   SIZE_VARIANCE_FACTOR,
   xyxyToCxcy,
 } from "./boxes.ts";
-export { BACKGROUND_CLASS, classColor, classNames, VOC_LABELS, VOC_PERSON_CLASS } from "./classes.ts";
 export {
+  BACKGROUND_CLASS,
+  classColor,
+  classNames,
+  modelClassNames,
+  VOC_LABELS,
+  VOC_PERSON_CLASS,
+} from "./classes.ts";
+export {
+  detectImages,
   detectInImage,
   type DetectionsJson,
   DetectionsJsonSchema,

@@ -41,6 +41,11 @@ export interface SsdModel {
   nClasses: number;
   params: Map<string, tf.Variable>;
   anchors?: AnchorSetName;
+  /**
+   * Class names, background first (nClasses of them): a fine-tuned model's dataset category, e.g.
+   * ["background", "car"]. Absent: lib/ssd/classes.ts `classNames(nClasses)` (VOC names, or `person`).
+   */
+  classNames?: readonly string[];
 }
 
 /** Options of one convolution for a {@link ConvFn}. */
@@ -219,6 +224,7 @@ export function cloneModel(model: SsdModel): SsdModel {
     nClasses: model.nClasses,
     params,
     ...(model.anchors === undefined ? {} : { anchors: model.anchors }),
+    ...(model.classNames === undefined ? {} : { classNames: model.classNames }),
   };
 }
 

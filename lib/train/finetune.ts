@@ -6,7 +6,7 @@
  */
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
-import { openDatasetSource, readDataset } from "../data/mod.ts";
+import { categoryName, openDatasetSource, readDataset } from "../data/mod.ts";
 import { initEngine, startRunner } from "../engine/mod.ts";
 import {
   createSsd300FromVgg16,
@@ -16,8 +16,9 @@ import {
   readStateDictFile,
   saveWeights,
   toSingleClass,
+  vocClassOf,
 } from "../interop/mod.ts";
-import { createSsd300, disposeModel, type SsdModel, VOC_LABELS } from "../ssd/mod.ts";
+import { createSsd300, disposeModel, type SsdModel, VOC_LABELS, VOC_PERSON_CLASS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
 import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
@@ -64,8 +65,33 @@ async function discardRun(dir: string): Promise<void> {
   if (gone.length > 0) say(`--restart: removed ${gone.join(", ")} from ${dir}`);
 }
 
+/**
+ * What `--head-init` means for a dataset of category `category`: `voc` keeps the VOC class of the same name
+ * (case-insensitive), or falls back to random heads when VOC has none (`note` says so); `voc-person` always keeps
+ * person. `recorded` is what run.json's head_init says: "random", "voc-person", "voc-<class>".
+ */
+export function resolveHeadInit(
+  headInit: FinetuneOptions["headInit"],
+  category: string,
+): { init: "random" | "voc"; vocClass: number; recorded: string; note?: string } {
+  if (headInit === "random") return { init: "random", vocClass: VOC_PERSON_CLASS, recorded: "random" };
+  const vocClass = headInit === "voc-person" ? VOC_PERSON_CLASS : vocClassOf(category);
+  if (vocClass === null) {
+    return {
+      init: "random",
+      vocClass: VOC_PERSON_CLASS,
+      recorded: "random",
+      note: `--head-init voc: VOC has no class "${category}" (classes: ${
+        VOC_LABELS.slice(1).join(", ")
+      }); the new heads start at random`,
+    };
+  }
+  const name = VOC_LABELS[vocClass];
+  return { init: "voc", vocClass, recorded: name === "person" ? "voc-person" : `voc-${name}` };
+}
+
 /** The starting model of a run, converted to 2 classes, with the run's anchor set (`--anchors`). */
-async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
+async function initialModel(o: FinetuneOptions, category: string): Promise<SsdModel> {
   const { kind, path } = o.start;
   let model: SsdModel;
   if (kind === "scratch" || path === null) model = createSsd300(2, o.config.seed);
@@ -80,13 +106,15 @@ async function initialModel(o: FinetuneOptions): Promise<SsdModel> {
       say(`${path}: heads were trained on ${from} anchors; fine-tuning them on ${o.anchors} anchors`);
     }
     if (model.nClasses !== 2) {
-      if (o.headInit === "voc-person" && model.nClasses !== VOC_LABELS.length) {
+      if (o.headInit !== "random" && model.nClasses !== VOC_LABELS.length) {
         disposeModel(model);
         throw new InputError(
-          `${path}: --head-init voc-person needs a ${VOC_LABELS.length}-class VOC model, this one has ${model.nClasses} classes`,
+          `${path}: --head-init ${o.headInit} needs a ${VOC_LABELS.length}-class VOC model, this one has ${model.nClasses} classes`,
         );
       }
-      const single = toSingleClass(model, o.headInit, o.config.seed);
+      const heads = resolveHeadInit(o.headInit, category);
+      if (heads.note) say(heads.note);
+      const single = toSingleClass(model, heads.init, o.config.seed, heads.vocClass);
       disposeModel(model);
       model = single;
     }
@@ -129,8 +157,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     );
   }
   if (!saved) await Deno.remove(`${o.out}/${BEST_DIR}`, { recursive: true }).catch(() => {}); // a stale best/
-  const model = saved?.model ?? await initialModel(o);
+  const category = categoryName(dataset);
+  const model = saved?.model ?? await initialModel(o, category);
   model.anchors = o.anchors; // a resume state's are the same (part of its settings)
+  model.classNames = ["background", category];
   const resume = saved?.state;
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
@@ -159,7 +189,9 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     kind: "finetuned" as const,
     dataset: o.dataset,
     start: o.start,
-    head_init: o.headInit,
+    head_init: o.start.kind === "checkpoint" || o.start.kind === "weights"
+      ? resolveHeadInit(o.headInit, category).recorded
+      : o.headInit,
     engine,
     settings: { ...c, anchors: o.anchors },
     n_train: trainSet.length,

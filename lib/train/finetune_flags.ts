@@ -82,9 +82,11 @@ resumes there (a larger --epochs continues a finished run); anything else is ref
     },
     "head-init": {
       kind: "choice",
-      choices: ["random", "voc-person"],
+      choices: ["random", "voc", "voc-person"],
       default: "random",
-      description: "new single-class heads of a VOC model: random, or the VOC background/person channels",
+      description:
+        "new single-class heads of a VOC model: random, or the VOC background channel and the channel of the " +
+        "VOC class named as the dataset's category (voc; random when VOC has none), or of person (voc-person)",
     },
     anchors: {
       kind: "choice",
@@ -167,7 +169,7 @@ export interface FinetuneOptions {
   dataset: string;
   start: StartModel;
   out: string;
-  headInit: "random" | "voc-person";
+  headInit: "random" | "voc" | "voc-person";
   /** anchor set of the trained model (priors for matching, validation and later detection) */
   anchors: AnchorSetName;
   backend: BackendChoice;

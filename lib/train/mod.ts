@@ -33,7 +33,7 @@ export {
   StartSchema,
 } from "./experiments.ts";
 export { type ExperimentsRunOptions, ResultsJsonSchema, runExperiments } from "./experiments_run.ts";
-export { finetune, type FinetuneSummary } from "./finetune.ts";
+export { finetune, type FinetuneSummary, resolveHeadInit } from "./finetune.ts";
 export {
   FINETUNE_CLI,
   type FinetuneOptions,

@@ -11,7 +11,7 @@ Deno.test("buildDataset() on the fixtures: boxes equal the mask extremes, one an
   assert.equal(ds.origin.layout, "official");
   assert.equal(ds.origin.root, "");
   for (const im of ds.images) {
-    const mask = decodeMask(src.read(im.mask));
+    const mask = decodeMask(src.read(im.mask!));
     // Independent extremes: collect coordinates per id, take min/max.
     const xs = new Map<number, number[]>(), ys = new Map<number, number[]>();
     mask.data.forEach((id, i) => {

@@ -31,7 +31,7 @@ Deno.test("writeDataset() and readDataset() round-trip; readDataset() names the 
       assert.match(e.message, /counts\.boxes/);
       return true;
     });
-    const invalid = { ...ds, classes: ["background", "pedestrian"] } as unknown as Dataset;
+    const invalid = { ...ds, classes: ["background", "background"] } as unknown as Dataset;
     await assert.rejects(() => writeDataset(`${dir}/never.json`, invalid), ArtifactError);
     await assert.rejects(() => Deno.stat(`${dir}/never.json`), Deno.errors.NotFound);
   } finally {
@@ -39,7 +39,7 @@ Deno.test("writeDataset() and readDataset() round-trip; readDataset() names the 
   }
 });
 
-Deno.test("readDataset() reads a version-1 dataset.json (`source` for `origin`) as version 2", async () => {
+Deno.test("readDataset() reads version-1 (`source` for `origin`) and version-2 dataset.json files as version 3", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { ds } = await fixtureDataset();
@@ -51,7 +51,10 @@ Deno.test("readDataset() reads a version-1 dataset.json (`source` for `origin`) 
     assert.deepEqual(read, ds);
     await writeDataset(`${dir}/new.json`, read);
     const rewritten = JSON.parse(await Deno.readTextFile(`${dir}/new.json`));
-    assert.deepEqual([rewritten.version, "source" in rewritten, rewritten.origin], [2, false, origin]);
+    assert.deepEqual([rewritten.version, "source" in rewritten, rewritten.origin], [3, false, origin]);
+    await Deno.writeTextFile(`${dir}/v2.json`, JSON.stringify({ ...ds, version: 2 }));
+    assert.deepEqual(await readDataset(`${dir}/v2.json`), ds);
+    assert.deepEqual(ds.classes, ["background", "person"]);
     const broken = { ...version1, source: { ...origin, kind: "tarball" } };
     await Deno.writeTextFile(`${dir}/broken.json`, JSON.stringify(broken));
     await assert.rejects(() => readDataset(`${dir}/broken.json`), /origin\.kind/);

@@ -10,7 +10,7 @@ import {
   type SsdModel,
 } from "../../lib/ssd/mod.ts";
 import { type NamedTensor, readTorchCheckpoint } from "../../lib/torch/mod.ts";
-import { classNames } from "../../lib/ssd/mod.ts";
+import { classNames, modelClassNames } from "../../lib/ssd/mod.ts";
 import {
   createSsd300FromVgg16,
   importTorchvisionVgg16,
@@ -22,6 +22,7 @@ import {
   saveWeights,
   StateDictError,
   toSingleClass,
+  vocClassOf,
   WeightsManifestSchema,
 } from "../../lib/interop/mod.ts";
 import { torchParamShapes } from "../../lib/interop/state_dict.ts";
@@ -347,6 +348,38 @@ Deno.test("saveWeights() / loadWeights() keep the anchor set; older manifests lo
       (e: unknown) => e instanceof ArtifactError && /anchors/.test(String(e)) && /square/.test(String(e)),
     );
     [model, clone, single, loaded, old].forEach(disposeModel);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("toSingleClass() voc with a VOC class id keeps channels b·21+0 and b·21+id (car: 7); voc-person stays person", () => {
+  const voc = modelFromStateDict(syntheticStateDict(21));
+  const car = toSingleClass(voc, "voc", 0, vocClassOf("Car")!);
+  const person = toSingleClass(voc, "voc-person", 0, 7);
+  const b21 = voc.params.get("pred_convs.cl_conv9_2.bias")!.dataSync();
+  const bCar = car.params.get("pred_convs.cl_conv9_2.bias")!.dataSync();
+  const bPerson = person.params.get("pred_convs.cl_conv9_2.bias")!.dataSync();
+  for (let box = 0; box < 6; box++) {
+    assert.deepEqual([bCar[box * 2], bCar[box * 2 + 1]], [b21[box * 21], b21[box * 21 + 7]]);
+    assert.deepEqual(bPerson[box * 2 + 1], b21[box * 21 + 15]);
+  }
+  assert.deepEqual([vocClassOf("dog"), vocClassOf("figure"), vocClassOf("background")], [12, null, null]);
+  assert.throws(() => toSingleClass(voc, "voc", 0, 21), /VOC class id/);
+  [voc, car, person].forEach(disposeModel);
+});
+
+Deno.test("saveWeights() writes the model's own class names; loadWeights() gives them back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = { ...createSsd300(2, 1), classNames: ["background", "car"] };
+    await saveWeights(`${dir}/w.json`, model);
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/w.json`));
+    assert.deepEqual(manifest.class_names, ["background", "car"]);
+    const back = await loadWeights(`${dir}/w.json`);
+    assert.deepEqual(modelClassNames(back), ["background", "car"]);
+    assert.deepEqual(modelClassNames({ nClasses: 2 }), ["background", "person"]);
+    [model, back].forEach(disposeModel);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -2,11 +2,19 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/mod.ts";
-import { decodeImage } from "../../lib/image/codec.ts";
+import { decodeImage, sniffImageFormat } from "../../lib/image/codec.ts";
+import { CocoResultsSchema, ImagesJsonSchema, listImageInputs } from "../../lib/eval/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { saveWeights } from "../../lib/interop/mod.ts";
 import { classNames } from "../../lib/ssd/mod.ts";
-import { FIXTURE_DIR, GOLDEN_DIR, goldenJson, haveGolden } from "../helpers.ts";
+import {
+  assertSameDetections,
+  comparablePixelDetections,
+  FIXTURE_DIR,
+  GOLDEN_DIR,
+  goldenJson,
+  haveGolden,
+} from "../helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const FIXTURE_IMAGE = `${FIXTURE_DIR}/PNGImages/FudanPed00001.png`;
@@ -181,6 +189,90 @@ Deno.test("deno task detect --weights (our format, 2 classes) labels every detec
     const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/d.json`)));
     assert(out.detections.length >= 1 && out.detections.length <= 7, `${out.detections.length} detections`);
     assert(out.detections.every((d) => d.label === "person" && d.class_id === 1 && d.score > 0.3));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task detect --images (glob, batches of 2) equals per-image detect; --out x.jpg writes a JPEG", async () => {
+  await initBackend("wasm", null);
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = { ...createSsd300(2, 9), classNames: ["background", "figure"] };
+    await saveWeights(`${dir}/w.json`, model);
+    disposeModel(model);
+    const common = [
+      "--weights",
+      `${dir}/w.json`,
+      "--min-score",
+      "0.05",
+      "--top-k",
+      "15",
+      "--backend",
+      "wasm",
+    ];
+    const many = await runDetect([
+      ...common,
+      ...[
+        "--images",
+        `${FIXTURE_DIR}/PNGImages/FudanPed0000[1-3].png`,
+        "--batch-size",
+        "2",
+        "--out",
+        `${dir}/many`,
+      ],
+    ]);
+    assert.deepEqual(many.code, 0, many.stderr);
+    const info = ImagesJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/many/images.json`)));
+    const results = CocoResultsSchema.parse(
+      JSON.parse(await Deno.readTextFile(`${dir}/many/detections.coco.json`)),
+    );
+    assert.deepEqual(info.images.map((im) => [im.id, im.file_name]), [
+      [1, "FudanPed00001.png"],
+      [2, "FudanPed00002.png"],
+      [3, "FudanPed00003.png"],
+    ]);
+    assert.deepEqual(info.categories, [{ id: 1, name: "figure" }]);
+    for (const im of info.images) {
+      const one = await runDetect([
+        ...common,
+        ...["--image", im.path, "--out", `${dir}/${im.id}.jpg`, "--json", `${dir}/${im.id}.json`],
+      ]);
+      assert.deepEqual(one.code, 0, one.stderr);
+      const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/${im.id}.json`)));
+      assert.deepEqual([out.width, out.height], [im.width, im.height]);
+      assert(out.detections.length > 0 && out.detections.every((d) => d.label === "figure"));
+      const batched = results.filter((r) => r.image_id === im.id)
+        .map((r) => ({ class: "figure", score: r.score, bbox: r.bbox }));
+      assertSameDetections(batched, comparablePixelDetections(out.detections), 0.999, 1e-5, im.file_name);
+      const jpg = await Deno.readFile(`${dir}/${im.id}.jpg`);
+      assert.deepEqual(sniffImageFormat(jpg), "jpeg");
+      assert.deepEqual(decodeImage(jpg).width, im.width);
+      const annotated = decodeImage(await Deno.readFile(`${dir}/many/${im.annotated}`));
+      assert.deepEqual([annotated.width, annotated.height], [im.width, im.height]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("listImageInputs() reads a folder, a glob and a list file; names the spec when nothing matches", async () => {
+  const all = await listImageInputs(`${FIXTURE_DIR}/PNGImages`);
+  assert.deepEqual(all.length, 12);
+  assert.deepEqual(all[0].fileName, "FudanPed00001.png");
+  const glob = await listImageInputs(`${FIXTURE_DIR}/**/Penn*[0-9].png`);
+  assert.deepEqual(
+    glob.map((g) => g.fileName),
+    [1, 2, 3, 4, 5, 6].map((i) => `PNGImages/PennPed0000${i}.png`),
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/list.txt`, `# two\n${all[3].path}\n\n${all[0].path}\n`);
+    assert.deepEqual((await listImageInputs(`${dir}/list.txt`)).map((i) => i.path), [
+      all[3].path,
+      all[0].path,
+    ]);
+    await assert.rejects(() => listImageInputs(`${dir}/*.png`), /no PNG or JPEG image found/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
