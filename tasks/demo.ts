@@ -15,6 +15,7 @@
 import {
   checkInputFiles,
   type CliSpec,
+  MAX_PIXELS_FLAG,
   parseFlags,
   PROJECT_ROOT,
   runTask,
@@ -52,6 +53,7 @@ const CLI = {
       choices: BACKEND_CHOICES,
       description: "for every stage (default: training on WASM, 2 workers, oneDNN convolutions)",
     },
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -70,6 +72,7 @@ async function main(args: string[]): Promise<void> {
     batchSize: f.batchSize ?? (real ? 10 : 4),
     backend: f.backend,
     trustCheckpoint: f.trustCheckpoint,
+    maxPixels: f.maxPixels,
   });
   console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   if (!real) {

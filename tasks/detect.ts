@@ -14,13 +14,14 @@ import {
   checkInputFiles,
   type CliSpec,
   detectorFlags,
+  MAX_PIXELS_FLAG,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
 } from "../lib/cli/mod.ts";
-import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
+import { checkOutputFile, writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initBackend } from "../lib/engine/mod.ts";
-import { decodeImage, drawBoxes, encodePng } from "../lib/image/mod.ts";
+import { decodeImage, drawBoxes, encodePng, setMaxImagePixels } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import {
   classColor,
@@ -47,12 +48,15 @@ const CLI = {
     json: { kind: "string", value: "FILE", required: true, description: "detections JSON to write" },
     ...detectorFlags(0.2),
     backend: BACKEND_FLAG,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  setMaxImagePixels(f.maxPixels);
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
+  for (const file of [f.out, f.json]) await checkOutputFile(file);
   const img = decodeImage(await Deno.readFile(f.image), f.image);
   await initBackend(f.backend);
   const t0 = performance.now();

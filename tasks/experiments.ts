@@ -14,6 +14,7 @@
 import {
   checkInputFiles,
   type CliSpec,
+  MAX_PIXELS_FLAG,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
@@ -40,6 +41,7 @@ and writes results.md, results.json and report.html into --out. Finished runs ar
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
     only: { kind: "string", value: "NAME,…", description: "only these runs of the config" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -65,6 +67,8 @@ async function main(args: string[]): Promise<void> {
     stageFlags: [
       ...(f.backend ? ["--backend", f.backend] : []),
       ...(f.trustCheckpoint ? ["--trust-checkpoint"] : []),
+      "--max-pixels",
+      String(f.maxPixels),
     ],
     configName: configPath,
   });

@@ -11,7 +11,14 @@
  * On bad input it prints one error listing every problem and writes nothing.
  * @module
  */
-import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import {
+  checkInputFiles,
+  type CliSpec,
+  MAX_PIXELS_FLAG,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "../lib/cli/mod.ts";
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
@@ -20,6 +27,7 @@ import {
   prepareRunDir,
   type PrepareSummary,
 } from "../lib/data/mod.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
 
 const CLI = {
   task: "prepare",
@@ -56,6 +64,12 @@ dataset.json, annotations.coco.json (test split) and preview PNGs into --out. Wr
       kind: "boolean",
       description: "decode every image fully (default: check structure and checksums; masks are decoded)",
     },
+    "drop-degenerate": {
+      kind: "boolean",
+      description:
+        "drop instances with a zero-width/height box or under 4 mask pixels, with a warning (default: refuse)",
+    },
+    "max-pixels": MAX_PIXELS_FLAG,
     quiet: { kind: "boolean", short: "q", description: "no progress on stderr" },
   },
 } as const satisfies CliSpec;
@@ -63,6 +77,7 @@ dataset.json, annotations.coco.json (test split) and preview PNGs into --out. Wr
 /** Runs the prepare task with command-line `args`; returns what it wrote. */
 export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const f = parseFlags(CLI, args);
+  setMaxImagePixels(f.maxPixels);
   if (f.data !== undefined && !/^https?:\/\//.test(f.data)) await checkInputFiles(f, ["data"]);
   const input = await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
   if (f.testSize !== undefined && !input.presplit && f.testSize >= input.imageCount) {

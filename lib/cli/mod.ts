@@ -3,7 +3,13 @@
  * (exit codes 0/1/2, no stack traces for known problems), the progress reporter, and running other tasks.
  * @module
  */
-export { BACKEND_FLAG, detectorFlags, OUT_DIR_FLAG, TRUST_CHECKPOINT_FLAG } from "./common_flags.ts";
+export {
+  BACKEND_FLAG,
+  detectorFlags,
+  MAX_PIXELS_FLAG,
+  OUT_DIR_FLAG,
+  TRUST_CHECKPOINT_FLAG,
+} from "./common_flags.ts";
 export {
   type Camel,
   camelCase,

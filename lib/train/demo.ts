@@ -21,6 +21,8 @@ export interface DemoOptions {
   backend?: string;
   /** read the checkpoint even if its pickle would call code (`--trust-checkpoint`, its tensors only) */
   trustCheckpoint?: boolean;
+  /** `--max-pixels` of every stage (default: theirs) */
+  maxPixels?: number;
 }
 
 /** Runs the chain; returns the report's path. */
@@ -32,8 +34,9 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   const trainBackend = o.backend ? backend : ["--backend", "wasm", "--workers", "2", "--native-conv"];
   const dataset = `${out}/dataset.json`;
   const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];
+  const limit = o.maxPixels === undefined ? [] : ["--max-pixels", String(o.maxPixels)];
   const runs: string[] = [];
-  await runDenoTask("prepare", ["--data", o.data, "--out", out, "--preview", "4"]);
+  await runDenoTask("prepare", ["--data", o.data, "--out", out, "--preview", "4", ...limit]);
   if (o.checkpoint) {
     await runDenoTask("ap", [
       ...[
@@ -48,6 +51,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
       ],
       ...backend,
       ...trust,
+      ...limit,
     ]);
     runs.push(`${out}/original`);
   }
@@ -66,13 +70,22 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],
     ...["--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", "1e-3"],
-    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend],
+    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...trainBackend, ...limit],
   ]);
   await runDenoTask("ap", [
     ...["--dataset", dataset, "--weights", `${out}/finetuned/weights.json`, "--out", `${out}/finetuned`],
     ...backend,
+    ...limit,
   ]);
   runs.push(`${out}/finetuned`);
-  await runDenoTask("report", ["--runs", ...runs, "--out", `${out}/report.html`, "--dataset", dataset]);
+  await runDenoTask("report", [
+    "--runs",
+    ...runs,
+    "--out",
+    `${out}/report.html`,
+    "--dataset",
+    dataset,
+    ...limit,
+  ]);
   return `${out}/report.html`;
 }

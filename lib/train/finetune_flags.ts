@@ -7,6 +7,7 @@ import {
   BACKEND_FLAG,
   type CliSpec,
   type FlagValue,
+  MAX_PIXELS_FLAG,
   OUT_DIR_FLAG,
   type ParsedFlags,
   parseFlags,
@@ -108,6 +109,7 @@ resume state after the last completed epoch). Re-running with the same --out and
       default: 0.1,
       description: "part of the TRAIN split held out for val_loss / val_ap75 (never the test split)",
     },
+    "max-pixels": MAX_PIXELS_FLAG,
     backend: BACKEND_FLAG,
     workers: {
       kind: "integer",
