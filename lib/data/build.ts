@@ -13,6 +13,7 @@ import {
   type DatasetImage,
   DatasetSchema,
   type DatasetWarning,
+  degenerateBoxReason,
 } from "./dataset.ts";
 import { discoverLayout } from "./layout.ts";
 import { boxesFromMask, type MaskInstance } from "./masks.ts";
@@ -33,6 +34,11 @@ export interface BuildOptions {
    * Default false: masks are always decoded (boxes need their pixels), images only inspected.
    */
   decodeImages?: boolean;
+  /**
+   * Drop instances with a degenerate box (lib/data/dataset.ts `degenerateBoxReason`), each with a warning, instead
+   * of refusing them as problems. Default false.
+   */
+  dropDegenerate?: boolean;
   /** Called after each image with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -72,9 +78,22 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
               `mask is ${mask.width}×${mask.height} but its image ${item.file} is ${size.width}×${size.height}`,
           });
         }
-        instances = boxesFromMask(mask);
-        if (instances.length === 0) {
-          problems.push({ file: item.mask, message: "mask has no instance (all pixels 0)" });
+        instances = boxesFromMask(mask).filter((inst) => {
+          const reason = degenerateBoxReason(inst.box, inst.area);
+          if (!reason) return true;
+          const message = `instance ${inst.id} (${inst.area} pixels): ${reason}`;
+          if (opts.dropDegenerate) warnings.push({ file: item.mask!, message: `dropped ${message}` });
+          else {problems.push({
+              file: item.mask!,
+              message: `${message}; --drop-degenerate drops such instances`,
+            });}
+          return false;
+        });
+        if (instances.length === 0 && !problems.some((p) => p.file === item.mask)) {
+          const message = warnings.some((w) => w.file === item.mask)
+            ? "mask has no instance left after dropping the degenerate ones"
+            : "mask has no instance (all pixels 0)";
+          problems.push({ file: item.mask, message });
         }
       } catch (e) {
         problems.push(problemOf(e, item.mask));

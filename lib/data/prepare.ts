@@ -111,6 +111,8 @@ export interface PrepareOptions {
   /** preview PNGs to write (first images by id) */
   previews?: number;
   decodeImages?: boolean;
+  /** drop instances with degenerate boxes (with a warning) instead of refusing them */
+  dropDegenerate?: boolean;
   quiet?: boolean;
 }
 
@@ -128,6 +130,7 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
       testSize: o.testSize,
       seed: o.seed,
       decodeImages: o.decodeImages,
+      dropDegenerate: o.dropDegenerate,
       onProgress: (done) => progress.update(done),
     });
   } finally {

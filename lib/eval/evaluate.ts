@@ -9,6 +9,7 @@ import { InputError } from "../core/mod.ts";
 import { type BackendChoice, initBackend, isBackendChoice } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco.ts";
 import {
+  checkImagesDecode,
   type CocoGroundTruth,
   type Dataset,
   type DatasetImage,
@@ -125,6 +126,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
   const source = await openDatasetSource(dataset, opts.datasetPath);
   let images: DatasetImage[] = dataset.images.filter((im) => im.split === split);
   if (opts.limit !== undefined) images = images.slice(0, opts.limit);
+  await checkImagesDecode(source, images); // every unreadable one at once, before the model loads
   const backend = await initBackend(backendChoice);
   const modelPath = (opts.weights ?? opts.checkpoint)!;
   const model = opts.weights
