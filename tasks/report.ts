@@ -5,14 +5,8 @@
  * gallery draws test images of the dataset with ground truth, detections and the errors at IoU 0.75.
  * @module
  */
-import {
-  checkInputFiles,
-  type CliSpec,
-  MAX_PIXELS_FLAG,
-  parseFlags,
-  runTask,
-  UsageError,
-} from "../lib/cli/mod.ts";
+import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import { MAX_PIXELS_FLAG } from "../lib/cli/common_flags.ts";
 import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { checkOutputFile, InputError, writeFileAtomic } from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
