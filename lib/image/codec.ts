@@ -117,7 +117,7 @@ function decodePngPlanar(bytes: Uint8Array, name: string): Planar {
   try {
     png = decodePngRaw(bytes, { checkCrc: true });
   } catch (e) {
-    throw new ImageDecodeError(name, `not a valid PNG: ${(e as Error).message}`);
+    throw new ImageDecodeError(name, `not a valid PNG: ${(e as Error).message.replace(/:\s*$/, "")}`);
   }
   const { width, height, channels, depth } = png;
   const n = width * height * channels;
