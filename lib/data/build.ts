@@ -47,7 +47,8 @@ export interface BuildOptions {
  * Reads every image and mask of `source`, derives boxes from the masks, cross-checks the annotation files, splits
  * train/test, and returns the validated dataset (not yet written).
  * @throws DatasetError listing EVERY problem found (unreadable entries, non-images, missing masks, masks without
- *   instances, image/mask size mismatches, unreadable annotations), each naming its file.
+ *   instances, degenerate instances unless dropped, image/mask size mismatches, images or masks over the pixel
+ *   limit, unreadable annotations), each naming its file.
  */
 export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
   const scan = discoverLayout(source);
@@ -81,12 +82,11 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
         instances = boxesFromMask(mask).filter((inst) => {
           const reason = degenerateBoxReason(inst.box, inst.area);
           if (!reason) return true;
-          const message = `instance ${inst.id} (${inst.area} pixels): ${reason}`;
-          if (opts.dropDegenerate) warnings.push({ file: item.mask!, message: `dropped ${message}` });
-          else {problems.push({
-              file: item.mask!,
-              message: `${message}; --drop-degenerate drops such instances`,
-            });}
+          const message = `instance ${inst.id} (${inst.area} px): ${reason}`;
+          const entry = opts.dropDegenerate
+            ? { file: item.mask!, message: `dropped ${message}` }
+            : { file: item.mask!, message: `${message}; --drop-degenerate drops such instances` };
+          (opts.dropDegenerate ? warnings : problems).push(entry);
           return false;
         });
         if (instances.length === 0 && !problems.some((p) => p.file === item.mask)) {

@@ -39,7 +39,7 @@ Deno.test("buildDataset() refuses a one-pixel instance naming the mask and the i
     assert.ok(e instanceof DatasetError);
     assert.equal(e.problems.length, 1);
     assert.equal(e.problems[0].file, MASK);
-    assert.match(e.problems[0].message, /^instance 9 \(1 pixels\): degenerate box \(3, 4, 3, 4\): width 0/);
+    assert.match(e.problems[0].message, /^instance 9 \(1 px\): degenerate box \(3, 4, 3, 4\): width 0/);
     assert.match(e.problems[0].message, /--drop-degenerate/);
     return true;
   });
