@@ -70,6 +70,7 @@ async function main(args: string[]): Promise<void> {
       "--max-pixels",
       String(f.maxPixels),
     ],
+    prepareFlags: ["--max-pixels", String(f.maxPixels)],
     configName: configPath,
   });
   console.log(`\n${table}`);
