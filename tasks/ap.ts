@@ -11,6 +11,7 @@ import {
   type CliSpec,
   detectorFlags,
   ENGINE_FLAGS,
+  MAX_PIXELS_FLAG,
   OUT_DIR_FLAG,
   parseFlags,
   runTask,
@@ -18,6 +19,7 @@ import {
   UsageError,
 } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   type ApJson,
@@ -74,11 +76,13 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     bootstrap: { kind: "integer", min: 0, default: BOOTSTRAP_RESAMPLES, description: "resamples (0: none)" },
     "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
     out: OUT_DIR_FLAG,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  setMaxImagePixels(f.maxPixels);
   const out = f.out.replace(/\/+$/, "") || "/";
   const modeA = f.annotations !== undefined;
   if (modeA !== (f.detections !== undefined)) {

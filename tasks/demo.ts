@@ -18,6 +18,7 @@ import {
   type CliSpec,
   ENGINE_FLAGS,
   engineArgs,
+  MAX_PIXELS_FLAG,
   parseFlags,
   PROJECT_ROOT,
   runTask,
@@ -63,6 +64,7 @@ const CLI = {
     },
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
     ...ENGINE_FLAGS,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -82,6 +84,7 @@ async function main(args: string[]): Promise<void> {
     engine: engineArgs(f),
     trustCheckpoint: f.trustCheckpoint,
     restart: f.restart,
+    maxPixels: f.maxPixels,
   });
   console.log(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   if (!real) {

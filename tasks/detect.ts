@@ -18,15 +18,23 @@ import {
   type CliSpec,
   detectorFlags,
   ENGINE_FLAGS,
+  MAX_PIXELS_FLAG,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
+import { checkOutputFile, writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine, startRunner } from "../lib/engine/mod.ts";
 import { listImageInputs, predictImages } from "../lib/eval/mod.ts";
-import { decodeImage, drawBoxes, encodeJpeg, encodePng, type RgbImage } from "../lib/image/mod.ts";
+import {
+  decodeImage,
+  drawBoxes,
+  encodeJpeg,
+  encodePng,
+  type RgbImage,
+  setMaxImagePixels,
+} from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import {
   classColor,
@@ -69,6 +77,7 @@ many (--images: images.json, detections.coco.json in COCO results format and ann
     ...detectorFlags(0.2),
     backend: BACKEND_FLAG,
     ...ENGINE_FLAGS,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -78,7 +87,9 @@ async function main(args: string[]): Promise<void> {
   if (f.images !== undefined && f.json !== undefined) {
     throw new UsageError("--json goes with --image; --images writes detections.coco.json into --out");
   }
+  setMaxImagePixels(f.maxPixels);
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
+  if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
   const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
   const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
   // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)

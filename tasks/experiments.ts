@@ -16,6 +16,7 @@ import {
   type CliSpec,
   ENGINE_FLAGS,
   engineArgs,
+  MAX_PIXELS_FLAG,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
@@ -43,6 +44,7 @@ and writes results.md, results.json and report.html into --out. Finished runs ar
     ...ENGINE_FLAGS,
     only: { kind: "string", value: "NAME,…", description: "only these runs of the config" },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
@@ -68,7 +70,10 @@ async function main(args: string[]): Promise<void> {
     stageFlags: [
       ...engineArgs(f),
       ...(f.trustCheckpoint ? ["--trust-checkpoint"] : []),
+      "--max-pixels",
+      String(f.maxPixels),
     ],
+    prepareFlags: ["--max-pixels", String(f.maxPixels)],
     configName: configPath,
   });
   console.log(`\n${table}`);

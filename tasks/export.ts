@@ -3,7 +3,15 @@
  * shards)
  * that `tf.loadGraphModel` loads in the browser, Deno and Node; optionally score it on a dataset split.
  */
-import { type CliSpec, ENGINE_FLAGS, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import {
+  type CliSpec,
+  ENGINE_FLAGS,
+  MAX_PIXELS_FLAG,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "../lib/cli/mod.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initEngine } from "../lib/engine/mod.ts";
 import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
@@ -58,11 +66,13 @@ the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json
     limit: { kind: "integer", min: 1, description: "--evaluate on the first N images of the split only" },
     backend: { kind: "choice", choices: BACKEND_CHOICES, default: "auto", description: "TF.js backend" },
     conv: ENGINE_FLAGS.conv,
+    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 
 async function main(args: string[]): Promise<void> {
   const flags = parseFlags(EXPORT_CLI, args);
+  setMaxImagePixels(flags.maxPixels);
   if ((flags.weights === undefined) === (flags.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }

@@ -13,11 +13,13 @@
  * @module
  */
 import { checkInputFiles, parseFlags, runTask } from "../lib/cli/mod.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { finetune, FINETUNE_CLI, finetuneOptions } from "../lib/train/mod.ts";
 
 /** Runs the task (flags as on the command line). */
 export async function main(args: string[]): Promise<void> {
   const flags = parseFlags(FINETUNE_CLI, args);
+  setMaxImagePixels(flags.maxPixels);
   const options = finetuneOptions(flags);
   await checkInputFiles(flags, ["dataset", "checkpoint", "weights", "imagenet"]);
   const { files, result } = await finetune(options);

@@ -13,7 +13,14 @@
  * On bad input it prints one error listing every problem and writes nothing.
  * @module
  */
-import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
+import {
+  checkInputFiles,
+  type CliSpec,
+  MAX_PIXELS_FLAG,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "../lib/cli/mod.ts";
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
@@ -23,6 +30,7 @@ import {
   prepareRunDir,
   type PrepareSummary,
 } from "../lib/data/mod.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
 
 const CLI = {
   task: "prepare",
@@ -73,6 +81,12 @@ const CLI = {
       kind: "boolean",
       description: "decode every image fully (default: check structure and checksums; masks are decoded)",
     },
+    "drop-degenerate": {
+      kind: "boolean",
+      description:
+        "drop instances with a zero-width/height box or under 4 mask pixels, with a warning (default: refuse)",
+    },
+    "max-pixels": MAX_PIXELS_FLAG,
     quiet: { kind: "boolean", short: "q", description: "no progress on stderr" },
   },
 } as const satisfies CliSpec;
@@ -80,6 +94,7 @@ const CLI = {
 /** Runs the prepare task with command-line `args`; returns what it wrote. */
 export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const f = parseFlags(CLI, args);
+  setMaxImagePixels(f.maxPixels);
   if (f.images !== undefined && (f.data === undefined || !/\.json$/i.test(f.data))) {
     throw new UsageError("--images needs --data INSTANCES.json (a COCO instances file)");
   }

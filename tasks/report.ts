@@ -6,7 +6,9 @@
  * @module
  */
 import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
-import { InputError, writeFileAtomic } from "../lib/core/mod.ts";
+import { MAX_PIXELS_FLAG } from "../lib/cli/common_flags.ts";
+import { setMaxImagePixels } from "../lib/image/mod.ts";
+import { checkOutputFile, InputError, writeFileAtomic } from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
 import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/eval/mod.ts";
 import {
@@ -49,6 +51,7 @@ PR and training curves, and a gallery of test images. More run directories may f
       description: "resamples of the comparison",
     },
     "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
+    "max-pixels": MAX_PIXELS_FLAG,
     title: {
       kind: "string",
       value: "TEXT",
@@ -64,9 +67,11 @@ function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" |
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  setMaxImagePixels(f.maxPixels);
   const dirs = [...f.runs, ...f.positionals];
   if (dirs.length === 0) throw new UsageError("--runs needs at least one run directory");
   await checkInputFiles(f, ["dataset"]);
+  await checkOutputFile(f.out); // a directory fails now, not after the gallery
   const given = f.dataset === undefined ? undefined : await readDataset(f.dataset); // a bad one fails first
   const runs = [];
   for (const dir of dirs) runs.push(await loadRunDir(dir));

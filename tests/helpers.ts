@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
-import { mulberry32, sha256Hex } from "../lib/core/mod.ts";
+import { crc32, mulberry32, sha256Hex } from "../lib/core/mod.ts";
 import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
@@ -428,4 +428,33 @@ export function parityTestConv(): { conv: ConvFn; name: "wasm" | "onednn" } {
   const r = enableOneDnn(1);
   if (!r.ok) throw new Error(`SSD_TEST_CONV=onednn: ${r.reason}`);
   return { conv: oneDnnTrainConv(), name: "onednn" };
+}
+
+/**
+ * A PNG from raw parts with correct chunk CRCs: signature, IHDR (`width`×`height`, bit depth, colour type), one
+ * IDAT holding `idat` as given (a zlib stream, or deliberately not one), IEND. For headers that lie and streams
+ * that are broken while every CRC is right.
+ */
+export function pngFromParts(
+  width: number,
+  height: number,
+  idat: Uint8Array,
+  opts: { depth?: number; colorType?: number } = {},
+): Uint8Array {
+  const chunk = (type: string, data: Uint8Array): number[] => {
+    const body = Uint8Array.from([...new TextEncoder().encode(type), ...data]);
+    const be32 = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+    return [...be32(data.length), ...body, ...be32(crc32(body))];
+  };
+  const ihdr = new Uint8Array(13);
+  const view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  ihdr.set([opts.depth ?? 8, opts.colorType ?? 2, 0, 0, 0], 8);
+  return Uint8Array.from([
+    ...[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a],
+    ...chunk("IHDR", ihdr),
+    ...chunk("IDAT", idat),
+    ...chunk("IEND", new Uint8Array(0)),
+  ]);
 }

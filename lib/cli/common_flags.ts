@@ -4,6 +4,7 @@
  * @module
  */
 import { BACKEND_CHOICES, CONV_CHOICES } from "../engine/mod.ts";
+import { DEFAULT_MAX_IMAGE_PIXELS } from "../image/header.ts";
 import type { FlagSpec } from "./flags.ts";
 
 /** `--backend auto|wasm|cpu|tensorflow`. */
@@ -70,3 +71,16 @@ export function engineArgs(f: { backend?: string; conv?: string; workers?: numbe
     ...(f.workers !== undefined ? ["--workers", String(f.workers)] : []),
   ];
 }
+
+/**
+ * `--max-pixels N`: the limit on width × height of every image and mask decoded (checked from the header first);
+ * a task passes it to lib/image's `setMaxImagePixels` right after parsing its flags.
+ */
+export const MAX_PIXELS_FLAG = {
+  kind: "integer",
+  min: 1,
+  default: DEFAULT_MAX_IMAGE_PIXELS,
+  value: "N",
+  description:
+    "refuse images and masks over N pixels (width × height, from the header), as Pillow's MAX_IMAGE_PIXELS",
+} as const satisfies FlagSpec;

@@ -8,6 +8,7 @@ export {
   detectorFlags,
   ENGINE_FLAGS,
   engineArgs,
+  MAX_PIXELS_FLAG,
   OUT_DIR_FLAG,
   TRUST_CHECKPOINT_FLAG,
 } from "./common_flags.ts";

@@ -3,7 +3,7 @@
  * per artifact, defined beside its writer), atomic writes, and an existence check.
  * @module
  */
-import { dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
 import { describeValue, InputError } from "./errors.ts";
 
@@ -58,13 +58,89 @@ export async function readJsonArtifact<S extends z.ZodType>(file: string, schema
   return validateArtifact(file, schema, await readJsonFile(file));
 }
 
+/** An output path that must be a file is an existing directory. */
+export class OutputIsDirectoryError extends InputError {
+  override name = "OutputIsDirectoryError";
+  constructor(readonly file: string) {
+    super(`${file}: is a directory; give the path of a file to write (e.g. ${join(file, "out")}…)`);
+  }
+}
+
+/** Refuses an output file path that is an existing directory (call early, before long work). */
+export async function checkOutputFile(file: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(file);
+  } catch {
+    return; // absent (or unreachable: the write will say)
+  }
+  if (info.isDirectory) throw new OutputIsDirectoryError(file);
+}
+
+/** Whether process `pid` is alive, from /proc (Linux); null where there is no /proc to ask. */
+function processAlive(pid: number): boolean | null {
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return null;
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A temp file older than this is stale even where liveness cannot be asked (no /proc): no write takes a day. */
+const STALE_TEMP_WITHOUT_PROC_MS = 24 * 3600 * 1000;
+
 /**
- * Writes `bytes` to `file` atomically: a temporary file in the same directory, then a rename, so that readers
- * never see a partial file and an interrupted write leaves the previous version in place.
+ * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers: only those whose pid is not this
+ * process, whose process is no longer alive (/proc; without /proc: older than a day), and that were last modified
+ * before this process started — never a concurrent writer's live temp. Errors are ignored (best effort).
+ * @returns the paths removed
+ */
+export async function removeStaleTemps(dir: string, prefix: string): Promise<string[]> {
+  const removed: string[] = [];
+  const started = performance.timeOrigin;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.name.startsWith(prefix)) continue;
+      const pid = Number(/^(\d+)-/.exec(entry.name.slice(prefix.length))?.[1]);
+      if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+      const path = join(dir, entry.name);
+      try {
+        const mtime = (await Deno.lstat(path)).mtime?.getTime();
+        if (mtime === undefined || mtime >= started) continue;
+        const alive = processAlive(pid);
+        if (alive === true || (alive === null && Date.now() - mtime < STALE_TEMP_WITHOUT_PROC_MS)) continue;
+        await Deno.remove(path, { recursive: true });
+        removed.push(path);
+      } catch {
+        // gone meanwhile, or not ours to remove
+      }
+    }
+  } catch {
+    // directory unreadable: nothing to clean
+  }
+  return removed;
+}
+
+/** The temp-file prefix of {@link writeFileAtomic} for `file`: `<name>.tmp-` (then `<pid>-<random>`). */
+const tempPrefix = (file: string) => `${basename(file)}.tmp-`;
+
+/**
+ * Writes `bytes` to `file` atomically: a temporary file `<file>.tmp-<pid>-<random>` in the same directory, then a
+ * rename, so that readers never see a partial file and an interrupted write leaves the previous version in place.
+ * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}).
+ * @throws OutputIsDirectoryError if `file` is an existing directory.
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
   await Deno.mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  await checkOutputFile(file);
+  await removeStaleTemps(dirname(file), tempPrefix(file));
+  const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`; // tempPrefix(file) + pid
   try {
     if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
     else await Deno.writeFile(tmp, bytes);

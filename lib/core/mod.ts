@@ -5,9 +5,12 @@
  */
 export {
   ArtifactError,
+  checkOutputFile,
   exists,
+  OutputIsDirectoryError,
   readJsonArtifact,
   readJsonFile,
+  removeStaleTemps,
   validateArtifact,
   writeFileAtomic,
   writeJsonArtifact,

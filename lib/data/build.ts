@@ -13,6 +13,7 @@ import {
   type DatasetImage,
   DatasetSchema,
   type DatasetWarning,
+  degenerateBoxReason,
 } from "./dataset.ts";
 import { discoverLayout } from "./layout.ts";
 import { boxesFromMask, type MaskInstance } from "./masks.ts";
@@ -33,6 +34,11 @@ export interface BuildOptions {
    * Default false: masks are always decoded (boxes need their pixels), images only inspected.
    */
   decodeImages?: boolean;
+  /**
+   * Drop instances with a degenerate box (lib/data/dataset.ts `degenerateBoxReason`), each with a warning, instead
+   * of refusing them as problems. Default false.
+   */
+  dropDegenerate?: boolean;
   /** Called after each image with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -41,7 +47,8 @@ export interface BuildOptions {
  * Reads every image and mask of `source`, derives boxes from the masks, cross-checks the annotation files, splits
  * train/test, and returns the validated dataset (not yet written).
  * @throws DatasetError listing EVERY problem found (unreadable entries, non-images, missing masks, masks without
- *   instances, image/mask size mismatches, unreadable annotations), each naming its file.
+ *   instances, degenerate instances unless dropped, image/mask size mismatches, images or masks over the pixel
+ *   limit, unreadable annotations), each naming its file.
  */
 export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
   const scan = discoverLayout(source);
@@ -72,9 +79,21 @@ export function buildDataset(source: DataSource, opts: BuildOptions): Dataset {
               `mask is ${mask.width}×${mask.height} but its image ${item.file} is ${size.width}×${size.height}`,
           });
         }
-        instances = boxesFromMask(mask);
-        if (instances.length === 0) {
-          problems.push({ file: item.mask, message: "mask has no instance (all pixels 0)" });
+        instances = boxesFromMask(mask).filter((inst) => {
+          const reason = degenerateBoxReason(inst.box, inst.area);
+          if (!reason) return true;
+          const message = `instance ${inst.id} (${inst.area} px): ${reason}`;
+          const entry = opts.dropDegenerate
+            ? { file: item.mask!, message: `dropped ${message}` }
+            : { file: item.mask!, message: `${message}; --drop-degenerate drops such instances` };
+          (opts.dropDegenerate ? warnings : problems).push(entry);
+          return false;
+        });
+        if (instances.length === 0 && !problems.some((p) => p.file === item.mask)) {
+          const message = warnings.some((w) => w.file === item.mask)
+            ? "mask has no instance left after dropping the degenerate ones"
+            : "mask has no instance (all pixels 0)";
+          problems.push({ file: item.mask, message });
         }
       } catch (e) {
         problems.push(problemOf(e, item.mask));

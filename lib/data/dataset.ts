@@ -9,7 +9,8 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { readJsonArtifact, sha256Hex, writeJsonArtifact } from "../core/mod.ts";
-import { decodeImage, decodeMask, type GrayImage, type RgbImage } from "../image/mod.ts";
+import { decodeImage, decodeMask, type GrayImage, readImageHeader, type RgbImage } from "../image/mod.ts";
+import { type DataProblem, DatasetError } from "./problems.ts";
 import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
 
 /**
@@ -34,6 +35,36 @@ export const PixelBoxSchema = z.tuple([nonNeg, nonNeg, nonNeg, nonNeg]).refine(
   { message: "box must have x_min ≤ x_max and y_min ≤ y_max" },
 );
 export type PixelBox = [number, number, number, number];
+
+/**
+ * Smallest side of a pixel box accepted, `x_max − x_min` and `y_max − y_min` (the reference's width: box / [W, H, W, H]
+ * with no +1). A zero side (a stray pixel, a one-pixel line) is a log(0) = −∞ in the SSD offset encoding
+ * (`cxcy_to_gcxgcy`: log(w / prior_w)) and stops training with a non-finite loss, as torchvision refuses boxes of
+ * non-positive width or height. (The real Penn-Fudan's smallest side is 5 px; the fixtures have a 1-px one.)
+ */
+export const MIN_BOX_SIDE_PX = 1;
+/**
+ * Fewest mask pixels of an instance accepted: fewer are mask noise (a speck), not a pedestrian. The real
+ * Penn-Fudan's smallest instance has 77 pixels; the fixtures' 12.
+ */
+export const MIN_INSTANCE_PIXELS = 4;
+
+/**
+ * Why an instance is degenerate — a box side under {@link MIN_BOX_SIDE_PX}, or (when `area` is given) fewer than
+ * {@link MIN_INSTANCE_PIXELS} mask pixels — or null when it is not.
+ */
+export function degenerateBoxReason([x0, y0, x1, y1]: readonly number[], area?: number): string | null {
+  const w = x1 - x0, h = y1 - y0;
+  if (w < MIN_BOX_SIDE_PX || h < MIN_BOX_SIDE_PX) {
+    return `degenerate box (${x0}, ${y0}, ${x1}, ${y1}): width ${w} and height ${h} px ` +
+      `(x_max − x_min, y_max − y_min) must both be at least ${MIN_BOX_SIDE_PX}`;
+  }
+  if (area !== undefined && area < MIN_INSTANCE_PIXELS) {
+    return `degenerate instance: box (${x0}, ${y0}, ${x1}, ${y1}) of ${area} mask pixels ` +
+      `(fewer than ${MIN_INSTANCE_PIXELS}: mask noise)`;
+  }
+  return null;
+}
 
 export const DatasetImageSchema = z.object({
   /** 1-based, in order of file path; the COCO image_id. */
@@ -78,6 +109,11 @@ export const DatasetImageSchema = z.object({
     }
   }
   img.boxes.forEach((box, i) => {
+    // a COCO annotation's area is its polygon's, not a count of mask pixels
+    const degenerate = degenerateBoxReason(box, img.mask !== null ? img.mask_areas[i] : undefined);
+    if (degenerate) {
+      ctx.addIssue({ code: "custom", path: ["boxes", i], message: `image ${img.name}: ${degenerate}` });
+    }
     if (outside(box)) {
       ctx.addIssue({
         code: "custom",
@@ -200,8 +236,10 @@ export interface OpenedDataset extends DataSource {
 /**
  * Opens the file tree a dataset.json points at (`origin`: zip or directory) to read the files it references. A
  * relative `origin.path` is taken relative to the directory of `datasetPath`. For a zip, checks its SHA-256 against the one
- * recorded, so that boxes never get paired with different images.
- * @throws SourceError if the source is missing, unreadable or changed since `deno task prepare`.
+ * recorded, so that boxes never get paired with different images. Then checks every image's and mask's
+ * `width`/`height` against its file's header ({@link checkImageSizes}; header only, nothing decompressed).
+ * @throws SourceError if the source is missing, unreadable or changed since `deno task prepare`; DatasetError
+ *   listing every file whose header size differs from dataset.json's.
  */
 export async function openDatasetSource(dataset: Dataset, datasetPath: string): Promise<OpenedDataset> {
   const path = isAbsolute(dataset.origin.path)
@@ -231,6 +269,7 @@ export async function openDatasetSource(dataset: Dataset, datasetPath: string): 
   } else {
     source = await openDirectorySource(path);
   }
+  checkImageSizes(dataset, source, datasetPath);
   return {
     ...source,
     list: source.list,
@@ -242,6 +281,34 @@ export async function openDatasetSource(dataset: Dataset, datasetPath: string): 
       return decodeMask(source.read(image.mask), image.mask);
     },
   };
+}
+
+/**
+ * Compares every image's and mask's size in the header of its file with dataset.json's `width`/`height` (an
+ * edited size would silently mis-scale every box). Files without a readable header are left to the decoder.
+ * @throws DatasetError listing every mismatch, naming the file and both sizes.
+ */
+export function checkImageSizes(dataset: Dataset, source: DataSource, datasetPath: string): void {
+  const problems: DataProblem[] = [];
+  for (const image of dataset.images) {
+    for (const file of image.mask === null ? [image.file] : [image.file, image.mask]) {
+      let header;
+      try {
+        header = readImageHeader(source.read(file));
+      } catch (e) {
+        problems.push({ file, message: `cannot read: ${(e as Error).message}` });
+        continue;
+      }
+      if (header && (header.width !== image.width || header.height !== image.height)) {
+        problems.push({
+          file,
+          message: `its header says ${header.width}×${header.height} but ${datasetPath} says ` +
+            `${image.width}×${image.height} (image ${image.id}); run prepare again`,
+        });
+      }
+    }
+  }
+  if (problems.length > 0) throw new DatasetError(problems);
 }
 
 /**

@@ -8,6 +8,7 @@
 export { type AugmentOptions, type AugmentResult, augmentSample } from "./augment.ts";
 export { type Annotation, AnnotationError, parseAnnotation } from "./annotation.ts";
 export { buildDataset, type BuildOptions } from "./build.ts";
+export { checkImagesDecode } from "./check.ts";
 export {
   CATEGORY_ID,
   CocoBboxSchema,
@@ -25,12 +26,16 @@ export {
 } from "./coco_instances.ts";
 export {
   categoryName,
+  checkImageSizes,
   type Dataset,
   DATASET_VERSION,
   type DatasetImage,
   type DatasetOrigin,
   DatasetSchema,
+  degenerateBoxReason,
   fractionalBoxes,
+  MIN_BOX_SIDE_PX,
+  MIN_INSTANCE_PIXELS,
   openDatasetSource,
   type OpenedDataset,
   type PixelBox,

@@ -138,6 +138,8 @@ export interface PrepareOptions {
   /** preview PNGs to write (first images by id) */
   previews?: number;
   decodeImages?: boolean;
+  /** drop instances with degenerate boxes (with a warning) instead of refusing them */
+  dropDegenerate?: boolean;
   quiet?: boolean;
   /** COCO input: the category to keep (needed when the file has several). */
   category?: string;
@@ -156,6 +158,7 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
       testSize: o.testSize,
       seed: o.seed,
       decodeImages: o.decodeImages,
+      dropDegenerate: o.dropDegenerate,
       onProgress: (done: number) => progress.update(done),
     };
     dataset = input.coco

@@ -19,6 +19,7 @@ import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelX
 import {
   CATEGORY_ID,
   categoryName,
+  checkImagesDecode,
   type CocoGroundTruth,
   type Dataset,
   type DatasetImage,
@@ -141,6 +142,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
   const source = await openDatasetSource(dataset, opts.datasetPath);
   let images: DatasetImage[] = dataset.images.filter((im) => im.split === split);
   if (opts.limit !== undefined) images = images.slice(0, opts.limit);
+  await checkImagesDecode(source, images); // every unreadable one at once, before the model loads
   const engine = await initEngine({
     backend: backendChoice,
     conv: opts.conv,

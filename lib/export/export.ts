@@ -5,7 +5,7 @@
  * next to its final place under a temporary name and renamed at the end, so a failed export leaves nothing.
  * @module
  */
-import { ArtifactError, InputError, validateArtifact } from "../core/mod.ts";
+import { ArtifactError, InputError, removeStaleTemps, validateArtifact } from "../core/mod.ts";
 import { loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";
 import {
@@ -205,7 +205,9 @@ export async function exportGraphModel(
   const slash = target.lastIndexOf("/");
   const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";
   await Deno.mkdir(parent, { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${target.slice(slash + 1)}.partial-` });
+  const partial = `.${target.slice(slash + 1)}.partial-`; // then <pid>-<random>: stale ones of killed runs go
+  await removeStaleTemps(parent, partial);
+  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `${partial}${Deno.pid}-` });
   try {
     await Deno.chmod(tmp, 0o755); // makeTempDir's 0700 would keep a served folder private
     const files: ExportSummary["files"] = [];

@@ -7,6 +7,7 @@ import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import jpeg from "jpeg-js";
 import { crc32 } from "../core/checksum.ts";
 import { InputError } from "../core/errors.ts";
+import { checkImagePixels } from "./header.ts";
 
 /** 8-bit RGB image, row-major, 3 bytes per pixel: `data[(y * width + x) * 3 + c]`, c = 0 R, 1 G, 2 B. */
 export interface RgbImage {
@@ -54,10 +55,12 @@ const PNG_IDAT = 0x49444154;
  * Reads an image's format and size and checks its integrity without decompressing the pixels — much cheaper than
  * {@link decodeImage}. PNG: signature, IHDR first, every chunk inside the file with a correct CRC-32, at least one
  * IDAT, IEND last (catches non-images, truncation and corrupted bytes; not a zlib stream that is invalid yet has
- * correct CRCs). JPEG: fully decoded with jpeg-js (JPEG has no checksums).
- * @throws ImageDecodeError naming the file.
+ * correct CRCs). JPEG: fully decoded with jpeg-js (JPEG has no checksums). Both: the header's size is checked
+ * against the pixel limit first (lib/image/header.ts).
+ * @throws ImageDecodeError naming the file; ImageTooLargeError.
  */
 export function inspectImage(bytes: Uint8Array, name = "<image>"): ImageInfo {
+  checkImagePixels(bytes, name);
   const format = sniffImageFormat(bytes);
   if (format === "jpeg") {
     const img = decodeImage(bytes, name);
@@ -109,11 +112,12 @@ interface Planar {
 
 /** Decodes a PNG and unpacks sub-byte depths (fast-png leaves rows of depth < 8 packed, each row byte-aligned). */
 function decodePngPlanar(bytes: Uint8Array, name: string): Planar {
+  checkImagePixels(bytes, name);
   let png;
   try {
     png = decodePngRaw(bytes, { checkCrc: true });
   } catch (e) {
-    throw new ImageDecodeError(name, `not a valid PNG: ${(e as Error).message}`);
+    throw new ImageDecodeError(name, `not a valid PNG: ${(e as Error).message.replace(/:\s*$/, "")}`);
   }
   const { width, height, channels, depth } = png;
   const n = width * height * channels;
@@ -149,11 +153,13 @@ function decodePngPlanar(bytes: Uint8Array, name: string): Planar {
  * Decodes a PNG (fast-png) or JPEG (jpeg-js) into 8-bit RGB, as PIL's `Image.open(...).convert("RGB")` does:
  * palette → palette colours, gray → replicated, alpha dropped, 16-bit → high byte, gray of depth < 8 scaled to 0..255.
  * @param name used in error messages (the file's path).
- * @throws ImageDecodeError if the bytes are neither a valid PNG nor a valid JPEG.
+ * The header's size is checked against the pixel limit before anything is decompressed (lib/image/header.ts).
+ * @throws ImageDecodeError if the bytes are neither a valid PNG nor a valid JPEG; ImageTooLargeError.
  */
 export function decodeImage(bytes: Uint8Array, name = "<image>"): RgbImage {
   const format = sniffImageFormat(bytes);
   if (format === "jpeg") {
+    checkImagePixels(bytes, name);
     let jpg;
     try {
       jpg = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });

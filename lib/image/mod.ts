@@ -17,5 +17,15 @@ export {
   type RgbImage,
   sniffImageFormat,
 } from "./codec.ts";
+export {
+  checkImagePixels,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  getMaxImagePixels,
+  type ImageHeader,
+  ImageTooLargeError,
+  readImageHeader,
+  setMaxImagePixels,
+} from "./header.ts";
+export { type CheckEntry, type CheckFailure, decodeCheckAll } from "./check.ts";
 export { type DrawBox, drawBoxes, overlayMask, type Rgb } from "./draw.ts";
 export { resizeBilinearPil } from "./resize.ts";

@@ -19,6 +19,13 @@ export const MATCH_THRESHOLD = 0.5;
 export const NEG_POS_RATIO = 3;
 /** Weight of the localisation loss (the reference's `alpha=1.`). */
 export const LOC_LOSS_WEIGHT = 1;
+/**
+ * Smallest width/height (fractional) of a matched ground-truth box in the offset encoding: a zero side would be
+ * log(0) = −∞ (`cxcy_to_gcxgcy`) and a non-finite loss. Data validation refuses such boxes (lib/data
+ * `MIN_BOX_SIDE_PX`); this guard keeps one that slips through (e.g. from a hand-made dataset) finite. 1e-4 is
+ * 0.03 input pixels of SSD300, far below any real box, so real targets are unchanged.
+ */
+export const MIN_TARGET_SIDE = 1e-4;
 
 /** Ground truth of one image: fractional xyxy boxes and their class ids (≥ 1). */
 export interface GroundTruth {
@@ -118,7 +125,12 @@ export function matchPriors(
       nPositives++;
     }
   }
-  const encoded = encodeOffsets(xyxyToCxcy(matchedXyxy), priorsCxcy); // [nPriors * 4]
+  const matchedCxcy = xyxyToCxcy(matchedXyxy);
+  for (let i = 0; i < matchedCxcy.length; i += 4) { // (cx, cy, w, h): clamp w and h
+    matchedCxcy[i + 2] = Math.max(matchedCxcy[i + 2], MIN_TARGET_SIDE);
+    matchedCxcy[i + 3] = Math.max(matchedCxcy[i + 3], MIN_TARGET_SIDE);
+  }
+  const encoded = encodeOffsets(matchedCxcy, priorsCxcy); // [nPriors * 4]
   for (let p = 0; p < nPriors; p++) {
     if (trueClasses[p] !== BACKGROUND_CLASS) trueLocs.set(encoded.subarray(p * 4, p * 4 + 4), p * 4);
   }

@@ -31,6 +31,8 @@ export interface DemoOptions {
   trustCheckpoint?: boolean;
   /** discard this combination's finetune run and train again (`finetune --restart`) */
   restart?: boolean;
+  /** `--max-pixels` of every stage (default: theirs) */
+  maxPixels?: number;
 }
 
 /** The run directory of a combination of data and checkpoint (absolute paths) inside `out`. */
@@ -46,8 +48,9 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   const backend = o.engine;
   const dataset = `${out}/dataset.json`;
   const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];
+  const limit = o.maxPixels === undefined ? [] : ["--max-pixels", String(o.maxPixels)];
   const runs: string[] = [];
-  await runDenoTask("prepare", ["--data", o.data, "--out", out, "--preview", "4"]);
+  await runDenoTask("prepare", ["--data", o.data, "--out", out, "--preview", "4", ...limit]);
   if (o.checkpoint) {
     await runDenoTask("ap", [
       ...[
@@ -62,6 +65,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
       ],
       ...backend,
       ...trust,
+      ...limit,
     ]);
     runs.push(`${out}/original`);
   }
@@ -80,14 +84,29 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   await runDenoTask("finetune", [
     ...["--dataset", dataset, ...start, "--out", `${out}/finetuned`],
     ...["--epochs", String(o.epochs), "--batch-size", String(o.batchSize), "--lr", "1e-3"],
-    ...["--val-fraction", o.checkpoint ? "0.1" : "0", ...backend, ...(o.restart ? ["--restart"] : [])],
+    ...[
+      "--val-fraction",
+      o.checkpoint ? "0.1" : "0",
+      ...backend,
+      ...(o.restart ? ["--restart"] : []),
+      ...limit,
+    ],
   ]);
   // ap scores the run's best/ (best validation epoch) when there is one, and says so
   await runDenoTask("ap", [
     ...["--dataset", dataset, "--weights", `${out}/finetuned/weights.json`, "--out", `${out}/finetuned`],
     ...backend,
+    ...limit,
   ]);
   runs.push(`${out}/finetuned`);
-  await runDenoTask("report", ["--runs", ...runs, "--out", `${out}/report.html`, "--dataset", dataset]);
+  await runDenoTask("report", [
+    "--runs",
+    ...runs,
+    "--out",
+    `${out}/report.html`,
+    "--dataset",
+    dataset,
+    ...limit,
+  ]);
   return `${out}/report.html`;
 }

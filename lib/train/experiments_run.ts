@@ -53,6 +53,8 @@ export interface ExperimentsRunOptions {
   out: string;
   /** extra flags for every stage, e.g. `--backend wasm` */
   stageFlags: readonly string[];
+  /** extra flags for prepare (when the config gives `data`), e.g. `--max-pixels N` */
+  prepareFlags?: readonly string[];
   /** names the config file in results.md */
   configName: string;
 }
@@ -90,7 +92,7 @@ export async function runExperiments(
   console.error(`experiments: ${o.runs.length} run(s): ${o.runs.map((r) => r.name).join(", ")}`);
   const dataset = config.data ? `${out}/dataset.json` : o.resolve(config.dataset!);
   if (config.data && !(await exists(dataset))) {
-    await runDenoTask("prepare", ["--data", o.resolve(config.data), "--out", out]);
+    await runDenoTask("prepare", ["--data", o.resolve(config.data), "--out", out, ...(o.prepareFlags ?? [])]);
   }
 
   const reportRuns: string[] = [];

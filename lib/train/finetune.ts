@@ -6,7 +6,7 @@
  */
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
-import { categoryName, openDatasetSource, readDataset } from "../data/mod.ts";
+import { categoryName, checkImagesDecode, openDatasetSource, readDataset } from "../data/mod.ts";
 import { initEngine, startRunner } from "../engine/mod.ts";
 import {
   createSsd300FromVgg16,
@@ -133,6 +133,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const dataset = await readDataset(o.dataset);
   const engineInfo = await initEngine({ backend: o.backend, conv: o.conv, workers: o.workers, use: "train" });
   const source = await openDatasetSource(dataset, o.dataset);
+  await checkImagesDecode(source, dataset.images.filter((im) => im.split === "train")); // before any step
   const { train: trainSet, val: valSet } = splitTrainVal(
     trainItemsOf(dataset, source),
     o.config.valFraction,
@@ -262,6 +263,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
             ? `the last good resume state is kept in ${resumeFile}`
             : "no epoch had completed, so there is no resume state"
         }`,
+        e.images,
       );
     } finally {
       progress.finish();

@@ -8,6 +8,7 @@ import {
   type CliSpec,
   ENGINE_FLAGS,
   type FlagValue,
+  MAX_PIXELS_FLAG,
   OUT_DIR_FLAG,
   type ParsedFlags,
   parseFlags,
@@ -114,6 +115,7 @@ resumes there (a larger --epochs continues a finished run); anything else is ref
       default: 0.1,
       description: "part of the TRAIN split held out for val_loss / val_ap75 (never the test split)",
     },
+    "max-pixels": MAX_PIXELS_FLAG,
     select: {
       kind: "choice",
       choices: SELECT_METRICS,

@@ -53,8 +53,16 @@ export type StopReason = "epochs" | "patience";
 /** Raised when the loss of a batch is NaN or infinite; no update was applied for that batch. */
 export class NonFiniteLossError extends InputError {
   override name = "NonFiniteLossError";
-  constructor(readonly epoch: number, readonly batch: number, readonly loss: number, note = "") {
-    super(`non-finite loss (${loss}) at epoch ${epoch}, batch ${batch}${note ? `: ${note}` : ""}`);
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+    readonly loss: number,
+    note = "",
+    /** the images of the batch (files) */
+    readonly images: readonly string[] = [],
+  ) {
+    const of = images.length ? ` (images of the batch: ${images.join(", ")})` : "";
+    super(`non-finite loss (${loss}) at epoch ${epoch}, batch ${batch}${of}${note ? `: ${note}` : ""}`);
   }
 }
 
@@ -201,7 +209,8 @@ export async function train(
         const r = await gradients(batch, trainable);
         if (!Number.isFinite(r.loss)) {
           for (const g of r.grads.values()) g.dispose();
-          throw new NonFiniteLossError(epoch, b + 1, r.loss);
+          const names = items.map((it) => it.file ?? `image ${it.id}`);
+          throw new NonFiniteLossError(epoch, b + 1, r.loss, "", names);
         }
         lr = learningRateAt(step, schedule);
         opt.step(model.params, r.grads, lr);

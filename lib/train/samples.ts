@@ -12,6 +12,8 @@ import type { TrainSample } from "./step.ts";
 /** One training image: its id, size, pixel boxes (dataset.json convention) and a loader. */
 export interface TrainItem {
   id: number;
+  /** the image's path in the dataset's file tree, for messages (default: `image <id>`) */
+  file?: string;
   width: number;
   height: number;
   /** pixel (x_min, y_min, x_max, y_max), inclusive mask extremes */
@@ -23,6 +25,7 @@ export interface TrainItem {
 export function trainItemsOf(dataset: Dataset, source: OpenedDataset): TrainItem[] {
   return dataset.images.filter((im) => im.split === "train").map((im): TrainItem => ({
     id: im.id,
+    file: im.file,
     width: im.width,
     height: im.height,
     boxes: im.boxes,

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { ArtifactError, readJsonArtifact, writeJsonArtifact } from "../../lib/core/artifacts.ts";
+import {
+  ArtifactError,
+  checkOutputFile,
+  OutputIsDirectoryError,
+  readJsonArtifact,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../../lib/core/artifacts.ts";
+import { withTempDir } from "../helpers.ts";
 
 const Schema = z.object({ version: z.literal(1), items: z.array(z.object({ id: z.number().int() })) });
 
@@ -33,4 +41,36 @@ Deno.test("readJsonArtifact() names the file and the field of a bad value", asyn
   );
   await Deno.writeTextFile(file, "{");
   await assert.rejects(() => readJsonArtifact(file, Schema), /not valid JSON/);
+});
+
+Deno.test("writeFileAtomic() removes its target's stale temps of dead writers, not live ones nor others'", async () => {
+  await withTempDir(async (dir) => {
+    const dead = new Deno.Command("true").spawn(); // a pid that has exited by the time we look
+    await dead.status;
+    const old = new Date(Date.now() - 3600_000);
+    const temps = {
+      stale: `model.pth.tmp-${dead.pid}-0a1b2c3d`, // killed writer of this target: removed
+      live: `model.pth.tmp-1-0a1b2c3d`, // pid 1 is alive: a concurrent writer's, kept
+      other: `weights.bin.tmp-${dead.pid}-0a1b2c3d`, // another target's: not this writer's to remove
+      fresh: `model.pth.tmp-${dead.pid}-99999999`, // modified after this process started: kept
+    };
+    for (const name of Object.values(temps)) await Deno.writeTextFile(`${dir}/${name}`, "partial");
+    for (const key of ["stale", "live", "other"] as const) await Deno.utime(`${dir}/${temps[key]}`, old, old);
+    await writeFileAtomic(`${dir}/model.pth`, "complete");
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(names, ["model.pth", temps.live, temps.fresh, temps.other].sort());
+  });
+});
+
+Deno.test("writeFileAtomic() and checkOutputFile() refuse an existing directory as the output file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/report.html/inner`, { recursive: true });
+    await assert.rejects(() => checkOutputFile(`${dir}/report.html`), OutputIsDirectoryError);
+    await assert.rejects(
+      () => writeFileAtomic(`${dir}/report.html`, "x"),
+      (e: unknown) => e instanceof OutputIsDirectoryError && /report\.html: is a directory/.test(e.message),
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["report.html"], "no temp left");
+    await checkOutputFile(`${dir}/absent.html`);
+  });
 });

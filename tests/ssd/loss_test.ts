@@ -8,6 +8,7 @@ import {
   type GroundTruth,
   hardNegatives,
   matchPriors,
+  MIN_TARGET_SIDE,
   multiboxLoss,
   multiboxLossPart,
   NEG_POS_RATIO,
@@ -206,4 +207,12 @@ Deno.test("multiboxLossPart() rejects a batch without positives and mismatched s
     assert.throws(() => multiboxLossPart(locs, scores, [t], 0), /0 positive/);
     assert.throws(() => multiboxLossPart(locs, scores, [t, t], 1), /disagree/);
   });
+});
+
+Deno.test("matchPriors() keeps the offsets of a zero-size box finite (MIN_TARGET_SIDE), not log(0)", () => {
+  const t = matchPriors({ boxes: new Float32Array([0.5, 0.5, 0.5, 0.5]), labels: [1] }, PRIORS);
+  assert.ok(t.trueLocs.every(Number.isFinite), `${t.trueLocs}`);
+  const p = t.trueClasses.indexOf(1); // the prior the object is forced onto
+  assert.ok(p >= 0);
+  assert.ok(Math.abs(t.trueLocs[p * 4 + 2] - Math.log(MIN_TARGET_SIDE / PRIORS[p * 4 + 2]) * 5) < 1e-3);
 });

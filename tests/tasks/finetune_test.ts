@@ -362,6 +362,7 @@ Deno.test({
       const msg = errors.find((e) => e.includes("non-finite"));
       assert.ok(msg, errors.join("\n"));
       assert.match(msg, /at epoch 2, batch 1/);
+      assert.match(msg, /\(images of the batch: [^)]+\.png\)/);
       assert.match(msg, /last good resume state is kept/);
       const c = decodeResumeState(await Deno.readFile(`${dir}/run/resume.bin`));
       assert.equal(c.state.epoch, 1);

@@ -1,0 +1,24 @@
+/**
+ * Worker of lib/image/check.ts: fully decodes each image or mask it is sent, with the sender's pixel limit, and
+ * answers with the decoder's message when it fails (null when it decodes).
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { CheckAnswer, CheckRequest } from "./check.ts";
+import { decodeImage, decodeMask } from "./codec.ts";
+import { setMaxImagePixels } from "./header.ts";
+
+self.onmessage = (e: MessageEvent<CheckRequest>) => {
+  const { index, name, kind, bytes, maxPixels } = e.data;
+  let reason: string | null = null;
+  try {
+    setMaxImagePixels(maxPixels);
+    if (kind === "mask") decodeMask(bytes, name);
+    else decodeImage(bytes, name);
+  } catch (err) {
+    const r = (err as { reason?: unknown }).reason;
+    reason = typeof r === "string" ? r : (err as Error).message ?? String(err);
+  }
+  const answer: CheckAnswer = { index, reason };
+  self.postMessage(answer);
+};
