@@ -22,16 +22,13 @@ import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
-  type ApJson,
   ApJsonSchema,
+  apOfCocoFiles,
   BOOTSTRAP_RESAMPLES,
   BOOTSTRAP_SEED,
   CocoResultsSchema,
-  evaluateCocoFiles,
   evaluateDetectorOnSplit,
-  readCocoGtFile,
-  readCocoResults,
-  selectCategory,
+  formatApSummary,
   withBootstrapIntervals,
 } from "../lib/eval/mod.ts";
 import { chooseRunWeights } from "../lib/train/mod.ts";
@@ -94,19 +91,9 @@ async function main(args: string[]): Promise<void> {
   await checkInputFiles(f, ["annotations", "detections", "dataset", "weights", "checkpoint"]);
   const bootstrap = { resamples: f.bootstrap, seed: f.bootstrapSeed };
   if (modeA) {
-    const gt = await readCocoGtFile(f.annotations!);
-    const results = await readCocoResults(f.detections!, new Set(gt.images.map((im) => im.id)));
-    const c = f.category;
-    const cat = c === undefined ? {} : /^\d+$/.test(c) ? { id: Number(c) } : { name: c };
-    const settings = { mode: "coco-files" as const, annotations: f.annotations, detections: f.detections };
-    const ap = withBootstrapIntervals(
-      evaluateCocoFiles(gt, results, selectCategory(gt, cat), settings),
-      gt,
-      results,
-      bootstrap,
-    );
+    const ap = await apOfCocoFiles(f.annotations!, f.detections!, f.category, bootstrap);
     await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
-    return printSummary(ap, `${out}/ap.json`);
+    return console.log(formatApSummary(ap, `${out}/ap.json`));
   }
   const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
   const chosen = f.weights === undefined ? undefined : await chooseRunWeights(f.weights, f.last);
@@ -126,19 +113,7 @@ async function main(args: string[]): Promise<void> {
     if (chosen.bestEpoch !== undefined) ap.settings.best_epoch = chosen.bestEpoch;
   }
   await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
-  printSummary(ap, `${out}/ap.json`);
-}
-
-function printSummary(ap: ApJson, file: string): void {
-  const f = (v: number, ci?: [number, number]) =>
-    v.toFixed(4) + (ci ? ` [${ci[0].toFixed(4)}, ${ci[1].toFixed(4)}]` : "");
-  const values = [`AP@0.5 ${f(ap.ap50, ap.ap50_ci)}`, `AP@0.75 ${f(ap.ap75, ap.ap75_ci)}`];
-  console.log(`${values.join("  ")}  AP@[.5:.95] ${f(ap.ap, ap.ap_ci)}  AR@100 ${f(ap.ar100)}  → ${file}`);
-  const b = ap.bootstrap;
-  if (b) {
-    const secs = b.seconds === undefined ? "" : ` in ${b.seconds.toFixed(2)} s`;
-    console.log(`[lo, hi]: 95% bootstrap intervals from ${b.resamples} resamples of the test images${secs}`);
-  }
+  console.log(formatApSummary(ap, `${out}/ap.json`));
 }
 
 if (import.meta.main) await runTask("ap", main);

@@ -24,27 +24,12 @@ import {
   TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { checkOutputFile, writeFileAtomic, writeJsonArtifact } from "../lib/core/mod.ts";
-import { initEngine, startRunner } from "../lib/engine/mod.ts";
-import { listImageInputs, predictImages } from "../lib/eval/mod.ts";
-import {
-  decodeImage,
-  drawBoxes,
-  encodeJpeg,
-  encodePng,
-  type RgbImage,
-  setMaxImagePixels,
-} from "../lib/image/mod.ts";
+import { checkOutputFile } from "../lib/core/mod.ts";
+import { initEngine } from "../lib/engine/mod.ts";
+import { listImageInputs, predictImage, predictImagesOn } from "../lib/eval/mod.ts";
+import { decodeImage, setMaxImagePixels } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
-import {
-  classColor,
-  detectInImage,
-  DetectionsJsonSchema,
-  disposeModel,
-  modelClassNames,
-  preprocessForSsd,
-  toPixelDetections,
-} from "../lib/ssd/mod.ts";
+import { disposeModel } from "../lib/ssd/mod.ts";
 
 const CLI = {
   task: "detect",
@@ -104,55 +89,31 @@ async function main(args: string[]): Promise<void> {
   const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
   const model = f.weights ? await loadWeights(f.weights) : await loadCheckpointFile(modelPath, read);
   console.error(
-    `model: ${model.nClasses} classes, ${model.anchors ?? "reference"} anchors, from ${modelPath} ` +
+    `model: ${model.nClasses} classes, ${model.priorSet ?? "reference"} priors, from ${modelPath} ` +
       `(${(performance.now() - t0).toFixed(0)} ms)`,
   );
   const opts = { minScore: f.minScore, maxOverlap: f.maxOverlap, topK: f.topK };
-  let detections;
   try {
     if (img === undefined) {
-      const runner = await startRunner(model, engine);
-      const detectBatch = (imgs: RgbImage[]) => runner.detect(imgs.map(preprocessForSsd), opts);
-      const s = await predictImages(model, inputs, {
-        ...opts,
-        out: f.out,
-        batchSize: f.batchSize,
-        detectBatch,
-      })
-        .finally(() => runner.close());
+      const s = await predictImagesOn(engine, model, inputs, { ...opts, out: f.out, batchSize: f.batchSize });
       console.log(
         `${s.detections.length} detections in ${s.images.images.length} images (${
           s.seconds.toFixed(1)
         } s) → ` +
           `${s.imagesJson}, ${s.detectionsJson}, ${f.out}/annotated/`,
       );
-      return;
+    } else {
+      const r = await predictImage(model, { path: f.image!, rgb: img }, {
+        ...opts,
+        out: f.out,
+        json: f.json!,
+      });
+      console.error(`detect: ${r.detections.length} detections in ${r.ms.toFixed(0)} ms`);
+      console.log(`${r.detections.length} detections → ${f.out}, ${f.json}`);
     }
-    const t1 = performance.now();
-    detections = toPixelDetections(
-      detectInImage(model, img, opts),
-      img.width,
-      img.height,
-      modelClassNames(model),
-    );
-    console.error(`detect: ${detections.length} detections in ${(performance.now() - t1).toFixed(0)} ms`);
   } finally {
     disposeModel(model);
   }
-  const boxes = detections.map((d) => ({
-    box: d.box,
-    label: `${d.label} ${d.score.toFixed(2)}`,
-    color: classColor(d.class_id),
-  }));
-  const drawn = drawBoxes(img, boxes);
-  await writeFileAtomic(f.out, /\.jpe?g$/i.test(f.out) ? encodeJpeg(drawn) : encodePng(drawn));
-  await writeJsonArtifact(f.json!, DetectionsJsonSchema, {
-    image: f.image!,
-    width: img.width,
-    height: img.height,
-    detections,
-  });
-  console.log(`${detections.length} detections → ${f.out}, ${f.json}`);
 }
 
 if (import.meta.main) await runTask("detect", main);

@@ -24,6 +24,7 @@ import {
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
+  formatPrepareSummary,
   openCocoInput,
   openPrepareInput,
   PENN_FUDAN_URL,
@@ -120,19 +121,8 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
 
 async function main(args: string[]): Promise<void> {
   const s = await runPrepare(args);
-  const d = s.dataset;
-  console.log(
-    `prepared ${d.counts.images} images, ${d.counts.boxes} ${
-      d.classes[1]
-    } boxes (${d.origin.layout} layout), split ` +
-      `${d.counts.train} train / ${d.counts.test} test (${d.split.method}${
-        d.split.seed !== null ? `, seed ${d.split.seed}` : ""
-      }) in ${s.seconds.toFixed(1)} s`,
-  );
-  for (const w of d.warnings) console.error(`warning: ${w.file}: ${w.message}`);
-  console.log(
-    `wrote ${s.datasetPath}, ${s.cocoPath}${s.previews.length ? ` and ${s.previews.length} previews` : ""}`,
-  );
+  for (const w of s.dataset.warnings) console.error(`warning: ${w.file}: ${w.message}`);
+  console.log(formatPrepareSummary(s));
 }
 
 if (import.meta.main) await runTask("prepare", main);

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   setStatus(`${backend}: loading model…`, "loading");
   const detector = await loadDetector(params.get("model") ?? "/model/");
   const m = detector.metadata;
-  $<HTMLElement>("model-info").textContent = `(${m.classes.length - 1} classes, ${m.anchors} anchors, ` +
+  $<HTMLElement>("model-info").textContent = `(${m.classes.length - 1} classes, ${m.prior_set} priors, ` +
     `${m.quantization === "none" ? "float32" : m.quantization} weights, from ${m.source})`;
   ($<HTMLInputElement>("min-score")).value = String(m.detect_defaults.min_score);
   setStatus(`${backend}: ready — pick or drop an image`, "ready");

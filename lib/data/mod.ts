@@ -54,6 +54,7 @@ export {
 export { boxesFromMask, type MaskInstance } from "./masks.ts";
 export {
   DATASET_URL_ENV,
+  formatPrepareSummary,
   openCocoInput,
   openPrepareInput,
   type PrepareInput,

@@ -208,3 +208,18 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
   await writeJsonArtifact(datasetPath, DatasetSchema, dataset);
   return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
 }
+
+/** What `deno task prepare` prints: counts, layout, split and time, then the files written. */
+export function formatPrepareSummary(s: PrepareSummary): string {
+  const d = s.dataset;
+  const seed = d.split.seed !== null ? `, seed ${d.split.seed}` : "";
+  return [
+    `prepared ${d.counts.images} images, ${d.counts.boxes} ${
+      d.classes[1]
+    } boxes (${d.origin.layout} layout), ` +
+    `split ${d.counts.train} train / ${d.counts.test} test (${d.split.method}${seed}) in ${
+      s.seconds.toFixed(1)
+    } s`,
+    `wrote ${s.datasetPath}, ${s.cocoPath}${s.previews.length ? ` and ${s.previews.length} previews` : ""}`,
+  ].join("\n");
+}

@@ -27,7 +27,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Detection, DetectOptions } from "../ssd/mod.ts";
 import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
 import type { SsdModel } from "../ssd/model.ts";
-import { type AnchorSetName, N_PRIORS } from "../ssd/priors.ts";
+import { N_PRIORS, type PriorSetName } from "../ssd/priors.ts";
 import { SSD_INPUT_SIDE } from "../ssd/mod.ts";
 import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "../train/mod.ts";
 
@@ -73,8 +73,8 @@ export interface PoolOptions {
   nativeConvThreads?: number;
   /** classes incl. background */
   nClasses: number;
-  /** anchor set `detect` decodes against (the model's `anchors`); default "reference" */
-  anchors?: AnchorSetName;
+  /** prior set `detect` decodes against (the model's `priorSet`); default "reference" */
+  priorSet?: PriorSetName;
   /** initial weights by parameter name (our layout), e.g. from {@link modelParamData} */
   params: Map<string, ParamData>;
 }
@@ -95,7 +95,7 @@ export type WorkerRequest =
     nativeConv: boolean;
     nativeConvThreads: number;
     nClasses: number;
-    anchors?: AnchorSetName;
+    priorSet?: PriorSetName;
     names: string[];
     shapes: number[][];
     datas: Float32Array[];
@@ -243,7 +243,7 @@ export class SsdWorkerPool {
           nativeConv: opts.nativeConv ?? false,
           nativeConvThreads: opts.nativeConvThreads ?? 1,
           nClasses: opts.nClasses,
-          anchors: opts.anchors,
+          priorSet: opts.priorSet,
           names,
           shapes,
           datas,

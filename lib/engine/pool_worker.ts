@@ -56,7 +56,7 @@ const handle: Handler = async (req) => {
         params.set(name, tf.variable(t, true));
         t.dispose();
       });
-      model = { nClasses: req.nClasses, params, anchors: req.anchors };
+      model = { nClasses: req.nClasses, params, priorSet: req.priorSet };
       let conv = "wasm";
       if (req.nativeConv) {
         const r = enableOneDnn(req.nativeConvThreads);
@@ -80,7 +80,7 @@ const handle: Handler = async (req) => {
       if (!req.detect) {
         return { result: { locs: l, scores: s }, transfer: [l.buffer, s.buffer] as ArrayBuffer[] };
       }
-      const detections = detectObjectsBatch(l, s, m.nClasses, req.detect, priorsCxcyFor(m.anchors));
+      const detections = detectObjectsBatch(l, s, m.nClasses, req.detect, priorsCxcyFor(m.priorSet));
       return { result: { detections } };
     }
     case "gradients": {

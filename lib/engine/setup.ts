@@ -192,13 +192,13 @@ export async function startRunner(
   info: EngineInfo,
   opts: { microBatch?: number } = {},
 ): Promise<SsdRunner> {
-  const priorsCxcy = priorsCxcyFor(model.anchors);
+  const priorsCxcy = priorsCxcyFor(model.priorSet);
   if (info.workers <= 1) return localRunner(model, info, priorsCxcy, opts.microBatch);
   const pool = await SsdWorkerPool.create({
     workers: info.workers,
     backend: info.backend === "cpu" ? "cpu" : "wasm",
     nClasses: model.nClasses,
-    anchors: model.anchors,
+    priorSet: model.priorSet,
     params: await modelParamData(model),
     nativeConv: info.conv === "onednn",
     nativeConvThreads: info.threads,

@@ -49,7 +49,7 @@ export const EVAL_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 
 /**
  * Runs the SSD on `count` images in batches of `batchSize`: `detectImages` of each batch (lib/ssd/detect.ts:
- * `preprocessForSsd` of each, one forward pass, `detect_objects` per image against the model's anchor set) on
+ * `preprocessForSsd` of each, one forward pass, `detect_objects` per image against the model's prior set) on
  * this thread, or a runner's `detect` (lib/engine/setup.ts: the same on the engine's workers; a batch is split
  * among them).
  * @param loadImage returns the RGB image of item i (called once per item, in order)
@@ -193,7 +193,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       class: className,
       class_index: classIndex,
       n_classes: model.nClasses,
-      anchors: model.anchors ?? "reference",
+      priorSet: model.priorSet ?? "reference",
       min_score: opts.minScore,
       max_overlap: opts.maxOverlap,
       top_k: opts.topK,

@@ -65,8 +65,11 @@ export {
   type ImagesJson,
   ImagesJsonSchema,
   listImageInputs,
+  predictImage,
   predictImages,
+  predictImagesOn,
   type PredictOptions,
   type PredictSummary,
 } from "./predict.ts";
+export { apOfCocoFiles, formatApSummary } from "./ap_files.ts";
 export { evaluateVoc, type VocEvalResult } from "./voc.ts";

@@ -11,13 +11,18 @@ import { dirname, isAbsolute, join, relative } from "node:path";
 import { z } from "zod";
 import { Progress } from "../cli/mod.ts";
 import { InputError, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
-import { decodeImage, drawBoxes, encodeJpeg, inspectImage, type RgbImage } from "../image/mod.ts";
+import { type EngineInfo, startRunner } from "../engine/mod.ts";
+import { decodeImage, drawBoxes, encodeJpeg, encodePng, inspectImage, type RgbImage } from "../image/mod.ts";
 import {
   classColor,
   detectImages,
+  detectInImage,
   type Detection,
+  DetectionsJsonSchema,
   type DetectOptions,
   modelClassNames,
+  type PixelDetection,
+  preprocessForSsd,
   type SsdModel,
   toPixelDetections,
 } from "../ssd/mod.ts";
@@ -241,4 +246,59 @@ export async function predictImages(
   await writeJsonArtifact(imagesJson, ImagesJsonSchema, info);
   await writeJsonArtifact(detectionsJson, CocoResultsSchema, detections);
   return { imagesJson, detectionsJson, images: info, detections, seconds };
+}
+
+/**
+ * {@link predictImages} with every batch on `engine`'s runner (lib/engine/setup.ts: its workers split a batch).
+ */
+export async function predictImagesOn(
+  engine: EngineInfo,
+  model: SsdModel,
+  inputs: readonly ImageInput[],
+  o: Omit<PredictOptions, "detectBatch">,
+): Promise<PredictSummary> {
+  const runner = await startRunner(model, engine);
+  try {
+    const detectBatch = (imgs: RgbImage[]) => runner.detect(imgs.map(preprocessForSsd), o);
+    return await predictImages(model, inputs, { ...o, detectBatch });
+  } finally {
+    await runner.close();
+  }
+}
+
+/**
+ * One image (`deno task detect --image`): its detections in original pixels (the model's class names), the image
+ * with labelled boxes at `o.out` (a JPEG when it ends in .jpg/.jpeg, else a PNG) and `detections.json` at
+ * `o.json` (`{ image, width, height, detections }`).
+ * @param image the path as given (recorded in the JSON) and its decoded RGB pixels
+ * @returns the detections and the detection time (ms)
+ */
+export async function predictImage(
+  model: SsdModel,
+  image: { path: string; rgb: RgbImage },
+  o: DetectOptions & { out: string; json: string },
+): Promise<{ detections: PixelDetection[]; ms: number }> {
+  const { rgb } = image;
+  const t0 = performance.now();
+  const detections = toPixelDetections(
+    detectInImage(model, rgb, o),
+    rgb.width,
+    rgb.height,
+    modelClassNames(model),
+  );
+  const ms = performance.now() - t0;
+  const boxes = detections.map((d) => ({
+    box: d.box,
+    label: `${d.label} ${d.score.toFixed(2)}`,
+    color: classColor(d.class_id),
+  }));
+  const drawn = drawBoxes(rgb, boxes);
+  await writeFileAtomic(o.out, /\.jpe?g$/i.test(o.out) ? encodeJpeg(drawn) : encodePng(drawn));
+  await writeJsonArtifact(o.json, DetectionsJsonSchema, {
+    image: image.path,
+    width: rgb.width,
+    height: rgb.height,
+    detections,
+  });
+  return { detections, ms };
 }

@@ -80,7 +80,7 @@ export async function evaluateDetector(
     class: className,
     class_index: detector.classes.indexOf(className),
     n_classes: detector.classes.length,
-    anchors: detector.metadata.anchors,
+    prior_set: detector.metadata.prior_set,
     quantization: detector.metadata.quantization,
     min_score: EVAL_DETECT_DEFAULTS.minScore,
     max_overlap: EVAL_DETECT_DEFAULTS.maxOverlap,

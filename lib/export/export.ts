@@ -136,18 +136,18 @@ export function composeModelJson(
   }
   const params = new Map<string, Float32Array>();
   for (const [name, v] of model.params) params.set(name, v.dataSync() as Float32Array);
-  const anchors = model.anchors ?? "reference";
+  const priorSet = model.priorSet ?? "reference";
   const built = buildSsdGraph({
     nClasses: model.nClasses,
     params,
-    priorsCxcy: priorsCxcyFor(anchors),
+    priorsCxcy: priorsCxcyFor(priorSet),
     detectDefaults: EXPORT_DETECT_DEFAULTS,
   });
   const packed = packWeights(built.constants, opts.quantize);
   const metadata: SsdMetadata = {
     version: 1,
     classes: [...opts.classNames],
-    anchors,
+    prior_set: priorSet,
     input: {
       name: "image",
       size: SSD_INPUT_SIDE,

@@ -25,8 +25,8 @@ export const SsdMetadataSchema = z.object({
   version: z.literal(1),
   /** class names, index = class id; 0 is the background */
   classes: z.array(z.string().min(1)).min(2),
-  /** anchor set the box offsets are relative to (lib/ssd/priors.ts `ANCHOR_SETS`) */
-  anchors: z.string().min(1),
+  /** prior set the box offsets are relative to (lib/ssd/priors.ts `PRIOR_SETS`) */
+  prior_set: z.string().min(1),
   input: z.object({
     name: z.literal("image"),
     /** side of the square network input, pixels */

@@ -55,7 +55,7 @@ export interface SsdGraph {
 export interface SsdGraphInput {
   nClasses: number;
   params: ReadonlyMap<string, Float32Array>;
-  /** [8732 * 4] fractional (cx, cy, w, h) of the model's anchor set */
+  /** [8732 * 4] fractional (cx, cy, w, h) of the model's prior set */
   priorsCxcy: Float32Array;
   /** defaults of the optional `min_score`, `max_overlap`, `top_k` inputs */
   detectDefaults: DetectOptions;
@@ -104,7 +104,7 @@ const F32 = attr.dtype("float32");
 const I32 = attr.dtype("int32");
 
 /**
- * Builds the SSD300 graph (see the module doc) from the model's parameter values and anchor priors.
+ * Builds the SSD300 graph (see the module doc) from the model's parameter values and priors.
  * @throws RangeError when a parameter is missing or has the wrong size
  */
 export function buildSsdGraph(input: SsdGraphInput): SsdGraph {

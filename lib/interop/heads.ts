@@ -24,15 +24,15 @@ import {
   torchParamShapes,
 } from "./state_dict.ts";
 
-/** `{ anchors }` when the model has an anchor set, else nothing (spread into a new model). */
-function anchorsOf(model: SsdModel): Pick<SsdModel, "anchors"> {
-  return model.anchors === undefined ? {} : { anchors: model.anchors };
+/** `{ priorSet }` when the model has an prior set, else nothing (spread into a new model). */
+function priorSetOf(model: SsdModel): Pick<SsdModel, "priorSet"> {
+  return model.priorSet === undefined ? {} : { priorSet: model.priorSet };
 }
 
 /**
  * A new model with the base and aux convs of `model` and the prediction heads of `heads` (names `pred_convs.*`
  * or module-relative `loc_conv4_3.weight` …, as in a legacy heads file). The class count comes from the heads;
- * the anchor set is `model`'s (heads files carry none).
+ * the prior set is `model`'s (heads files carry none).
  * @throws StateDictError listing every missing / unexpected / mis-shaped head key
  */
 export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, file = "heads"): SsdModel {
@@ -49,7 +49,7 @@ export function mergeHeads(model: SsdModel, heads: Map<string, NamedTensor>, fil
     params.set(name, tf.variable(t, true));
     t.dispose();
   }
-  return { nClasses: nClasses!, params, ...anchorsOf(model) };
+  return { nClasses: nClasses!, params, ...priorSetOf(model) };
 }
 
 /** VOC class id (`voc_labels` index, 1..20) of a category name, or null when VOC has no class of that name. */
@@ -63,7 +63,7 @@ export function vocClassOf(name: string): number | null {
  * - `voc` (class `vocClass`, default person) and its alias `voc-person`: each cl_conv keeps, for every box slot
  *   b, channels b·21+0 (background) and b·21+vocClass; the loc convs are copied unchanged.
  * - `random`: all prediction convs re-initialised as the reference does (xavier-uniform weights, zero bias).
- * A model that already has 2 classes is returned as a copy (its heads kept). The anchor set is kept.
+ * A model that already has 2 classes is returned as a copy (its heads kept). The prior set is kept.
  * Every parameter gets its own freshly allocated buffer (the WASM FusedConv2D kernel rejects a bias variable
  * made straight from `tf.gather` output: "only supports rank-1 bias but got rank 4").
  * @param seed seed of the `random` initialisation
@@ -116,5 +116,5 @@ export function toSingleClass(
   });
   // keep the reference's state_dict order
   const ordered = new Map([...paramShapes(2).keys()].map((k) => [k, params.get(k)!]));
-  return { nClasses: 2, params: ordered, ...anchorsOf(model) };
+  return { nClasses: 2, params: ordered, ...priorSetOf(model) };
 }

@@ -147,8 +147,8 @@ function toTorchLayout(name: string, v: tf.Tensor): NamedTensor {
 /**
  * Builds a model from a full reference state_dict (torch layout). The number of classes comes from
  * `pred_convs.cl_conv4_3.weight` (21-class VOC and 2-class person checkpoints are both recognised). A state_dict
- * carries no anchor set: the model gets the reference's (`anchors` undefined); a `.pth` exported from a run with
- * `--anchors pedestrian` must be paired with that set by hand (our weights manifest records it).
+ * carries no prior set: the model gets the reference's (`priorSet` undefined); a `.pth` exported from a run with
+ * `--priors pedestrian` must be paired with that set by hand (our weights manifest records it).
  * @throws StateDictError listing all missing / unexpected / mis-shaped keys together
  */
 export function modelFromStateDict(tensors: Map<string, NamedTensor>, file = "state_dict"): SsdModel {

@@ -1,5 +1,5 @@
 /**
- * Our weights format: `<name>.json` manifest (`weights.json`: n_classes, class names, anchor set, tensor names,
+ * Our weights format: `<name>.json` manifest (`weights.json`: n_classes, class names, prior set, tensor names,
  * shapes and offsets, sha256 of the data) + `<name>.bin` (float32 little-endian, our HWIO layout). The schema
  * is defined here, beside its writer {@link saveWeights}, and read by {@link loadWeights}.
  * @module
@@ -15,11 +15,11 @@ import {
   writeJsonArtifact,
 } from "../core/mod.ts";
 import {
-  ANCHOR_SET_NAMES,
-  type AnchorSetName,
   classNames,
   modelClassNames,
   paramShapes,
+  PRIOR_SET_NAMES,
+  type PriorSetName,
   type SsdModel,
 } from "../ssd/mod.ts";
 import { checkShapes, StateDictError } from "./state_dict.ts";
@@ -42,8 +42,10 @@ export const WeightsManifestSchema = z.object({
     shape: z.array(z.number().int().nonnegative()),
     offset: z.number().int().nonnegative(),
   })),
-  /** anchor set the heads were trained against (lib/ssd/priors.ts); absent in older manifests = "reference" */
-  anchors: z.enum(ANCHOR_SET_NAMES as [AnchorSetName, ...AnchorSetName[]]).optional(),
+  /** prior set the heads were trained against (lib/ssd/priors.ts); absent in older manifests = "reference" */
+  prior_set: z.enum(PRIOR_SET_NAMES as [PriorSetName, ...PriorSetName[]]).optional(),
+  /** the same, as manifests before the one-word rename wrote it */
+  anchors: z.enum(PRIOR_SET_NAMES as [PriorSetName, ...PriorSetName[]]).optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
 });
 export type WeightsManifest = z.infer<typeof WeightsManifestSchema>;
@@ -53,7 +55,7 @@ function binPathFor(manifestPath: string): string {
 }
 
 /**
- * Saves the model in our format: `path` (JSON manifest: n_classes, class names, anchor set, tensor
+ * Saves the model in our format: `path` (JSON manifest: n_classes, class names, prior set, tensor
  * names/shapes/offsets, sha256 of the data) and a sibling `.bin` with float32 values in our layout. Both are written atomically,
  * the `.bin` first, so a manifest always describes a complete data file.
  * @param path manifest path, conventionally ending in `.json`
@@ -88,7 +90,7 @@ export async function saveWeights(
     bin_bytes: bytes.byteLength,
     bin_sha256: await sha256Hex(bytes),
     tensors,
-    anchors: model.anchors ?? "reference",
+    prior_set: model.priorSet ?? "reference",
     ...(meta ? { meta } : {}),
   });
 }
@@ -103,7 +105,7 @@ function ownClassNames(m: WeightsManifest): boolean {
 }
 
 /**
- * Loads a model saved by {@link saveWeights}, with its anchor set (a manifest without `anchors` predates the
+ * Loads a model saved by {@link saveWeights}, with its prior set (a manifest without `prior_set` (or its older name `anchors`) predates the
  * field and loads as "reference") and its class names (`class_names`, when one per class).
  * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit
  */
@@ -150,7 +152,7 @@ export async function loadWeights(path: string): Promise<SsdModel> {
   return {
     nClasses: manifest.n_classes,
     params,
-    anchors: manifest.anchors ?? "reference",
+    priorSet: manifest.prior_set ?? manifest.anchors ?? "reference",
     ...(ownClassNames(manifest) ? { classNames: manifest.class_names } : {}),
   };
 }

@@ -122,7 +122,9 @@ const SETTING_NAMES: Record<string, string> = {
   shuffle: "shuffle",
   valFraction: "validation share of train",
   native_conv: "oneDNN convolutions",
-  anchors: "anchor set",
+  priorSet: "prior set",
+  prior_set: "prior set",
+  anchors: "prior set", // run.json / ap.json before the one-word rename
   min_score: "min score",
   max_overlap: "NMS IoU",
   top_k: "detections kept per image",
@@ -201,7 +203,16 @@ export function settingsTable(runs: readonly RunData[]): SettingsTable {
     return typeof f === "string" ? baseName(f) : undefined;
   };
   candidates.push({ name: "model file", values: runs.map((r) => settingValue(modelFile(r))) });
-  const detectorKeys = ["min_score", "max_overlap", "top_k", "split", "limit", "anchors"];
+  const detectorKeys = [
+    "min_score",
+    "max_overlap",
+    "top_k",
+    "split",
+    "limit",
+    "priorSet",
+    "prior_set",
+    "anchors",
+  ];
   const trainKeys = [...new Set(runs.flatMap((r) => Object.keys(r.trainingSettings ?? {})))]
     .filter((k) => !detectorKeys.includes(k));
   for (const key of detectorKeys) {

@@ -1,6 +1,6 @@
 /**
  * Running the detector: preprocessed images → {@link ssdForward} → the reference's `detect_objects`
- * (lib/ssd/postprocess.ts) against the model's own anchor set, the one "forward and decode" path every stage uses;
+ * (lib/ssd/postprocess.ts) against the model's own prior set, the one "forward and decode" path every stage uses;
  * the single-image path of `deno task detect` (RGB image in, detections in original pixels out) and its JSON
  * output, `detections.json`.
  * @module
@@ -19,7 +19,7 @@ const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /**
  * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
- * `detect_objects` per image against the model's anchor set (`model.anchors`). Creates no lasting tensors.
+ * `detect_objects` per image against the model's prior set (`model.priorSet`). Creates no lasting tensors.
  * @param images Float32Array [n * 300 * 300 * 3]: n preprocessed HWC images back to back ({@link preprocessForSsd})
  * @returns per image its fractional detections (see `detectObjects`), in batch order
  */
@@ -38,7 +38,7 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
   } finally {
     tf.dispose([locs, scores]);
   }
-  return detectObjectsBatch(locData, scoreData, model.nClasses, opts, priorsCxcyFor(model.anchors));
+  return detectObjectsBatch(locData, scoreData, model.nClasses, opts, priorsCxcyFor(model.priorSet));
 }
 
 /**

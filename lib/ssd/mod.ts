@@ -59,11 +59,11 @@ export {
 export { type Detection, detectObjects, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
 export { IMAGENET_MEAN, IMAGENET_STD, preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
 export {
-  ANCHOR_SET_NAMES,
-  type AnchorSetName,
   BOXES_PER_LOCATION,
   createPriorsCxcy,
   N_PRIORS,
   PRIOR_MAPS,
+  PRIOR_SET_NAMES,
   priorsCxcyFor,
+  type PriorSetName,
 } from "./priors.ts";

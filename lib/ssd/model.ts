@@ -9,7 +9,7 @@
  */
 import { mulberry32 } from "../core/rng.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { type AnchorSetName, BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "./priors.ts";
+import { BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS, type PriorSetName } from "./priors.ts";
 import { SSD_INPUT_SIDE } from "./preprocess.ts";
 /** Initial value of the conv4_3 L2-norm rescale factors (the reference's `nn.init.constant_(…, 20)`). */
 export const RESCALE_INIT = 20;
@@ -33,14 +33,14 @@ export interface ConvSpec {
 }
 
 /**
- * The model: number of classes (incl. background), its parameters by reference name, and the anchor set its
- * heads predict offsets against (lib/ssd/priors.ts `ANCHOR_SETS`; undefined = "reference"). Every anchor set has the
+ * The model: number of classes (incl. background), its parameters by reference name, and the prior set its
+ * heads predict offsets against (lib/ssd/priors.ts `PRIOR_SETS`; undefined = "reference"). Every prior set has the
  * same boxes per location, so the parameter shapes do not depend on it.
  */
 export interface SsdModel {
   nClasses: number;
   params: Map<string, tf.Variable>;
-  anchors?: AnchorSetName;
+  priorSet?: PriorSetName;
   /**
    * Class names, background first (nClasses of them): a fine-tuned model's dataset category, e.g.
    * ["background", "car"]. Absent: lib/ssd/classes.ts `classNames(nClasses)` (VOC names, or `person`).
@@ -216,14 +216,14 @@ export function createSsd300(nClasses: number, seed = 0): SsdModel {
   return { nClasses, params };
 }
 
-/** Deep copy of a model (new variables with the same trainable flags, same anchor set). */
+/** Deep copy of a model (new variables with the same trainable flags, same prior set). */
 export function cloneModel(model: SsdModel): SsdModel {
   const params = new Map<string, tf.Variable>();
   for (const [name, v] of model.params) params.set(name, tf.variable(v.clone(), v.trainable));
   return {
     nClasses: model.nClasses,
     params,
-    ...(model.anchors === undefined ? {} : { anchors: model.anchors }),
+    ...(model.priorSet === undefined ? {} : { priorSet: model.priorSet }),
     ...(model.classNames === undefined ? {} : { classNames: model.classNames }),
   };
 }

@@ -113,7 +113,7 @@ function argsortDescending(scores: ArrayLike<number>, idx: number[]): number[] {
  * @param scores Float32Array [nPriors * nClasses] class logits (before softmax) for one image
  * @param nClasses number of classes including background (21 for VOC, 2 for person)
  * @param priorsCxcy Float32Array [nPriors * 4]; default the reference's 8732 SSD300 priors — pass
- *   `priorsCxcyFor(model.anchors)` for a model's own anchor set
+ *   `priorsCxcyFor(model.priorSet)` for a model's own prior set
  */
 export function detectObjects(
   locs: Float32Array,

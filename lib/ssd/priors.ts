@@ -1,6 +1,6 @@
 /**
  * The 8732 SSD300 prior (default) boxes, exactly as the reference's `create_prior_boxes` builds them, and the
- * named anchor sets (the reference's and `pedestrian`).
+ * named prior sets (the reference's and `pedestrian`).
  * @module
  */
 
@@ -26,7 +26,7 @@ export const PRIOR_MAPS: readonly PriorMapSpec[] = [
 ];
 
 /**
- * An alternative anchor set for pedestrians (`--anchors pedestrian`), with the same number of boxes per location
+ * An alternative prior set for pedestrians (`--priors pedestrian`), with the same number of boxes per location
  * as the reference so that the prediction heads keep their shapes. Penn-Fudan's 423 boxes, as fractions of the
  * (squashed) 300×300 input, have w/h between 0.17 and 0.49 for 90% of them (median 0.28, measured from the
  * prepared dataset.json); the reference's wide ratios 2 and 3 never match a pedestrian at IoU 0.5. Here every
@@ -39,13 +39,13 @@ export const PEDESTRIAN_PRIOR_MAPS: readonly PriorMapSpec[] = PRIOR_MAPS.map((m)
   aspectRatios: m.aspectRatios.length === 3 ? [1, 0.45, 0.25] : [1, 0.5, 0.37, 0.28, 0.2],
 }));
 
-/** Named anchor sets: `reference` (the homework's) and `pedestrian` (tall boxes only). */
-export const ANCHOR_SETS = {
+/** Named prior sets: `reference` (the homework's) and `pedestrian` (tall boxes only). */
+export const PRIOR_SETS = {
   reference: PRIOR_MAPS,
   pedestrian: PEDESTRIAN_PRIOR_MAPS,
 } as const satisfies Record<string, readonly PriorMapSpec[]>;
-export type AnchorSetName = keyof typeof ANCHOR_SETS;
-export const ANCHOR_SET_NAMES = Object.keys(ANCHOR_SETS) as AnchorSetName[];
+export type PriorSetName = keyof typeof PRIOR_SETS;
+export const PRIOR_SET_NAMES = Object.keys(PRIOR_SETS) as PriorSetName[];
 
 /** Boxes per feature-map location: one per aspect ratio plus the extra ratio-1 box (4, 6, 6, 6, 4, 4). */
 export const BOXES_PER_LOCATION: readonly number[] = PRIOR_MAPS.map((m) => m.aspectRatios.length + 1);
@@ -57,14 +57,14 @@ export const N_PRIORS = 8732;
  * Builds the priors in the reference's order (map by map, row i, column j, then aspect ratios with the extra
  * box right after ratio 1). Arithmetic in float64 like Python, rounded once to float32, then clamped to [0, 1]
  * (`prior_boxes.clamp_(0, 1)`).
- * @param anchors which anchor set (default the reference's)
- * @throws RangeError for a name that is not in {@link ANCHOR_SETS}
+ * @param priorSet which prior set (default the reference's)
+ * @throws RangeError for a name that is not in {@link PRIOR_SETS}
  * @returns Float32Array [8732 * 4]: fractional (cx, cy, w, h) per prior
  */
-export function createPriorsCxcy(anchors: AnchorSetName = "reference"): Float32Array {
-  const maps = ANCHOR_SETS[anchors];
+export function createPriorsCxcy(priorSet: PriorSetName = "reference"): Float32Array {
+  const maps = PRIOR_SETS[priorSet];
   if (!maps) {
-    throw new RangeError(`unknown anchor set '${anchors}' (expected ${ANCHOR_SET_NAMES.join(", ")})`);
+    throw new RangeError(`unknown prior set '${priorSet}' (expected ${PRIOR_SET_NAMES.join(", ")})`);
   }
   const out = new Float32Array(N_PRIORS * 4);
   let n = 0;
@@ -91,18 +91,18 @@ export function createPriorsCxcy(anchors: AnchorSetName = "reference"): Float32A
   return out;
 }
 
-const priorsCache = new Map<AnchorSetName, Float32Array>();
+const priorsCache = new Map<PriorSetName, Float32Array>();
 
 /**
- * {@link createPriorsCxcy} built once per anchor set and shared: callers must not modify the returned array.
- * @param anchors which anchor set; undefined = "reference" (a model without `anchors`, e.g. loaded from a .pth)
+ * {@link createPriorsCxcy} built once per prior set and shared: callers must not modify the returned array.
+ * @param priorSet which prior set; undefined = "reference" (a model without `priorSet`, e.g. loaded from a .pth)
  * @returns Float32Array [8732 * 4] fractional (cx, cy, w, h), the same instance on every call for that set
  */
-export function priorsCxcyFor(anchors: AnchorSetName = "reference"): Float32Array {
-  let p = priorsCache.get(anchors);
+export function priorsCxcyFor(priorSet: PriorSetName = "reference"): Float32Array {
+  let p = priorsCache.get(priorSet);
   if (!p) {
-    p = createPriorsCxcy(anchors);
-    priorsCache.set(anchors, p);
+    p = createPriorsCxcy(priorSet);
+    priorsCache.set(priorSet, p);
   }
   return p;
 }

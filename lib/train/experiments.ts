@@ -1,6 +1,6 @@
 /**
  * Experiment grids for `deno task experiments`: a config names a base of fine-tuning settings and the factors the
- * homework asks about (augmentation, learning rate, optimiser, freezing, head init, anchor set); this module
+ * homework asks about (augmentation, learning rate, optimiser, freezing, head init, prior set); this module
  * expands it into named runs (pure), maps each run to `deno task finetune` flags, and renders the comparison
  * table from the runs' `ap.json`.
  * @module

@@ -90,7 +90,7 @@ export function resolveHeadInit(
   return { init: "voc", vocClass, recorded: name === "person" ? "voc-person" : `voc-${name}` };
 }
 
-/** The starting model of a run, converted to 2 classes, with the run's anchor set (`--anchors`). */
+/** The starting model of a run, converted to 2 classes, with the run's prior set (`--priors`). */
 async function initialModel(o: FinetuneOptions, category: string): Promise<SsdModel> {
   const { kind, path } = o.start;
   let model: SsdModel;
@@ -101,9 +101,9 @@ async function initialModel(o: FinetuneOptions, category: string): Promise<SsdMo
   } else {
     const read = { trustCheckpoint: o.trustCheckpoint, onNote: say };
     model = kind === "weights" ? await loadWeights(path) : await loadCheckpointFile(path, read);
-    const from = model.anchors ?? "reference";
-    if (from !== o.anchors) {
-      say(`${path}: heads were trained on ${from} anchors; fine-tuning them on ${o.anchors} anchors`);
+    const from = model.priorSet ?? "reference";
+    if (from !== o.priorSet) {
+      say(`${path}: heads were trained on ${from} priors; fine-tuning them on ${o.priorSet} priors`);
     }
     if (model.nClasses !== 2) {
       if (o.headInit !== "random" && model.nClasses !== VOC_LABELS.length) {
@@ -119,7 +119,7 @@ async function initialModel(o: FinetuneOptions, category: string): Promise<SsdMo
       model = single;
     }
   }
-  model.anchors = o.anchors;
+  model.priorSet = o.priorSet;
   return model;
 }
 
@@ -160,13 +160,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   if (!saved) await Deno.remove(`${o.out}/${BEST_DIR}`, { recursive: true }).catch(() => {}); // a stale best/
   const category = categoryName(dataset);
   const model = saved?.model ?? await initialModel(o, category);
-  model.anchors = o.anchors; // a resume state's are the same (part of its settings)
+  model.priorSet = o.priorSet; // a resume state's are the same (part of its settings)
   model.classNames = ["background", category];
   const resume = saved?.state;
   say(
     `finetune: ${trainSet.length} train + ${valSet.length} val images, ${c.epochs} epochs, batch ${c.batchSize} ` +
       `(micro ${c.microBatch}), ${c.optimizer} lr ${c.lr} ${c.schedule}, freeze ${c.freeze}, ` +
-      `augment ${c.augment ? "on" : "off"}, ${o.anchors} anchors`,
+      `augment ${c.augment ? "on" : "off"}, ${o.priorSet} priors`,
   );
   const startEpoch = resume?.epoch ?? 0;
   const imagesToTrain = (c.epochs - startEpoch) * trainSet.length;
@@ -194,7 +194,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       ? resolveHeadInit(o.headInit, category).recorded
       : o.headInit,
     engine,
-    settings: { ...c, anchors: o.anchors },
+    settings: { ...c, priorSet: o.priorSet },
     n_train: trainSet.length,
     n_val: valSet.length,
     val_ids: valSet.map((v) => v.id),

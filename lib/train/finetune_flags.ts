@@ -16,7 +16,7 @@ import {
   UsageError,
 } from "../cli/mod.ts";
 import type { BackendChoice, ConvChoice } from "../engine/mod.ts";
-import { ANCHOR_SET_NAMES, type AnchorSetName } from "../ssd/mod.ts";
+import { PRIOR_SET_NAMES, type PriorSetName } from "../ssd/mod.ts";
 import { SELECT_METRICS } from "./best.ts";
 import { FREEZE_MODES } from "./freeze.ts";
 import type { TrainConfig } from "./loop.ts";
@@ -89,9 +89,9 @@ resumes there (a larger --epochs continues a finished run); anything else is ref
         "new single-class heads of a VOC model: random, or the VOC background channel and the channel of the " +
         "VOC class named as the dataset's category (voc; random when VOC has none), or of person (voc-person)",
     },
-    anchors: {
+    priors: {
       kind: "choice",
-      choices: ANCHOR_SET_NAMES,
+      choices: PRIOR_SET_NAMES,
       default: "reference",
       description: "prior boxes the heads learn offsets against (pedestrian: tall ratios only)",
     },
@@ -151,7 +151,7 @@ export const SETTING_FLAGS = [
   "warmup",
   "freeze",
   "head-init",
-  "anchors",
+  "priors",
   "augment",
   "shuffle",
   "seed",
@@ -172,8 +172,8 @@ export interface FinetuneOptions {
   start: StartModel;
   out: string;
   headInit: "random" | "voc" | "voc-person";
-  /** anchor set of the trained model (priors for matching, validation and later detection) */
-  anchors: AnchorSetName;
+  /** prior set of the trained model (priors for matching, validation and later detection) */
+  priorSet: PriorSetName;
   backend: BackendChoice;
   /** convolution kernels (`--conv`; auto: oneDNN when it loads) */
   conv: ConvChoice;
@@ -206,7 +206,7 @@ export function finetuneOptions(f: ParsedFlags<FinetuneFlags>): FinetuneOptions 
     start,
     out: f.out.replace(/\/+$/, "") || "/",
     headInit: f.headInit,
-    anchors: f.anchors,
+    priorSet: f.priors,
     backend: f.backend,
     conv: f.conv,
     workers: f.workers,

@@ -146,7 +146,7 @@ export function scheduleOf(cfg: TrainConfig, nTrain: number): ScheduleConfig {
 /**
  * Trains `model` in place: seeded shuffling and augmentation, gradient accumulation over micro-batches, the
  * optimiser and schedule of `cfg`, validation and a resume state after every epoch; resumes from `hooks.resume`.
- * Priors for matching and validation are those of the model's anchor set (`model.anchors`).
+ * Priors for matching and validation are those of the model's prior set (`model.priorSet`).
  * A non-finite batch loss throws {@link NonFiniteLossError} before any update of that batch (the last resume
  * state stays as it was).
  */
@@ -168,7 +168,7 @@ export async function train(
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`train: ${k} must be an integer ≥ 1, got ${v}`);
   }
   ownParamBuffers(model);
-  const priorsCxcy = priorsCxcyFor(model.anchors); // targets and validation against the model's anchor set
+  const priorsCxcy = priorsCxcyFor(model.priorSet); // targets and validation against the model's prior set
   const trainable = trainableNames(model, cfg.freeze);
   const schedule = scheduleOf(cfg, trainItems.length);
   const stepsPerEpoch = schedule.stepsPerEpoch;

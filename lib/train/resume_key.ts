@@ -45,5 +45,5 @@ export async function startFingerprint(o: FinetuneOptions): Promise<string> {
  */
 export function resumeKey(o: FinetuneOptions, dataset: string, start: string): Record<string, unknown> {
   const { epochs: _epochs, patience: _patience, ...settings } = o.config;
-  return { dataset, start, headInit: o.headInit, anchors: o.anchors, ...settings };
+  return { dataset, start, headInit: o.headInit, priorSet: o.priorSet, ...settings };
 }

@@ -1,6 +1,6 @@
 /**
  * Validation after each epoch: the MultiBox loss, COCO AP@0.75 and AP@[.5:.95] of the model on held-out TRAIN images (no
- * augmentation, forward only), detections decoded against the model's anchor set.
+ * augmentation, forward only), detections decoded against the model's prior set.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -23,7 +23,7 @@ export type ValidationForward = (
 
 /**
  * Loss, AP@0.75 and AP@[.5:.95] of the model on validation items (no augmentation, forward only).
- * @param priorsCxcy priors for the targets and for decoding detections (the model's anchor set)
+ * @param priorsCxcy priors for the targets and for decoding detections (the model's prior set)
  * @param batchSize images per forward pass
  * @param forward the forward pass (default: `ssdForward` on this thread), e.g. an engine's workers
  */

@@ -83,10 +83,10 @@ function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, 
   );
 }
 
-Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjects, detectInImage", async () => {
+Deno.test("exported 2-class model (pedestrian priors) = ssdForward, detectObjects, detectInImage", async () => {
   const dir = await Deno.makeTempDir({ prefix: "export_test_" });
   const model = createSsd300(2, 3);
-  model.anchors = "pedestrian";
+  model.priorSet = "pedestrian";
   try {
     const out = `${dir}/model`;
     const summary = await exportGraphModel(model, out, {
@@ -97,7 +97,7 @@ Deno.test("exported 2-class model (pedestrian anchors) = ssdForward, detectObjec
     assert(summary.files.every((f) => f.bytes <= 4 * 2 ** 20), "shards ≤ 4 MiB");
     const json: ModelJson = JSON.parse(await Deno.readTextFile(`${out}/model.json`));
     assert.deepEqual(json.format, "graph-model");
-    assert.deepEqual(json.userDefinedMetadata.ssd300.anchors, "pedestrian");
+    assert.deepEqual(json.userDefinedMetadata.ssd300.prior_set, "pedestrian");
     assert.deepEqual(Object.keys(json.signature.outputs), OUTPUTS);
 
     const gm: GraphModel = await loadGraphModel(fileUrl(out));

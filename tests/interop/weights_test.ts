@@ -320,34 +320,37 @@ Deno.test("toSingleClass() voc-person gives a model ssdForward runs on WASM: its
   [voc, person].forEach(disposeModel);
 });
 
-Deno.test("saveWeights() / loadWeights() keep the anchor set; older manifests load as reference; bad names rejected", async () => {
+Deno.test("saveWeights() / loadWeights() keep the prior set; older manifests load as reference; bad names rejected", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const model = createSsd300(2, 5);
-    model.anchors = "pedestrian";
+    model.priorSet = "pedestrian";
     const clone = cloneModel(model);
-    assert.deepEqual(clone.anchors, "pedestrian");
+    assert.deepEqual(clone.priorSet, "pedestrian");
     const single = toSingleClass(clone, "random");
-    assert.deepEqual(single.anchors, "pedestrian", "toSingleClass keeps the anchor set");
+    assert.deepEqual(single.priorSet, "pedestrian", "toSingleClass keeps the prior set");
     const path = `${dir}/w.json`;
     await saveWeights(path, model);
     const manifest = JSON.parse(await Deno.readTextFile(path));
-    assert.deepEqual(manifest.anchors, "pedestrian");
+    assert.deepEqual(manifest.prior_set, "pedestrian");
     const loaded = await loadWeights(path);
-    assert.deepEqual(loaded.anchors, "pedestrian");
-    model.anchors = undefined; // no anchor set = the reference's
+    assert.deepEqual(loaded.priorSet, "pedestrian");
+    model.priorSet = undefined; // no prior set = the reference's
     await saveWeights(`${dir}/plain.json`, model);
-    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/plain.json`)).anchors, "reference");
-    delete manifest.anchors; // a manifest written before the field existed
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/plain.json`)).prior_set, "reference");
+    delete manifest.prior_set; // a manifest written before the field existed
     await Deno.writeTextFile(path, JSON.stringify(manifest));
     const old = await loadWeights(path);
-    assert.deepEqual(old.anchors, "reference");
-    await Deno.writeTextFile(path, JSON.stringify({ ...manifest, anchors: "square" }));
+    assert.deepEqual(old.priorSet, "reference");
+    await Deno.writeTextFile(path, JSON.stringify({ ...manifest, anchors: "pedestrian" })); // the older field name
+    const renamed = await loadWeights(path);
+    assert.deepEqual(renamed.priorSet, "pedestrian");
+    await Deno.writeTextFile(path, JSON.stringify({ ...manifest, prior_set: "square" }));
     await assert.rejects(
       () => loadWeights(path),
-      (e: unknown) => e instanceof ArtifactError && /anchors/.test(String(e)) && /square/.test(String(e)),
+      (e: unknown) => e instanceof ArtifactError && /prior_set/.test(String(e)) && /square/.test(String(e)),
     );
-    [model, clone, single, loaded, old].forEach(disposeModel);
+    [model, clone, single, loaded, old, renamed].forEach(disposeModel);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import {
-  ANCHOR_SET_NAMES,
-  ANCHOR_SETS,
-  type AnchorSetName,
   BOXES_PER_LOCATION,
   createPriorsCxcy,
   N_PRIORS,
   PRIOR_MAPS,
+  PRIOR_SET_NAMES,
+  PRIOR_SETS,
   priorsCxcyFor,
+  type PriorSetName,
 } from "../../lib/ssd/priors.ts";
 import { goldenF32 } from "../helpers.ts";
 
@@ -41,7 +41,7 @@ Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall
   const ref = createPriorsCxcy();
   const ped = createPriorsCxcy("pedestrian");
   assert.deepEqual(ped.length, ref.length);
-  for (const maps of Object.values(ANCHOR_SETS)) {
+  for (const maps of Object.values(PRIOR_SETS)) {
     assert.deepEqual(maps.map((m) => m.aspectRatios.length), PRIOR_MAPS.map((m) => m.aspectRatios.length));
   }
   let tall = 0;
@@ -54,9 +54,9 @@ Deno.test("createPriorsCxcy('pedestrian') keeps the reference's layout with tall
   assert(tall > 0.5 * (ped.length / 4));
 });
 
-Deno.test("priorsCxcyFor() builds each anchor set once (undefined = reference); unknown names are rejected", () => {
-  assert.deepEqual(ANCHOR_SET_NAMES, ["reference", "pedestrian"]);
-  for (const name of ANCHOR_SET_NAMES) {
+Deno.test("priorsCxcyFor() builds each prior set once (undefined = reference); unknown names are rejected", () => {
+  assert.deepEqual(PRIOR_SET_NAMES, ["reference", "pedestrian"]);
+  for (const name of PRIOR_SET_NAMES) {
     const p = priorsCxcyFor(name);
     assert(p === priorsCxcyFor(name), `${name} is cached`);
     assert.deepEqual(p, createPriorsCxcy(name));
@@ -64,7 +64,7 @@ Deno.test("priorsCxcyFor() builds each anchor set once (undefined = reference); 
   assert(priorsCxcyFor(undefined) === priorsCxcyFor("reference"));
   let error: unknown;
   try {
-    createPriorsCxcy("square" as AnchorSetName);
+    createPriorsCxcy("square" as PriorSetName);
   } catch (e) {
     error = e;
   }

@@ -56,7 +56,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "--warmup=2",
     "--freeze=base+aux",
     "--head-init=voc-person",
-    "--anchors=pedestrian",
+    "--priors=pedestrian",
     "--augment",
     "--no-shuffle",
     "--seed=9",
@@ -68,7 +68,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
   assert.deepEqual(a.start, { kind: "checkpoint", path: "x.pth" });
   assert.equal(a.out, "o");
   assert.equal(a.headInit, "voc-person");
-  assert.equal(a.anchors, "pedestrian");
+  assert.equal(a.priorSet, "pedestrian");
   assert.equal(a.backend, "cpu");
   assert.equal(a.workers, 2);
   assert.equal(a.conv, "wasm");
@@ -106,7 +106,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     "notebook defaults",
   );
   assert.equal(d.config.augment, false);
-  assert.equal(d.anchors, "reference", "the reference's anchors by default");
+  assert.equal(d.priorSet, "reference", "the reference's priors by default");
   const bad: [string[], RegExp][] = [
     [["--dataset=d", "--out=o"], /exactly one of/],
     [["--dataset=d", "--out=o", "--from-scratch", "--weights=w"], /exactly one of/],
@@ -118,7 +118,7 @@ Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", (
     [["--dataset=d", "--out=o", "--from-scratch", "--schedule=poly"], /--schedule/],
     [["--dataset=d", "--out=o", "--from-scratch", "--freeze=all"], /--freeze/],
     [["--dataset=d", "--out=o", "--from-scratch", "--head-init=zero"], /--head-init/],
-    [["--dataset=d", "--out=o", "--from-scratch", "--anchors=square"], /--anchors/],
+    [["--dataset=d", "--out=o", "--from-scratch", "--priors=square"], /--priors/],
     [["--dataset=d", "--out=o", "--from-scratch", "--val-fraction=1"], /--val-fraction/],
     [["--dataset=d", "--out=o", "--from-scratch", "--augment", "--no-augment"], /contradict/],
     [["--dataset=d", "--out=o", "--from-scratch", "--backend=gpu"], /--backend/],

@@ -31,7 +31,7 @@ const RUN: RunJson = {
   start: { kind: "weights", path: "start.json" },
   head_init: "random",
   engine: { backend: "wasm", conv: "onednn", workers: 2 },
-  settings: { epochs: 2, batchSize: 2, anchors: "reference", workers: 2, native_conv: true },
+  settings: { epochs: 2, batchSize: 2, priorSet: "reference", workers: 2, native_conv: true },
   n_train: 2,
   n_val: 1,
   val_ids: [3],
@@ -118,7 +118,7 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
     best: { epoch: 1, metric: "ap75", value: 0.25 },
   };
   opt.dispose();
-  const settings = { dataset: "d.json", anchors: "pedestrian", epochs: 3 };
+  const settings = { dataset: "d.json", priorSet: "pedestrian", epochs: 3 };
   const bytes = encodeResumeState(model, state, settings);
   const back = decodeResumeState(bytes, "run/resume.bin");
   try {
@@ -138,17 +138,17 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
 });
 
 Deno.test("checkResumeSettings() refuses other settings, naming each with its saved and wanted value and --restart", () => {
-  checkResumeSettings("r.bin", { lr: 0.001, anchors: "reference" }, { anchors: "reference", lr: 0.001 });
+  checkResumeSettings("r.bin", { lr: 0.001, priorSet: "reference" }, { priorSet: "reference", lr: 0.001 });
   assert.throws(
     () =>
-      checkResumeSettings("run/resume.bin", { lr: 0.001, anchors: "pedestrian" }, {
+      checkResumeSettings("run/resume.bin", { lr: 0.001, priorSet: "pedestrian" }, {
         lr: 0.01,
-        anchors: "reference",
+        priorSet: "reference",
       }),
     (e: unknown) =>
       e instanceof ResumeStateError &&
       e.message ===
-        "run/resume.bin belongs to a run with other settings (lr: 0.001 there, 0.01 now; anchors: " +
+        "run/resume.bin belongs to a run with other settings (lr: 0.001 there, 0.01 now; priorSet: " +
           '"pedestrian" there, "reference" now); pass --restart to discard that run and start over, or use another --out',
   );
 });

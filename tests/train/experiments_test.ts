@@ -84,7 +84,7 @@ Deno.test("finetuneFlags() maps settings to deno task finetune flags", () => {
     [{ augment: false, shuffle: false }, ["--no-augment", "--no-shuffle"]],
     [{ augment: true, shuffle: true }, ["--augment"]],
     [{ freeze: "base+aux", head_init: "voc-person" }, ["--freeze", "base+aux", "--head-init", "voc-person"]],
-    [{ anchors: "pedestrian" }, ["--anchors", "pedestrian"]],
+    [{ priors: "pedestrian" }, ["--priors", "pedestrian"]],
   ];
   for (const [settings, flags] of table) assert.deepEqual(finetuneFlags(settings), flags);
 });
@@ -114,7 +114,7 @@ Deno.test("the example experiment configs in fixtures/ are valid and plan their 
     const runs = planRuns(parse(JSON.parse(text)));
     assert.ok(runs.length >= 4, file);
     if (file === "experiments.pennfudan.json") {
-      assert.deepEqual(runs.filter((r) => r.settings.anchors).map((r) => r.settings.anchors), ["pedestrian"]);
+      assert.deepEqual(runs.filter((r) => r.settings.priors).map((r) => r.settings.priors), ["pedestrian"]);
     }
   }
   assert.throws(
@@ -123,10 +123,10 @@ Deno.test("the example experiment configs in fixtures/ are valid and plan their 
         parse({
           dataset: "d",
           start: { from_scratch: true },
-          variants: [{ name: "a", settings: { anchors: "x" } }],
+          variants: [{ name: "a", settings: { priors: "x" } }],
         }),
       ),
-    /anchors/,
+    /priors/,
   );
 });
 

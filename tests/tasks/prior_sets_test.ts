@@ -1,6 +1,6 @@
 /**
- * Anchor sets end to end: the pedestrian set's matching advantage on Penn-Fudan-shaped boxes, and
- * `deno task finetune --anchors pedestrian` → weights that say so → `deno task ap` decoding with those priors.
+ * Prior sets end to end: the pedestrian set's matching advantage on Penn-Fudan-shaped boxes, and
+ * `deno task finetune --priors pedestrian` → weights that say so → `deno task ap` decoding with those priors.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
@@ -14,7 +14,7 @@ import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
 import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
-import { type AnchorSetName, createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
+import { createPriorsCxcy, N_PRIORS, type PriorSetName } from "../../lib/ssd/priors.ts";
 import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
 import { loadWeights } from "../../lib/interop/mod.ts";
 import { fixtureFolderDataset } from "../helpers.ts";
@@ -26,13 +26,13 @@ const TASK_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--all
 
 await initBackend("wasm", null);
 
-const PRIORS: Record<AnchorSetName, Float32Array> = {
+const PRIORS: Record<PriorSetName, Float32Array> = {
   reference: createPriorsCxcy("reference"),
   pedestrian: createPriorsCxcy("pedestrian"),
 };
 
-/** Positive priors (IoU ≥ 0.5, plus the one each object is forced onto) of one box alone, per anchor set. */
-function positives(box: Float32Array): Record<AnchorSetName, number> {
+/** Positive priors (IoU ≥ 0.5, plus the one each object is forced onto) of one box alone, per prior set. */
+function positives(box: Float32Array): Record<PriorSetName, number> {
   const count = (p: Float32Array) => matchPriors({ boxes: box, labels: [1] }, p).nPositives;
   return { reference: count(PRIORS.reference), pedestrian: count(PRIORS.pedestrian) };
 }
@@ -41,7 +41,7 @@ function fixtureDataset(testSize: number) {
   return fixtureFolderDataset(testSize);
 }
 
-Deno.test("matchPriors() on the pedestrian anchors gives Penn-Fudan-shaped (tall) boxes more positives than the reference's; wide boxes fewer", async () => {
+Deno.test("matchPriors() on the pedestrian priors gives Penn-Fudan-shaped (tall) boxes more positives than the reference's; wide boxes fewer", async () => {
   const dataset = await fixtureDataset(2);
   let tall = 0, reference = 0, pedestrian = 0;
   for (const im of dataset.images) {
@@ -89,15 +89,15 @@ function cocoResults(
 
 Deno.test({
   name:
-    "finetune --anchors pedestrian trains on those priors and saves them; ap decodes with them; resume refuses other anchors",
+    "finetune --priors pedestrian trains on those priors and saves them; ap decodes with them; resume refuses other priors",
   sanitizeResources: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "anchors_test_" });
+    const dir = await Deno.makeTempDir({ prefix: "prior_sets_test_" });
     try {
       const dataset = await fixtureDataset(10); // 2 train, 10 test images
       await writeDataset(`${dir}/dataset.json`, dataset);
       const out = `${dir}/run`;
-      const finetuneArgs = (anchors: AnchorSetName) => [
+      const finetuneArgs = (priorSet: PriorSetName) => [
         `--dataset=${dir}/dataset.json`,
         "--from-scratch",
         `--out=${out}`,
@@ -109,17 +109,17 @@ Deno.test({
         "--freeze=base+aux",
         "--seed=0",
         "--backend=wasm",
-        `--anchors=${anchors}`,
+        `--priors=${priorSet}`,
       ];
       const ft = await run(FINETUNE, finetuneArgs("pedestrian"));
       assert.ok(ft.ok, ft.stderr);
-      assert.match(ft.stderr, /pedestrian anchors/);
+      assert.match(ft.stderr, /pedestrian priors/);
       const manifest = JSON.parse(await Deno.readTextFile(`${out}/weights.json`));
-      assert.equal(manifest.anchors, "pedestrian");
+      assert.equal(manifest.prior_set, "pedestrian");
       const runJson = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
-      assert.equal(runJson.settings.anchors, "pedestrian");
+      assert.equal(runJson.settings.priorSet, "pedestrian");
       const resume = decodeResumeState(await Deno.readFile(`${out}/resume.bin`));
-      assert.equal(resume.settings.anchors, "pedestrian");
+      assert.equal(resume.settings.priorSet, "pedestrian");
       disposeModel(resume.model);
 
       // the logged loss of step 1 is the start model's loss against the pedestrian priors, not the reference's
@@ -150,7 +150,7 @@ Deno.test({
         `${logged} vs ${losses.reference}`,
       );
 
-      // deno task ap on the first test image: ap.json records the anchors; boxes are decoded with pedestrian priors
+      // deno task ap on the first test image: ap.json records the prior set; boxes are decoded with pedestrian priors
       const ap = await run(AP, [
         `--dataset=${dir}/dataset.json`,
         `--weights=${out}/weights.json`,
@@ -161,11 +161,11 @@ Deno.test({
       ]);
       assert.ok(ap.ok, ap.stderr);
       const apJson = JSON.parse(await Deno.readTextFile(`${dir}/ap/ap.json`));
-      assert.equal(apJson.settings.anchors, "pedestrian");
+      assert.equal(apJson.settings.priorSet, "pedestrian");
       const dets: CocoResult[] = JSON.parse(await Deno.readTextFile(`${dir}/ap/detections.coco.json`));
       const testImage = dataset.images.find((im) => im.split === "test")!;
       const trained = await loadWeights(`${out}/weights.json`);
-      assert.equal(trained.anchors, "pedestrian");
+      assert.equal(trained.priorSet, "pedestrian");
       const input = preprocessForSsd(source.readImage(testImage));
       const expected = cocoResults(trained, input, PRIORS.pedestrian, testImage);
       const withReference = cocoResults(trained, input, PRIORS.reference, testImage);
@@ -185,10 +185,10 @@ Deno.test({
         "reference decoding differs",
       );
 
-      // a resume with other anchors is refused, naming them
+      // a resume with other priors is refused, naming them
       const again = await run(FINETUNE, finetuneArgs("reference"));
       assert.equal(again.ok, false);
-      assert.match(again.stderr, /anchors: "pedestrian"/);
+      assert.match(again.stderr, /priorSet: "pedestrian"/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -196,15 +196,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "detectInImage() and SsdWorkerPool.detect() decode against the model's anchor set",
+  name: "detectInImage() and SsdWorkerPool.detect() decode against the model's prior set",
   sanitizeResources: false,
   fn: async () => {
     const model = createSsd300(2, 3);
-    model.anchors = "pedestrian";
+    model.priorSet = "pedestrian";
     const pool = await SsdWorkerPool.create({
       workers: 1,
       nClasses: 2,
-      anchors: model.anchors,
+      priorSet: model.priorSet,
       params: await modelParamData(model),
     });
     try {
@@ -220,7 +220,7 @@ Deno.test({
       const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 20 };
       const [dets] = await pool.detect(images, opts);
       const inProcess = detectInImage(model, rgb, opts);
-      const decode = (a: AnchorSetName) => detectObjects(locs, scores, 2, opts, PRIORS[a]);
+      const decode = (a: PriorSetName) => detectObjects(locs, scores, 2, opts, PRIORS[a]);
       const [pedestrian, reference] = [decode("pedestrian"), decode("reference")];
       assert.equal(locs.length, N_PRIORS * 4);
       assert.ok(dets.length > 0 && dets.length === pedestrian.length);
