@@ -10,12 +10,10 @@ import {
   checkInputFiles,
   type CliSpec,
   detectorFlags,
-  ENGINE_FLAGS,
-  MAX_PIXELS_FLAG,
+  NETWORK_FLAGS,
   OUT_DIR_FLAG,
   parseFlags,
   runTask,
-  TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
@@ -57,7 +55,6 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
       description: "mode B: a finetune run's last-epoch weights.json itself, not its best/",
     },
     checkpoint: { kind: "string", value: "X.pth", description: "mode B: a reference .pth" },
-    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     class: {
       kind: "string",
       value: "NAME",
@@ -68,12 +65,11 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     ...detectorFlags(0.01),
     "batch-size": { kind: "integer", min: 1, default: 8, description: "mode B: images per forward pass" },
     backend: BACKEND_FLAG,
-    ...ENGINE_FLAGS,
+    ...NETWORK_FLAGS,
     limit: { kind: "integer", min: 1, description: "mode B: only the first N images of the split" },
     bootstrap: { kind: "integer", min: 0, default: BOOTSTRAP_RESAMPLES, description: "resamples (0: none)" },
     "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
     out: OUT_DIR_FLAG,
-    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 

@@ -16,13 +16,11 @@
 import {
   checkInputFiles,
   type CliSpec,
-  ENGINE_FLAGS,
   engineArgs,
-  MAX_PIXELS_FLAG,
+  NETWORK_FLAGS,
   parseFlags,
   PROJECT_ROOT,
   runTask,
-  TRUST_CHECKPOINT_FLAG,
 } from "../lib/cli/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
 import { runDemo } from "../lib/train/mod.ts";
@@ -45,7 +43,6 @@ const CLI = {
       value: "X.pth",
       description: "the 21-class VOC SSD300 .pth (default: none)",
     },
-    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     out: {
       kind: "string",
       value: "DIR",
@@ -63,8 +60,7 @@ const CLI = {
       description: "train this combination of data and checkpoint again instead of resuming its run",
     },
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
-    ...ENGINE_FLAGS,
-    "max-pixels": MAX_PIXELS_FLAG,
+    ...NETWORK_FLAGS,
   },
 } as const satisfies CliSpec;
 

@@ -17,11 +17,9 @@ import {
   checkInputFiles,
   type CliSpec,
   detectorFlags,
-  ENGINE_FLAGS,
-  MAX_PIXELS_FLAG,
+  NETWORK_FLAGS,
   parseFlags,
   runTask,
-  TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { checkOutputFile } from "../lib/core/mod.ts";
@@ -44,7 +42,6 @@ many (--images: images.json, detections.coco.json in COCO results format and ann
   flags: {
     checkpoint: { kind: "string", value: "X.pth", description: "a reference .pth (or our weights.json)" },
     weights: { kind: "string", value: "FILE", description: "our weights (weights.json of a finetune run)" },
-    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     image: { kind: "string", value: "IMG", description: "one PNG or JPEG image" },
     images: {
       kind: "string",
@@ -61,8 +58,7 @@ many (--images: images.json, detections.coco.json in COCO results format and ann
     "batch-size": { kind: "integer", min: 1, default: 8, description: "--images: images per forward pass" },
     ...detectorFlags(0.2),
     backend: BACKEND_FLAG,
-    ...ENGINE_FLAGS,
-    "max-pixels": MAX_PIXELS_FLAG,
+    ...NETWORK_FLAGS,
   },
 } as const satisfies CliSpec;
 

@@ -14,12 +14,10 @@
 import {
   checkInputFiles,
   type CliSpec,
-  ENGINE_FLAGS,
   engineArgs,
-  MAX_PIXELS_FLAG,
+  NETWORK_FLAGS,
   parseFlags,
   runTask,
-  TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { InputError, readJsonArtifact } from "../lib/core/mod.ts";
@@ -41,10 +39,8 @@ and writes results.md, results.json and report.html into --out. Finished runs ar
     },
     out: { kind: "string", value: "DIR", required: true, description: "output directory" },
     backend: { kind: "choice", choices: BACKEND_CHOICES, description: "tf.js backend of every stage" },
-    ...ENGINE_FLAGS,
+    ...NETWORK_FLAGS,
     only: { kind: "string", value: "NAME,…", description: "only these runs of the config" },
-    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
-    "max-pixels": MAX_PIXELS_FLAG,
   },
 } as const satisfies CliSpec;
 

@@ -16,21 +16,13 @@ export {
 } from "./schema.ts";
 export { median, peakRssMb, type PhaseTiming, resetPeakRss, RssSampler, timeBatches } from "./timing.ts";
 export { formatBench } from "./format.ts";
+// the workload's public part: its inputs and its FLOP counts (the calibration and parameter plumbing stay inside)
 export {
-  BENCH_CANDIDATES_PER_IMAGE,
-  BENCH_CLASSES,
-  BENCH_DETECT,
-  BENCH_SGD,
   benchBoxes,
   benchImages,
   benchTargets,
-  calibrateCandidates,
-  concatImages,
   createSsd300Bench,
-  disposeParams,
-  modelFromParams,
   PERSON_LOGIT_SHIFT,
-  shiftPersonLogits,
   SSD300_FORWARD_GFLOP,
   SSD300_TRAIN_GFLOP,
 } from "./workload.ts";

@@ -84,3 +84,13 @@ export const MAX_PIXELS_FLAG = {
   description:
     "refuse images and masks over N pixels (width × height, from the header), as Pillow's MAX_IMAGE_PIXELS",
 } as const satisfies FlagSpec;
+
+/**
+ * The flags every task that runs the network on images shares: `--conv`, `--workers` (lib/engine/setup.ts),
+ * `--max-pixels` (lib/image/header.ts) and `--trust-checkpoint` (lib/torch/allowlist.ts).
+ */
+export const NETWORK_FLAGS = {
+  ...ENGINE_FLAGS,
+  "max-pixels": MAX_PIXELS_FLAG,
+  "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
+} as const satisfies Record<string, FlagSpec>;

@@ -9,6 +9,7 @@ export {
   ENGINE_FLAGS,
   engineArgs,
   MAX_PIXELS_FLAG,
+  NETWORK_FLAGS,
   OUT_DIR_FLAG,
   TRUST_CHECKPOINT_FLAG,
 } from "./common_flags.ts";

@@ -211,6 +211,23 @@ export interface KernelFuncEngine {
 }
 
 /**
+ * The forward half of a differentiable conv node (both `convWithGrad` and oneDNN's `nativeConvWithGrad`): the
+ * fused conv, saving x, w and (with ReLU, for its mask) y for the backward closures.
+ */
+export function convForwardSaving(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  b: tf.Tensor1D,
+  o: ConvOptions,
+): (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor4D {
+  return (_backend, save) => {
+    const y = convForward(x, w, b, o);
+    save(o.relu ? [x, w, y] : [x, w]);
+    return y;
+  };
+}
+
+/**
  * Differentiable convolution + bias (+ ReLU): forward through the fused conv kernel, gradients through
  * `matMul`/`conv2d` only (see the module comment). Drop-in `ConvFn` for `ssdForward(model, x, { conv })`.
  */
@@ -223,11 +240,7 @@ export const convWithGrad: ConvFn = (x, w, b, o) => {
   const engine = tf.engine() as unknown as KernelFuncEngine;
   const out = engine.runKernelFunc({
     inputs: { x, w, b },
-    forwardFunc: (_backend, save) => {
-      const y = convForward(x, w, b, opts);
-      save(opts.relu ? [x, w, y] : [x, w]);
-      return y;
-    },
+    forwardFunc: convForwardSaving(x, w, b, opts),
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
       // dY masked by the ReLU (output > 0). Recomputed in each closure (a cheap elementwise pass) rather than

@@ -16,7 +16,7 @@
  * thread (worker) that should use it, after `initBackend("wasm")`.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { convForward, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
+import { convForwardSaving, convWithGrad, type KernelFuncEngine } from "./conv_grad.ts";
 import {
   type ConvGeometry,
   DNNL_SYMBOLS,
@@ -329,11 +329,7 @@ export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
   const engine = tf.engine() as unknown as KernelFuncEngine;
   return engine.runKernelFunc({
     inputs: { x, w, b },
-    forwardFunc: (_backend, save) => {
-      const y = convForward(x, w, b, opts);
-      save(opts.relu ? [x, w, y] : [x, w]);
-      return y;
-    },
+    forwardFunc: convForwardSaving(x, w, b, opts),
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
       // a db the previous node's b closure did not take (only its weights differentiated): freed here
