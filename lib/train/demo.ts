@@ -99,14 +99,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
     ...limit,
   ]);
   runs.push(`${out}/finetuned`);
-  await runDenoTask("report", [
-    "--runs",
-    ...runs,
-    "--out",
-    `${out}/report.html`,
-    "--dataset",
-    dataset,
-    ...limit,
-  ]);
+  const reportRuns = ["--runs", ...runs, "--dataset", dataset];
+  await runDenoTask("report", [...reportRuns, "--out", `${out}/report.html`, ...limit]);
   return `${out}/report.html`;
 }
