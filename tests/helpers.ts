@@ -14,6 +14,7 @@ import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
 import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
+import { PROJECT_ROOT } from "../lib/cli/subprocess.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
 export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
@@ -170,6 +171,17 @@ export function compareArrays(
     den += expected[i] * expected[i];
   }
   return { maxAbs, relFro: Math.sqrt(num / den) };
+}
+
+/** max |a − b| and max |b| over two equal-length arrays (asserted), for the relative errors the engine tests take. */
+export function maxAbsDiffAndScale(a: ArrayLike<number>, b: ArrayLike<number>): { num: number; den: number } {
+  assert.equal(a.length, b.length);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return { num, den };
 }
 
 /** float32 tensor from bit patterns, so that NaN payloads, -0, ±inf and subnormals are exercised. */
@@ -457,4 +469,55 @@ export function pngFromParts(
     ...chunk("IDAT", idat),
     ...chunk("IEND", new Uint8Array(0)),
   ]);
+}
+
+/**
+ * The one-image part of a `deno task detect` argument list: `--image IMAGE --out DIR/OUT --json DIR/JSON
+ * --backend wasm`.
+ */
+export function detectOneImageArgs(
+  dir: string,
+  image: string,
+  out = "annotated.png",
+  json = "detections.json",
+): string[] {
+  return ["--image", image, "--out", `${dir}/${out}`, "--json", `${dir}/${json}`, "--backend", "wasm"];
+}
+
+/** Output of a finished subprocess: exit code, stdout and stderr as text. */
+export interface RunOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` with `args` (and `options`: cwd, env, stdin, …), stdout and stderr piped and decoded. */
+export async function runPiped(
+  command: string | URL,
+  args: string[],
+  options: Omit<Deno.CommandOptions, "args" | "stdout" | "stderr"> = {},
+): Promise<RunOutput> {
+  const out = await new Deno.Command(command, { ...options, args, stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** `deno run -A tasks/NAME.ts ARGS…` in a subprocess (see runPiped). */
+export function runTaskScript(name: string, args: string[]): Promise<RunOutput> {
+  return runPiped(Deno.execPath(), [
+    "run",
+    "-A",
+    new URL(`../tasks/${name}.ts`, import.meta.url).pathname,
+    ...args,
+  ]);
+}
+
+/** `deno task -q NAME ARGS…` in the project root, NO_COLOR=1 (plus `env`), no stdin (see runPiped). */
+export function denoTask(name: string, args: string[], env: Record<string, string> = {}): Promise<RunOutput> {
+  return runPiped(Deno.execPath(), ["task", "-q", name, ...args], {
+    cwd: PROJECT_ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  });
 }

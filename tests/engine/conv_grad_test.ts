@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { convOutSize, convWithGrad, FILTER_GRAD_CONV_MIN_POSITIONS } from "../../lib/engine/conv_grad.ts";
 import type { ConvOptions } from "../../lib/ssd/model.ts";
-import { randomArray } from "../helpers.ts";
+import { maxAbsDiffAndScale, randomArray } from "../helpers.ts";
 
 /**
  * The reference's own gradient: tfjs-core's Conv2D gradient (not loadable under Deno, see lib/gradients.ts),
@@ -42,47 +42,26 @@ interface Case {
 }
 
 // Every convolution configuration SSD300 uses (see lib/model.ts / the reference's VGGBase, AuxiliaryConvolutions).
+/** A case: input NHWC shape `x`, k×k kernel to `cout` channels, stride/pad/dilation. */
+const conv = (
+  name: string,
+  x: Case["x"],
+  k: number,
+  cout: number,
+  [stride, pad, dilation]: [number, number, number],
+): Case => ({ name, x, k, cout, o: { stride, pad, dilation } });
+
 const CASES: Case[] = [
-  { name: "3x3 pad 1 stride 1", x: [2, 7, 6, 5], k: 3, cout: 4, o: { stride: 1, pad: 1, dilation: 1 } },
-  { name: "1x1 pad 0", x: [2, 5, 4, 6], k: 1, cout: 3, o: { stride: 1, pad: 0, dilation: 1 } },
-  {
-    name: "3x3 stride 2 pad 1, odd size (19→10)",
-    x: [2, 19, 19, 3],
-    k: 3,
-    cout: 4,
-    o: { stride: 2, pad: 1, dilation: 1 },
-  },
-  {
-    name: "3x3 stride 2 pad 1, even size (10→5)",
-    x: [2, 10, 10, 3],
-    k: 3,
-    cout: 4,
-    o: { stride: 2, pad: 1, dilation: 1 },
-  },
-  { name: "3x3 pad 0 (valid)", x: [2, 5, 5, 4], k: 3, cout: 3, o: { stride: 1, pad: 0, dilation: 1 } },
-  { name: "3x3 dilation 6 pad 6", x: [1, 19, 19, 3], k: 3, cout: 4, o: { stride: 1, pad: 6, dilation: 6 } },
+  conv("3x3 pad 1 stride 1", [2, 7, 6, 5], 3, 4, [1, 1, 1]),
+  conv("1x1 pad 0", [2, 5, 4, 6], 1, 3, [1, 0, 1]),
+  conv("3x3 stride 2 pad 1, odd size (19→10)", [2, 19, 19, 3], 3, 4, [2, 1, 1]),
+  conv("3x3 stride 2 pad 1, even size (10→5)", [2, 10, 10, 3], 3, 4, [2, 1, 1]),
+  conv("3x3 pad 0 (valid)", [2, 5, 5, 4], 3, 3, [1, 0, 1]),
+  conv("3x3 dilation 6 pad 6", [1, 19, 19, 3], 3, 4, [1, 6, 6]),
   // ≥ FILTER_GRAD_CONV_MIN_POSITIONS output positions: dW through the (batch ↔ channel)-swapped conv2d
-  {
-    name: "3x3 pad 1, large map (conv dW)",
-    x: [2, 100, 100, 2],
-    k: 3,
-    cout: 3,
-    o: { stride: 1, pad: 1, dilation: 1 },
-  },
-  {
-    name: "3x3 stride 2, large odd map (conv dW)",
-    x: [1, 201, 201, 2],
-    k: 3,
-    cout: 2,
-    o: { stride: 2, pad: 1, dilation: 1 },
-  },
-  {
-    name: "3x3 dilation 6, large map (conv dW)",
-    x: [1, 100, 100, 2],
-    k: 3,
-    cout: 2,
-    o: { stride: 1, pad: 6, dilation: 6 },
-  },
+  conv("3x3 pad 1, large map (conv dW)", [2, 100, 100, 2], 3, 3, [1, 1, 1]),
+  conv("3x3 stride 2, large odd map (conv dW)", [1, 201, 201, 2], 3, 2, [2, 1, 1]),
+  conv("3x3 dilation 6, large map (conv dW)", [1, 100, 100, 2], 3, 2, [1, 6, 6]),
 ];
 
 interface Grads {
@@ -92,19 +71,22 @@ interface Grads {
   db: Float32Array;
 }
 
-/**
- * Reference on the CPU backend: tf.conv2d + bias (+ relu) and TF.js's own gradients (Conv2DBackpropFilter /
- * Conv2DBackpropInput). TF.js refuses dilation > 1 in gradients, so a dilated conv is expressed as an undilated one
- * with a zero-inserted kernel, whose gradient is then read back at the dilated taps.
- */
-function referenceGrads(
+/** Output y and the gradients of L = Σ y·r for a case, (relu), input x, kernel w (HWIO), bias b and r. */
+type GradsFn = (
   c: Case,
   relu: boolean,
   xa: Float32Array,
   wa: Float32Array,
   ba: Float32Array,
   ra: Float32Array,
-) {
+) => Grads;
+
+/**
+ * Reference on the CPU backend: tf.conv2d + bias (+ relu) and TF.js's own gradients (Conv2DBackpropFilter /
+ * Conv2DBackpropInput). TF.js refuses dilation > 1 in gradients, so a dilated conv is expressed as an undilated one
+ * with a zero-inserted kernel, whose gradient is then read back at the dilated taps.
+ */
+const referenceGrads: GradsFn = (c, relu, xa, wa, ba, ra) => {
   const { k, cout, o } = c;
   const cin = c.x[3];
   const kd = (k - 1) * o.dilation + 1;
@@ -146,16 +128,9 @@ function referenceGrads(
       db: db.dataSync() as Float32Array,
     };
   });
-}
+};
 
-function ourGrads(
-  c: Case,
-  relu: boolean,
-  xa: Float32Array,
-  wa: Float32Array,
-  ba: Float32Array,
-  ra: Float32Array,
-) {
+const ourGrads: GradsFn = (c, relu, xa, wa, ba, ra) => {
   const cin = c.x[3];
   return tf.tidy(() => {
     const x = tf.tensor4d(xa, c.x);
@@ -174,16 +149,11 @@ function ourGrads(
       db: db.dataSync() as Float32Array,
     };
   });
-}
+};
 
 /** max |a - b| / max |b|: relative to the tensor's scale, so near-zero entries do not blow it up. */
 function relMaxError(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
+  const { num, den } = maxAbsDiffAndScale(a, b);
   return den === 0 ? num : num / den;
 }
 

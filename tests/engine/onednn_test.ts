@@ -4,6 +4,7 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts";
 import type { ConvFn } from "../../lib/ssd/model.ts";
+import { maxAbsDiffAndScale } from "../helpers.ts";
 import {
   enableNativeConv,
   nativeConvCalls,
@@ -95,14 +96,20 @@ const CASES: Case[] = [
   },
 ];
 
-function run(c: Case, seed: number): Float32Array {
+/** Seeded random input x, filter f and bias b of a case (call inside tf.tidy), and the generator, for more. */
+function inputs(c: Case, seed: number) {
   const rand = mulberry32(seed);
   const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
   const [n, h, w, cin] = c.x;
+  const x = tf.tensor4d(r(n * h * w * cin), c.x);
+  const f = tf.tensor4d(r(c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout]);
+  const b = tf.tensor1d(r(c.cout));
+  return { x, f, b, r };
+}
+
+function run(c: Case, seed: number): Float32Array {
   return tf.tidy(() => {
-    const x = tf.tensor4d(r(n * h * w * cin), c.x);
-    const f = tf.tensor4d(r(c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout]);
-    const b = tf.tensor1d(r(c.cout));
+    const { x, f, b } = inputs(c, seed);
     const pad = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as tf.backend_util.ExplicitPadding;
     const y = c.fused
       ? tf.fused.conv2d({
@@ -121,13 +128,8 @@ function run(c: Case, seed: number): Float32Array {
 
 /** dL/dx, dL/dw, dL/db of L = Σ y·r through a ConvFn (fused cases only). */
 function grads(c: Case, seed: number, convFn: ConvFn): Float32Array[] {
-  const rand = mulberry32(seed);
-  const r = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
-  const [n, h, w, cin] = c.x;
   return tf.tidy(() => {
-    const x = tf.tensor4d(r(n * h * w * cin), c.x);
-    const f = tf.tensor4d(r(c.k * c.k * cin * c.cout), [c.k, c.k, cin, c.cout]);
-    const b = tf.tensor1d(r(c.cout));
+    const { x, f, b, r } = inputs(c, seed);
     const o = { stride: c.stride, pad: c.pad, dilation: c.dilation, relu: c.relu };
     const probe = convFn(x, f, b, o);
     const weights = tf.tensor(r(probe.size), probe.shape);
@@ -139,12 +141,8 @@ function grads(c: Case, seed: number, convFn: ConvFn): Float32Array[] {
 }
 
 function maxRel(got: Float32Array, want: Float32Array): number {
-  let d = 0, m = 0;
-  for (let j = 0; j < want.length; j++) {
-    d = Math.max(d, Math.abs(got[j] - want[j]));
-    m = Math.max(m, Math.abs(want[j]));
-  }
-  return d / Math.max(m, 1e-30);
+  const { num, den } = maxAbsDiffAndScale(got, want);
+  return num / Math.max(den, 1e-30);
 }
 
 Deno.test("enableNativeConv(): oneDNN FusedConv2D/Conv2D equal the WASM kernels on SSD300's conv kinds", () => {

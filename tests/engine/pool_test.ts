@@ -16,6 +16,7 @@ import {
 } from "../../lib/engine/pool.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
+import { maxAbsDiffAndScale } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -34,12 +35,7 @@ function samples(images: Float32Array[]): TrainSample[] {
 }
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
+  const { num, den } = maxAbsDiffAndScale(a, b);
   return num / Math.max(den, 1e-30);
 }
 

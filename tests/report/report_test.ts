@@ -5,7 +5,7 @@ import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../.
 import { decodeImage } from "../../lib/image/mod.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";
-import { fakeRun, fixtureFolderDataset } from "../helpers.ts";
+import { fakeRun, fixtureFolderDataset, type RunOutput, runPiped } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
@@ -173,25 +173,19 @@ async function makeRuns(root: string): Promise<string[]> {
 async function chromium(
   args: string[],
   profile: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(CHROMIUM, {
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--user-data-dir=${profile}`,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+): Promise<RunOutput> {
+  return await runPiped(CHROMIUM, [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    `--user-data-dir=${profile}`,
+    ...args,
+  ]);
 }
 
 Deno.test({

@@ -1,27 +1,21 @@
 import assert from "node:assert/strict";
 import { ApJsonSchema } from "../../lib/eval/coco.ts";
-import { GOLDEN_DIR } from "../helpers.ts";
+import { GOLDEN_DIR, type RunOutput, runPiped } from "../helpers.ts";
 
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;
 const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);
 
-async function runTask(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
-      TASK,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+async function runTask(args: string[]): Promise<RunOutput> {
+  return await runPiped(Deno.execPath(), [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-ffi",
+    "--allow-sys",
+    TASK,
+    ...args,
+  ]);
 }
 
 function goldenCase(): {

@@ -12,6 +12,7 @@ import {
   SSD300_FORWARD_GFLOP,
 } from "../../lib/bench/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
+import { runTaskScript } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -75,27 +76,18 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/bench.json`;
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../../tasks/bench.ts", import.meta.url).pathname,
-        "--quick",
-        "--batch-size",
-        "2",
-        "--workers",
-        "2",
-        "--compare",
-        "--skip-torch",
-        "--out",
-        out,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const res = await cmd.output();
-    const stderr = new TextDecoder().decode(res.stderr);
-    assert.ok(res.success, `bench failed:\n${stderr.slice(-3000)}`);
+    const { code, stdout, stderr } = await runTaskScript("bench", [
+      "--quick",
+      "--batch-size",
+      "2",
+      "--workers",
+      "2",
+      "--compare",
+      "--skip-torch",
+      "--out",
+      out,
+    ]);
+    assert.ok(code === 0, `bench failed:\n${stderr.slice(-3000)}`);
     assert.equal(stderr.split("\n").filter((l) => l.startsWith("engine: ")).length, 1, "the choice, once");
     const r = await readJsonArtifact(out, BenchReportSchema);
     assert.equal(r.batch_size, 2);
@@ -122,7 +114,6 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
       Math.abs(gflop - SSD300_FORWARD_GFLOP) < 0.05,
       `SSD300_FORWARD_GFLOP: the layers sum to ${gflop}`,
     );
-    const stdout = new TextDecoder().decode(res.stdout);
     assert.match(stdout, /speed-up 1 core → 2 workers/);
     assert.match(stdout, /practical peak/);
   } finally {
@@ -131,11 +122,7 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
 });
 
 Deno.test("bench rejects bad arguments with a usage message", async () => {
-  const res = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../../tasks/bench.ts", import.meta.url).pathname, "--batch-size", "0"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const res = await runTaskScript("bench", ["--batch-size", "0"]);
   assert.equal(res.code, 2);
-  assert.match(new TextDecoder().decode(res.stderr), /--batch-size: expected an integer ≥ 1, got 0/);
+  assert.match(res.stderr, /--batch-size: expected an integer ≥ 1, got 0/);
 });

@@ -5,31 +5,15 @@
  * `--debug` or SSD_DEBUG=1.
  */
 import assert from "node:assert/strict";
-import { PROJECT_ROOT } from "../../lib/cli/mod.ts";
 import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
-import { call, dict, FIXTURE_DIR, pickle, str, zipCheckpoint } from "../helpers.ts";
+import { call, denoTask, dict, FIXTURE_DIR, pickle, str, zipCheckpoint } from "../helpers.ts";
 
 const TASKS = [
   ...["prepare", "detect", "finetune", "ap", "report", "demo", "experiments", "bench", "fixtures"],
   ...["export", "serve"],
 ];
 
-async function task(
-  name: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", name, ...args],
-    cwd: PROJECT_ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const task = denoTask;
 
 const STACK_LINE = /^\s+at /m;
 

@@ -10,6 +10,7 @@ import { classNames } from "../../lib/ssd/mod.ts";
 import {
   assertSameDetections,
   comparablePixelDetections,
+  detectOneImageArgs,
   FIXTURE_DIR,
   GOLDEN_DIR,
   goldenJson,
@@ -39,20 +40,13 @@ Deno.test("deno task detect on the golden crop image reproduces the reference de
     const { code, stderr } = await runDetect([
       "--checkpoint",
       new URL("ssd300_voc.pth", GOLDEN_DIR).pathname,
-      "--image",
-      image,
       "--min-score",
       "0.5",
       "--max-overlap",
       "0.5",
       "--top-k",
       "10",
-      "--out",
-      `${dir}/annotated.png`,
-      "--json",
-      `${dir}/detections.json`,
-      "--backend",
-      "wasm",
+      ...detectOneImageArgs(dir, image),
     ]);
     assert.deepEqual(code, 0, stderr);
     const out = DetectionsJsonSchema.parse(JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)));
@@ -171,18 +165,11 @@ Deno.test("deno task detect --weights (our format, 2 classes) labels every detec
     const { code, stderr } = await runDetect([
       "--weights",
       `${dir}/person.json`,
-      "--image",
-      FIXTURE_IMAGE,
       "--min-score",
       "0.3",
       "--top-k",
       "7",
-      "--out",
-      `${dir}/a.png`,
-      "--json",
-      `${dir}/d.json`,
-      "--backend",
-      "wasm",
+      ...detectOneImageArgs(dir, FIXTURE_IMAGE, "a.png", "d.json"),
     ]);
     assert.deepEqual(code, 0, stderr);
     assert(/^engine: .* on this thread, .* \(wasm backend\)$/m.test(stderr), stderr);

@@ -12,9 +12,11 @@ import {
   assertSameDetections,
   comparablePixelDetections,
   compareArrays,
+  detectOneImageArgs,
   FIXTURE_DIR,
   fixtureFolderDataset,
   goldenF32,
+  runTaskScript,
 } from "../helpers.ts";
 import { writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
@@ -26,18 +28,9 @@ import { createSsd300, DetectionsJsonSchema, disposeModel, ssdForward } from "..
 
 await initBackend("wasm", null);
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const IMAGE = `${FIXTURE_DIR}/PNGImages/FudanPed00002.png`;
 
-async function task(name: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}tasks/${name}.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const task = runTaskScript;
 
 async function entries(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -113,14 +106,7 @@ Deno.test("deno task export: a finetune model exports, evaluates, equals forward
     const det = await task("detect", [
       "--weights",
       weights,
-      "--image",
-      IMAGE,
-      "--out",
-      `${dir}/annotated.png`,
-      "--json",
-      `${dir}/detections.json`,
-      "--backend",
-      "wasm",
+      ...detectOneImageArgs(dir, IMAGE),
     ]);
     assert.deepEqual(det.code, 0, det.stderr);
     const expected = DetectionsJsonSchema.parse(

@@ -40,6 +40,17 @@ async function setup(nTrain: number): Promise<{ dir: string; dataset: Dataset; w
   return { dir, dataset, weights: `${dir}/start.json` };
 }
 
+/** `--dataset` (setup()'s), `--weights`, `--out`, `--epochs` and `--batch-size=2` of a finetune run. */
+function trainArgs(dir: string, weights: string, out: string, epochs: number): string[] {
+  return [
+    `--dataset=${dir}/dataset.json`,
+    `--weights=${weights}`,
+    `--out=${out}`,
+    `--epochs=${epochs}`,
+    "--batch-size=2",
+  ];
+}
+
 Deno.test("parseFinetuneArgs() reads every flag and rejects bad ones by name", () => {
   const a = parseFinetuneArgs([
     "--dataset=d.json",
@@ -137,11 +148,7 @@ Deno.test({
     try {
       const out = `${dir}/run`;
       const code = await main([
-        `--dataset=${dir}/dataset.json`,
-        `--weights=${weights}`,
-        `--out=${out}`,
-        "--epochs=3",
-        "--batch-size=2",
+        ...trainArgs(dir, weights, out, 3),
         "--no-augment",
         "--no-shuffle",
         "--val-fraction=0",
@@ -267,11 +274,7 @@ Deno.test({
         "run",
         "-A",
         TASK,
-        `--dataset=${dir}/dataset.json`,
-        `--weights=${weights}`,
-        `--out=${out}`,
-        "--epochs=2",
-        "--batch-size=2",
+        ...trainArgs(dir, weights, out, 2),
         "--micro-batch=1",
         "--optimizer=adam",
         "--lr=1e-4",
@@ -346,11 +349,7 @@ Deno.test({
     console.error = (...a: unknown[]) => errors.push(a.join(" "));
     try {
       const code = await main([
-        `--dataset=${dir}/dataset.json`,
-        `--weights=${weights}`,
-        `--out=${dir}/run`,
-        "--epochs=3",
-        "--batch-size=2",
+        ...trainArgs(dir, weights, `${dir}/run`, 3),
         "--lr=1e30",
         "--schedule=constant",
         "--freeze=base+aux",
@@ -456,11 +455,7 @@ Deno.test({
       const run = (workers: number, extra: string[] = []) =>
         main([
           ...extra,
-          `--dataset=${dir}/dataset.json`,
-          `--weights=${weights}`,
-          `--out=${dir}/w${workers}${extra.join("")}`,
-          "--epochs=2",
-          "--batch-size=2",
+          ...trainArgs(dir, weights, `${dir}/w${workers}${extra.join("")}`, 2),
           "--micro-batch=1",
           "--freeze=base+aux",
           "--no-shuffle",

@@ -3,23 +3,13 @@
  * an output file that is a directory — each a clean exit 1 naming the file, within seconds, nothing written.
  */
 import assert from "node:assert/strict";
-import { PROJECT_ROOT, runCli } from "../../lib/cli/mod.ts";
+import { runCli } from "../../lib/cli/mod.ts";
 import { sha256Hex } from "../../lib/core/mod.ts";
 import { buildDataset, openZipBytes, writeDataset } from "../../lib/data/mod.ts";
 import { main as finetuneMain } from "../../tasks/finetune.ts";
-import { pngFromParts, readFixtureFiles, withTempDir, zipFiles } from "../helpers.ts";
+import { denoTask, pngFromParts, readFixtureFiles, withTempDir, zipFiles } from "../helpers.ts";
 
-async function task(name: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", name, ...args],
-    cwd: PROJECT_ROOT,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
+const task = (name: string, args: string[]) => denoTask(name, args);
 
 const STACK_LINE = /^\s+at /m;
 const MASK = "PennFudanPed/PedMasks/FudanPed00001_mask.png";
@@ -32,8 +22,10 @@ Deno.test("deno task prepare refuses a 60000×60000 mask from its header: exit 1
       pngFromParts(60000, 60000, Uint8Array.of(0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01)),
     );
     await Deno.writeFile(`${dir}/bomb.zip`, zipFiles(files));
+    const prepareBomb = (...extra: string[]) =>
+      task("prepare", ["-q", "--data", `${dir}/bomb.zip`, "--out", `${dir}/run`, ...extra]);
     const t0 = performance.now();
-    const r = await task("prepare", ["-q", "--data", `${dir}/bomb.zip`, "--out", `${dir}/run`]);
+    const r = await prepareBomb();
     assert.equal(r.code, 1, r.stderr);
     assert.ok(!STACK_LINE.test(r.stderr), r.stderr);
     assert.match(
@@ -43,15 +35,7 @@ Deno.test("deno task prepare refuses a 60000×60000 mask from its header: exit 1
     assert.ok(performance.now() - t0 < 30_000);
     assert.equal(await Deno.stat(`${dir}/run`).catch(() => null), null);
     // --max-pixels below the fixtures' sizes refuses every image, all listed at once
-    const small = await task("prepare", [
-      "-q",
-      "--data",
-      `${dir}/bomb.zip`,
-      "--out",
-      `${dir}/run`,
-      "--max-pixels",
-      "100",
-    ]);
+    const small = await prepareBomb("--max-pixels", "100");
     assert.equal(small.code, 1, small.stderr);
     assert.match(small.stderr, /12 problems|2\d problems/);
     assert.match(small.stderr, /FudanPed00002\.png: image is \d+×\d+ = \d+ pixels, over the limit of 100/);

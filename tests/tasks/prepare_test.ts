@@ -5,7 +5,7 @@ import { decodeImage, decodeMask, encodeGrayPng, encodePng } from "../../lib/ima
 import { UsageError } from "../../lib/cli/mod.ts";
 import { runPrepare } from "../../tasks/prepare.ts";
 import { FIXTURE_DIR, readFixtureFiles, withTempDir, writeFiles, zipFiles } from "../helpers.ts";
-import { ignoreWithoutShared, sharedPath } from "../helpers.ts";
+import { ignoreWithoutShared, runTaskScript, sharedPath } from "../helpers.ts";
 
 const enc = new TextEncoder();
 const ROOT = "PennFudanPed";
@@ -273,21 +273,12 @@ Deno.test("`deno task prepare` exits 1 and prints every problem on stderr (subpr
     const files = await readFixtureFiles();
     const expected = [BAD_CASES[0], BAD_CASES[4], BAD_CASES[9]].flatMap((c) => c.mutate(files));
     await writeFiles(`${dir}/data`, files);
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../../tasks/prepare.ts", import.meta.url).pathname,
-        "--data",
-        `${dir}/data`,
-        "--out",
-        `${dir}/run`,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const { code, stderr } = await cmd.output();
-    const text = new TextDecoder().decode(stderr);
+    const { code, stderr: text } = await runTaskScript("prepare", [
+      "--data",
+      `${dir}/data`,
+      "--out",
+      `${dir}/run`,
+    ]);
     assert.equal(code, 1, text);
     assert.match(text, /3 problems in the input data/);
     for (const x of expected) assert.match(text, x.message);

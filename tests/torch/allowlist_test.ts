@@ -7,114 +7,106 @@
 import assert from "node:assert/strict";
 import { InputError } from "../../lib/core/errors.ts";
 import { readTorchCheckpoint, TorchFormatError, UntrustedCheckpointError } from "../../lib/torch/mod.ts";
-import {
-  BUILD,
-  call,
-  dict,
-  EMPTY_TUPLE,
-  f32Bytes,
-  flat,
-  glob,
-  int,
-  MARK,
-  NEWOBJ,
-  NONE,
-  orderedDict,
-  type Part,
-  pickle,
-  rebuild,
-  STOP,
-  storage,
-  str,
-  tuple,
-  zipCheckpoint,
-} from "../helpers.ts";
+import * as pk from "../helpers.ts";
 
-const weights = (): Part => orderedDict(str("w"), rebuild(storage("FloatStorage", "0", 2), 0, [2], [1]));
-const RECORDS = { "0": f32Bytes([1.5, -2]) };
+const weights = (): pk.Part =>
+  pk.orderedDict(pk.str("w"), pk.rebuild(pk.storage("FloatStorage", "0", 2), 0, [2], [1]));
+const RECORDS = { "0": pk.f32Bytes([1.5, -2]) };
 /** `{'state_dict': {'w': [1.5, -2]}, 'epoch': 3, <key>: <payload>}` as a zip checkpoint. */
-const beside = (payload: Part, key = "payload") =>
-  zipCheckpoint(pickle(dict(str("state_dict"), weights(), str("epoch"), int(3), str(key), payload)), RECORDS);
-const instance = (module: string, name: string, state: Part): Part => [
-  glob(module, name),
-  EMPTY_TUPLE,
-  NEWOBJ,
+const beside = (payload: pk.Part, key = "payload") =>
+  pk.zipCheckpoint(
+    pk.pickle(pk.dict(pk.str("state_dict"), weights(), pk.str("epoch"), pk.int(3), pk.str(key), payload)),
+    RECORDS,
+  );
+const instance = (module: string, name: string, state: pk.Part): pk.Part => [
+  pk.glob(module, name),
+  pk.EMPTY_TUPLE,
+  pk.NEWOBJ,
   state,
-  BUILD,
+  pk.BUILD,
 ];
 
 /** Payloads a checkpoint must not carry, and how the refusal names them. */
 const PAYLOADS: [string, () => Uint8Array, string][] = [
   [
     "os.system as pickled on Linux",
-    () => beside(call("posix", "system", str("touch /tmp/pwned"))),
+    () => beside(pk.call("posix", "system", pk.str("touch /tmp/pwned"))),
     "calls posix.system",
   ],
-  ["os.system", () => beside(call("os", "system", str("id"))), "calls os.system"],
-  ["nt.system", () => beside(call("nt", "system", str("calc"))), "calls nt.system"],
-  ["builtins.eval", () => beside(call("builtins", "eval", str("1+1"))), "calls builtins.eval"],
+  ["os.system", () => beside(pk.call("os", "system", pk.str("id"))), "calls os.system"],
+  ["nt.system", () => beside(pk.call("nt", "system", pk.str("calc"))), "calls nt.system"],
+  ["builtins.eval", () => beside(pk.call("builtins", "eval", pk.str("1+1"))), "calls builtins.eval"],
   [
     "Python 2's __builtin__.exec",
-    () => beside(call("__builtin__", "exec", str("x=1"))),
+    () => beside(pk.call("__builtin__", "exec", pk.str("x=1"))),
     "calls builtins.exec",
   ],
   [
     "builtins.getattr(builtins.__import__('os'), 'system')",
-    () => beside(call("builtins", "getattr", call("builtins", "__import__", str("os")), str("system"))),
+    () =>
+      beside(
+        pk.call("builtins", "getattr", pk.call("builtins", "__import__", pk.str("os")), pk.str("system")),
+      ),
     "calls builtins.__import__",
   ],
   [
     "subprocess.Popen",
-    () => beside(call("subprocess", "Popen", tuple(str("sh"), str("-c"), str("id")))),
+    () => beside(pk.call("subprocess", "Popen", pk.tuple(pk.str("sh"), pk.str("-c"), pk.str("id")))),
     "calls subprocess.Popen",
   ],
   [
     "a function of any other module",
-    () => beside(call("webapp.tasks", "cleanup")),
+    () => beside(pk.call("webapp.tasks", "cleanup")),
     "calls webapp.tasks.cleanup",
   ],
-  ["torch.load", () => beside(call("torch", "load", str("other.pth"))), "calls torch.load"],
+  ["torch.load", () => beside(pk.call("torch", "load", pk.str("other.pth"))), "calls torch.load"],
   [
     "calling the model's own class (its __init__ would run)",
-    () => beside(call("__main__", "SSD300", int(21))),
+    () => beside(pk.call("__main__", "SSD300", pk.int(21))),
     "calls __main__.SSD300",
   ],
   [
     "a call hidden in a tensor subclass rebuild",
     () =>
-      beside(call(
+      beside(pk.call(
         "torch._tensor",
         "_rebuild_from_type_v2",
-        glob("posix", "system"),
-        glob("torch", "Tensor"),
-        tuple(str("id")),
-        dict(),
+        pk.glob("posix", "system"),
+        pk.glob("torch", "Tensor"),
+        pk.tuple(pk.str("id")),
+        pk.dict(),
       )),
     "calls posix.system",
   ],
   [
     "a subprocess.Popen object (NEWOBJ + BUILD)",
-    () => beside(instance("subprocess", "Popen", dict(str("args"), str("id")))),
+    () => beside(instance("subprocess", "Popen", pk.dict(pk.str("args"), pk.str("id")))),
     "instantiates subprocess.Popen",
   ],
   [
     "a subprocess.Popen object of protocol 0/1 (copyreg._reconstructor)",
     () =>
       beside(
-        call("copyreg", "_reconstructor", glob("subprocess", "Popen"), glob("builtins", "object"), NONE),
+        pk.call(
+          "copyreg",
+          "_reconstructor",
+          pk.glob("subprocess", "Popen"),
+          pk.glob("builtins", "object"),
+          pk.NONE,
+        ),
       ),
     "instantiates subprocess.Popen",
   ],
-  ["a bare reference to os.system", () => beside(glob("os", "system"), "hook"), "refers to os.system"],
+  ["a bare reference to os.system", () => beside(pk.glob("os", "system"), "hook"), "refers to os.system"],
   [
     "a payload in a bare state_dict",
     () =>
-      zipCheckpoint(
-        pickle(orderedDict(
-          str("w"),
-          rebuild(storage("FloatStorage", "0", 2), 0, [2], [1]),
-          str("x"),
-          call("posix", "system", str("id")),
+      pk.zipCheckpoint(
+        pk.pickle(pk.orderedDict(
+          pk.str("w"),
+          pk.rebuild(pk.storage("FloatStorage", "0", 2), 0, [2], [1]),
+          pk.str("x"),
+          pk.call("posix", "system", pk.str("id")),
         )),
         RECORDS,
       ),
@@ -148,8 +140,8 @@ Deno.test("readTorchCheckpoint() with trustCheckpoint reads only the tensors and
 
 Deno.test("readTorchCheckpoint() refuses a payload in a legacy checkpoint's header pickle too", () => {
   // magic number, then a "protocol version" that is a call of os.system
-  const magic = [0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, STOP];
-  const bytes = Uint8Array.from([...flat(magic), ...pickle(call("posix", "system", str("id")))]);
+  const magic = [0x80, 2, 0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, pk.STOP];
+  const bytes = Uint8Array.from([...pk.flat(magic), ...pk.pickle(pk.call("posix", "system", pk.str("id")))]);
   assert.throws(
     () => readTorchCheckpoint(bytes, "old.pth.tar"),
     /^UntrustedCheckpointError: refusing to load old\.pth\.tar: its pickle calls posix\.system;/,
@@ -160,46 +152,46 @@ Deno.test("readTorchCheckpoint() still reads module objects of any module, optim
   const conv = instance(
     "my_project.models.ssd",
     "SSD300",
-    dict(
-      str("_parameters"),
-      orderedDict(str("w"), rebuild(storage("FloatStorage", "0", 2), 0, [2], [1])),
-      str("_buffers"),
-      orderedDict(),
-      str("_modules"),
-      orderedDict(),
-      str("_non_persistent_buffers_set"),
-      call("builtins", "set", [0x5d]), // set([])
+    pk.dict(
+      pk.str("_parameters"),
+      pk.orderedDict(pk.str("w"), pk.rebuild(pk.storage("FloatStorage", "0", 2), 0, [2], [1])),
+      pk.str("_buffers"),
+      pk.orderedDict(),
+      pk.str("_modules"),
+      pk.orderedDict(),
+      pk.str("_non_persistent_buffers_set"),
+      pk.call("builtins", "set", [0x5d]), // set([])
     ),
   );
   const optimizer = instance(
     "torch.optim.sgd",
     "SGD",
-    dict(
-      str("state"),
-      call("collections", "defaultdict", glob("builtins", "dict")),
-      str("param_groups"),
-      [0x5d, MARK, dict(str("lr"), int(1)), 0x65], // [ {lr: 1} ]
+    pk.dict(
+      pk.str("state"),
+      pk.call("collections", "defaultdict", pk.glob("builtins", "dict")),
+      pk.str("param_groups"),
+      [0x5d, pk.MARK, pk.dict(pk.str("lr"), pk.int(1)), 0x65], // [ {lr: 1} ]
     ),
   );
-  const args = instance("argparse", "Namespace", dict(str("batch_size"), int(8)));
-  const when = call("datetime", "datetime", str("\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x00"));
-  const path = call("pathlib", "PosixPath", str("runs"), str("a"));
-  const bytes = zipCheckpoint(
-    pickle(dict(
-      str("epoch"),
-      int(4),
-      str("model"),
+  const args = instance("argparse", "Namespace", pk.dict(pk.str("batch_size"), pk.int(8)));
+  const when = pk.call("datetime", "datetime", pk.str("\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x00"));
+  const path = pk.call("pathlib", "PosixPath", pk.str("runs"), pk.str("a"));
+  const bytes = pk.zipCheckpoint(
+    pk.pickle(pk.dict(
+      pk.str("epoch"),
+      pk.int(4),
+      pk.str("model"),
       conv,
-      str("optimizer"),
+      pk.str("optimizer"),
       optimizer,
-      str("args"),
+      pk.str("args"),
       args,
-      str("saved"),
+      pk.str("saved"),
       when,
-      str("dir"),
+      pk.str("dir"),
       path,
-      str("best"),
-      call("numpy.core.multiarray", "scalar", glob("numpy", "dtype"), str("\x00\x00\x00\x00")),
+      pk.str("best"),
+      pk.call("numpy.core.multiarray", "scalar", pk.glob("numpy", "dtype"), pk.str("\x00\x00\x00\x00")),
     )),
     RECORDS,
   );
