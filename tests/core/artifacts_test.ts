@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { z } from "zod";
 import {
   ArtifactError,
@@ -45,8 +46,12 @@ Deno.test("readJsonArtifact() names the file and the field of a bad value", asyn
 
 Deno.test("writeFileAtomic() removes its target's stale temps of dead writers, not live ones nor others'", async () => {
   await withTempDir(async (dir) => {
-    const dead = new Deno.Command("true").spawn(); // a pid that has exited by the time we look
-    await dead.status;
+    // a pid with no process: the highest free one below the kernel's pid_max (a spawned-and-reaped child's pid
+    // can be taken again by another process while a busy test run spawns many)
+    const pidMax = Number(Deno.readTextFileSync("/proc/sys/kernel/pid_max").trim());
+    let deadPid = pidMax - 1;
+    while (existsSync(`/proc/${deadPid}`)) deadPid--;
+    const dead = { pid: deadPid };
     const old = new Date(Date.now() - 3600_000);
     const temps = {
       stale: `model.pth.tmp-${dead.pid}-0a1b2c3d`, // killed writer of this target: removed
