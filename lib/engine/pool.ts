@@ -17,11 +17,14 @@
  *   `lossAndGradients` that does all of this but the optimiser step.
  *
  * - `nativeConv: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
- *   (lib/native_conv.ts, 1 OpenMP thread per worker), falling back to WASM when libdnnl is missing.
+ *   (lib/engine/onednn.ts, 1 OpenMP thread per worker); lib/engine/setup.ts sets it when libdnnl loads.
  *
  * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
  * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
  * disposes every replica and terminates the workers.
+ *
+ * One concept — the main-thread side of the worker protocol (its message types, the pool and its calls) — hence
+ * one file over 400 lines; the worker side is pool_worker.ts.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Detection, DetectOptions } from "../ssd/mod.ts";
