@@ -77,7 +77,7 @@ export async function checkOutputFile(file: string): Promise<void> {
   if (info.isDirectory) throw new OutputIsDirectoryError(file);
 }
 
-/** Whether process `pid` is alive, from /proc (Linux); null where there is no /proc to ask. */
+/** Whether process `pid` is alive, from /proc (Linux); null where /proc cannot be asked (absent, or not permitted). */
 function processAlive(pid: number): boolean | null {
   try {
     Deno.statSync("/proc/self");
@@ -92,12 +92,16 @@ function processAlive(pid: number): boolean | null {
   }
 }
 
-/** A temp file older than this is stale even where liveness cannot be asked (no /proc): no write takes a day. */
-const STALE_TEMP_WITHOUT_PROC_MS = 24 * 3600 * 1000;
+/**
+ * Where liveness cannot be asked — no /proc, or a Deno without --allow-all, which /proc needs (the tasks do not
+ * ask for it) — a temp file untouched this long is stale: an atomic write streams its bytes and renames at once,
+ * so a live writer's temp is never a minute old.
+ */
+const STALE_TEMP_WITHOUT_PROC_MS = 60 * 1000;
 
 /**
  * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers: only those whose pid is not this
- * process, whose process is no longer alive (/proc; without /proc: older than a day), and that were last modified
+ * process, whose process is no longer alive (/proc; where it cannot be read: untouched for a minute), and that were last modified
  * before this process started — never a concurrent writer's live temp. Errors are ignored (best effort).
  * @returns the paths removed
  */
