@@ -1,6 +1,7 @@
 /**
- * validationAp(): validation scores the held-out TRAIN images as `ap` scores a split, crowd regions included, on
- * the COCO-format fixture (no network passes: detections are placed on the ground truth directly).
+ * Crowd regions in training, on the COCO-format fixture: validationAp() scores the held-out TRAIN images as `ap`
+ * scores a split (no network passes: detections are placed on the ground truth directly), and the resume key
+ * covers them.
  */
 import assert from "node:assert/strict";
 import { COCO_FIXTURE } from "../../fixtures/generate.ts";
@@ -12,18 +13,25 @@ import {
 } from "../../lib/data/mod.ts";
 import type { OpenedDataset } from "../../lib/data/mod.ts";
 import { type CocoDet, cocoToEvalInputs, evaluateCoco, pixelXyxyToXywh } from "../../lib/eval/mod.ts";
-import { trainItemsOf, validationAp } from "../../lib/train/mod.ts";
+import { datasetFingerprint, trainItemsOf, validationAp } from "../../lib/train/mod.ts";
 import { FIXTURE_DIR, FIXTURES_ROOT } from "../helpers.ts";
 
-Deno.test("validationAp() ignores detections on crowd regions as ap does; without them they are false positives", async () => {
+/** The COCO-format fixture as a dataset (category "figure", the default split) and its image folder. */
+async function cocoFixture() {
   const path = `${FIXTURES_ROOT}/${COCO_FIXTURE}`;
   const gt = parseCocoInstances(await Deno.readTextFile(path), path);
   const images = `${FIXTURE_DIR}/PNGImages`;
-  const ds = buildCocoDataset(gt, await openDirectorySource(images), {
+  const source = await openDirectorySource(images);
+  const ds = buildCocoDataset(gt, source, {
     annotations: { path, sha256: "0".repeat(64) },
     imagesPath: images,
     category: "figure",
   });
+  return { ds, source };
+}
+
+Deno.test("validationAp() ignores detections on crowd regions as ap does; without them they are false positives", async () => {
+  const { ds } = await cocoFixture();
   const noPixels = {
     readImage: () => assert.fail("validationAp() decodes no image"),
   } as unknown as OpenedDataset;
@@ -45,4 +53,17 @@ Deno.test("validationAp() ignores detections on crowd regions as ap does; withou
   const withoutCrowd = validationAp(items.map(({ crowd: _, ...it }) => it), dets);
   assert.ok(withoutCrowd.ap75 < withCrowd.ap75, `${withoutCrowd.ap75} < ${withCrowd.ap75}`);
   assert.ok(withoutCrowd.ap < withCrowd.ap, `${withoutCrowd.ap} < ${withCrowd.ap}`);
+});
+
+Deno.test("datasetFingerprint() changes when a crowd region moves (it steers validation)", async () => {
+  const { ds, source } = await cocoFixture();
+  const k = ds.images.findIndex((im) => im.crowd?.length);
+  assert.ok(k >= 0);
+  const moved = structuredClone(ds);
+  const box = moved.images[k].crowd![0].box;
+  box[0] -= 1;
+  const opened = source as unknown as OpenedDataset;
+  const [a, b] = [await datasetFingerprint(ds, opened), await datasetFingerprint(moved, opened)];
+  assert.notEqual(a, b);
+  assert.equal(await datasetFingerprint(structuredClone(ds), opened), a);
 });
