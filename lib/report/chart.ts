@@ -14,6 +14,8 @@ export interface ChartSeries {
   dashed?: boolean;
   /** Draw a dot at every point (sparse series such as one value per epoch). */
   markers?: boolean;
+  /** Only a ring at each point, no line (a highlighted point such as the best epoch); a ring in the legend too. */
+  ring?: boolean;
 }
 
 /** Options of {@link lineChartSvg}. */
@@ -94,7 +96,8 @@ function domainOf(values: number[], given: [number, number] | undefined): [numbe
 
 /**
  * An inline SVG line chart; each series is a `<polyline>` with `data-series` = its name (and `<circle>`s with
- * the same attribute when it has markers). Pure: the same input gives the same text.
+ * the same attribute when it has markers; a `ring` series only its ring `<circle>`s). Pure: the same input gives
+ * the same text.
  */
 export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions): string {
   const width = opts.width ?? 520;
@@ -148,6 +151,15 @@ export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions)
     const name = escapeHtml(ser.name), color = cssColor(ser.color);
     const pts = ser.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
     const dash = ser.dashed ? ` stroke-dasharray="6 4"` : "";
+    const ly = height - legendHeight + 8 + i * LEGEND_LINE;
+    if (ser.ring) {
+      const ring = (x: number, y: number, attr: string) =>
+        `<circle ${attr} cx="${x.toFixed(2)}" cy="${y.toFixed(2)}" r="6" fill="none" ` +
+        `stroke="${color}" stroke-width="2"/>`;
+      for (const [x, y] of pts) parts.push(ring(s.x(x), s.y(y), `data-series="${name}"`));
+      parts.push(ring(m.left + 11, ly, `class="legend-ring"`), legendText(m.left + 28, ly, name));
+      return;
+    }
     parts.push(
       `<polyline data-series="${name}" points="${
         pts.map((p) => `${s.x(p[0]).toFixed(2)},${s.y(p[1]).toFixed(2)}`).join(" ")
@@ -161,16 +173,18 @@ export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions)
         );
       }
     }
-    const ly = height - legendHeight + 8 + i * LEGEND_LINE;
     parts.push(
       `<line x1="${m.left}" y1="${ly}" x2="${
         m.left + 22
       }" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/>`,
     );
-    parts.push(
-      `<text x="${m.left + 28}" y="${ly}" dominant-baseline="middle" class="legend">${name}</text>`,
-    );
+    parts.push(legendText(m.left + 28, ly, name));
   });
   parts.push(`</svg>`);
   return parts.join("\n");
+}
+
+/** A legend entry's text (`name` already escaped). */
+function legendText(x: number, y: number, name: string): string {
+  return `<text x="${x}" y="${y}" dominant-baseline="middle" class="legend">${name}</text>`;
 }

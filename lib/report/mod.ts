@@ -62,5 +62,5 @@ export {
   smokeBanner,
   trainingSections,
 } from "./sections.ts";
-export { lossSeries, type TrainingCurves, trainingCurves } from "./training.ts";
+export { bestEpochSeries, lossSeries, type TrainingCurves, trainingCurves } from "./training.ts";
 export { decideVerdict, differenceText, intervalVerdict, type Verdict, type VerdictKind } from "./verdict.ts";

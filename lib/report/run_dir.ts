@@ -15,6 +15,7 @@
  */
 import { readJsonArtifact } from "../core/mod.ts";
 // the schema files themselves, not lib/train/mod.ts: the report stays free of TF.js
+import type { BestEpoch } from "../train/best.ts";
 import { readRunJson, type RunJson, type RunNote } from "../train/run_json.ts";
 import { readTrainingLog, type TrainingLog } from "../train/train_log.ts";
 import {
@@ -41,6 +42,8 @@ export interface RunData {
   detections?: CocoResult[];
   groundTruth?: CocoGroundTruth;
   trainLog?: TrainingLog;
+  /** run.json `best`: the best validation epoch by the run's `--select` metric (absent: none recorded) */
+  best?: BestEpoch;
   /** Training settings: run.json settings, else train-log settings. */
   trainingSettings?: Record<string, unknown>;
   /** How training started (run.json `source`, `head_init`). */
@@ -103,6 +106,7 @@ export async function loadRunDir(dir: string): Promise<RunData> {
     detections,
     groundTruth,
     trainLog,
+    best: (run as Partial<RunJson>).best ?? undefined,
     trainingSettings: run.settings ?? trainLog?.settings,
     start: run.start && { kind: run.start.kind, path: run.start.path, headInit: run.head_init },
     dataset: datasetSetting && (run.dataset ? resolveFrom(d, datasetSetting) : datasetSetting),

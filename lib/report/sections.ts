@@ -10,7 +10,7 @@ import type { RunComparison } from "./compare.ts";
 import { objectNoun, pluralNoun, reportCategory, type SettingsTable } from "./framing.ts";
 import { cssColor, escapeHtml, formatAp, formatInterval, formatSigned, plural, runColor } from "./html.ts";
 import type { RunData } from "./run_dir.ts";
-import { lossSeries, trainingCurves } from "./training.ts";
+import { bestEpochSeries, lossSeries, trainingCurves } from "./training.ts";
 import { differenceText, type Verdict } from "./verdict.ts";
 
 const swatch = (i: number) => `<span class="swatch" style="background:${cssColor(runColor(i))}"></span>`;
@@ -244,7 +244,7 @@ export function trainingSections(runs: readonly RunData[]): string {
             color: runColor(i),
             points: curves.valAp75,
             markers: true,
-          }], {
+          }, ...bestEpochSeries(curves, r.best)], {
             title: `${r.name}: validation AP@0.75 by epoch`,
             xLabel: "epoch",
             yLabel: "AP@0.75",

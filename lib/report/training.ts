@@ -5,6 +5,7 @@
  */
 import type { ChartSeries } from "./chart.ts";
 import type { TrainingLog as TrainLog } from "../train/train_log.ts";
+import type { BestEpoch } from "../train/best.ts";
 import type { Rgb } from "../image/mod.ts";
 
 /** The curves of one log, in data coordinates (x = global optimiser step, counted from 1). */
@@ -78,4 +79,26 @@ export function lossSeries(curves: TrainingCurves, color: Rgb): ChartSeries[] {
     });
   }
   return series;
+}
+
+/** The words for each `--select` metric in the report. */
+const SELECT_LABEL: Record<BestEpoch["metric"], string> = {
+  ap75: "validation AP@0.75",
+  ap: "validation AP@[.5:.95]",
+  loss: "validation loss",
+};
+
+/**
+ * The run's best epoch (run.json `best`) as a ring on the validation AP@0.75 curve, named
+ * `best (epoch N, by <metric>)`; none when the epoch has no logged AP@0.75.
+ */
+export function bestEpochSeries(curves: TrainingCurves, best: BestEpoch | undefined): ChartSeries[] {
+  const point = best && curves.valAp75.find((p) => p[0] === best.epoch);
+  if (!best || !point) return [];
+  return [{
+    name: `best (epoch ${best.epoch}, by ${SELECT_LABEL[best.metric]})`,
+    color: [0, 0, 0],
+    points: [point],
+    ring: true,
+  }];
 }

@@ -113,4 +113,4 @@ export {
   writeTrainingLogs,
 } from "./train_log.ts";
 export { datasetFingerprint, resumeKey, startFingerprint } from "./resume_key.ts";
-export { validateModel } from "./validate.ts";
+export { validateModel, validationAp } from "./validate.ts";

@@ -1,7 +1,8 @@
 /**
  * The resume key of a fine-tuning run: what determines its trajectory, so that a resume state is only continued
  * by the same run. It holds
- * - `dataset`: a SHA-256 over the dataset's content — classes, every image's id, file, size, split and boxes,
+ * - `dataset`: a SHA-256 over the dataset's content — classes, every image's id, file, size, split, boxes and
+ *   crowd regions (validation scores against them, so they steer the best epoch and early stopping),
  *   the source's SHA-256 (zip) or, for a folder source (no SHA-256 recorded), the bytes of every TRAIN image —
  *   with a short summary (images, train images, boxes) so that a refusal says what changed;
  * - `start`: the starting model's kind and the SHA-256 of its file (weights.json, whose manifest carries its
@@ -16,7 +17,16 @@ import type { FinetuneOptions } from "./finetune_flags.ts";
 
 /** The dataset part of the key: `sha256:<hex> (N images, T train, B boxes)`. */
 export async function datasetFingerprint(dataset: Dataset, source: OpenedDataset): Promise<string> {
-  const images = dataset.images.map((im) => [im.id, im.file, im.width, im.height, im.split, im.boxes]);
+  // crowd regions (COCO datasets) only when present, so that the keys of datasets without them stay as they were
+  const images = dataset.images.map((im) => [
+    im.id,
+    im.file,
+    im.width,
+    im.height,
+    im.split,
+    im.boxes,
+    ...(im.crowd?.length ? [im.crowd] : []),
+  ]);
   const parts: string[] = [
     JSON.stringify({ classes: dataset.classes, origin: dataset.origin.sha256, images }),
   ];

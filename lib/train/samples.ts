@@ -18,6 +18,11 @@ export interface TrainItem {
   height: number;
   /** pixel (x_min, y_min, x_max, y_max), inclusive mask extremes */
   boxes: readonly (readonly number[])[];
+  /**
+   * COCO crowd regions (dataset.json `crowd`: pixel (x_min, y_min, x_max, y_max) boxes and areas): not training
+   * targets; validation ignores detections on them as `ap` does. Absent: none.
+   */
+  crowd?: readonly { box: readonly number[]; area: number }[];
   load(): RgbImage;
 }
 
@@ -29,6 +34,7 @@ export function trainItemsOf(dataset: Dataset, source: OpenedDataset): TrainItem
     width: im.width,
     height: im.height,
     boxes: im.boxes,
+    ...(im.crowd?.length ? { crowd: im.crowd } : {}),
     load: () => source.readImage(im),
   }));
 }

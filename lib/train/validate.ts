@@ -1,6 +1,6 @@
 /**
  * Validation after each epoch: the MultiBox loss, COCO AP@0.75 and AP@[.5:.95] of the model on held-out TRAIN images (no
- * augmentation, forward only), detections decoded against the model's prior set.
+ * augmentation, forward only), detections decoded against the model's prior set, crowd regions ignored as `ap` does.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -34,7 +34,6 @@ export async function validateModel(
   batchSize: number,
   forward: ValidationForward = localForward(model),
 ): Promise<{ loss: number; ap75: number; ap: number }> {
-  const gts: CocoGt[] = [];
   const dets: CocoDet[] = [];
   let loss = 0;
   const nPriors = priorsCxcy.length / 4;
@@ -55,13 +54,31 @@ export async function validateModel(
     });
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
     const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
-    part.forEach((it, k) => {
-      for (const b of it.boxes) gts.push({ image_id: it.id, bbox: pixelXyxyToXywh(b), iscrowd: 0 });
-      dets.push(...detectionsToCocoResults(found[k], 1, it));
-    });
+    part.forEach((it, k) => dets.push(...detectionsToCocoResults(found[k], 1, it)));
   }
+  return { loss: loss / items.length, ...validationAp(items, dets) };
+}
+
+/**
+ * COCO AP@0.75 and AP@[.5:.95] of detections (pixel xywh) on validation items, scored as `ap` scores a split
+ * (toCocoGroundTruth): each box a ground truth (iscrowd 0), each crowd region an ignored one (iscrowd 1, with its
+ * area) that detections may match without counting as false positives.
+ */
+export function validationAp(
+  items: readonly TrainItem[],
+  dets: readonly CocoDet[],
+): { ap75: number; ap: number } {
+  const gts: CocoGt[] = items.flatMap((it) => [
+    ...it.boxes.map((b): CocoGt => ({ image_id: it.id, bbox: pixelXyxyToXywh(b), iscrowd: 0 })),
+    ...(it.crowd ?? []).map((c): CocoGt => ({
+      image_id: it.id,
+      bbox: pixelXyxyToXywh(c.box),
+      iscrowd: 1,
+      area: c.area,
+    })),
+  ]);
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
-  return { loss: loss / items.length, ap75: ap.ap75, ap: ap.ap };
+  return { ap75: ap.ap75, ap: ap.ap };
 }
 
 function localForward(model: SsdModel): ValidationForward {

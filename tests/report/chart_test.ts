@@ -102,3 +102,28 @@ Deno.test("the training loss chart places epoch points at the SVG x of their las
   assert.deepEqual(xTicks, ["0", "2", "4", "6", "8"]);
   assert.match(html, /<h2>Validation AP@0.75 during training: ft<\/h2>/);
 });
+
+Deno.test("the validation AP chart rings run.json's best epoch on its curve, named in the legend; none without best", () => {
+  const trainLog = log(3, 2);
+  const svgOf = (html: string) => html.slice(html.indexOf('data-chart="valap-ft"'));
+  const best = { epoch: 2, metric: "ap75" as const, value: 0.2 };
+  const withBest = svgOf(trainingSections([{ ...fakeRun("ft", "finetuned", 4), trainLog, best }]));
+  const name = "best (epoch 2, by validation AP@0.75)";
+  const ring = seriesPoints(withBest, name);
+  assert.deepEqual(ring.line, []); // a ring, no line
+  assert.deepEqual(ring.dots, [seriesPoints(withBest, "validation AP@0.75").dots[1]]); // on epoch 2's dot
+  assert.match(withBest, /r="6" fill="none"/);
+  assert.match(
+    withBest,
+    new RegExp(`class="legend-ring"[^>]*/>\\n<text [^>]*class="legend">${name.replace(/[()]/g, "\\$&")}<`),
+  );
+  const loss = { epoch: 3, metric: "loss" as const, value: 6.5 };
+  const byLoss = svgOf(trainingSections([{ ...fakeRun("ft", "finetuned", 4), trainLog, best: loss }]));
+  assert.deepEqual(
+    seriesPoints(byLoss, "best (epoch 3, by validation loss)").dots,
+    [seriesPoints(byLoss, "validation AP@0.75").dots[2]],
+  );
+  const without = svgOf(trainingSections([{ ...fakeRun("ft", "finetuned", 4), trainLog }]));
+  assert.ok(without.includes('data-series="validation AP@0.75"'));
+  assert.ok(!without.includes("best (") && !without.includes("legend-ring"));
+});

@@ -84,6 +84,29 @@ Deno.test("loadRunDir() names the malformed file and field; mode A runs find the
     });
     await Deno.remove(`${dir}/train-log.json`);
     assert.equal((await loadRunDir(dir)).kind, "original"); // no run.json: n_classes 21
+    const finetuneRun = {
+      task: "finetune",
+      kind: "finetuned",
+      dataset: "dataset.json",
+      start: { kind: "scratch", path: null },
+      head_init: "random",
+      engine: { backend: "wasm", conv: "wasm", workers: 1 },
+      settings: {},
+      n_train: 2,
+      n_val: 1,
+      val_ids: [3],
+      resumed_from_epoch: 0,
+      best: { epoch: 2, metric: "ap75", value: 0.5 },
+      seconds: 1,
+      ms_per_image: 1,
+      ms_per_train_image: 1,
+      finished: "2026-01-01T00:00:00.000Z",
+    };
+    await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(finetuneRun));
+    assert.deepEqual((await loadRunDir(dir)).best, finetuneRun.best); // the report's best-epoch ring
+    await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify({ ...finetuneRun, best: null }));
+    assert.equal((await loadRunDir(dir)).best, undefined);
+    await Deno.remove(`${dir}/run.json`);
     await Deno.writeTextFile(`${dir}/gt.json`, JSON.stringify(run.groundTruth));
     await Deno.writeTextFile(`${dir}/dets.json`, JSON.stringify(run.detections));
     const modeA = {
