@@ -34,6 +34,16 @@ const DNNL_ARG_FROM = DNNL_ARG_SRC, DNNL_ARG_TO = DNNL_ARG_DST;
 const DNNL_MAX_NDIMS = 12;
 /** input channels up to which the backward weights use oneDNN's blocked activation layouts (conv1_1's 3) */
 const FEW_INPUT_CHANNELS = 4;
+/**
+ * output pixels from which the backward weights use the blocked layouts when oneDNN runs without AVX-512
+ * (conv1_x at 300², conv2_x at 150²). Both are `jit:avx2`; measured (bench profile, batch 1, one thread,
+ * ONEDNN_MAX_CPU_ISA=AVX2, shared machine) the layers' backward took ms/img NHWC → blocked (nChw8c, reorders
+ * included): conv1_2 456–543 → 181, conv2_1 188 → 78–81, conv2_2 382–459 → 152–154; from 75² down (conv3_x,
+ * conv4_x, conv5_x, conv6) blocked measured no faster, some slower. With AVX-512 the NHWC kernel is kept.
+ */
+const BLOCKED_MIN_PIXELS_AVX2 = 150 * 150;
+/** dnnl_cpu_isa_avx512_core's bit (0x27 = avx2 | 0x20; oneDNN 2.6 dnnl_types.h): set in every AVX-512 core ISA */
+const DNNL_CPU_ISA_AVX512_CORE_BIT = 0x20;
 /** DNNL_MEMORY_ALLOCATE: ((void *)(size_t)-1), the library allocates the buffer */
 const DNNL_MEMORY_ALLOCATE = 0xffff_ffff_ffff_ffffn;
 /** generous sizes for oneDNN's (opaque here) descriptor structs: memory desc < 1 KiB, op desc < 8 KiB */
@@ -76,6 +86,7 @@ export const DNNL_SYMBOLS = {
   dnnl_memory_set_data_handle: { parameters: [P, P], result: "i32" },
   dnnl_primitive_execute: { parameters: [P, P, "i32", B], result: "i32" },
   dnnl_stream_wait: { parameters: [P], result: "i32" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
 } as const;
 
 export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
@@ -177,8 +188,11 @@ export class OneDnnPrimitives {
   private readonly engine: Deno.PointerObject;
   private readonly stream: Deno.PointerObject;
   private readonly cache = new Map<string, Prepared>();
+  /** whether oneDNN may use AVX-512 (not on an AVX2 CPU, nor under ONEDNN_MAX_CPU_ISA=AVX2) */
+  private readonly avx512: boolean;
 
   constructor(private readonly f: Dnnl) {
+    this.avx512 = (f.dnnl_get_effective_cpu_isa() & DNNL_CPU_ISA_AVX512_CORE_BIT) !== 0;
     const e = handleOut();
     check(f.dnnl_engine_create(e, DNNL_CPU, 0n), "engine_create");
     this.engine = ptr(e);
@@ -296,8 +310,10 @@ export class OneDnnPrimitives {
     // activations stay NHWC, except for the backward weights of a layer with few input channels (conv1_1, 3):
     // there oneDNN's NHWC kernel reaches ≈ 13 GFLOP/s, its blocked (nchw / nChw16c) one, with the reorders of x and
     // dY, takes half the time (≈ 11 vs 24 ms per image). For wider layers the blocked kernel measured no faster
-    // and the reorders cost ≈ 80 ms per image.
-    const blocked = kind === "backwardWeights" && g.cin <= FEW_INPUT_CHANNELS;
+    // and the reorders cost ≈ 80 ms per image — on AVX-512; on AVX2 it is faster at high resolutions (see
+    // BLOCKED_MIN_PIXELS_AVX2).
+    const blocked = kind === "backwardWeights" &&
+      (g.cin <= FEW_INPUT_CHANNELS || (!this.avx512 && g.outH * g.outW >= BLOCKED_MIN_PIXELS_AVX2));
     const src = blocked ? this.mdAny([g.n, g.cin, g.h, g.w]) : srcUser;
     const dst = blocked ? this.mdAny(dstLogical) : dstUser;
     const geometry: [BigInt64Array, BigInt64Array, BigInt64Array, BigInt64Array] = [
