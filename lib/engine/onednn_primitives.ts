@@ -322,18 +322,12 @@ export class OneDnnPrimitives {
       dims([g.padTop, g.padLeft]),
       dims([g.padBottom, g.padRight]),
     ];
+    // (algorithm, src, weights, bias, dst, strides, dilates, padding l/r): the forward and backward-weights tail
+    const withBias = [DNNL_CONVOLUTION_DIRECT, src, wei, bia, dst, ...geometry] as const;
     const fwdDesc = new Uint8Array(OP_DESC_BYTES);
+    const propKind = kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING;
     check(
-      f.dnnl_dilated_convolution_forward_desc_init(
-        fwdDesc,
-        kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING,
-        DNNL_CONVOLUTION_DIRECT,
-        src,
-        wei,
-        bia,
-        dst,
-        ...geometry,
-      ),
+      f.dnnl_dilated_convolution_forward_desc_init(fwdDesc, propKind, ...withBias),
       "convolution_forward_desc_init",
     );
     let attr: Deno.PointerObject | null = null;
@@ -359,15 +353,7 @@ export class OneDnnPrimitives {
             dst,
             ...geometry,
           )
-          : f.dnnl_dilated_convolution_backward_weights_desc_init(
-            desc,
-            DNNL_CONVOLUTION_DIRECT,
-            src,
-            wei,
-            bia,
-            dst,
-            ...geometry,
-          ),
+          : f.dnnl_dilated_convolution_backward_weights_desc_init(desc, ...withBias),
         "convolution_backward_desc_init",
       );
       pd = this.pd(desc, null, fwd);
