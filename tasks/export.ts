@@ -11,10 +11,9 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initEngine } from "../lib/engine/mod.ts";
-import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
+import { ApJsonSchema, CocoResultsSchema } from "../lib/evaluation/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   checkOutputDir,
@@ -72,7 +71,6 @@ the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json
 
 async function main(args: string[]): Promise<void> {
   const flags = parseFlags(EXPORT_CLI, args);
-  setMaxImagePixels(flags.maxPixels);
   if ((flags.weights === undefined) === (flags.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }

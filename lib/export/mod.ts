@@ -1,9 +1,8 @@
 /**
  * Deployment: the SSD300 as a TensorFlow.js graph model (`model.json` + 4 MiB weight shards, optionally
  * float16/uint8-quantised, a GraphDef with raw and NMS-decoded outputs), the coco-ssd-like detector API that
- * runs
- * it in Deno and in the browser, its evaluation on a dataset split, and the local web server of `deno task
- * serve`.
+ * runs it in Deno and in the browser, its evaluation on a dataset split, and the local web server of `deno
+ * task serve`.
  * @module
  */
 export {
@@ -20,7 +19,7 @@ export {
   type PixelImage,
   toRgbImage,
 } from "./detector.ts";
-export { evaluateDetector, type ExportEvalOptions, type ExportEvalResult } from "./evaluate.ts";
+export { evaluateDetector, type ExportEvalOptions, type ExportEvalResult } from "./evaluate_export.ts";
 export {
   checkOutputDir,
   composeModelJson,
