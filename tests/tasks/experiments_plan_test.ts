@@ -102,10 +102,12 @@ Deno.test("buildPlan() refuses a run named as a shared job, and a path a command
   assert.throws(() => planOf(config({ dataset: "d.json" }), "/runs/a\nb"), /line break/);
 });
 
+/** GNU parallel (not moreutils' `parallel`, which reads no command lines from stdin) is installed. */
 function haveParallel(): boolean {
   try {
-    return new Deno.Command("parallel", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-      .success;
+    const out = new Deno.Command("parallel", { args: ["--version"], stdout: "piped", stderr: "null" })
+      .outputSync();
+    return out.success && new TextDecoder().decode(out.stdout).startsWith("GNU parallel");
   } catch {
     return false;
   }
