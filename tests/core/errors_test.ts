@@ -12,10 +12,11 @@ Deno.test("inlineList() shows every item of a short list and the first 20 of a l
   assert.equal(long, `${names(20).join(", ")}, … and 9980 more`);
   assert.ok(long.length < 400);
   assert.equal(inlineList(["x", "y", "z"], "; ", 2), "x; y; … and 1 more");
-  // one item of 160 KB is cut too
+  // one item of 160 KB is cut too: to 200 characters in a line, 1000 as a line of its own
   const huge = inlineList(["n".repeat(160_000)]);
   assert.equal(huge.length, 200);
   assert.ok(huge.endsWith("…"));
+  assert.equal(bulletList(["n".repeat(160_000)]).length, "\n  - ".length + 1000);
 });
 
 Deno.test("bulletList() gives one line per item, at most 20 and a last line saying how many more", () => {
