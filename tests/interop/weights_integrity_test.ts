@@ -1,5 +1,5 @@
 /**
- * Integrity of our weights format and of .pth checkpoints at load (lib/interop/weights.ts, state_dict.ts):
+ * Integrity of our weights format and of .pth checkpoints at load (lib/interop/weights.ts, lib/interop/state_dict.ts):
  * `bin` is a plain file name in the manifest's folder, read as a regular file of exactly `bin_bytes`;
  * `class_names` has one name per class; the tensor table is the model's; NaN/Inf weights are refused naming the
  * tensor — each refusal an ArtifactError / NonFiniteWeightsError that leaves no tensor behind.
