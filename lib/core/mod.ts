@@ -27,7 +27,7 @@ export {
   readRegularFileSync,
   readRegularTextFile,
 } from "./read_file.ts";
-export { walkFiles, type WalkOptions, type WalkResult } from "./walk.ts";
+export { MAX_WALK_ENTRIES, walkFiles, type WalkOptions, type WalkResult } from "./walk.ts";
 export { withoutTrailingSlash } from "./paths.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
 export { readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "./zip.ts";

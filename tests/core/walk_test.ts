@@ -4,7 +4,7 @@
  * links — it always ends, never leaves the root, lists each file once.
  */
 import assert from "node:assert/strict";
-import { FileReadError, walkFiles } from "../../lib/core/mod.ts";
+import { FileReadError, MAX_WALK_ENTRIES, walkFiles } from "../../lib/core/mod.ts";
 import { withTempDir } from "../helpers.ts";
 
 async function touch(path: string, text = path): Promise<void> {
@@ -91,5 +91,17 @@ Deno.test("walkFiles() leaves out FIFOs and devices, and names a missing root", 
       (e) => e instanceof FileReadError && /nope: cannot list: no such file or directory/.test(e.message),
     );
     await assert.rejects(() => walkFiles(`${dir}/a.png`), /a\.png: not a folder/);
+  });
+});
+
+Deno.test("walkFiles() gives up on a folder of more than maxEntries entries (the default is 2,000,000)", async () => {
+  await withTempDir(async (dir) => {
+    for (const f of ["a.png", "b.png", "sub/c.png"]) await touch(`${dir}/${f}`);
+    assert.equal((await walkFiles(dir, { maxEntries: 4 })).files.length, 3);
+    await assert.rejects(
+      () => walkFiles(dir, { maxEntries: 3 }),
+      new RegExp(`${dir}: holds more than 3 entries; give a smaller folder`),
+    );
+    assert.equal(MAX_WALK_ENTRIES, 2_000_000);
   });
 });
