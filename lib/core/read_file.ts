@@ -81,12 +81,9 @@ function checkInfo(file: string, info: Deno.FileInfo, limit: ReadLimit): void {
   if (info.size > limit.maxBytes) throw tooLarge(file, info.size, limit);
 }
 
-function tooLarge(file: string, size: number | string, limit: ReadLimit): FileReadError {
-  const shown = typeof size === "number" ? `${size} bytes (${formatBytes(size)})` : size;
-  return new FileReadError(
-    file,
-    `is ${shown}, over the ${formatBytes(limit.maxBytes)} limit for ${limit.what}`,
-  );
+function tooLarge(file: string, size: number, limit: ReadLimit): FileReadError {
+  const limitText = `the ${formatBytes(limit.maxBytes)} limit for ${limit.what}`;
+  return new FileReadError(file, `is ${size} bytes (${formatBytes(size)}), over ${limitText}`);
 }
 
 function sameFile(a: Deno.FileInfo, b: Deno.FileInfo): boolean {
