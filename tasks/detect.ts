@@ -28,7 +28,7 @@ import {
   SHARD_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { checkOutputFile } from "../lib/core/mod.ts";
+import { checkOutputFile, READ_LIMITS, readRegularFile } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
 import { listImageInputs, mergeImageShards, predictImage, predictImagesOn } from "../lib/evaluation/mod.ts";
 import { decodeImage } from "../lib/image/mod.ts";
@@ -108,11 +108,13 @@ async function main(args: string[]): Promise<void> {
   }
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
   if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
-  const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
+  const inputs = f.images === undefined ? [] : await listImageInputs(f.images, (note) => console.error(note));
   if (shard) {
     console.error(`detect: shard ${shard.index}/${shard.count} of ${inputs.length} images (${shard.from})`);
   }
-  const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
+  const img = f.image === undefined
+    ? undefined
+    : decodeImage(await readRegularFile(f.image, READ_LIMITS.image), f.image);
   // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)
   const engine = await initEngine({
     backend: f.backend,

@@ -25,7 +25,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { InputError, readJsonArtifact } from "../lib/core/mod.ts";
+import { inlineList, InputError, readJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
 import {
   buildPlan,
@@ -130,7 +130,9 @@ function finish(plan: Plan, c: Collected): void {
   console.log(`wrote ${c.files.join(", ")}`);
   if (c.unfinished.length > 0) {
     const which = c.unfinished.map((s) => `${s.job.name} (${s.state}: ${s.detail})`);
-    throw new InputError(`${c.unfinished.length} of ${plan.jobs.length} jobs not done: ${which.join("; ")}`);
+    throw new InputError(
+      `${c.unfinished.length} of ${plan.jobs.length} jobs not done: ${inlineList(which, "; ")}`,
+    );
   }
 }
 
@@ -163,7 +165,7 @@ async function main(args: string[]): Promise<void> {
     const files = await writePlan(plan);
     console.error(
       `experiments: ${plan.jobs.length} job(s) in ${plan.levels.length} level(s): ${
-        plan.levels.map((l) => `${l.file}: ${l.jobs.join(", ")}`).join("; ")
+        plan.levels.map((l) => `${l.file}: ${inlineList(l.jobs)}`).join("; ")
       }`,
     );
     console.log(`wrote ${files.join(", ")}`);
@@ -176,7 +178,7 @@ async function main(args: string[]): Promise<void> {
   }
   const plan = await makePlan(f, f.out!);
   await writePlan(plan);
-  console.error(`experiments: ${plan.runs.length} run(s): ${plan.runs.map((r) => r.name).join(", ")}`);
+  console.error(`experiments: ${plan.runs.length} run(s): ${inlineList(plan.runs.map((r) => r.name))}`);
   await runPlan(plan, { jobs: f.jobs });
   finish(plan, await collectPlan(plan));
 }

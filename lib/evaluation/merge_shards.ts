@@ -11,7 +11,13 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
+import {
+  READ_LIMITS,
+  readJsonArtifact,
+  readRegularFile,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../core/mod.ts";
 import { type CocoGroundTruth, CocoGroundTruthSchema } from "../data/mod.ts";
 import { ApJsonSchema, type CocoResult, CocoResultsSchema } from "./coco_files.ts";
 import { type ImagesJson, ImagesJsonSchema } from "./predict.ts";
@@ -79,7 +85,9 @@ export async function mergeImageShards(dirs: readonly string[], out: string): Pr
   for (const s of ordered) {
     for (const im of s.info.images) {
       const from = join(s.dir, im.annotated), to = join(out, im.annotated);
-      if (resolve(from) !== resolve(to)) await writeFileAtomic(to, await Deno.readFile(from));
+      if (resolve(from) !== resolve(to)) {
+        await writeFileAtomic(to, await readRegularFile(from, READ_LIMITS.image));
+      }
     }
   }
   const merged: ImagesJson = { images, categories: ordered[0].info.categories };

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { InputError } from "../core/mod.ts";
+import { inlineList, InputError } from "../core/mod.ts";
 
 /** The K-th (`index`, 1-based) of `count` slices. */
 export interface Shard {
@@ -78,8 +78,8 @@ export function orderShards<T extends { dir: string; shard: ShardInfo | null }>(
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((k) => !byIndex.has(k));
   if (missing.length > 0) {
     throw new ShardSetError(
-      `shard${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of ${count} missing (given: ${
-        [...byIndex.keys()].sort((a, b) => a - b).join(", ")
+      `shard${missing.length > 1 ? "s" : ""} ${inlineList(missing.map(String))} of ${count} missing (given: ${
+        inlineList([...byIndex.keys()].sort((a, b) => a - b).map(String))
       })`,
     );
   }

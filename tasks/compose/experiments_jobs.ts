@@ -17,6 +17,7 @@ import { z } from "zod";
 import { UsageError } from "../../lib/cli/mod.ts";
 import {
   exists,
+  inlineList,
   InputError,
   readJsonArtifact,
   writeFileAtomic,
@@ -165,7 +166,7 @@ export async function runPlanJob(
   if (!job) {
     throw new UsageError(
       `--job ${name}: no such job in ${plan.out}/${PLAN_FILE} (jobs: ${
-        plan.jobs.map((j) => j.name).join(", ")
+        inlineList(plan.jobs.map((j) => j.name))
       })`,
     );
   }
