@@ -3,7 +3,8 @@
  * `--workers` override as in every task): network forward, inference (forward + detection) and training steps
  * (forward, MultiBox loss, backward, SGD) in ms per image, effective GFLOP/s against the practical peak measured
  * in the same run, CPU model and ISA, peak RSS, a per-layer profile, and the same workload in PyTorch
- * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios → bench.json.
+ * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, and ONNX Runtime's
+ * forward and inference on the same model as model.onnx (same threads, batch) → bench.json.
  * @module
  */
 import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
@@ -16,7 +17,7 @@ const CLI = {
   usage: ["[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]"],
   summary: `Times SSD300 forward, inference and training steps in ms per image on the default engine (GFLOP/s,
 % of the measured peak, CPU and ISA, peak RSS, per-layer profile) and, where /usr/bin/python3 has torch, the
-same workload in PyTorch in the same run.`,
+same workload in PyTorch and the same model in ONNX Runtime (inference only) in the same run.`,
   flags: {
     out: { kind: "string", value: "FILE", default: "bench.json", description: "report to write" },
     "batch-size": { kind: "integer", min: 1, default: 4, description: "images per batch" },
@@ -37,6 +38,7 @@ same workload in PyTorch in the same run.`,
       description: "runs of the peak convolution (0: none)",
     },
     "skip-torch": { kind: "boolean", description: "no PyTorch comparison" },
+    "skip-onnxruntime": { kind: "boolean", description: "no ONNX Runtime comparison" },
     python: {
       kind: "string",
       value: "PATH",
@@ -59,6 +61,7 @@ async function main(args: string[]): Promise<void> {
     quick: f.quick,
     pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
+    onnxRuntime: !f.skipOnnxruntime,
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   }, engine);
   await writeJsonArtifact(f.out, BenchReportSchema, report);

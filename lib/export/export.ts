@@ -126,6 +126,41 @@ export interface ExportSummary {
   weights: number;
 }
 
+/**
+ * The metadata of an exported model (model.json's `userDefinedMetadata.ssd300`, model.onnx's `ssd300`
+ * metadata_props entry): classes, prior set, input preparation, `deno task detect`'s thresholds, the outputs.
+ */
+export function ssdMetadata(
+  model: SsdModel,
+  opts: Pick<ExportOptions, "quantize" | "classNames" | "source">,
+  layout: SsdMetadata["input"]["layout"],
+  outputs: Record<string, string>,
+): SsdMetadata {
+  return {
+    version: 1,
+    classes: [...opts.classNames],
+    prior_set: model.priorSet ?? "reference",
+    input: {
+      name: "image",
+      size: SSD_INPUT_SIDE,
+      layout,
+      channels: "RGB",
+      resize: "Pillow BILINEAR (antialiased) to size × size, aspect ratio not kept",
+      scale: 1 / 255,
+      mean: [...IMAGENET_MEAN],
+      std: [...IMAGENET_STD],
+    },
+    detect_defaults: {
+      min_score: EXPORT_DETECT_DEFAULTS.minScore,
+      max_overlap: EXPORT_DETECT_DEFAULTS.maxOverlap,
+      top_k: EXPORT_DETECT_DEFAULTS.topK,
+    },
+    outputs,
+    quantization: opts.quantize,
+    source: opts.source,
+  };
+}
+
 /** `model.json` contents for a built graph (pure; the writer below adds the shards). */
 export function composeModelJson(
   model: SsdModel,
@@ -144,37 +179,15 @@ export function composeModelJson(
     detectDefaults: EXPORT_DETECT_DEFAULTS,
   });
   const packed = packWeights(built.constants, opts.quantize);
-  const metadata: SsdMetadata = {
-    version: 1,
-    classes: [...opts.classNames],
-    prior_set: priorSet,
-    input: {
-      name: "image",
-      size: SSD_INPUT_SIDE,
-      layout: "NHWC",
-      channels: "RGB",
-      resize: "Pillow BILINEAR (antialiased) to size × size, aspect ratio not kept",
-      scale: 1 / 255,
-      mean: [...IMAGENET_MEAN],
-      std: [...IMAGENET_STD],
-    },
-    detect_defaults: {
-      min_score: EXPORT_DETECT_DEFAULTS.minScore,
-      max_overlap: EXPORT_DETECT_DEFAULTS.maxOverlap,
-      top_k: EXPORT_DETECT_DEFAULTS.topK,
-    },
-    outputs: {
-      [GRAPH_OUTPUTS.locs]:
-        "[N, 8732, 4] box offsets (g_cx, g_cy, g_w, g_h) against the priors, reference order",
-      [GRAPH_OUTPUTS.scores]: "[N, 8732, n_classes] class logits (before softmax)",
-      [GRAPH_OUTPUTS.boxes]:
-        "[K, 4] fractional (x_min, y_min, x_max, y_max) of image 0, best first (executeAsync)",
-      [GRAPH_OUTPUTS.detectionScores]: "[K] softmax scores of those boxes",
-      [GRAPH_OUTPUTS.classes]: "[K] int32 class ids (index into classes)",
-    },
-    quantization: opts.quantize,
-    source: opts.source,
-  };
+  const metadata = ssdMetadata(model, opts, "NHWC", {
+    [GRAPH_OUTPUTS.locs]:
+      "[N, 8732, 4] box offsets (g_cx, g_cy, g_w, g_h) against the priors, reference order",
+    [GRAPH_OUTPUTS.scores]: "[N, 8732, n_classes] class logits (before softmax)",
+    [GRAPH_OUTPUTS.boxes]:
+      "[K, 4] fractional (x_min, y_min, x_max, y_max) of image 0, best first (executeAsync)",
+    [GRAPH_OUTPUTS.detectionScores]: "[K] softmax scores of those boxes",
+    [GRAPH_OUTPUTS.classes]: "[K] int32 class ids (index into classes)",
+  });
   const json = validateArtifact(MODEL_JSON, ModelJsonSchema, {
     format: "graph-model",
     generatedBy: "ssd300-pennfudan (TensorFlow.js 4.22 model from lib/ssd)",
@@ -199,9 +212,35 @@ export async function exportGraphModel(
   dir: string,
   opts: ExportOptions,
 ): Promise<ExportSummary> {
+  await checkOutputDir(dir);
+  const { json, shards } = composeModelJson(model, opts);
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const { target, files } = await writeModelFolder(
+    dir,
+    [...shards, { name: MODEL_JSON, bytes: text }],
+    opts.beforeCommit,
+  );
+  return {
+    dir: target,
+    files,
+    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+    nodes: json.modelTopology.node.length,
+    weights: json.weightsManifest[0].weights.length,
+  };
+}
+
+/**
+ * Writes `files` into the model folder `dir` (absent or empty): into a sibling temporary folder, then
+ * `beforeCommit` on it, then renamed into place; on any failure the temporary folder is removed.
+ * @throws ExportError when `dir` exists and is not an empty folder
+ */
+export async function writeModelFolder(
+  dir: string,
+  files: readonly { name: string; bytes: Uint8Array }[],
+  beforeCommit?: (tmpDir: string) => Promise<void>,
+): Promise<{ target: string; files: ExportSummary["files"] }> {
   const target = dir.replace(/\/+$/, "") || "/";
   await checkOutputDir(target);
-  const { json, shards } = composeModelJson(model, opts);
   const slash = target.lastIndexOf("/");
   const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";
   await Deno.mkdir(parent, { recursive: true });
@@ -210,24 +249,15 @@ export async function exportGraphModel(
   const tmp = await Deno.makeTempDir({ dir: parent, prefix: `${partial}${Deno.pid}-` });
   try {
     await Deno.chmod(tmp, 0o755); // makeTempDir's 0700 would keep a served folder private
-    const files: ExportSummary["files"] = [];
-    for (const s of shards) {
-      await Deno.writeFile(`${tmp}/${s.name}`, s.bytes);
-      files.push({ name: s.name, bytes: s.bytes.byteLength });
+    const written: ExportSummary["files"] = [];
+    for (const f of files) {
+      await Deno.writeFile(`${tmp}/${f.name}`, f.bytes);
+      written.push({ name: f.name, bytes: f.bytes.byteLength });
     }
-    const text = JSON.stringify(json);
-    await Deno.writeTextFile(`${tmp}/${MODEL_JSON}`, text);
-    files.push({ name: MODEL_JSON, bytes: new TextEncoder().encode(text).byteLength });
-    await opts.beforeCommit?.(tmp);
+    await beforeCommit?.(tmp);
     await checkOutputDir(target); // still absent or empty: rename(2) replaces an empty directory
     await Deno.rename(tmp, target);
-    return {
-      dir: target,
-      files,
-      totalBytes: files.reduce((s, f) => s + f.bytes, 0),
-      nodes: json.modelTopology.node.length,
-      weights: json.weightsManifest[0].weights.length,
-    };
+    return { target, files: written };
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;

@@ -20,7 +20,10 @@ const TensorInfoSchema = z.object({
   tensorShape: z.object({ dim: z.array(z.object({ size: z.string() })).optional() }),
 });
 
-/** `userDefinedMetadata.ssd300`: what the detector API needs besides the graph. */
+/**
+ * `userDefinedMetadata.ssd300` (and model.onnx's `ssd300` metadata entry, as JSON): what a detector needs
+ * besides the graph.
+ */
 export const SsdMetadataSchema = z.object({
   version: z.literal(1),
   /** class names, index = class id; 0 is the background */
@@ -31,7 +34,8 @@ export const SsdMetadataSchema = z.object({
     name: z.literal("image"),
     /** side of the square network input, pixels */
     size: z.number().int().positive(),
-    layout: z.literal("NHWC"),
+    /** NHWC [N, size, size, 3] in the graph model, NCHW [N, 3, size, size] in model.onnx */
+    layout: z.enum(["NHWC", "NCHW"]),
     channels: z.literal("RGB"),
     /**
      * how raw pixels become the input: Pillow BILINEAR (antialiased) resize to size × size, aspect not kept
