@@ -141,7 +141,7 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
 
   // --- the network (ssdForward) ---
   const image = g.placeholder(GRAPH_INPUTS.image, "float32", [-1, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]);
-  const axis1 = int32("concat/axis", [1], []);
+  let axis1: string | undefined; // made at the first concat, after the weights (model.json keeps that order)
   const { locs, scores } = walkSsdNetwork(nClasses, image, {
     conv,
     pool,
@@ -166,7 +166,7 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
         { T: F32, Tshape: I32 },
       ), // [N, H·W·boxes, width]
     concat: (name, parts) =>
-      g.op(GRAPH_OUTPUTS[name], "ConcatV2", [...parts, axis1], {
+      g.op(GRAPH_OUTPUTS[name], "ConcatV2", [...parts, axis1 ??= int32("concat/axis", [1], [])], {
         T: F32,
         Tidx: I32,
         N: attr.int(parts.length),
