@@ -1,8 +1,8 @@
 /**
  * Running an exported `model.onnx` with ONNX Runtime (`onnxruntime-node`, npm 1.30: its CPU library for Linux
- * x64/arm64, macOS and Windows ships inside the package; the package's install script only fetches the CUDA
- * providers, which are not used, so it need not run). The runtime is imported on first use, so that a machine
- * where its native library does not load still runs everything else; such a failure is an
+ * x64/arm64, macOS arm64 and Windows x64/arm64 ships inside the package; the package's install script only
+ * fetches the CUDA providers, which are not used, so it need not run). The runtime is imported on first use,
+ * so that a machine where its native library does not load still runs everything else; such a failure is an
  * {@link OnnxRuntimeUnavailableError} naming the reason.
  *
  * {@link OnnxSsd} runs the model on preprocessed images (lib/ssd `preprocessForSsd`, NHWC, as our engine takes
