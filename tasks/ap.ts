@@ -1,7 +1,7 @@
 /**
  * `deno task ap` — COCO AP (pycocotools semantics) of one category, with 95% bootstrap intervals: of any COCO
  * ground truth and results (mode A: --annotations, --detections → ap.json), or of a detector run over a dataset
- * split (mode B, lib/eval/evaluate.ts: --dataset and --weights or --checkpoint → gt.coco.json,
+ * split (mode B, lib/evaluation/evaluate_split.ts: --dataset and --weights or --checkpoint → gt.coco.json,
  * detections.coco.json in pixels of the original images, ap.json). `--help` lists the flags.
  * @module
  */
@@ -16,8 +16,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
+import { withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   ApJsonSchema,
@@ -28,7 +27,7 @@ import {
   evaluateDetectorOnSplit,
   formatApSummary,
   withBootstrapIntervals,
-} from "../lib/eval/mod.ts";
+} from "../lib/evaluation/mod.ts";
 import { chooseRunWeights } from "../lib/train/mod.ts";
 
 const CLI = {
@@ -75,8 +74,7 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
-  const out = f.out.replace(/\/+$/, "") || "/";
+  const out = withoutTrailingSlash(f.out);
   const modeA = f.annotations !== undefined;
   if (modeA !== (f.detections !== undefined)) {
     throw new UsageError("--annotations and --detections go together");

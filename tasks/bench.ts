@@ -3,14 +3,15 @@
  * `--workers` override as in every task): network forward, inference (forward + detection) and training steps
  * (forward, MultiBox loss, backward, SGD) in ms per image, effective GFLOP/s against the practical peak measured
  * in the same run, CPU model and ISA, peak RSS, a per-layer profile, and the same workload in PyTorch
- * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, and ONNX Runtime's
- * forward and inference on the same model as model.onnx (same threads, batch) → bench.json.
+ * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, ONNX Runtime's forward
+ * and inference on the same model as model.onnx (same threads, batch), and the time of COCO AP over a test
+ * split's worth of detections (lib/bench/ap_timing.ts) → bench.json.
  * @module
  */
 import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
-import { BenchReportSchema, formatBench, runBench } from "../lib/bench/mod.ts";
+import { BenchReportSchema, formatBench, runBench, timeApEvaluation } from "../lib/bench/mod.ts";
 
 const CLI = {
   task: "bench",
@@ -64,6 +65,7 @@ async function main(args: string[]): Promise<void> {
     onnxRuntime: !f.skipOnnxruntime,
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   }, engine);
+  report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
   await writeJsonArtifact(f.out, BenchReportSchema, report);
   console.log(formatBench(report));
   console.log(`wrote ${f.out}`);

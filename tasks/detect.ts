@@ -8,7 +8,7 @@
  * One image: writes it at its original resolution with labelled boxes (a PNG, or a JPEG when --out ends in .jpg
  * or .jpeg; the model's class names: VOC names for a 21-class model, weights.json's for a fine-tuned one) and
  * `{ image, width, height, detections: [{ label, class_id, score, box }] }` with boxes (x_min, y_min, x_max,
- * y_max) in original pixels. Many images (lib/eval/predict.ts): `images.json`, `detections.coco.json` (COCO
+ * y_max) in original pixels. Many images (lib/evaluation/predict.ts): `images.json`, `detections.coco.json` (COCO
  * results, category_id = class id) and `annotated/*.jpg` in --out, batched, with progress.
  * @module
  */
@@ -24,8 +24,8 @@ import {
 } from "../lib/cli/mod.ts";
 import { checkOutputFile } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
-import { listImageInputs, predictImage, predictImagesOn } from "../lib/eval/mod.ts";
-import { decodeImage, setMaxImagePixels } from "../lib/image/mod.ts";
+import { listImageInputs, predictImage, predictImagesOn } from "../lib/evaluation/mod.ts";
+import { decodeImage } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import { disposeModel } from "../lib/ssd/mod.ts";
 
@@ -68,7 +68,6 @@ async function main(args: string[]): Promise<void> {
   if (f.images !== undefined && f.json !== undefined) {
     throw new UsageError("--json goes with --image; --images writes detections.coco.json into --out");
   }
-  setMaxImagePixels(f.maxPixels);
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
   if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
   const inputs = f.images === undefined ? [] : await listImageInputs(f.images);

@@ -12,10 +12,9 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initEngine, machineCores } from "../lib/engine/mod.ts";
-import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
+import { ApJsonSchema, CocoResultsSchema } from "../lib/evaluation/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   checkOutputDir,
@@ -88,7 +87,6 @@ DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json are written too.`,
 
 async function main(args: string[]): Promise<void> {
   const flags = parseFlags(EXPORT_CLI, args);
-  setMaxImagePixels(flags.maxPixels);
   if ((flags.weights === undefined) === (flags.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }

@@ -21,6 +21,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
+import { withoutTrailingSlash } from "../lib/core/mod.ts";
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
@@ -31,7 +32,6 @@ import {
   prepareRunDir,
   type PrepareSummary,
 } from "../lib/data/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
 
 const CLI = {
   task: "prepare",
@@ -95,7 +95,6 @@ const CLI = {
 /** Runs the prepare task with command-line `args`; returns what it wrote. */
 export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
   if (f.images !== undefined && (f.data === undefined || !/\.json$/i.test(f.data))) {
     throw new UsageError("--images needs --data INSTANCES.json (a COCO instances file)");
   }
@@ -115,7 +114,7 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
       })`,
     );
   }
-  const out = f.out.replace(/\/+$/, "") || "/";
+  const out = withoutTrailingSlash(f.out);
   return await prepareRunDir(input, { ...f, out, previews: f.preview });
 }
 

@@ -7,10 +7,9 @@
  */
 import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { MAX_PIXELS_FLAG } from "../lib/cli/common_flags.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
 import { checkOutputFile, InputError, writeFileAtomic } from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
-import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/eval/mod.ts";
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/evaluation/mod.ts";
 import {
   buildReport,
   type DatasetInfo,
@@ -67,7 +66,6 @@ function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" |
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
   const dirs = [...f.runs, ...f.positionals];
   if (dirs.length === 0) throw new UsageError("--runs needs at least one run directory");
   await checkInputFiles(f, ["dataset"]);

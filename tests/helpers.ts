@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { crc32, mulberry32, sha256Hex } from "../lib/core/mod.ts";
 import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
-import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
+import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/evaluation/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
-import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
+import { enableOneDnn, oneDnnConvWithGrad } from "../lib/engine/onednn.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
-import { PROJECT_ROOT } from "../lib/cli/subprocess.ts";
+import { PROJECT_ROOT } from "../tasks/compose/mod.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
 export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
@@ -439,7 +439,7 @@ export function parityTestConv(): { conv: ConvFn; name: "wasm" | "onednn" } {
   if (want !== "onednn") throw new Error(`SSD_TEST_CONV must be wasm or onednn, got ${want}`);
   const r = enableOneDnn(1);
   if (!r.ok) throw new Error(`SSD_TEST_CONV=onednn: ${r.reason}`);
-  return { conv: oneDnnTrainConv(), name: "onednn" };
+  return { conv: oneDnnConvWithGrad, name: "onednn" };
 }
 
 /**
@@ -503,7 +503,7 @@ export async function runPiped(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** `deno run -A tasks/NAME.ts ARGS…` in a subprocess (see runPiped). */
+/** `deno run -A tasks/<name>.ts ARGS…` in a subprocess (see runPiped). */
 export function runTaskScript(name: string, args: string[]): Promise<RunOutput> {
   return runPiped(Deno.execPath(), [
     "run",

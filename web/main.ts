@@ -2,16 +2,13 @@
 /// <reference lib="dom.iterable" />
 /**
  * The detector page (web/index.html), bundled by `deno task serve` (lib/export/serve.ts) with esbuild from
- * the
- * installed npm packages: TF.js core, the WebGL, WASM and CPU backends, tfjs-converter, and our detector API
- * (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
+ * the installed npm packages: TF.js core, the WebGL, WASM and CPU backends, tfjs-converter, and our detector
+ * API (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
  *
  * Backend: `?backend=webgl|wasm|cpu`, else WebGL when the GPU is real, WASM when WebGL is missing or a
- * software
- * rasteriser (SwiftShader, llvmpipe: slower than WASM), CPU as the last resort.
- * `?image=/images/<name>` runs detection on that image with the default thresholds and writes
- * `{ backend, ms, detections }` into `<pre id="detections">` (`?repeat=N` runs it N times and reports the
- * last).
+ * software rasteriser (SwiftShader, llvmpipe: slower than WASM), CPU as the last resort.
+ * `?image=/images/<name>` runs detection on that image with the default thresholds and writes `{ backend, ms,
+ * detections }` into `<pre id="detections">` (`?repeat=N` runs it N times and reports the last).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";

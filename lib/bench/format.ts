@@ -73,6 +73,9 @@ export function formatBench(r: BenchReport): string {
       }×, training ${s.training.toFixed(2)}×`,
     );
   }
+  if (r.ap_ms != null) {
+    lines.push(`COCO AP of 50 images × 200 detections (pycocotools-exact): ${r.ap_ms.toFixed(1)} ms`);
+  }
   if (r.profile) lines.push(...formatProfile(r.profile));
   return lines.join("\n");
 }

@@ -4,6 +4,7 @@
  * the machine (CPU, ISA), the per-layer profile, the run (run.ts), bench.json's schema and its summary.
  * @module
  */
+export { AP_BENCH_SHAPE, apBenchCase, timeApEvaluation } from "./ap_timing.ts";
 export { describeMachine, isaOfFlags, isaOfOneDnnCap } from "./machine.ts";
 export { type LayerProfile, type LayerTime, profileLayers } from "./profile.ts";
 export { type OnnxRuntimeFigures, OnnxRuntimeFiguresSchema, runOnnxRuntimeBench } from "./onnxruntime.ts";

@@ -8,9 +8,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type EngineInfo, modelParamData, oneDnnTrainConv, startRunner } from "../engine/mod.ts";
+import { type EngineInfo, modelParamData, oneDnnConvWithGrad, startRunner } from "../engine/mod.ts";
 import { Optimizer } from "../train/optim.ts";
-import type { TrainSample } from "../train/step.ts";
+import type { TrainSample } from "../engine/batch_gradients.ts";
 import { describeMachine } from "./machine.ts";
 import { type LayerProfile, profileLayers } from "./profile.ts";
 import { type OnnxRuntimeFigures, runOnnxRuntimeBench } from "./onnxruntime.ts";
@@ -217,7 +217,7 @@ function profileOnThisThread(
   log: (line: string) => void,
 ): LayerProfile {
   log(`profile by layer (batch ${o.profileBatch}, this thread)`);
-  const conv = engine.conv === "onednn" ? oneDnnTrainConv() : undefined;
+  const conv = engine.conv === "onednn" ? oneDnnConvWithGrad : undefined;
   const model = modelFromParams(BENCH_CLASSES, params);
   try {
     const k = o.profileBatch;

@@ -116,6 +116,8 @@ export const BenchReportSchema = z.object({
     inference: z.number().positive(),
     training: z.number().positive(),
   }).nullable(),
+  /** COCO AP of the evaluation workload (lib/bench/ap_timing.ts), median ms; absent in older files */
+  ap_ms: z.number().positive().nullable().optional(),
   profile: z.object({
     batch_size: z.number().int().positive(),
     layers: z.array(LayerTimeSchema),

@@ -1,6 +1,6 @@
 /**
  * Foundations every stage uses, with no TF.js: the known-error base class, JSON artifacts validated with zod
- * and written atomically, checksums, the zip reader, and the seeded random generator.
+ * and written atomically, checksums, the zip reader, the seeded random generator, and path text.
  * @module
  */
 export {
@@ -17,5 +17,6 @@ export {
 } from "./artifacts.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
 export { describeValue, InputError } from "./errors.ts";
+export { withoutTrailingSlash } from "./paths.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
 export { readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "./zip.ts";

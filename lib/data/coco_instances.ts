@@ -13,7 +13,7 @@
 import { validateArtifact } from "../core/mod.ts";
 import { decodeImage, inspectImage } from "../image/mod.ts";
 import { assembleDataset, type BuildOptions, seededSplitOf } from "./build.ts";
-import { type CocoGroundTruth, CocoGroundTruthSchema } from "./coco.ts";
+import { type CocoGroundTruth, CocoGroundTruthSchema } from "./coco_ground_truth.ts";
 import type { Dataset, DatasetImage, DatasetWarning, PixelBox } from "./dataset.ts";
 import { type DataProblem, DatasetError, problemOf } from "./problems.ts";
 import type { DataSource } from "./source.ts";
@@ -32,7 +32,7 @@ export interface CocoBuildOptions extends Omit<BuildOptions, "origin"> {
 }
 
 /**
- * Parses the instances file's JSON text with the one COCO ground-truth schema (lib/data/coco.ts).
+ * Parses the instances file's JSON text with the one COCO ground-truth schema (lib/data/coco_ground_truth.ts).
  * @throws DatasetError naming the file and each bad field
  */
 export function parseCocoInstances(text: string, file: string): CocoGroundTruth {

@@ -5,11 +5,11 @@
  * written unless the whole dataset is valid; `dataset.json` is written last (its presence means complete).
  * @module
  */
-import { Progress } from "../cli/mod.ts";
+import { Progress } from "../progress/mod.ts";
 import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
 import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
 import { buildDataset } from "./build.ts";
-import { type CocoGroundTruth, CocoGroundTruthSchema, toCocoGroundTruth } from "./coco.ts";
+import { type CocoGroundTruth, CocoGroundTruthSchema, toCocoGroundTruth } from "./coco_ground_truth.ts";
 import { buildCocoDataset, parseCocoInstances } from "./coco_instances.ts";
 import { categoryName, type Dataset, DatasetSchema } from "./dataset.ts";
 import { downloadToCache, PENN_FUDAN_URL } from "./download.ts";

@@ -4,7 +4,14 @@
  * directory tree.
  * @module
  */
-import { InputError, readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "../core/mod.ts";
+import {
+  InputError,
+  readZipDirectory,
+  readZipEntry,
+  withoutTrailingSlash,
+  type ZipEntry,
+  ZipFormatError,
+} from "../core/mod.ts";
 
 /** A file tree that a dataset is read from. Paths are relative, "/"-separated, without a leading "/". */
 export interface DataSource {
@@ -75,7 +82,7 @@ export async function openZipSource(path: string): Promise<DataSource> {
 
 /** Opens a directory tree as a {@link DataSource}. Hidden files and directories (".name") are skipped. */
 export async function openDirectorySource(dir: string): Promise<DataSource> {
-  const root = dir.replace(/\/+$/, "") || "/";
+  const root = withoutTrailingSlash(dir);
   const names: string[] = [];
   async function walk(rel: string): Promise<void> {
     const abs = rel ? `${root}/${rel}` : root;

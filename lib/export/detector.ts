@@ -2,8 +2,8 @@
  * A small detector API over an exported SSD300 graph model, in the shape of tfjs-models' coco-ssd:
  *
  * ```ts
- * const detector = await loadDetector("model/"); // folder or model.json URL (a path resolves against cwd in
- * Deno)
+ * // a folder or a model.json URL; a path resolves against the working directory in Deno
+ * const detector = await loadDetector("model/");
  * const found = await detector.detect(image, { maxBoxes: 20, minScore: 0.5 });
  * // → [{ bbox: [x, y, width, height], class: "person", score: 0.93 }, …] in the image's pixels
  * detector.dispose();
@@ -11,12 +11,9 @@
  *
  * The same code runs in Deno and in the browser (web/ bundles it): the model is loaded with tfjs-converter's
  * unmodified `loadGraphModel`; the image is prepared exactly as `deno task detect` does (lib/image
- * `preprocessForSsd`:
- * Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection outputs (decode,
- * softmax,
- * per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js backend is active; no
- * tensor
- * outlives a call.
+ * `preprocessForSsd`: Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection
+ * outputs (decode, softmax, per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js
+ * backend is active; no tensor outlives a call.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -55,8 +52,7 @@ export interface PixelImage {
 
 /**
  * What `detect` accepts: a decoded image (lib/image `decodeImage`, `ImageData`), a [height, width, 3|4]
- * tensor of
- * 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video,
+ * tensor of 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video,
  * `ImageBitmap`).
  */
 export type DetectorInput = PixelImage | tf.Tensor3D | CanvasImageSourceLike;
@@ -92,8 +88,7 @@ export class DetectorModelError extends InputError {
 
 /**
  * The `model.json` URL for a folder or file URL or path: adds `model.json` to a folder; resolves a relative
- * path
- * against the page (browser) or the working directory (Deno).
+ * path against the page (browser) or the working directory (Deno).
  */
 export function modelJsonUrl(modelUrl: string): string {
   const file = /\.json$/i.test(modelUrl) ? modelUrl : `${modelUrl.replace(/\/*$/, "")}/${MODEL_JSON}`;
@@ -178,7 +173,7 @@ export function inputToRgb(image: DetectorInput): Promise<RgbImage> | RgbImage {
 
 /**
  * Fractional (x_min, y_min, x_max, y_max) → [x, y, width, height] in pixels of a width × height image: the
- * corners are scaled first, then subtracted (lib/eval `fractionalXyxyToPixelXywh`'s arithmetic).
+ * corners are scaled first, then subtracted (lib/evaluation `fractionalXyxyToPixelXywh`'s arithmetic).
  */
 export function fractionalXyxyToBbox(
   box: ArrayLike<number>,

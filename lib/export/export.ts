@@ -1,11 +1,17 @@
 /**
  * Writing an SSD300 as a TF.js graph model folder: `model.json` (lib/export/model_json.ts) and its weight
- * shards
- * (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is written
- * next to its final place under a temporary name and renamed at the end, so a failed export leaves nothing.
+ * shards (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is
+ * written next to its final place under a temporary name and renamed at the end, so a failed export leaves
+ * nothing.
  * @module
  */
-import { ArtifactError, InputError, removeStaleTemps, validateArtifact } from "../core/mod.ts";
+import {
+  ArtifactError,
+  InputError,
+  removeStaleTemps,
+  validateArtifact,
+  withoutTrailingSlash,
+} from "../core/mod.ts";
 import { loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";
 import {
@@ -66,7 +72,8 @@ export const EXPORT_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 
 /**
  * Class names of a model with `nClasses` classes: `given` when passed (one per class, background first: from
- * --class-names, or a weights.json's class_names), else the VOC names for 21 and `background`, `person` for 2.
+ * --class-names, or a weights.json's class_names), else the VOC names for 21 and `background`, `person` for
+ * 2.
  * @throws ExportError for another class count without names, or a count mismatch
  */
 export function exportClassNames(nClasses: number, source: string, given?: readonly string[]): string[] {
@@ -239,7 +246,7 @@ export async function writeModelFolder(
   files: readonly { name: string; bytes: Uint8Array }[],
   beforeCommit?: (tmpDir: string) => Promise<void>,
 ): Promise<{ target: string; files: ExportSummary["files"] }> {
-  const target = dir.replace(/\/+$/, "") || "/";
+  const target = withoutTrailingSlash(dir);
   await checkOutputDir(target);
   const slash = target.lastIndexOf("/");
   const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";

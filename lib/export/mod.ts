@@ -25,7 +25,7 @@ export {
   evaluateDetector,
   type ExportEvalOptions,
   type ExportEvalResult,
-} from "./evaluate.ts";
+} from "./evaluate_export.ts";
 export {
   checkOutputDir,
   composeModelJson,

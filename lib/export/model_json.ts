@@ -3,8 +3,7 @@
  * `ModelJSON`: `format`, `generatedBy`, `convertedBy`, `modelTopology`, `weightsManifest`, `signature`,
  * `userDefinedMetadata`) and our metadata inside `userDefinedMetadata.ssd300`, which tells a loader how to
  * prepare the input and read the outputs. One schema, used by the writer (lib/export/export.ts) and every
- * reader
- * (the detector API, the tests). No Deno or DOM APIs here: the browser bundle imports it.
+ * reader (the detector API, the tests). No Deno or DOM APIs here: the browser bundle imports it.
  * @module
  */
 import { z } from "zod";

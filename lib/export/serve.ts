@@ -1,11 +1,9 @@
 /**
  * The local web server of `deno task serve`: the detector page (web/index.html and web/main.ts bundled with
  * esbuild from the installed npm packages), an exported model folder at `/model/`, optionally a folder of
- * images
- * at `/images/<name>` (and their list as JSON at `/images/`), and the TF.js WASM binaries at `/wasm/`, read
- * from
- * the installed `@tensorflow/tfjs-backend-wasm`. Listens on 127.0.0.1 only. Pages are cross-origin isolated
- * (COOP/COEP), so the WASM backend may use its threaded build.
+ * images at `/images/<name>` (and their list as JSON at `/images/`), and the TF.js WASM binaries at `/wasm/`,
+ * read from the installed `@tensorflow/tfjs-backend-wasm`. Listens on 127.0.0.1 only. Pages are cross-origin
+ * isolated (COOP/COEP), so the WASM backend may use its threaded build.
  * @module
  */
 import { InputError, readJsonArtifact } from "../core/mod.ts";

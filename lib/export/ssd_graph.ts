@@ -11,8 +11,7 @@
  * `detection_classes` [K] int32 class ids (≥ 1) of the FIRST image of the batch, best score first, K ≤ top_k.
  * The detection outputs contain `NonMaxSuppressionV5`, so they need `executeAsync`; `locs`/`scores` run with
  * `execute`/`predict`. TF's NMS suppresses a box at IoU ≥ `max_overlap`, the reference at IoU >: the two
- * differ
- * only on exact ties.
+ * differ only on exact ties.
  * @module
  */
 import type { ConvSpec } from "../ssd/model.ts";
@@ -65,8 +64,7 @@ export interface SsdGraphInput {
 /**
  * TF padding attrs reproducing torch's symmetric `padding=pad` on a `side`×`side` input: "VALID" for pad 0,
  * "SAME" when TF's SAME puts exactly `pad` rows before (and yields the same size), else "EXPLICIT" (e.g.
- * conv9_2:
- * stride 2 on an even side, where SAME would pad only after).
+ * conv9_2: stride 2 on an even side, where SAME would pad only after).
  */
 export function convPadding(side: number, c: ConvSpec): Record<string, AttrValue> {
   const out = torchConvSide(side, c);

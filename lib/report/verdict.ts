@@ -5,7 +5,7 @@
  * at this sample size" when it contains 0; "incomplete" when the runs or their per-image data are missing.
  * @module
  */
-import type { Interval } from "../eval/mod.ts";
+import type { Interval } from "../evaluation/mod.ts";
 import type { RunComparison } from "./compare.ts";
 import { formatInterval, formatSigned, plural } from "./html.ts";
 

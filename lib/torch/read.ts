@@ -1,10 +1,10 @@
 /**
- * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, see zip.ts) and the legacy
+ * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, see pth_zip.ts) and the legacy
  * (pre-1.6) stream format. Tensors come back as C-contiguous float32 arrays keyed by dotted names.
  */
 import { describeValue, TorchFormatError, unpickle, type UnpicklerHooks } from "./pickle.ts";
 import { GlobalPolicy, UntrustedCheckpointError } from "./allowlist.ts";
-import { readZipEntries } from "./zip.ts";
+import { readZipEntries } from "./pth_zip.ts";
 import { flatten } from "./flatten.ts";
 import { storageRefFromPid, torchHooks } from "./torch_globals.ts";
 import {

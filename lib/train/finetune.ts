@@ -4,7 +4,7 @@
  * model.pth, train-log.json and run.json into the output directory (resume.bin after every epoch).
  * @module
  */
-import { Progress } from "../cli/mod.ts";
+import { Progress } from "../progress/mod.ts";
 import { InputError, writeFileAtomic } from "../core/mod.ts";
 import { categoryName, checkImagesDecode, openDatasetSource, readDataset } from "../data/mod.ts";
 import { initEngine, startRunner } from "../engine/mod.ts";
@@ -20,8 +20,8 @@ import {
 } from "../interop/mod.ts";
 import { createSsd300, disposeModel, type SsdModel, VOC_LABELS, VOC_PERSON_CLASS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
+import type { FinetuneOptions } from "./finetune_options.ts";
 import { BEST_DIR, type BestEpoch, writeBestWeights } from "./best.ts";
 import { encodeResumeState, loadResumeState, RESUME_FILE, ResumeStateError } from "./resume.ts";
 import { datasetFingerprint, resumeKey, startFingerprint } from "./resume_key.ts";

@@ -18,7 +18,7 @@ import {
 } from "./optim.ts";
 import type { ResumeState } from "./resume.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
-import { type LossAndGradients, lossAndGradients, type TrainSample } from "./step.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "../engine/batch_gradients.ts";
 import type { TrainingLog } from "./train_log.ts";
 import { validateModel, type ValidationForward } from "./validate.ts";
 

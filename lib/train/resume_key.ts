@@ -13,7 +13,7 @@
  */
 import { sha256Hex } from "../core/mod.ts";
 import type { Dataset, OpenedDataset } from "../data/mod.ts";
-import type { FinetuneOptions } from "./finetune_flags.ts";
+import type { FinetuneOptions } from "./finetune_options.ts";
 
 /** The dataset part of the key: `sha256:<hex> (N images, T train, B boxes)`. */
 export async function datasetFingerprint(dataset: Dataset, source: OpenedDataset): Promise<string> {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { XywhBox } from "../../lib/eval/mod.ts";
+import type { XywhBox } from "../../lib/evaluation/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { analysePanel, buildGallery, gallerySection, panelCaption } from "../../lib/report/mod.ts";
 import { fakeRun } from "../helpers.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ArtifactError } from "../../lib/core/mod.ts";
 import { toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
-import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/eval/mod.ts";
+import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/evaluation/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";

@@ -14,7 +14,7 @@ import {
   sharedPath,
 } from "../helpers.ts";
 import { writeDataset } from "../../lib/data/mod.ts";
-import { ApJsonSchema } from "../../lib/eval/mod.ts";
+import { ApJsonSchema } from "../../lib/evaluation/mod.ts";
 import { loadOnnxDetector, MODEL_ONNX } from "../../lib/export/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { DetectionsJsonSchema } from "../../lib/ssd/mod.ts";

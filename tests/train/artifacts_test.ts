@@ -14,7 +14,6 @@ import {
   Optimizer,
   readRunJson,
   readTrainingLog,
-  ResultsJsonSchema,
   type ResumeState,
   ResumeStateError,
   type RunJson,
@@ -22,6 +21,7 @@ import {
   writeRunJson,
   writeTrainingLog,
 } from "../../lib/train/mod.ts";
+import { ResultsJsonSchema } from "../../tasks/compose/mod.ts";
 import { withTempDir } from "../helpers.ts";
 
 const RUN: RunJson = {

@@ -1,12 +1,9 @@
 /**
  * Opens one page in Debian's headless Chromium with playwright-core (never a downloaded browser), waits until
  * the detector page says it is done (`<html data-state="done|error">`), and prints as JSON on stdout its
- * status
- * line, the JSON of `<pre id="detections">`, every URL it requested and its errors; saves a PNG screenshot
- * of the
- * `#view` canvas. Run as a subprocess with `-A` (playwright-core probes /proc at import, which Deno only
- * allows
- * with all permissions):
+ * status line, the JSON of `<pre id="detections">`, every URL it requested and its errors; saves a PNG
+ * screenshot of the `#view` canvas. Run as a subprocess with `-A` (playwright-core probes /proc at import,
+ * which Deno only allows with all permissions):
  *
  *   deno run -A tests/web/chromium_page.ts URL SCREENSHOT.png [TIMEOUT_MS]
  */
