@@ -2,7 +2,8 @@
  * COCO AP of an exported graph model (or model.onnx, in ONNX Runtime) on a dataset split, through the detector
  * API (so quantised exports are scored exactly as a browser would run them): every image of the split →
  * `detect` with the evaluation thresholds of `deno task ap` (min score 0.01, NMS 0.45, top 200) → class
- * `person` as COCO category 1 → lib/evaluation `evaluateCocoFiles` (pycocotools semantics). Deno only (reads the dataset from disk).
+ * `person` as COCO category 1 → lib/evaluation `evaluateCocoFiles` (pycocotools semantics). Deno only (reads
+ * the dataset from disk).
  * @module
  */
 import { Progress } from "../progress/mod.ts";
