@@ -16,6 +16,7 @@ import {
   ssdMetadata,
   writeModelFolder,
 } from "./export.ts";
+import { DetectorModelError } from "./detector.ts";
 import { type SsdMetadata, SsdMetadataSchema } from "./model_json.ts";
 import { buildSsdOnnx, ONNX_OUTPUT_DOCS } from "./onnx_graph.ts";
 import { decodeOnnxModel, encodeOnnxModel } from "./onnx_proto.ts";
@@ -75,15 +76,25 @@ export function composeOnnxModel(
 
 /**
  * The {@link SsdMetadata} of a `model.onnx` (its `ssd300` metadata entry).
- * @throws RangeError when the file has no valid entry (not an export of this tool)
+ * @throws DetectorModelError when the bytes are not an ONNX model with a valid entry (not an export of this tool)
  */
 export function readOnnxMetadata(bytes: Uint8Array): SsdMetadata {
-  const entry = decodeOnnxModel(bytes).metadataProps.find((p) => p.key === ONNX_METADATA_KEY);
-  if (!entry?.value) throw new RangeError(`no "${ONNX_METADATA_KEY}" metadata entry`);
-  const parsed = SsdMetadataSchema.safeParse(JSON.parse(entry.value));
+  let value: string | null | undefined;
+  try {
+    value = decodeOnnxModel(bytes).metadataProps.find((p) => p.key === ONNX_METADATA_KEY)?.value;
+  } catch (e) {
+    throw new DetectorModelError(`not an ONNX model (${(e as Error).message})`);
+  }
+  if (!value) throw new DetectorModelError(`not an SSD300 export: no "${ONNX_METADATA_KEY}" metadata entry`);
+  let parsed;
+  try {
+    parsed = SsdMetadataSchema.safeParse(JSON.parse(value));
+  } catch (e) {
+    throw new DetectorModelError(`metadata ${ONNX_METADATA_KEY}: ${(e as Error).message}`);
+  }
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RangeError(`metadata ${ONNX_METADATA_KEY}.${issue.path.join(".")}: ${issue.message}`);
+    throw new DetectorModelError(`metadata ${ONNX_METADATA_KEY}.${issue.path.join(".")}: ${issue.message}`);
   }
   return parsed.data;
 }

@@ -13,6 +13,7 @@
  */
 import type * as Ort from "onnxruntime-node";
 import { InputError } from "../core/errors.ts";
+import { READ_LIMITS, readRegularFile } from "../core/read_file.ts";
 import type { RgbImage } from "../image/codec.ts";
 import type { Detection, DetectOptions } from "../ssd/postprocess.ts";
 import { preprocessForSsd, SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
@@ -90,7 +91,8 @@ export class OnnxSsd {
   /**
    * A session of `bytes` (a model.onnx of `deno task export`) on `threads` CPU threads.
    * @throws OnnxRuntimeUnavailableError when the runtime does not load
-   * @throws RangeError when the model is not an export of this tool; ONNX Runtime's error when it refuses it
+   * @throws DetectorModelError when the model is not an export of this tool; ONNX Runtime's error when it
+   *   refuses it
    */
   static async create(bytes: Uint8Array, threads: number): Promise<OnnxSsd> {
     const ort = await loadOnnxRuntime();
@@ -193,9 +195,10 @@ export interface OnnxDetector {
  * Loads a `model.onnx` into ONNX Runtime as a detector: each image prepared as `deno task detect` does
  * (Pillow BILINEAR to 300 × 300, ImageNet normalisation), detections in the image's pixels, best first.
  * @param threads ONNX Runtime's intra-op threads
+ * @throws FileReadError when the file is missing, not a regular file or over the model size limit
  */
 export async function loadOnnxDetector(path: string, threads: number): Promise<OnnxDetector> {
-  const ssd = await OnnxSsd.create(await Deno.readFile(path), threads);
+  const ssd = await OnnxSsd.create(await readRegularFile(path, READ_LIMITS.model), threads);
   const { metadata } = ssd;
   const defaults = metadata.detect_defaults;
   return {

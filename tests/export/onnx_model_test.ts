@@ -20,6 +20,8 @@ import { initBackend } from "../../lib/engine/mod.ts";
 import {
   composeOnnxModel,
   decodeOnnxModel,
+  DetectorModelError,
+  encodeOnnxModel,
   exportClassNames,
   fractionalXyxyToBbox,
   hwioToOihw,
@@ -305,4 +307,10 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("readOnnxMetadata() refuses what is not an SSD300 export with a DetectorModelError", () => {
+  assert.throws(() => readOnnxMetadata(new TextEncoder().encode("not a model at all")), DetectorModelError);
+  const other = encodeOnnxModel(onnx.ModelProto.create({ irVersion: 7, producerName: "elsewhere" }));
+  assert.throws(() => readOnnxMetadata(other), /no "ssd300" metadata entry/);
 });
