@@ -1,6 +1,7 @@
 /**
  * Foundations every stage uses, with no TF.js: the known-error base class, JSON artifacts validated with zod
- * and written atomically, checksums, the zip reader, the seeded random generator, and path text.
+ * and written atomically, checksums, the zip reader, the seeded random generator, path text, HTML escaping
+ * (html.ts) and terminal text (terminal.ts).
  * @module
  */
 export {
@@ -17,6 +18,8 @@ export {
 } from "./artifacts.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
 export { describeValue, InputError } from "./errors.ts";
+export { escapeHtml, Html, html, type HtmlValue, joinHtml, rawHtml } from "./html.ts";
 export { withoutTrailingSlash } from "./paths.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
+export { terminalText, type TerminalTextOptions } from "./terminal.ts";
 export { readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "./zip.ts";

@@ -10,7 +10,6 @@ export {
   type DetectedObject,
   type Detector,
   type DetectorInput,
-  DetectorModelError,
   type DetectorOptions,
   fractionalXyxyToBbox,
   inputToRgb,
@@ -44,9 +43,15 @@ export {
   TF_DTYPES,
 } from "./graphdef.ts";
 export {
+  type CheckedModelJson,
+  checkModelJson,
+  DetectorModelError,
+  MAX_MODEL_JSON_BYTES,
+  MAX_MODEL_WEIGHT_BYTES,
   MODEL_JSON,
   type ModelJson,
   ModelJsonSchema,
+  type ShardFile,
   type SsdMetadata,
   SsdMetadataSchema,
 } from "./model_json.ts";
@@ -73,8 +78,12 @@ export {
 } from "./ssd_graph.ts";
 export {
   bundleWebApp,
+  checkModelFolder,
   checkServeFolders,
   createHandler,
+  LOOPBACK,
+  MAX_LISTED_IMAGES,
   type ServeFolders,
   ServeInputError,
+  startServer,
 } from "./serve.ts";

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { ArtifactError } from "../../lib/core/mod.ts";
+import { ArtifactError, escapeHtml } from "../../lib/core/mod.ts";
 import { toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
 import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/evaluation/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
-import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";
+import { buildReport, loadRunDir } from "../../lib/report/mod.ts";
 import { fakeRun, fixtureFolderDataset, type RunOutput, runPiped } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
