@@ -18,7 +18,7 @@ export {
 } from "./artifacts.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
 export { describeValue, InputError } from "./errors.ts";
-export { escapeHtml, Html, html, type HtmlValue, joinHtml, rawHtml } from "./html.ts";
+export { escapeHtml, joinMarkup, Markup, markup, type MarkupValue, rawMarkup } from "./html.ts";
 export { withoutTrailingSlash } from "./paths.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
 export { terminalText, type TerminalTextOptions } from "./terminal.ts";

@@ -10,7 +10,7 @@
  * (warning): training needs at least one target per image.
  * @module
  */
-import { validateArtifact } from "../core/mod.ts";
+import { terminalText, validateArtifact } from "../core/mod.ts";
 import { decodeImage, inspectImage } from "../image/mod.ts";
 import { assembleDataset, type BuildOptions, seededSplitOf } from "./build.ts";
 import { type CocoGroundTruth, CocoGroundTruthSchema } from "./coco_ground_truth.ts";
@@ -59,7 +59,9 @@ export function chooseCocoCategory(
   file: string,
   name?: string,
 ): { id: number; name: string } {
-  const list = gt.categories.map((c) => `${c.id}:${c.name}`).join(", ") || "none";
+  const list =
+    gt.categories.map((c) => `${c.id}:${terminalText(c.name, { keepNewlines: false })}`).join(", ") ||
+    "none";
   const found = name !== undefined
     ? gt.categories.filter((c) => c.name === name)
     : gt.categories.length === 1

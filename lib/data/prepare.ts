@@ -6,7 +6,7 @@
  * @module
  */
 import { Progress } from "../progress/mod.ts";
-import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
+import { sha256Hex, terminalText, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
 import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
 import { buildDataset } from "./build.ts";
 import { type CocoGroundTruth, CocoGroundTruthSchema, toCocoGroundTruth } from "./coco_ground_truth.ts";
@@ -215,7 +215,7 @@ export function formatPrepareSummary(s: PrepareSummary): string {
   const seed = d.split.seed !== null ? `, seed ${d.split.seed}` : "";
   return [
     `prepared ${d.counts.images} images, ${d.counts.boxes} ${
-      d.classes[1]
+      terminalText(d.classes[1], { keepNewlines: false })
     } boxes (${d.origin.layout} layout), ` +
     `split ${d.counts.train} train / ${d.counts.test} test (${d.split.method}${seed}) in ${
       s.seconds.toFixed(1)

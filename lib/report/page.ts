@@ -2,10 +2,10 @@
  * The report page: one self-contained HTML file (inline CSS, inline SVG, pictures as `data:` URIs, a Content
  * Security Policy that forbids every fetch, no script), assembled from the sections in the order a reader needs
  * them: title, smoke banner, how to read, hypothesis and verdict, results, settings, PR curves, training, gallery.
- * All markup is built with lib/core's `html` tag (every text escaped exactly once).
+ * All markup is built with lib/core's `markup` tag (every text escaped exactly once).
  * @module
  */
-import { type Html, html, joinHtml, rawHtml } from "../core/mod.ts";
+import { joinMarkup, type Markup, markup, rawMarkup } from "../core/mod.ts";
 import type { RunComparison } from "./compare.ts";
 import { objectNoun, type SettingsTable } from "./framing.ts";
 import { type Gallery } from "./gallery.ts";
@@ -15,7 +15,7 @@ import type { RunData } from "./run_dir.ts";
 import * as sections from "./sections.ts";
 import type { Verdict } from "./verdict.ts";
 
-const STYLE = rawHtml(`
+const STYLE = rawMarkup(`
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1180px; color: #222; padding: 0 16px; }
 h1 { font-size: 25px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 30px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .meta, .note, .small { color: #555; font-size: 13px; }
@@ -71,35 +71,19 @@ export interface ReportContent {
 
 /** The page. Pure: the same content gives the same text; no URL outside the page appears in it. */
 export function renderReportHtml(c: ReportContent): string {
-  const h: Html[] = [];
-  h.push(html`
-    <!DOCTYPE html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8">
-  `);
-  h.push(
-    html`
-      <meta http-equiv="Content-Security-Policy"
-        content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-    `,
-  );
-  h.push(html`
-    <title>${c.title}</title>
-    <style>${STYLE}</style>
-    </head>
-    <body>
-  `);
-  h.push(html`<h1>${c.title}</h1>`);
-  h.push(joinHtml([
-    html`
-      <p class="meta">Generated ${c.generatedAt} by <code>deno task report</code> from
-    `,
-    html`
-      ${plural(c.runs.length, "run directory", "run directories")}:
-    `,
-    joinHtml(c.runs.map((r) => html`<code>${r.dir}</code>`), ", "),
-    html`.</p>`,
+  const h: Markup[] = [];
+  h.push(markup`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">`);
+  h.push(joinMarkup([
+    markup`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; `,
+    markup`style-src 'unsafe-inline'">`,
+  ]));
+  h.push(markup`<title>${c.title}</title><style>${STYLE}</style></head><body>`);
+  h.push(markup`<h1>${c.title}</h1>`);
+  h.push(joinMarkup([
+    markup`<p class="meta">Generated ${c.generatedAt} by <code>deno task report</code> from `,
+    markup`${plural(c.runs.length, "run directory", "run directories")}: `,
+    joinMarkup(c.runs.map((r) => markup`<code>${r.dir}</code>`), ", "),
+    markup`.</p>`,
   ]));
   h.push(sections.smokeBanner(c.smokeReasons));
   h.push(sections.hypothesisSection(c.verdict, c.comparisons, c.runs));
@@ -110,6 +94,6 @@ export function renderReportHtml(c: ReportContent): string {
   h.push(sections.prCurveSection(c.runs, 0.5));
   h.push(sections.trainingSections(c.runs));
   h.push(gallerySection(c.gallery, c.runs.map((r) => r.name), objectNoun(c.runs)));
-  h.push(html`</body></html>\n`);
-  return joinHtml(h, "\n").markup;
+  h.push(markup`</body></html>\n`);
+  return joinMarkup(h, "\n").markup;
 }
