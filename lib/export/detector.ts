@@ -105,9 +105,9 @@ export function modelJsonUrl(modelUrl: string): string {
 }
 
 /** One shard's bytes (exactly `shard.bytes` of them), next to model.json at `modelUrl`. */
-async function readShard(modelUrl: string, shard: ShardFile): Promise<ArrayBuffer> {
+async function readShard(modelUrl: string, shard: ShardFile, i: number, n: number): Promise<ArrayBuffer> {
   const url = new URL(shard.name, modelUrl).href;
-  const bytes = await readBounded(url, `weight shard ${shard.name}`, shard.bytes, true);
+  const bytes = await readBounded(url, `weight shard ${i + 1} of ${n}`, shard.bytes, true);
   return bytes.buffer as ArrayBuffer;
 }
 
@@ -208,27 +208,28 @@ function filePath(url: string): string | undefined {
  * @throws DetectorModelError naming the URL and the size
  */
 async function readBounded(url: string, what: string, maxBytes: number, exact = false): Promise<Uint8Array> {
+  const path = filePath(url);
+  const where = path ?? url;
   const wrongSize = (size: string) =>
     new DetectorModelError(
-      `${url}: ${what} is ${size} bytes, ${exact ? "the manifest says" : "over the limit of"} ${maxBytes}`,
+      `${where}: ${what} is ${size} bytes, ${exact ? "the manifest says" : "over the limit of"} ${maxBytes}`,
     );
-  const path = filePath(url);
   const deno = (globalThis as { Deno?: typeof Deno }).Deno;
   if (path !== undefined && deno) {
     const info = await deno.stat(path).catch(() => null);
-    if (!info) throw new DetectorModelError(`${url}: ${what} is missing`);
-    if (!info.isFile) throw new DetectorModelError(`${url}: ${what} is not a regular file`);
+    if (!info) throw new DetectorModelError(`${where}: ${what} is missing`);
+    if (!info.isFile) throw new DetectorModelError(`${where}: ${what} is not a regular file`);
     if (exact ? info.size !== maxBytes : info.size > maxBytes) throw wrongSize(String(info.size));
   }
   let res: Response;
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new DetectorModelError(`${url}: cannot read ${what} (${(e as Error).message})`);
+    throw new DetectorModelError(`${where}: cannot read ${what} (${(e as Error).message})`);
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
-    throw new DetectorModelError(`${url}: cannot read ${what} (HTTP ${res.status})`);
+    throw new DetectorModelError(`${where}: cannot read ${what} (HTTP ${res.status})`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -261,16 +262,17 @@ async function readBounded(url: string, what: string, maxBytes: number, exact = 
  */
 export async function loadDetector(modelUrl: string): Promise<Detector> {
   const url = modelJsonUrl(modelUrl);
-  const text = new TextDecoder().decode(await readBounded(url, MODEL_JSON, MAX_MODEL_JSON_BYTES));
+  const where = filePath(url) ?? url;
+  const text = new TextDecoder().decode(await readBounded(url, "the model file", MAX_MODEL_JSON_BYTES));
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new DetectorModelError(`${url}: not valid JSON (${(e as Error).message})`);
+    throw new DetectorModelError(`${where}: not valid JSON (${(e as Error).message})`);
   }
-  const { model: modelJson, shards } = checkModelJson(json, url);
+  const { model: modelJson, shards } = checkModelJson(json, where);
   const buffers: ArrayBuffer[] = [];
-  for (const shard of shards) buffers.push(await readShard(url, shard));
+  for (const [i, shard] of shards.entries()) buffers.push(await readShard(url, shard, i, shards.length));
   const artifacts = tf.io.getModelArtifactsForJSONSync(
     modelJson as unknown as tf.io.ModelJSON,
     tf.io.getWeightSpecs(modelJson.weightsManifest as tf.io.WeightsManifestConfig),
@@ -280,7 +282,7 @@ export async function loadDetector(modelUrl: string): Promise<Detector> {
   try {
     model = await loadGraphModel(tf.io.fromMemory(artifacts));
   } catch (e) {
-    throw new DetectorModelError(`${url}: tfjs-converter cannot build the graph (${(e as Error).message})`);
+    throw new DetectorModelError(`${where}: tfjs-converter cannot build the graph (${(e as Error).message})`);
   }
   const metadata = modelJson.userDefinedMetadata.ssd300;
   const defaults = metadata.detect_defaults;
