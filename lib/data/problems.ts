@@ -3,7 +3,7 @@
  * problem it finds, each naming its file.
  * @module
  */
-import { InputError } from "../core/mod.ts";
+import { InputError, terminalText } from "../core/mod.ts";
 
 /** One problem with the input data, naming the file it is about. */
 export interface DataProblem {
@@ -17,7 +17,7 @@ export class DatasetError extends InputError {
   constructor(readonly problems: DataProblem[]) {
     super(
       `${problems.length} problem${problems.length === 1 ? "" : "s"} in the input data:\n` +
-        problems.map((p) => `  - ${p.file}: ${p.message}`).join("\n"),
+        problems.map((p) => `  - ${terminalText(p.file, { keepNewlines: false })}: ${p.message}`).join("\n"),
     );
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Hostile text through every user-controlled field (issue 20, escaping in one place): markup
  * (`<img src=x onerror=alert(1)>`, `</script>`, quotes, `&`) and terminal controls (ESC sequences, BEL, CR, NUL,
- * a newline that would start a forged line) in a COCO category name and image file names, run.json names,
+ * a newline that would start a forged line) in a COCO category name, image file names and their folder (the
+ * dataset's origin), run.json names,
  * descriptions, starting point and settings, run folder names and the report's --title, through the real
  * tasks (`deno task prepare`, `ap`, `report`, under their own permissions). The report must show each text
  * escaped exactly once and never raw (checked on the file and on Chromium's DOM), and nothing the tasks print
@@ -39,6 +40,8 @@ const DESCRIPTION = `about ${MARKUP}${ESCAPES}\0${FORGED}`;
 const SETTING = `note ${MARKUP}${ESCAPES}${FORGED}`;
 const START_FILE = `${MARKUP_SEGMENT}${ESCAPES}.pth`;
 const TITLE = `Title ${MARKUP}${ESCAPES}\0${FORGED}`;
+/** The image folder (dataset.json's origin): a name with markup and controls too. */
+const IMAGES = `images ${MARKUP_SEGMENT}${ESCAPES}${FORGED}`;
 
 /** What a terminal must never receive: C0 controls but LF (and TAB), DEL, C1. */
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
@@ -67,10 +70,10 @@ function assertEscapedOnce(html: string, value: string, what: string): void {
 /** Copies the COCO fixture with hostile category and file names; returns the instances.json path. */
 async function hostileCoco(dir: string, categories: "both" | "one"): Promise<string> {
   const coco = JSON.parse(await Deno.readTextFile(`${FIXTURES_ROOT}/coco/instances.json`));
-  await Deno.mkdir(`${dir}/images/<`, { recursive: true });
+  await Deno.mkdir(`${dir}/${IMAGES}/<`, { recursive: true });
   coco.images.forEach((im: { file_name: string }, i: number) => {
     const name = fileName(i + 1);
-    Deno.copyFileSync(`${FIXTURE_DIR}/PNGImages/${im.file_name}`, `${dir}/images/${name}`);
+    Deno.copyFileSync(`${FIXTURE_DIR}/PNGImages/${im.file_name}`, `${dir}/${IMAGES}/${name}`);
     im.file_name = name;
   });
   coco.categories[0].name = CATEGORY;
@@ -89,15 +92,27 @@ Deno.test("hostile names reach the report escaped exactly once and the terminal 
     // prepare refuses a file with two categories, listing both names: visible escapes, no forged line
     const both = await denoTask("prepare", [
       "-q",
-      ...["--data", await hostileCoco(dir, "both"), "--images", `${dir}/images`, "--out", `${dir}/ds`],
+      ...["--data", await hostileCoco(dir, "both"), "--images", `${dir}/${IMAGES}`, "--out", `${dir}/ds`],
     ]);
     assert.equal(both.code, 1, both.stderr);
     assertCleanTerminal(both, "prepare (two categories)");
     assert.ok(both.stderr.includes("walker<img src=x onerror=alert(1)></script>'\"&\\x1b[2J\\x1b]0;title"));
     assert.ok(both.stderr.includes("\\x07\\x07\\r\\0\\nFORGED: ok"), both.stderr);
 
+    // a missing image is listed by its path: the folder's and the file's newlines cannot start a line
+    const coco = await hostileCoco(dir, "one");
+    const missing = JSON.parse(await Deno.readTextFile(coco));
+    missing.images[0].file_name = `gone ${MARKUP_SEGMENT}${ESCAPES}${FORGED}.png`;
+    await Deno.writeTextFile(`${dir}/missing.json`, JSON.stringify(missing));
+    const gone = await denoTask("prepare", [
+      ...["--data", `${dir}/missing.json`, "--images", `${dir}/${IMAGES}`, "--out", `${dir}/ds`],
+    ]);
+    assert.equal(gone.code, 1, gone.stderr);
+    assertCleanTerminal(gone, "prepare (missing image)");
+    assert.match(gone.stderr, /images <img src=x onerror=alert\(1\)>'"&\\x1b\[2J.*\\nFORGED: ok\/gone /);
+
     const prepared = await denoTask("prepare", [
-      ...["--data", await hostileCoco(dir, "one"), "--images", `${dir}/images`, "--out", `${dir}/ds`],
+      ...["--data", await hostileCoco(dir, "one"), "--images", `${dir}/${IMAGES}`, "--out", `${dir}/ds`],
       ...["--test-size", "6"],
     ]);
     assert.equal(prepared.code, 0, prepared.stderr);
