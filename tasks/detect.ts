@@ -22,7 +22,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { checkOutputFile } from "../lib/core/mod.ts";
+import { checkOutputFile, READ_LIMITS, readRegularFile } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
 import { listImageInputs, predictImage, predictImagesOn } from "../lib/evaluation/mod.ts";
 import { decodeImage } from "../lib/image/mod.ts";
@@ -70,8 +70,10 @@ async function main(args: string[]): Promise<void> {
   }
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
   if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
-  const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
-  const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
+  const inputs = f.images === undefined ? [] : await listImageInputs(f.images, (note) => console.error(note));
+  const img = f.image === undefined
+    ? undefined
+    : decodeImage(await readRegularFile(f.image, READ_LIMITS.image), f.image);
   // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)
   const engine = await initEngine({
     backend: f.backend,

@@ -105,7 +105,7 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   }
   if (f.data !== undefined && !/^https?:\/\//.test(f.data)) await checkInputFiles(f, ["data", "images"]);
   const input = f.images !== undefined
-    ? await openCocoInput(f.data!, f.images)
+    ? await openCocoInput(f.data!, f.images, { quiet: f.quiet })
     : await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
   if (f.testSize !== undefined && !input.presplit && f.testSize >= input.imageCount) {
     throw new UsageError(

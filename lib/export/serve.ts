@@ -16,7 +16,7 @@
  *   folder, a regular file, and exactly of the size its manifest implies.
  * @module
  */
-import { InputError } from "../core/mod.ts";
+import { FileReadError, InputError, readRegularFile, walkFiles } from "../core/mod.ts";
 import {
   checkModelJson,
   DetectorModelError,
@@ -116,32 +116,6 @@ async function resolveInside(root: string, name: string): Promise<Resolved> {
 }
 
 /**
- * A regular file's bytes, at most `maxBytes`: the size is checked before reading and the read stops there
- * (a local equivalent, for the server's needs, of the inputs' bounded read).
- * @throws DetectorModelError naming the file when it is larger
- */
-async function readBoundedFile(path: string, maxBytes: number): Promise<Uint8Array> {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const info = await file.stat();
-    if (!info.isFile) throw new DetectorModelError(`${path}: not a regular file`);
-    if (info.size > maxBytes) {
-      throw new DetectorModelError(`${path}: ${info.size} bytes, over the limit of ${maxBytes}`);
-    }
-    const bytes = new Uint8Array(info.size);
-    let at = 0;
-    while (at < bytes.length) {
-      const n = await file.read(bytes.subarray(at));
-      if (n === null) break;
-      at += n;
-    }
-    return bytes.subarray(0, at);
-  } finally {
-    file.close();
-  }
-}
-
-/**
  * Checks a model folder as the detector will read it: `model.json` a regular file inside the folder, at most
  * {@link MAX_MODEL_JSON_BYTES}, valid JSON that passes `checkModelJson` (schema and manifest), and every shard it
  * lists present inside the folder (symlinks resolved), a regular file, of exactly its manifest size.
@@ -160,9 +134,10 @@ export async function checkModelFolder(modelDir: string): Promise<ShardFile[]> {
   const where = `${modelDir}/${MODEL_JSON}`;
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(await readBoundedFile(json.path, MAX_MODEL_JSON_BYTES)));
+    const limit = { maxBytes: MAX_MODEL_JSON_BYTES, what: MODEL_JSON };
+    value = JSON.parse(new TextDecoder().decode(await readRegularFile(json.path, limit)));
   } catch (e) {
-    if (e instanceof DetectorModelError) throw new DetectorModelError(e.message.replace(json.path, where));
+    if (e instanceof FileReadError) throw new DetectorModelError(`${where}: ${e.reason}`);
     throw new DetectorModelError(`${where}: not valid JSON (${(e as Error).message})`);
   }
   const { shards } = checkModelJson(value, where);
@@ -261,19 +236,13 @@ function plainName(segment: string): string | undefined {
   return /^[^/\\\0]+$/.test(name) && !name.startsWith(".") ? name : undefined;
 }
 
-/** The image names `/images/` lists: plain image names that resolve to regular files inside the folder. */
-async function listImages(root: string): Promise<string[]> {
-  const candidates: string[] = [];
-  for await (const e of Deno.readDir(root)) {
-    if (!e.isDirectory && IMAGE_NAME.test(e.name) && !e.name.startsWith(".")) candidates.push(e.name);
-  }
-  candidates.sort();
-  const names: string[] = [];
-  for (const name of candidates) {
-    if (names.length >= MAX_LISTED_IMAGES) break;
-    if ((await resolveInside(root, name)).ok) names.push(name);
-  }
-  return names;
+/**
+ * The image names `/images/` lists: the folder's own regular files with an image name (lib/core `walkFiles`: no
+ * link out of the folder, each file once), the first {@link MAX_LISTED_IMAGES}.
+ */
+async function listImages(dir: string): Promise<string[]> {
+  const { files } = await walkFiles(dir, { maxDepth: 0 });
+  return files.filter((name) => IMAGE_NAME.test(name)).slice(0, MAX_LISTED_IMAGES);
 }
 
 /**
@@ -309,7 +278,7 @@ export function createHandler(folders: ServeFolders, host: string): (req: Reques
     }
     if (area === "images" && roots.images !== undefined) {
       if (rest === "" && !more.length) {
-        const names = await listImages(roots.images);
+        const names = await listImages(folders.imagesDir!);
         return respond(head ? null : JSON.stringify(names), 200, CONTENT_TYPES.json);
       }
       if (name && IMAGE_NAME.test(name)) return serveFile(roots.images, name, head);
