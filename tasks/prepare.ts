@@ -21,7 +21,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { withoutTrailingSlash } from "../lib/core/mod.ts";
+import { terminalText, withoutTrailingSlash } from "../lib/core/mod.ts";
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
@@ -120,7 +120,9 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
 
 async function main(args: string[]): Promise<void> {
   const s = await runPrepare(args);
-  for (const w of s.dataset.warnings) console.error(`warning: ${w.file}: ${w.message}`);
+  for (const w of s.dataset.warnings) {
+    console.error(`warning: ${terminalText(w.file, { keepNewlines: false })}: ${w.message}`);
+  }
   console.log(formatPrepareSummary(s));
 }
 

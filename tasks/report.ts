@@ -7,7 +7,7 @@
  */
 import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { MAX_PIXELS_FLAG } from "../lib/cli/common_flags.ts";
-import { checkOutputFile, InputError, writeFileAtomic } from "../lib/core/mod.ts";
+import { checkOutputFile, InputError, terminalText, writeFileAtomic } from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
 import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/evaluation/mod.ts";
 import {
@@ -73,7 +73,8 @@ async function main(args: string[]): Promise<void> {
   const given = f.dataset === undefined ? undefined : await readDataset(f.dataset); // a bad one fails first
   const runs = [];
   for (const dir of dirs) runs.push(await loadRunDir(dir));
-  console.error(`report: ${runs.length} run(s): ${runs.map((r) => `${r.name} (${r.kind})`).join(", ")}`);
+  const names = runs.map((r) => `${terminalText(r.name, { keepNewlines: false })} (${r.kind})`);
+  console.error(`report: ${runs.length} run(s): ${names.join(", ")}`);
 
   let images: ReportOptions["images"];
   let dataset: DatasetInfo | undefined;

@@ -9,9 +9,14 @@
  *   from Deno (not found, permission denied, …) → `<task>: <message>` on stderr, exit 1, no stack.
  * - Anything else is a bug: its stack on stderr, exit 1.
  * `--debug` (removed from the arguments before `main` sees them) or `SSD_DEBUG=1` adds the stack to every error.
+ *
+ * Everything the task prints through `console` while it runs — its own lines, the lines above, messages of the
+ * stages — passes through lib/core `terminalText`: control characters in names from the user's files (ESC, BEL,
+ * CR, NUL, C1, bidi overrides) are shown as escapes, never acted on by the terminal.
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import { terminalText } from "../core/terminal.ts";
 import { HelpRequested, UsageError } from "./flags.ts";
 
 /** Errors from the runtime that are about the user's files, not our code. */
@@ -59,6 +64,31 @@ function debugFromEnv(): boolean {
   return ["1", "true"].includes(Deno.env.get("SSD_DEBUG") ?? "");
 }
 
+/** The console methods that write to stdout or stderr. */
+const CONSOLE_METHODS = ["log", "info", "debug", "error", "warn"] as const;
+
+/** One console call's arguments as the text it prints (strings as they are, other values inspected). */
+function consoleText(args: unknown[]): string {
+  return args.map((a) => (typeof a === "string" ? a : Deno.inspect(a))).join(" ");
+}
+
+/**
+ * Runs `fn` with every console method ({@link CONSOLE_METHODS}) printing `terminalText` of its arguments (as
+ * one string, so that `%` in a name is never a format directive); the methods are restored afterwards.
+ */
+export async function withTerminalSafeConsole<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = CONSOLE_METHODS.map((m) => console[m]);
+  CONSOLE_METHODS.forEach((m, i) => {
+    const original = saved[i];
+    console[m] = (...args: unknown[]) => original.call(console, terminalText(consoleText(args)));
+  });
+  try {
+    return await fn();
+  } finally {
+    CONSOLE_METHODS.forEach((m, i) => (console[m] = saved[i]));
+  }
+}
+
 /**
  * Runs a task's `main(args)`, prints the outcome of what it throws ({@link outcomeOf}) and returns the exit code
  * (0 when it returns). For tests; tasks end with {@link runTask}.
@@ -70,15 +100,17 @@ export async function runCli(
   args: readonly string[] = Deno.args,
 ): Promise<0 | 1 | 2> {
   const debug = args.includes("--debug") || debugFromEnv();
-  try {
-    await main(args.filter((a) => a !== "--debug"));
-    return 0;
-  } catch (e) {
-    const outcome = outcomeOf(task, e, debug);
-    for (const line of outcome.stdout) console.log(line);
-    for (const line of outcome.stderr) console.error(line);
-    return outcome.code;
-  }
+  return await withTerminalSafeConsole(async () => {
+    try {
+      await main(args.filter((a) => a !== "--debug"));
+      return 0;
+    } catch (e) {
+      const outcome = outcomeOf(task, e, debug);
+      for (const line of outcome.stdout) console.log(line);
+      for (const line of outcome.stderr) console.error(line);
+      return outcome.code;
+    }
+  });
 }
 
 /** Runs a task's `main(args)` ({@link runCli}) and exits with its code. Never returns. */

@@ -11,6 +11,7 @@ import {
   READ_LIMITS,
   readRegularFile,
   sha256Hex,
+  terminalText,
   writeFileAtomic,
   writeJsonArtifact,
 } from "../core/mod.ts";
@@ -236,7 +237,7 @@ export function formatPrepareSummary(s: PrepareSummary): string {
   const seed = d.split.seed !== null ? `, seed ${d.split.seed}` : "";
   return [
     `prepared ${d.counts.images} images, ${d.counts.boxes} ${
-      d.classes[1]
+      terminalText(d.classes[1], { keepNewlines: false })
     } boxes (${d.origin.layout} layout), ` +
     `split ${d.counts.train} train / ${d.counts.test} test (${d.split.method}${seed}) in ${
       s.seconds.toFixed(1)

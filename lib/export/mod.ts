@@ -11,7 +11,6 @@ export {
   type DetectedObject,
   type Detector,
   type DetectorInput,
-  DetectorModelError,
   type DetectorOptions,
   fractionalXyxyToBbox,
   inputToRgb,
@@ -90,9 +89,15 @@ export {
   TF_DTYPES,
 } from "./graphdef.ts";
 export {
+  type CheckedModelJson,
+  checkModelJson,
+  DetectorModelError,
+  MAX_MODEL_JSON_BYTES,
+  MAX_MODEL_WEIGHT_BYTES,
   MODEL_JSON,
   type ModelJson,
   ModelJsonSchema,
+  type ShardFile,
   type SsdMetadata,
   SsdMetadataSchema,
 } from "./model_json.ts";
@@ -128,8 +133,12 @@ export {
 } from "./ssd_network.ts";
 export {
   bundleWebApp,
+  checkModelFolder,
   checkServeFolders,
   createHandler,
+  LOOPBACK,
+  MAX_LISTED_IMAGES,
   type ServeFolders,
   ServeInputError,
+  startServer,
 } from "./serve.ts";

@@ -71,3 +71,28 @@ Deno.test("runCli() returns the exit code, removes --debug from the arguments an
   assert.deepEqual(err.slice(0, 3), ["t: bad", "see deno task t --help", "t: gone"]);
   assert.match(err[3], /InputError: gone\n\s+at /, "--debug shows the stack");
 });
+
+Deno.test("runCli() shows control characters of everything printed meanwhile as escapes, and restores console", async () => {
+  const [log, error, warn] = [console.log, console.error, console.warn];
+  const out: string[] = [];
+  console.log = console.error = console.warn = (...a: unknown[]) => out.push(a.join(" "));
+  const saved = [console.log, console.error, console.warn];
+  const name = "figure\x1b[2J\x1b]0;pwned\x07\r\0";
+  try {
+    const code = await runCli("t", () => {
+      console.log(`prepared 3 ${name} boxes`);
+      console.warn("%c", { name });
+      console.error("line one\nline two");
+      throw new InputError(`${name}.png: not a valid PNG`);
+    }, []);
+    assert.equal(code, 1);
+    assert.deepEqual([console.log, console.error, console.warn], saved, "console restored");
+  } finally {
+    [console.log, console.error, console.warn] = [log, error, warn];
+  }
+  assert.equal(out[0], "prepared 3 figure\\x1b[2J\\x1b]0;pwned\\x07\\r\\0 boxes");
+  assert.equal(out[1], '%c { name: "figure\\x1b[2J\\x1b]0;pwned\\x07\\r\\x00" }');
+  assert.equal(out[2], "line one\nline two");
+  assert.equal(out[3], "t: figure\\x1b[2J\\x1b]0;pwned\\x07\\r\\0.png: not a valid PNG");
+  assert.doesNotMatch(out.join("\n"), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+});
