@@ -6,6 +6,8 @@
 import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
 import { describeValue, InputError } from "./errors.ts";
+import { knownIoError } from "./io_errors.ts";
+import { STAGING_DIR } from "./paths.ts";
 
 /** An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields. */
 export class ArtifactError extends InputError {
@@ -137,21 +139,36 @@ const tempPrefix = (file: string) => `${basename(file)}.tmp-`;
 /**
  * Writes `bytes` to `file` atomically: a temporary file `<file>.tmp-<pid>-<random>` in the same directory, then a
  * rename, so that readers never see a partial file and an interrupted write leaves the previous version in place.
- * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}).
- * @throws OutputIsDirectoryError if `file` is an existing directory.
+ * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}). A file staged in a locked
+ * run folder (lib/core/run_folder.ts) is written directly: its commit is the atomic step.
+ * @throws OutputIsDirectoryError if `file` is an existing directory; FileSystemError for a known I/O failure
+ *   (no space, read-only, …), naming the file
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(file), { recursive: true });
+  const write = (path: string) =>
+    typeof bytes === "string" ? Deno.writeTextFile(path, bytes) : Deno.writeFile(path, bytes);
+  if (file.includes(`/${STAGING_DIR}/`) || file.startsWith(`${STAGING_DIR}/`)) {
+    try {
+      await Deno.mkdir(dirname(file), { recursive: true });
+      return await write(file);
+    } catch (e) {
+      throw knownIoError(e, file) ?? e;
+    }
+  }
+  try {
+    await Deno.mkdir(dirname(file), { recursive: true });
+  } catch (e) {
+    throw knownIoError(e, dirname(file)) ?? e;
+  }
   await checkOutputFile(file);
   await removeStaleTemps(dirname(file), tempPrefix(file));
   const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`; // tempPrefix(file) + pid
   try {
-    if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
-    else await Deno.writeFile(tmp, bytes);
+    await write(tmp);
     await Deno.rename(tmp, file);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw knownIoError(e, file) ?? e;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Foundations every stage uses, with no TF.js: the known-error base class, JSON artifacts validated with zod
- * and written atomically, checksums, the zip reader, the seeded random generator, and path text.
+ * and written atomically, run folders (one writer, all-or-nothing sets of files), known I/O failures, checksums,
+ * the zip reader, the seeded random generator, and path text (output names derived from input names).
  * @module
  */
 export {
@@ -17,6 +18,25 @@ export {
 } from "./artifacts.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
 export { describeValue, InputError } from "./errors.ts";
-export { withoutTrailingSlash } from "./paths.ts";
+export { FileSystemError, KNOWN_IO_CODES, knownIoError, naming } from "./io_errors.ts";
+export {
+  MAX_DERIVED_DEPTH,
+  MAX_SEGMENT_BYTES,
+  OutputNames,
+  publicPath,
+  RUN_META_DIR,
+  safeSegments,
+  withoutTrailingSlash,
+} from "./paths.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
+export {
+  type ComposedRunLock,
+  lockComposedRun,
+  type LockHolder,
+  lockRunFolder,
+  OutputFolderError,
+  RunFolder,
+  RunFolderBusyError,
+  withRunFolder,
+} from "./run_folder.ts";
 export { readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "./zip.ts";
