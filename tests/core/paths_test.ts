@@ -44,7 +44,7 @@ Deno.test("OutputNames.take() gives hostile names paths inside the folder, never
     assert.ok(inside(rel), `${JSON.stringify(name)} → ${rel}`);
     assert.ok(rel.startsWith("annotated/"), rel);
     assert.ok(!rel.split("/").some((s) => s.startsWith(".")), rel);
-    assert.ok(!/[\u0000-\u001f]/.test(rel), rel);
+    assert.ok(![...rel].some((c) => c.charCodeAt(0) < 0x20), rel);
   }
   assert.equal(names.take("a/../../../photos/q.jpg", { ext: ".jpg" }), "a/photos/q.jpg");
 });
