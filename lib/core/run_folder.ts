@@ -21,7 +21,7 @@
  * exclude each other without ever waiting on their own children.
  * @module
  */
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "./errors.ts";
 import { knownIoError, naming } from "./io_errors.ts";
 import { publicPath, RUN_META_DIR, STAGING_DIR } from "./paths.ts";
@@ -177,6 +177,9 @@ function isInside(rel: string): boolean {
 }
 
 function checkInside(rel: string): string {
+  if (rel.split("/")[0] === RUN_META_DIR) {
+    throw new OutputFolderError(`${rel}: the name ${RUN_META_DIR} is kept for the writer's bookkeeping`);
+  }
   if (!isInside(rel)) throw new Error(`not a path inside a run folder: ${JSON.stringify(rel)} (a bug)`);
   return rel;
 }
@@ -235,6 +238,22 @@ export class RunFolder {
     const path = join(this.dir, STAGING_DIR, checkInside(rel));
     try {
       Deno.mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      throw knownIoError(e, path) ?? e;
+    }
+    this.#staged = true;
+    return path;
+  }
+
+  /**
+   * The staging folder itself, for a writer that takes a folder (it writes `<that>/train-log.json`, …): what it
+   * writes there is committed as if each file had been {@link staged}.
+   */
+  stagingDir(): string {
+    this.#check();
+    const path = join(this.dir, STAGING_DIR);
+    try {
+      Deno.mkdirSync(path, { recursive: true });
     } catch (e) {
       throw knownIoError(e, path) ?? e;
     }
@@ -502,4 +521,77 @@ export async function withRunFolder<T>(
   if (held) return await fn(held);
   await using folder = await lockRunFolder(dir, task);
   return await fn(folder);
+}
+
+/**
+ * Output files the user names (`report --out report.html`, `detect --out a.png --json a.json`): the folder of each
+ * locked ({@link lockRunFolder}; one lock for files in the same folder), each file staged, all committed
+ * together — one set per folder, the folders in the order of the paths (put the file that says the others are
+ * complete last).
+ */
+export class OutputFiles implements AsyncDisposable {
+  /** @internal use {@link lockOutputFiles} */
+  constructor(
+    readonly paths: readonly string[],
+    readonly folders: readonly RunFolder[],
+    readonly folderOf: RunFolder[],
+  ) {}
+
+  #folder(path: string): RunFolder {
+    const i = this.paths.indexOf(path);
+    if (i < 0) throw new Error(`${path} is not one of the output files ${this.paths.join(", ")} (a bug)`);
+    return this.folderOf[i];
+  }
+
+  /** Where to write output file `path` (one of those locked). */
+  staged(path: string): string {
+    return this.#folder(path).staged(basename(path));
+  }
+
+  /** Commits every folder's staged files (in the order of the paths). */
+  async commit(): Promise<void> {
+    for (const folder of this.folders) await folder.commit();
+  }
+
+  /** Releases every folder (uncommitted files are discarded). */
+  async release(): Promise<void> {
+    for (const folder of [...this.folders].reverse()) await folder.release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+/** The real path of an existing folder, else its absolute spelling. */
+async function folderIdentity(dir: string): Promise<string> {
+  return await Deno.realPath(dir).catch(() => resolve(dir));
+}
+
+/**
+ * Locks the folders of output files `paths` for `task` ({@link OutputFiles}); a folder named twice (or by two
+ * spellings) is locked once.
+ * @throws as {@link lockRunFolder}
+ */
+export async function lockOutputFiles(task: string, paths: readonly string[]): Promise<OutputFiles> {
+  const folders: RunFolder[] = [];
+  const ids: string[] = [];
+  const folderOf: RunFolder[] = [];
+  try {
+    for (const path of paths) {
+      const dir = dirname(path);
+      const id = await folderIdentity(dir);
+      let i = ids.indexOf(id);
+      if (i < 0) {
+        folders.push(await lockRunFolder(dir, task));
+        ids.push(await folderIdentity(dir)); // exists now: its real path
+        i = ids.length - 1;
+      }
+      folderOf.push(folders[i]);
+    }
+  } catch (e) {
+    for (const f of folders.reverse()) await f.release();
+    throw e;
+  }
+  return new OutputFiles(paths, folders, folderOf);
 }

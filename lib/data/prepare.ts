@@ -2,11 +2,19 @@
  * `deno task prepare` as a library: open the Penn-Fudan release (a zip, a directory, or a download into the
  * cache) or a COCO instances file with its image directory, build and validate the dataset, and write the run directory — `dataset.json`, `annotations.coco.json`
  * (COCO ground truth of the test split) and, when asked, preview PNGs with mask overlays and boxes. Nothing is
- * written unless the whole dataset is valid; `dataset.json` is written last (its presence means complete).
+ * written unless the whole dataset is valid; the files are committed as one set (lib/core/run_folder.ts), so a
+ * failure (a full disk, a crash) leaves the previous set as it was.
  * @module
  */
 import { Progress } from "../progress/mod.ts";
-import { sha256Hex, writeFileAtomic, writeJsonArtifact } from "../core/mod.ts";
+import {
+  OutputNames,
+  type RunFolder,
+  sha256Hex,
+  withRunFolder,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../core/mod.ts";
 import { decodeImage, decodeMask, drawBoxes, encodePng, overlayMask } from "../image/mod.ts";
 import { buildDataset } from "./build.ts";
 import { type CocoGroundTruth, CocoGroundTruthSchema, toCocoGroundTruth } from "./coco_ground_truth.ts";
@@ -130,6 +138,10 @@ function withCount(input: Omit<PrepareInput, "imageCount" | "presplit">): Prepar
   return { ...input, imageCount: scan.items.length, presplit: scan.layout === "presplit" };
 }
 
+const DATASET_FILE = "dataset.json";
+const COCO_FILE = "annotations.coco.json";
+const PREVIEW_DIR = "preview";
+
 /** Options of {@link prepareRunDir}. */
 export interface PrepareOptions {
   out: string;
@@ -143,6 +155,8 @@ export interface PrepareOptions {
   quiet?: boolean;
   /** COCO input: the category to keep (needed when the file has several). */
   category?: string;
+  /** `out` locked by the caller (lib/core/run_folder.ts); else it is locked while the files are written */
+  folder?: RunFolder;
 }
 
 /**
@@ -176,37 +190,40 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
     progress.finish();
   }
   const coco = toCocoGroundTruth(dataset, "test");
-  const previews: string[] = [];
-  for (const image of dataset.images.slice(0, o.previews ?? 0)) {
-    const rgb = decodeImage(input.source.read(image.file), image.file);
-    const base = image.mask === null
-      ? rgb
-      : overlayMask(rgb, decodeMask(input.source.read(image.mask), image.mask), 0.45);
-    const drawn = drawBoxes(
-      base,
-      [
-        ...image.boxes.map((box, i) => ({
-          box: box as [number, number, number, number],
-          label: `${categoryName(dataset)} ${image.instance_ids[i]}`,
-          color: [230, 30, 30] as [number, number, number],
-        })),
-        ...(image.crowd ?? []).map((c) => ({
-          box: c.box as [number, number, number, number],
-          label: "crowd (ignored)",
-          color: [160, 160, 160] as [number, number, number],
-        })),
-      ],
-      { lineWidth: 2 },
-    );
-    const file = `${o.out}/preview/${image.name}.png`;
-    await writeFileAtomic(file, encodePng(drawn));
-    previews.push(file);
-  }
-  const cocoPath = `${o.out}/annotations.coco.json`;
-  await writeJsonArtifact(cocoPath, CocoGroundTruthSchema, coco);
-  const datasetPath = `${o.out}/dataset.json`;
-  await writeJsonArtifact(datasetPath, DatasetSchema, dataset);
-  return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
+  return await withRunFolder(o.folder, o.out, "prepare", async (folder) => {
+    const previews: string[] = [];
+    const names = new OutputNames(); // two images of one name (COCO folders) get two previews
+    for (const image of dataset.images.slice(0, o.previews ?? 0)) {
+      const rgb = decodeImage(input.source.read(image.file), image.file);
+      const base = image.mask === null
+        ? rgb
+        : overlayMask(rgb, decodeMask(input.source.read(image.mask), image.mask), 0.45);
+      const drawn = drawBoxes(
+        base,
+        [
+          ...image.boxes.map((box, i) => ({
+            box: box as [number, number, number, number],
+            label: `${categoryName(dataset)} ${image.instance_ids[i]}`,
+            color: [230, 30, 30] as [number, number, number],
+          })),
+          ...(image.crowd ?? []).map((c) => ({
+            box: c.box as [number, number, number, number],
+            label: "crowd (ignored)",
+            color: [160, 160, 160] as [number, number, number],
+          })),
+        ],
+        { lineWidth: 2 },
+      );
+      const rel = names.take(`${image.name}.png`, { folder: PREVIEW_DIR });
+      await writeFileAtomic(folder.staged(rel), encodePng(drawn));
+      previews.push(folder.path(rel));
+    }
+    await writeJsonArtifact(folder.staged(COCO_FILE), CocoGroundTruthSchema, coco);
+    await writeJsonArtifact(folder.staged(DATASET_FILE), DatasetSchema, dataset);
+    await folder.commit({ replace: [PREVIEW_DIR] }); // previews of an earlier run that are not in this one go
+    const [datasetPath, cocoPath] = [folder.path(DATASET_FILE), folder.path(COCO_FILE)];
+    return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
+  });
 }
 
 /** What `deno task prepare` prints: counts, layout, split and time, then the files written. */
