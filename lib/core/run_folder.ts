@@ -136,7 +136,7 @@ async function takeLock(dir: string, name: string, task: string): Promise<HeldLo
       file = await Deno.open(path, { read: true, write: true, create: true });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound && attempt < 20) continue; // the meta folder went meanwhile
-      throw knownIoError(e, path) ?? e;
+      throw knownIoError(e, dir) ?? e; // the folder is what the user named
     }
     if (!(await file.tryLock(true))) {
       file.close();

@@ -6,7 +6,7 @@
  * if the server still has the same file.
  * @module
  */
-import { exists, InputError, sha256Hex, writeFileAtomic } from "../core/mod.ts";
+import { exists, InputError, knownIoError, sha256Hex, writeFileAtomic } from "../core/mod.ts";
 
 /** The official Penn-Fudan release. */
 export const PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -197,6 +197,8 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   } catch (e) {
     await reader.cancel().catch(() => {});
     if (e instanceof DownloadError) throw e;
+    const io = knownIoError(e, partPath); // the disk, not the connection (a full cache, …)
+    if (io) throw io;
     throw new DownloadError(url, `connection lost after ${received} bytes (${(e as Error).message})`, hint);
   } finally {
     file.close();
