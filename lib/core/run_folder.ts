@@ -129,8 +129,17 @@ class HeldLock {
  */
 async function takeLock(dir: string, name: string, task: string): Promise<HeldLock> {
   const path = join(dir, name);
+  const meta = dirname(path);
+  // the lock file is truncated and written: never through a link to someone else's file
+  const notOurs = () => new OutputFolderError(`${path}: is not a plain file of ours (a link?); remove it`);
   for (let attempt = 0;; attempt++) {
-    await naming(dir, () => Deno.mkdir(dirname(path), { recursive: true }));
+    const metaInfo = await naming(dir, () => lstatOrNull(meta));
+    if (metaInfo && !metaInfo.isDirectory) {
+      throw new OutputFolderError(`${meta}: is not a folder (a link?); remove it`);
+    }
+    if (!metaInfo) await naming(dir, () => Deno.mkdir(meta, { recursive: true }));
+    const before = await lstatOrNull(path);
+    if (before && !before.isFile) throw notOurs();
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true, write: true, create: true });
@@ -143,10 +152,15 @@ async function takeLock(dir: string, name: string, task: string): Promise<HeldLo
       const text = await Deno.readTextFile(path).catch(() => "");
       throw new RunFolderBusyError(dir, parseHolder(text));
     }
-    const [mine, there] = [await file.stat(), await statOrNull(path)];
+    const [mine, there] = [await file.stat(), await lstatOrNull(path)];
     if (there === null || there.ino !== mine.ino || there.dev !== mine.dev) {
-      file.close(); // a released lock file; take the new one
-      continue;
+      file.close();
+      if (there !== null && !there.isFile) throw notOurs();
+      continue; // a released lock file (its holder removed it before unlocking): take the new one
+    }
+    if ((mine.nlink ?? 1) > 1) {
+      file.close();
+      throw notOurs();
     }
     const holder: LockHolder = { pid: Deno.pid, task, started: new Date().toISOString() };
     try {
@@ -182,6 +196,17 @@ function checkInside(rel: string): string {
   }
   if (!isInside(rel)) throw new Error(`not a path inside a run folder: ${JSON.stringify(rel)} (a bug)`);
   return rel;
+}
+
+/** Whether every folder on the way from `dir` to `rel` is a real folder (or absent): no symlink, no file. */
+async function realFolders(dir: string, rel: string): Promise<boolean> {
+  const parts = rel.split("/");
+  for (let i = 1; i < parts.length; i++) {
+    const info = await lstatOrNull(join(dir, ...parts.slice(0, i)));
+    if (info === null) return true;
+    if (!info.isDirectory) return false;
+  }
+  return true;
 }
 
 /** Relative paths of the files below `root` (recursively), sorted. */
@@ -388,10 +413,12 @@ async function rollForward(dir: string, journal: Journal): Promise<void> {
   for (const rel of journal.files) {
     const from = join(staging, rel), to = join(dir, rel);
     if ((await lstatOrNull(from)) === null) continue; // moved before a crash
+    if (!(await realFolders(dir, rel))) continue; // never through a link (a commit refuses it first)
     await naming(to, () => Deno.mkdir(dirname(to), { recursive: true }));
     await naming(to, () => Deno.rename(from, to));
   }
   for (const rel of journal.remove) {
+    if (!(await realFolders(dir, rel))) continue;
     await Deno.remove(join(dir, rel), { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw knownIoError(e, join(dir, rel)) ?? e;
     });

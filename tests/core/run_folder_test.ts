@@ -211,3 +211,44 @@ Deno.test("a composed task's lock excludes a second composition but not its chil
     assert.deepEqual(names(dir), ["dataset.json"]);
   });
 });
+
+Deno.test("neither a replace nor a crafted journal removes or writes through a symlinked folder", async () => {
+  await withTempDir(async (dir) => {
+    const outside = `${dir}/photos`;
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(`${outside}/x.jpg`, "user's photo");
+    const run = `${dir}/run`;
+    await Deno.mkdir(`${run}/.ssd300/staging/annotated`, { recursive: true });
+    await Deno.symlink(outside, `${run}/annotated`);
+    // a record that claims annotated/x.jpg is ours, and a journal that moves a file through the link
+    await Deno.writeTextFile(`${run}/.ssd300/outputs.json`, JSON.stringify(["annotated/x.jpg"]));
+    await Deno.writeTextFile(`${run}/.ssd300/staging/annotated/evil.jpg`, "evil");
+    const journal = { version: 1, files: ["annotated/evil.jpg"], remove: ["annotated/x.jpg"], outputs: null };
+    await Deno.writeTextFile(`${run}/.ssd300/journal.json`, JSON.stringify(journal));
+    await using f = await lockRunFolder(run, "detect");
+    await Deno.writeTextFile(f.staged("images.json"), "[]");
+    await f.commit({ replace: ["annotated"] });
+    assert.deepEqual(names(outside), ["x.jpg"]);
+    assert.equal(read(`${outside}/x.jpg`), "user's photo");
+  });
+});
+
+Deno.test("lockRunFolder() never writes its holder through a planted link: a symlinked or hard-linked lock file, a symlinked .ssd300", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/passwd`, "root:x:0:0");
+    for (const plant of ["symlink", "hardlink", "meta"] as const) {
+      const run = `${dir}/${plant}`;
+      await Deno.mkdir(`${run}/.ssd300`, { recursive: true });
+      if (plant === "symlink") await Deno.symlink(`${dir}/passwd`, `${run}/.ssd300/lock`);
+      if (plant === "hardlink") await Deno.link(`${dir}/passwd`, `${run}/.ssd300/lock`);
+      if (plant === "meta") {
+        await Deno.remove(`${run}/.ssd300`);
+        await Deno.mkdir(`${dir}/elsewhere`);
+        await Deno.symlink(`${dir}/elsewhere`, `${run}/.ssd300`);
+      }
+      await assert.rejects(() => lockRunFolder(run, "prepare"), OutputFolderError, plant);
+      assert.equal(read(`${dir}/passwd`), "root:x:0:0", plant);
+    }
+    assert.deepEqual(names(`${dir}/elsewhere`), []);
+  });
+});
