@@ -1,6 +1,7 @@
 /**
  * The files the pipeline reads and writes: JSON artifacts validated by a zod schema at the boundary (one schema
- * per artifact, defined beside its writer), atomic writes, and an existence check.
+ * per artifact, defined beside its writer), atomic writes (known I/O failures named by lib/core/io_errors.ts),
+ * and an existence check. Sets of files in a run folder are committed by lib/core/run_folder.ts.
  * @module
  */
 import { basename, dirname, join } from "node:path";
@@ -102,9 +103,11 @@ function processAlive(pid: number): boolean | null {
 const STALE_TEMP_WITHOUT_PROC_MS = 60 * 1000;
 
 /**
- * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers: only those whose pid is not this
- * process, whose process is no longer alive (/proc; where it cannot be read: untouched for a minute), and that were last modified
- * before this process started — never a concurrent writer's live temp. Errors are ignored (best effort).
+ * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers, for a folder nobody locks (the download
+ * cache): only those whose pid is not this process, whose process is no longer alive (/proc; where it cannot be
+ * read: untouched for a minute), and that were last modified before this process started — never a concurrent
+ * writer's live temp. Errors are ignored (best effort). A locked run folder needs no such rule: its lock proves
+ * every temp in it is a dead writer's (lib/core/run_folder.ts removes them at once).
  * @returns the paths removed
  */
 export async function removeStaleTemps(dir: string, prefix: string): Promise<string[]> {

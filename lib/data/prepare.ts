@@ -6,6 +6,7 @@
  * failure (a full disk, a crash) leaves the previous set as it was.
  * @module
  */
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { Progress } from "../progress/mod.ts";
 import {
   OutputNames,
@@ -138,6 +139,21 @@ function withCount(input: Omit<PrepareInput, "imageCount" | "presplit">): Prepar
   return { ...input, imageCount: scan.items.length, presplit: scan.layout === "presplit" };
 }
 
+/** The input files (images, masks) of a folder source that lie inside `out`, relative to it. */
+function inputsInside(input: PrepareInput, dataset: Dataset, out: string): string[] {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return resolve(path);
+    }
+  };
+  const root = real(out);
+  const files = dataset.images.flatMap((im) => (im.mask === null ? [im.file] : [im.file, im.mask]));
+  return files.map((f) => relative(root, real(join(input.path, f))))
+    .filter((rel) => rel !== "" && !rel.startsWith("..") && !isAbsolute(rel));
+}
+
 const DATASET_FILE = "dataset.json";
 const COCO_FILE = "annotations.coco.json";
 const PREVIEW_DIR = "preview";
@@ -192,7 +208,8 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
   const coco = toCocoGroundTruth(dataset, "test");
   return await withRunFolder(o.folder, o.out, "prepare", async (folder) => {
     const previews: string[] = [];
-    const names = new OutputNames(); // two images of one name (COCO folders) get two previews
+    // two images of one name (COCO folders) get two previews, and none lands on an input file inside --out
+    const names = new OutputNames(inputsInside(input, dataset, o.out));
     for (const image of dataset.images.slice(0, o.previews ?? 0)) {
       const rgb = decodeImage(input.source.read(image.file), image.file);
       const base = image.mask === null

@@ -182,8 +182,15 @@ const ANNOTATED_DIR = "annotated";
  * the output folder.
  */
 function annotatedNames(inputs: readonly ImageInput[], out: string): string[] {
-  const root = resolve(out);
-  const inOut = inputs.map((im) => relative(root, resolve(im.path)))
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path); // a link into --out is the file it points to
+    } catch {
+      return resolve(path);
+    }
+  };
+  const root = real(out);
+  const inOut = inputs.map((im) => relative(root, real(im.path)))
     .filter((rel) => rel !== "" && !rel.startsWith("..") && !isAbsolute(rel));
   const names = new OutputNames(inOut);
   return inputs.map((im) => names.take(im.fileName, { folder: ANNOTATED_DIR, ext: ".jpg" }));

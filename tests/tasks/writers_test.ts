@@ -212,7 +212,7 @@ Deno.test("detect --images keeps annotated copies inside --out: `..` and absolut
   });
 });
 
-Deno.test("prepare writes one preview per image when COCO images share a base name; a smaller --preview removes only its own old previews", async () => {
+Deno.test("prepare writes one preview per image when COCO images share a base name or are inputs in --out; a smaller --preview removes only its own old previews", async () => {
   await withTempDir(async (dir) => {
     const input = await cocoWithSharedNames(dir, 5);
     const first = await runTask("prepare", [
@@ -238,6 +238,28 @@ Deno.test("prepare writes one preview per image when COCO images share a base na
     ]);
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(filesBelow(`${dir}/run/preview`), ["a-2.png", "a.png", "notes.txt"]);
+    // the images themselves in --out/preview/: each preview gets another name, no input is overwritten
+    const own = `${dir}/own`;
+    await Deno.mkdir(`${own}/preview`, { recursive: true });
+    const gt = JSON.parse(await Deno.readTextFile(`${dir}/instances.json`));
+    gt.images = gt.images.slice(0, 3).map((im: { file_name: string }, i: number) => ({
+      ...im,
+      file_name: `${"abc"[i]}.png`,
+    }));
+    gt.annotations = gt.annotations.slice(0, 3);
+    for (const [i, im] of gt.images.entries()) {
+      await Deno.copyFile(`${dir}/images/d0${i}/a.png`, `${own}/preview/${im.file_name}`);
+    }
+    await Deno.writeTextFile(`${own}/instances.json`, JSON.stringify(gt));
+    const inputs = snapshot(`${own}/preview`);
+    const third = await runTask("prepare", [
+      ...["--data", `${own}/instances.json`, "--images", `${own}/preview`, "-q"],
+      ...["--test-size", "1", "--preview", "3", "--out", own],
+    ]);
+    assert.equal(third.code, 0, third.stderr);
+    const after = snapshot(`${own}/preview`);
+    for (const [file, bytes] of inputs) assert.equal(after.get(file), bytes, `${file} overwritten`);
+    assert.deepEqual([...after.keys()], ["a-2.png", "a.png", "b-2.png", "b.png", "c-2.png", "c.png"]);
   });
 });
 
