@@ -34,6 +34,8 @@ const OUTPUTS_FILE = `${RUN_META_DIR}/outputs.json`;
 
 /** Our atomic-write temps (`<file>.tmp-<pid>-<8 hex>`, lib/core/artifacts.ts). */
 export const TEMP_FILE = /\.tmp-\d+-[0-9a-f]{8}$/;
+/** The half-written export folders of versions before run folders (`.<name>.partial-<pid>-<random>`). */
+const OLD_PARTIAL_DIR = /^\..+\.partial-\d+-\w+$/;
 
 /** Who holds a run folder's lock (written into the lock file). */
 export interface LockHolder {
@@ -469,7 +471,7 @@ async function recover(dir: string): Promise<string[]> {
   }
   for (const folder of [dir, join(dir, RUN_META_DIR)]) {
     for await (const e of Deno.readDir(folder)) {
-      if (!TEMP_FILE.test(e.name)) continue;
+      if (!TEMP_FILE.test(e.name) && !(e.isDirectory && OLD_PARTIAL_DIR.test(e.name))) continue;
       await Deno.remove(join(folder, e.name), { recursive: true }).catch(() => {});
       done.push(`removed ${publicPath(join(folder, e.name))}`);
     }

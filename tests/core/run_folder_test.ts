@@ -163,8 +163,9 @@ Deno.test("lockRunFolder() removes temps and half-written bookkeeping of a dead 
     const kept = ["model.pth", "notes.tmp-1-x", "my.tmp-12-ABCDEF01"];
     await Deno.mkdir(`${dir}/.ssd300`);
     for (const n of [...leftovers, ...kept]) await Deno.writeTextFile(`${dir}/${n}`, "x");
+    await Deno.mkdir(`${dir}/.model.partial-4242-aB3dE9`); // an export folder of an older version, half-written
     await using f = await lockRunFolder(dir, "finetune");
-    assert.equal(f.recovered.length, 3);
+    assert.equal(f.recovered.length, 4);
     assert.deepEqual(names(dir), [".ssd300", ...kept].sort());
   });
 });
