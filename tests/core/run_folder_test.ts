@@ -10,6 +10,14 @@ import { withTempDir } from "../helpers.ts";
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 const read = (path: string) => Deno.readTextFileSync(path);
+const exists = (path: string) => {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** A child Deno process that takes the lock of `dir` and holds it until killed; resolves once it holds it. */
 async function holderProcess(dir: string): Promise<Deno.ChildProcess> {
@@ -251,5 +259,36 @@ Deno.test("lockRunFolder() never writes its holder through a planted link: a sym
       assert.equal(read(`${dir}/passwd`), "root:x:0:0", plant);
     }
     assert.deepEqual(names(`${dir}/elsewhere`), []);
+  });
+});
+
+Deno.test("kill -9 of a real process during its commit: the next holder completes the set (roll forward)", async () => {
+  await withTempDir(async (dir) => {
+    const n = 3_000;
+    const rel = (i: number) => `set/${String(i).padStart(5, "0")}.txt`;
+    {
+      await using f = await lockRunFolder(dir, "old");
+      for (let i = 0; i < n; i++) Deno.writeTextFileSync(f.staged(rel(i)), "old");
+      await f.commit();
+    }
+    const code = `import { lockRunFolder } from ${
+      JSON.stringify(new URL("../../lib/core/mod.ts", import.meta.url).href)
+    };
+const f = await lockRunFolder(${JSON.stringify(dir)}, "writer");
+for (let i = 0; i < ${n}; i++) Deno.writeTextFileSync(f.staged("set/" + String(i).padStart(5, "0") + ".txt"), "new");
+await f.commit();`;
+    const child = new Deno.Command(Deno.execPath(), { args: ["eval", code], stderr: "inherit" }).spawn();
+    const journal = `${dir}/.ssd300/journal.json`;
+    for (const t0 = Date.now(); !exists(journal); await new Promise((r) => setTimeout(r, 1))) {
+      assert.ok(Date.now() - t0 < 120_000, "the commit did not start");
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const moved = [...Array(n).keys()].filter((i) => read(`${dir}/${rel(i)}`) === "new").length;
+    assert.ok(moved < n, `killed after the commit (${moved} of ${n} moved)`);
+    await using f = await lockRunFolder(dir, "next");
+    assert.deepEqual(f.recovered, [`completed an interrupted commit of ${n} file(s)`]);
+    for (let i = 0; i < n; i++) assert.equal(read(`${dir}/${rel(i)}`), "new", rel(i));
+    assert.deepEqual(names(`${dir}/.ssd300`), ["lock"]);
   });
 });
