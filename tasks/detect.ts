@@ -29,6 +29,8 @@ import {
   lockOutputFiles,
   lockRunFolder,
   type OutputFiles,
+  READ_LIMITS,
+  readRegularFile,
   type RunFolder,
 } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
@@ -105,8 +107,10 @@ async function detect(
   f: ParsedFlags<typeof CLI.flags>,
   held: { outputs?: OutputFiles; folder?: RunFolder },
 ): Promise<void> {
-  const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
-  const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
+  const inputs = f.images === undefined ? [] : await listImageInputs(f.images, (note) => console.error(note));
+  const img = f.image === undefined
+    ? undefined
+    : decodeImage(await readRegularFile(f.image, READ_LIMITS.image), f.image);
   // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)
   const engine = await initEngine({
     backend: f.backend,

@@ -108,7 +108,7 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const out = withoutTrailingSlash(f.out);
   await using folder = await lockRunFolder(out, "prepare"); // one writer; released (and an empty --out removed) at the end
   const input = f.images !== undefined
-    ? await openCocoInput(f.data!, f.images)
+    ? await openCocoInput(f.data!, f.images, { quiet: f.quiet })
     : await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
   if (f.testSize !== undefined && !input.presplit && f.testSize >= input.imageCount) {
     throw new UsageError(

@@ -6,15 +6,19 @@
  */
 import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
-import { describeValue, InputError } from "./errors.ts";
+import { bulletList, describeValue, InputError } from "./errors.ts";
 import { knownIoError } from "./io_errors.ts";
 import { STAGING_DIR } from "./paths.ts";
+import { FileReadError, READ_LIMITS, readRegularTextFile } from "./read_file.ts";
 
-/** An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields. */
+/**
+ * An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields (the
+ * first 20 problems in the message, all in `problems`).
+ */
 export class ArtifactError extends InputError {
   override name = "ArtifactError";
   constructor(readonly file: string, readonly problems: string[]) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `\n  - ${problems.join("\n  - ")}`}`);
+    super(`${file}: ${problems.length === 1 ? problems[0] : bulletList(problems)}`);
   }
 }
 
@@ -41,13 +45,19 @@ export function validateArtifact<S extends z.ZodType>(file: string, schema: S, v
   throw new ArtifactError(file, problems);
 }
 
-/** Reads and parses a JSON file, not yet validated. @throws ArtifactError if it cannot be read or is not JSON. */
+/**
+ * Reads and parses a JSON file, not yet validated: a regular file of at most `READ_LIMITS.json` (lib/core/read_file.ts).
+ * @throws ArtifactError if it cannot be read (missing, not a regular file, too large) or is not JSON.
+ */
 export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readRegularTextFile(file, READ_LIMITS.json);
   } catch (e) {
-    throw new ArtifactError(file, [`cannot read: ${(e as Error).message}`]);
+    if (e instanceof FileReadError) {
+      throw new ArtifactError(file, [`cannot read: ${e.reason.replace(/^cannot read: /, "")}`]);
+    }
+    throw e;
   }
   try {
     return JSON.parse(text);

@@ -1,7 +1,8 @@
 /**
- * Foundations every stage uses, with no TF.js: the known-error base class, JSON artifacts validated with zod
- * and written atomically, run folders (one writer, all-or-nothing sets of files), known I/O failures, checksums,
- * the zip reader, the seeded random generator, and path text (output names derived from input names).
+ * Foundations every stage uses, with no TF.js: the known-error base class and short lists for messages, bounded
+ * reads of the files users give us, the one folder walk, JSON artifacts validated with zod and written
+ * atomically, run folders (one writer, all-or-nothing sets of files), known I/O failures, checksums, the zip
+ * reader, the seeded random generator, and path text (output names derived from input names).
  * @module
  */
 export {
@@ -17,7 +18,7 @@ export {
   writeJsonArtifact,
 } from "./artifacts.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
-export { describeValue, InputError } from "./errors.ts";
+export { bulletList, describeValue, inlineList, InputError, MAX_LISTED } from "./errors.ts";
 export { FileSystemError, KNOWN_IO_CODES, knownIoError, naming } from "./io_errors.ts";
 export {
   MAX_DERIVED_DEPTH,
@@ -28,6 +29,16 @@ export {
   safeSegments,
   withoutTrailingSlash,
 } from "./paths.ts";
+export {
+  FileReadError,
+  formatBytes,
+  READ_LIMITS,
+  type ReadLimit,
+  readRegularFile,
+  readRegularFileSync,
+  readRegularTextFile,
+} from "./read_file.ts";
+export { MAX_WALK_ENTRIES, walkFiles, type WalkOptions, type WalkResult } from "./walk.ts";
 export { mulberry32, Rng, type RngState, shuffled } from "./rng.ts";
 export {
   type ComposedRunLock,

@@ -25,12 +25,16 @@ import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "./errors.ts";
 import { knownIoError, naming } from "./io_errors.ts";
 import { publicPath, RUN_META_DIR, STAGING_DIR } from "./paths.ts";
+import { READ_LIMITS, readRegularTextFile } from "./read_file.ts";
 
 const LOCK_FILE = `${RUN_META_DIR}/lock`;
 const COMPOSE_LOCK_FILE = `${RUN_META_DIR}/compose.lock`;
 const JOURNAL_FILE = `${RUN_META_DIR}/journal.json`;
 /** Files this folder's writers committed, kept when a commit replaces a folder's contents (`replace`). */
 const OUTPUTS_FILE = `${RUN_META_DIR}/outputs.json`;
+
+/** The holder record of a lock file is a line of JSON. */
+const META_LIMIT = { maxBytes: 64 * 1024, what: "a lock file" };
 
 /** Our atomic-write temps (`<file>.tmp-<pid>-<8 hex>`, lib/core/artifacts.ts). */
 export const TEMP_FILE = /\.tmp-\d+-[0-9a-f]{8}$/;
@@ -151,7 +155,7 @@ async function takeLock(dir: string, name: string, task: string): Promise<HeldLo
     }
     if (!(await file.tryLock(true))) {
       file.close();
-      const text = await Deno.readTextFile(path).catch(() => "");
+      const text = await readRegularTextFile(path, META_LIMIT).catch(() => "");
       throw new RunFolderBusyError(dir, parseHolder(text));
     }
     const [mine, there] = [await file.stat(), await lstatOrNull(path)];
@@ -376,7 +380,7 @@ export class RunFolder {
 async function readOutputs(dir: string): Promise<string[] | null> {
   let text: string;
   try {
-    text = await Deno.readTextFile(join(dir, OUTPUTS_FILE));
+    text = await readRegularTextFile(join(dir, OUTPUTS_FILE), READ_LIMITS.json);
   } catch {
     return null;
   }
@@ -445,7 +449,7 @@ async function recover(dir: string): Promise<string[]> {
   const journalPath = join(dir, JOURNAL_FILE);
   let journal: Journal | null = null;
   try {
-    const parsed = JSON.parse(await Deno.readTextFile(journalPath));
+    const parsed = JSON.parse(await readRegularTextFile(journalPath, READ_LIMITS.json));
     if (parsed?.version === 1 && Array.isArray(parsed.files) && Array.isArray(parsed.remove)) {
       journal = {
         version: 1,
@@ -457,7 +461,8 @@ async function recover(dir: string): Promise<string[]> {
       };
     }
   } catch {
-    // none (or not ours: it is written by rename, so never partial)
+    // none, or not a file of ours (a FIFO planted there is not read: bounded reads); written by rename, it is
+    // never partial
   }
   if (journal) {
     await rollForward(dir, journal);

@@ -9,7 +9,10 @@
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { Progress } from "../progress/mod.ts";
 import {
+  FileReadError,
   OutputNames,
+  READ_LIMITS,
+  readRegularFile,
   type RunFolder,
   sha256Hex,
   withRunFolder,
@@ -25,6 +28,8 @@ import { downloadToCache, PENN_FUDAN_URL } from "./download.ts";
 import { discoverLayout } from "./layout.ts";
 import { DatasetError } from "./problems.ts";
 import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
+
+const say = (line: string) => console.error(line);
 
 /** Environment variable that replaces the official download URL when no --data is given (a mirror). */
 export const DATASET_URL_ENV = "SSD_DATASET_URL";
@@ -96,11 +101,18 @@ export async function openPrepareInput(
     zipPath = data;
     if (info.isDirectory) {
       const path = await absolutePath(data);
-      return withCount({ source: await openDirectorySource(path), path, url: null, sha256: null });
+      const source = await openDirectorySource(path, { onNote: opts.quiet ? undefined : say });
+      return withCount({ source, path, url: null, sha256: null });
     }
   }
   const path = await absolutePath(zipPath);
-  const bytes = await Deno.readFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readRegularFile(path, READ_LIMITS.archive);
+  } catch (e) {
+    if (e instanceof FileReadError) throw new DatasetError([{ file: zipPath, message: e.reason }]);
+    throw e;
+  }
   const sha256 = await sha256Hex(bytes);
   try {
     return withCount({ source: openZipBytes(bytes, path), path, url, sha256 });
@@ -114,18 +126,23 @@ export async function openPrepareInput(
  * Opens a COCO instances file `annotations` and the image directory `images` its `file_name`s are relative to.
  * @throws DatasetError (unreadable or invalid file, unreadable directory)
  */
-export async function openCocoInput(annotations: string, images: string): Promise<PrepareInput> {
+export async function openCocoInput(
+  annotations: string,
+  images: string,
+  opts: { quiet?: boolean } = {},
+): Promise<PrepareInput> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(annotations);
+    bytes = await readRegularFile(annotations, READ_LIMITS.json);
   } catch (e) {
-    throw new DatasetError([{ file: annotations, message: `cannot read --data: ${(e as Error).message}` }]);
+    if (!(e instanceof FileReadError)) throw e;
+    throw new DatasetError([{ file: annotations, message: `cannot read --data: ${e.reason}` }]);
   }
   const gt = parseCocoInstances(new TextDecoder().decode(bytes), annotations);
   const path = await absolutePath(images);
   let source: DataSource;
   try {
-    source = await openDirectorySource(path);
+    source = await openDirectorySource(path, { onNote: opts.quiet ? undefined : say });
   } catch (e) {
     if (e instanceof SourceError) throw new DatasetError([{ file: e.file, message: e.reason }]);
     throw e;

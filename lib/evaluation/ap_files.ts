@@ -32,7 +32,7 @@ export async function apOfCocoFiles(
     ? { id: Number(category) }
     : { name: category };
   const settings = { mode: "coco-files" as const, annotations, detections };
-  const ap = evaluateCocoFiles(gt, results, selectCategory(gt, cat), settings);
+  const ap = evaluateCocoFiles(gt, results, selectCategory(gt, cat, annotations), settings);
   return withBootstrapIntervals(ap, gt, results, bootstrap);
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { ArtifactError, describeValue, readJsonFile } from "../core/mod.ts";
+import { ArtifactError, describeValue, inlineList, InputError, readJsonFile } from "../core/mod.ts";
 import { CocoBboxSchema, type CocoGroundTruth, CocoGroundTruthSchema } from "../data/mod.ts";
 import {
   COCO_AREA_ALL,
@@ -114,13 +114,15 @@ export async function readCocoResults(file: string, imageIds?: ReadonlySet<numbe
 
 /**
  * Picks the category to evaluate: by `name` or `id` when given, else the only category, else `person`.
- * @throws Error listing the categories when the choice is ambiguous or absent.
+ * @param file the ground truth's file, for the message
+ * @throws InputError listing the categories (the first 20) when the choice is ambiguous or absent.
  */
 export function selectCategory(
   gt: CocoGroundTruth,
   want: { name?: string; id?: number } = {},
+  file = "ground truth",
 ): { id: number; name: string } {
-  const list = gt.categories.map((c) => `${c.id}:${c.name}`).join(", ");
+  const list = inlineList(gt.categories.map((c) => `${c.id}:${c.name}`));
   let found;
   if (want.id !== undefined) found = gt.categories.find((c) => c.id === want.id);
   else if (want.name !== undefined) found = gt.categories.find((c) => c.name === want.name);
@@ -132,7 +134,7 @@ export function selectCategory(
       : want.name !== undefined
       ? `"${want.name}"`
       : "one";
-    throw new Error(`cannot choose category ${asked} among [${list}]; pass --category`);
+    throw new InputError(`${file}: cannot choose category ${asked} among [${list}]; pass --category`);
   }
   return { id: found.id, name: found.name };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { Progress } from "../progress/mod.ts";
-import { InputError } from "../core/mod.ts";
+import { inlineList, InputError } from "../core/mod.ts";
 import {
   type BackendChoice,
   type ConvChoice,
@@ -161,7 +161,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
     const classIndex = names.indexOf(className);
     if (classIndex <= 0) {
       throw new InputError(
-        `class "${className}" is not a class of ${modelPath} (classes: ${names.join(", ")})`,
+        `class "${className}" is not a class of ${modelPath} (classes: ${inlineList(names)})`,
       );
     }
     const batchSize = opts.batchSize ?? 8;

@@ -12,10 +12,17 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { Progress } from "../progress/mod.ts";
 import {
+  bulletList,
+  FileReadError,
+  inlineList,
   InputError,
   type OutputFiles,
   OutputNames,
+  READ_LIMITS,
+  readRegularFile,
+  readRegularTextFile,
   type RunFolder,
+  walkFiles,
   withRunFolder,
   writeFileAtomic,
   writeJsonArtifact,
@@ -70,16 +77,22 @@ export interface ImageInput {
   fileName: string;
 }
 
-async function walkImages(dir: string, base: string, out: ImageInput[]): Promise<void> {
-  const entries: Deno.DirEntry[] = [];
-  for await (const e of Deno.readDir(dir)) if (!e.name.startsWith(".")) entries.push(e);
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    const info = e.isSymlink ? await Deno.stat(path).catch(() => null) : e;
-    if (info?.isDirectory) await walkImages(path, base, out);
-    else if (info?.isFile && IMAGE_EXT.test(e.name)) out.push({ path, fileName: relative(base, path) });
+/**
+ * The PNG/JPEG files below `dir` (lib/core `walkFiles`: no cycles, no symlinks out of `dir`, each file once),
+ * names relative to it; `onNote` hears of the links out of it that were skipped.
+ */
+async function walkImages(
+  dir: string,
+  maxDepth: number,
+  onNote?: (line: string) => void,
+): Promise<ImageInput[]> {
+  const { files, outside } = await walkFiles(dir, { maxDepth });
+  if (outside.length > 0) {
+    onNote?.(
+      `${dir}: skipped ${outside.length} symlink(s) leading out of the folder: ${inlineList(outside)}`,
+    );
   }
+  return files.filter((f) => IMAGE_EXT.test(f)).map((f) => ({ path: join(dir, f), fileName: f }));
 }
 
 /** Regex of a glob: `**` any folders, `*` any name part, `?` one character, `[…]` a class. */
@@ -107,22 +120,30 @@ function globRegex(glob: string): RegExp {
 /**
  * The images `spec` names, sorted by path (a list file: in its order): a folder (PNG/JPEG files below it), a glob
  * (`photos/*.jpg`, `data/**\/*.png`; quote it so the shell does not expand it), a text file with one image path a
- * line (relative to the list's folder; `#` comments and blank lines skipped), or one image file.
+ * line (relative to the list's folder; `#` comments and blank lines skipped; a regular file of at most
+ * `READ_LIMITS.list`), or one image file. Folders and globs are walked by lib/core `walkFiles` (cycles end, no
+ * symlink leads out of the folder — `onNote` hears of those skipped —, each file once).
  * @throws ImageListError when nothing matches or the spec cannot be read
  */
-export async function listImageInputs(spec: string): Promise<ImageInput[]> {
+export async function listImageInputs(
+  spec: string,
+  onNote?: (line: string) => void,
+): Promise<ImageInput[]> {
   const out: ImageInput[] = [];
   if (GLOB_CHARS.test(spec)) {
     const parts = spec.split("/");
     const fixed = parts.findIndex((p) => GLOB_CHARS.test(p));
     const base = parts.slice(0, fixed).join("/") || (spec.startsWith("/") ? "/" : ".");
-    const all: ImageInput[] = [];
+    const pattern = parts.slice(fixed);
+    const depth = pattern.some((p) => p.includes("**")) ? Infinity : pattern.length - 1;
+    let all: ImageInput[];
     try {
-      await walkImages(base, base, all);
+      all = await walkImages(base, depth, onNote);
     } catch (e) {
-      throw new ImageListError(`--images ${spec}: cannot read ${base}: ${(e as Error).message}`);
+      if (!(e instanceof FileReadError)) throw e;
+      throw new ImageListError(`--images ${spec}: cannot read ${e.file}: ${e.reason}`);
     }
-    const re = globRegex(parts.slice(fixed).join("/"));
+    const re = globRegex(pattern.join("/"));
     out.push(...all.filter((im) => re.test(im.fileName)));
   } else {
     let info: Deno.FileInfo;
@@ -131,15 +152,22 @@ export async function listImageInputs(spec: string): Promise<ImageInput[]> {
     } catch (e) {
       throw new ImageListError(`--images ${spec}: ${(e as Error).message}`);
     }
-    if (info.isDirectory) await walkImages(spec, spec, out);
-    else if (IMAGE_EXT.test(spec)) out.push({ path: spec, fileName: spec.replace(/^.*\//, "") });
+    if (info.isDirectory) {
+      try {
+        out.push(...await walkImages(spec, Infinity, onNote));
+      } catch (e) {
+        if (!(e instanceof FileReadError)) throw e;
+        throw new ImageListError(`--images ${spec}: cannot read ${e.file}: ${e.reason}`);
+      }
+    } else if (IMAGE_EXT.test(spec)) out.push({ path: spec, fileName: spec.replace(/^.*\//, "") });
     else {
       const base = dirname(spec);
       let text: string;
       try {
-        text = await Deno.readTextFile(spec);
+        text = await readRegularTextFile(spec, READ_LIMITS.list);
       } catch (e) {
-        throw new ImageListError(`--images ${spec}: cannot read the list: ${(e as Error).message}`);
+        if (!(e instanceof FileReadError)) throw e;
+        throw new ImageListError(`--images ${spec}: cannot read the list: ${e.reason}`);
       }
       for (const raw of text.split(/\r?\n/)) {
         const line = raw.trim();
@@ -210,13 +238,13 @@ export async function predictImages(
   const sizes: { width: number; height: number }[] = [];
   for (const im of inputs) {
     try {
-      sizes.push(inspectImage(await Deno.readFile(im.path), im.path));
+      sizes.push(inspectImage(await readRegularFile(im.path, READ_LIMITS.image), im.path));
     } catch (e) {
       problems.push(`${im.path}: ${(e as { reason?: string }).reason ?? (e as Error).message}`);
     }
   }
   if (problems.length) {
-    throw new ImageListError(`${problems.length} unreadable image(s):\n  - ${problems.join("\n  - ")}`);
+    throw new ImageListError(`${problems.length} unreadable image(s):${bulletList(problems)}`);
   }
   const names = modelClassNames(model);
   const detectBatch = o.detectBatch ?? ((imgs: RgbImage[]) => detectImages(model, imgs, o));
@@ -237,7 +265,7 @@ export async function predictImages(
       for (let start = 0; start < inputs.length; start += o.batchSize) {
         const batch = images.slice(start, start + o.batchSize);
         const rgb = await Promise.all(
-          batch.map(async (im) => decodeImage(await Deno.readFile(im.path), im.path)),
+          batch.map(async (im) => decodeImage(await readRegularFile(im.path, READ_LIMITS.image), im.path)),
         );
         const perImage = await detectBatch(rgb);
         for (const [k, im] of batch.entries()) {

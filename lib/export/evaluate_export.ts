@@ -5,6 +5,7 @@
  * lib/evaluation `evaluateCocoFiles` (pycocotools semantics). Deno only (reads the dataset from disk).
  * @module
  */
+import { inlineList } from "../core/mod.ts";
 import { Progress } from "../progress/mod.ts";
 import { CATEGORY_ID, openDatasetSource, readDataset, toCocoGroundTruth } from "../data/mod.ts";
 import { type ApJson, type CocoResult, EVAL_DETECT_DEFAULTS, evaluateCocoFiles } from "../evaluation/mod.ts";
@@ -41,7 +42,7 @@ export async function evaluateDetector(
   const className = opts.className ?? (detector.classes.length === 2 ? detector.classes[1] : "person");
   if (detector.classes.indexOf(className) <= 0) {
     throw new DetectorModelError(
-      `class "${className}" is not a class of the model (${detector.classes.join(", ")})`,
+      `class "${className}" is not a class of the model (${inlineList(detector.classes)})`,
     );
   }
   const dataset = await readDataset(opts.datasetPath);

@@ -7,6 +7,7 @@
  */
 import {
   ArtifactError,
+  inlineList,
   InputError,
   RUN_META_DIR,
   type RunFolder,
@@ -84,7 +85,7 @@ export function exportClassNames(nClasses: number, source: string, given?: reado
     if (given.length !== nClasses || given.some((n) => n.trim() === "")) {
       throw new ExportError(
         `--class-names: ${source} has ${nClasses} classes (incl. background), got ${given.length} names ` +
-          `(${given.join(",")})`,
+          `(${inlineList(given, ",")})`,
       );
     }
     return [...given];

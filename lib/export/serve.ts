@@ -6,7 +6,7 @@
  * isolated (COOP/COEP), so the WASM backend may use its threaded build.
  * @module
  */
-import { InputError, readJsonArtifact } from "../core/mod.ts";
+import { InputError, readJsonArtifact, walkFiles } from "../core/mod.ts";
 import { MODEL_JSON, ModelJsonSchema } from "./model_json.ts";
 
 /** A folder given to the server is missing or not what it should be. */
@@ -154,11 +154,10 @@ export function createHandler(folders: ServeFolders): (req: Request) => Promise<
     }
     if (area === "images" && folders.imagesDir !== undefined) {
       if (rest === "" && !more.length) {
-        const names: string[] = [];
-        for await (const e of Deno.readDir(folders.imagesDir)) {
-          if (e.isFile && IMAGE_NAME.test(e.name)) names.push(e.name);
-        }
-        return respond(head ? null : JSON.stringify(names.sort()), 200, CONTENT_TYPES.json);
+        // the folder's own regular files (lib/core/walk.ts: no link out of it, each file once)
+        const { files } = await walkFiles(folders.imagesDir, { maxDepth: 0 });
+        const names = files.filter((name) => IMAGE_NAME.test(name));
+        return respond(head ? null : JSON.stringify(names), 200, CONTENT_TYPES.json);
       }
       if (name && IMAGE_NAME.test(name)) return serveFile(`${folders.imagesDir}/${name}`, head);
     }

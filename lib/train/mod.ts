@@ -43,11 +43,13 @@ export {
 } from "./optim.ts";
 export {
   checkResumeSettings,
+  CorruptResumeStateError,
   decodeResumeState,
   encodeResumeState,
   loadResumeState,
   OLD_RESUME_FILE,
   RESUME_FILE,
+  RESUME_VERSION,
   type ResumeState,
   ResumeStateError,
 } from "./resume.ts";

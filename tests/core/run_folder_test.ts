@@ -292,3 +292,17 @@ await f.commit();`;
     assert.deepEqual(names(`${dir}/.ssd300`), ["lock"]);
   });
 });
+
+Deno.test("a FIFO planted as the journal or the outputs record does not hang the next holder", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/.ssd300`);
+    for (const name of ["journal.json", "outputs.json"]) {
+      const r = await new Deno.Command("mkfifo", { args: [`${dir}/.ssd300/${name}`] }).output();
+      assert.ok(r.success);
+    }
+    await using f = await lockRunFolder(dir, "prepare");
+    await Deno.writeTextFile(f.staged("preview/a.png"), "a");
+    await f.commit({ replace: ["preview"] });
+    assert.deepEqual(names(`${dir}/preview`), ["a.png"]);
+  });
+});
