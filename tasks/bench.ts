@@ -9,7 +9,7 @@
  * @module
  */
 import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
 import { BenchReportSchema, formatBench, runBench, timeApEvaluation } from "../lib/bench/mod.ts";
 
@@ -66,7 +66,9 @@ async function main(args: string[]): Promise<void> {
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   }, engine);
   report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
-  await writeJsonArtifact(f.out, BenchReportSchema, report);
+  await using output = await lockOutputFiles("bench", [f.out]); // its folder's lock, for the write only
+  await writeJsonArtifact(output.staged(f.out), BenchReportSchema, report);
+  await output.commit();
   console.log(formatBench(report));
   console.log(`wrote ${f.out}`);
 }

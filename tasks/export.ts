@@ -12,7 +12,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { lockRunFolder, withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES, initEngine, machineCores } from "../lib/engine/mod.ts";
 import { ApJsonSchema, CocoResultsSchema } from "../lib/evaluation/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
@@ -94,6 +94,7 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("--limit needs --evaluate");
   }
   await checkOutputDir(flags.out); // before loading ~100 MB of weights
+  await using folder = await lockRunFolder(withoutTrailingSlash(flags.out), "export"); // for the whole run
   // the exported graph runs on this thread: its convolutions through oneDNN on all cores when it loads
   await initEngine({ backend: flags.backend, conv: flags.conv, workers: 1, use: "infer" });
   const source = (flags.weights ?? flags.checkpoint)!;
@@ -110,6 +111,7 @@ async function main(args: string[]): Promise<void> {
       quantize: flags.quantize,
       classNames,
       source: source.slice(source.lastIndexOf("/") + 1),
+      folder,
       beforeCommit: flags.evaluate === undefined ? undefined : async (dir) => {
         disposeModel(model); // the exported model holds its own copy of the weights
         let detector: EvaluatedDetector & { dispose(): unknown };

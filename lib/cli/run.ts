@@ -6,7 +6,9 @@
  * - {@link UsageError} (a bad command line) → `<task>: <problem>` and `see deno task <task> --help` on stderr,
  *   exit 2.
  * - {@link InputError} (a known problem with a file: missing, invalid, incompatible, …) or a file-system error
- *   from Deno (not found, permission denied, …) → `<task>: <message>` on stderr, exit 1, no stack.
+ *   from Deno (not found, permission denied, …) → `<task>: <message>` on stderr, exit 1, no stack; a known I/O
+ *   failure (no space left, quota, read-only file system, permission, I/O error: lib/core/io_errors.ts) reads
+ *   `<task>: <path>: <failure> [ENOSPC]`, naming the path.
  * - Anything else is a bug: its stack on stderr, exit 1.
  * `--debug` (removed from the arguments before `main` sees them) or `SSD_DEBUG=1` adds the stack to every error.
  *
@@ -16,6 +18,7 @@
  * @module
  */
 import { InputError } from "../core/errors.ts";
+import { knownIoError } from "../core/io_errors.ts";
 import { terminalText } from "../core/terminal.ts";
 import { HelpRequested, UsageError } from "./flags.ts";
 
@@ -31,7 +34,8 @@ const FILE_SYSTEM_ERRORS: readonly (new (...args: never[]) => Error)[] = [
 
 /** Whether an error is a known input problem (exit 1, no stack). */
 export function isKnownError(e: unknown): e is Error {
-  return e instanceof InputError || FILE_SYSTEM_ERRORS.some((cls) => e instanceof cls);
+  return e instanceof InputError || FILE_SYSTEM_ERRORS.some((cls) => e instanceof cls) ||
+    knownIoError(e) !== undefined;
 }
 
 /** How an error ends the process: exit code and the lines for stderr (stdout for help). */
@@ -52,7 +56,10 @@ export function outcomeOf(task: string, e: unknown, debug: boolean): Outcome {
       stderr: [`${task}: ${e.message}`, `see deno task ${task} --help`, ...stack(e)],
     };
   }
-  if (isKnownError(e)) return { code: 1, stdout: [], stderr: [`${task}: ${e.message}`, ...stack(e)] };
+  if (isKnownError(e)) {
+    const message = (knownIoError(e) ?? e).message;
+    return { code: 1, stdout: [], stderr: [`${task}: ${message}`, ...stack(e)] };
+  }
   const text = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
   return { code: 1, stdout: [], stderr: [`${task}: internal error (a bug; please report it):`, text] };
 }

@@ -1,17 +1,20 @@
 /**
  * Writing an SSD300 as a TF.js graph model folder: `model.json` (lib/export/model_json.ts) and its weight
  * shards (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is
- * written next to its final place under a temporary name and renamed at the end, so a failed export leaves
- * nothing.
+ * locked while it is written (lib/core/run_folder.ts), its files are staged and committed as one set at the end,
+ * so a failed export leaves nothing (and a folder it created is removed again).
  * @module
  */
 import {
   ArtifactError,
   inlineList,
   InputError,
-  removeStaleTemps,
+  RUN_META_DIR,
+  type RunFolder,
   validateArtifact,
   withoutTrailingSlash,
+  withRunFolder,
+  writeFileAtomic,
 } from "../core/mod.ts";
 import { loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";
@@ -97,7 +100,7 @@ export function exportClassNames(nClasses: number, source: string, given?: reado
 }
 
 /**
- * Fails unless `dir` is absent or an empty directory.
+ * Fails unless `dir` is absent or an empty directory (the bookkeeping of a writer's lock, `.ssd300/`, aside).
  * @throws ExportError naming the folder
  */
 export async function checkOutputDir(dir: string): Promise<void> {
@@ -109,7 +112,8 @@ export async function checkOutputDir(dir: string): Promise<void> {
     throw e;
   }
   if (!info.isDirectory) throw new ExportError(`--out ${dir}: exists and is not a directory`);
-  for await (const _ of Deno.readDir(dir)) {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name === RUN_META_DIR) continue;
     throw new ExportError(`--out ${dir}: exists and is not empty (remove it or choose another folder)`);
   }
 }
@@ -121,8 +125,10 @@ export interface ExportOptions {
   classNames: readonly string[];
   /** the weights file's name, recorded in the metadata */
   source: string;
-  /** runs on the finished folder before it is renamed into place (e.g. an evaluation writing more files) */
-  beforeCommit?: (tmpDir: string) => Promise<void>;
+  /** runs on the finished folder before it is committed (e.g. an evaluation writing more files into it) */
+  beforeCommit?: (stagedDir: string) => Promise<void>;
+  /** the folder, locked by the caller (lib/core/run_folder.ts); else it is locked while it is written */
+  folder?: RunFolder;
 }
 
 /** What {@link exportGraphModel} wrote. */
@@ -210,9 +216,8 @@ export function composeModelJson(
 }
 
 /**
- * Exports `model` as a graph model folder `dir` (absent or empty): `model.json` plus `group1-shard*of*.bin`.
- * Written to a sibling temporary folder and renamed into place; on any failure the temporary folder is
- * removed.
+ * Exports `model` as a graph model folder `dir` (absent or empty): `model.json` plus `group1-shard*of*.bin`,
+ * staged and committed as one set; on any failure nothing is left (a folder the lock created is removed).
  * @throws ExportError when `dir` exists and is not an empty folder
  */
 export async function exportGraphModel(
@@ -223,11 +228,7 @@ export async function exportGraphModel(
   await checkOutputDir(dir);
   const { json, shards } = composeModelJson(model, opts);
   const text = new TextEncoder().encode(JSON.stringify(json));
-  const { target, files } = await writeModelFolder(
-    dir,
-    [...shards, { name: MODEL_JSON, bytes: text }],
-    opts.beforeCommit,
-  );
+  const { target, files } = await writeModelFolder(dir, [...shards, { name: MODEL_JSON, bytes: text }], opts);
   return {
     dir: target,
     files,
@@ -238,36 +239,27 @@ export async function exportGraphModel(
 }
 
 /**
- * Writes `files` into the model folder `dir` (absent or empty): into a sibling temporary folder, then
- * `beforeCommit` on it, then renamed into place; on any failure the temporary folder is removed.
+ * Writes `files` into the model folder `dir` (absent or empty), locked as a run folder (lib/core/run_folder.ts):
+ * staged, then `opts.beforeCommit` on the staged folder, then committed; a failure leaves nothing.
  * @throws ExportError when `dir` exists and is not an empty folder
  */
 export async function writeModelFolder(
   dir: string,
   files: readonly { name: string; bytes: Uint8Array }[],
-  beforeCommit?: (tmpDir: string) => Promise<void>,
+  opts: Pick<ExportOptions, "beforeCommit" | "folder">,
 ): Promise<{ target: string; files: ExportSummary["files"] }> {
   const target = withoutTrailingSlash(dir);
   await checkOutputDir(target);
-  const slash = target.lastIndexOf("/");
-  const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";
-  await Deno.mkdir(parent, { recursive: true });
-  const partial = `.${target.slice(slash + 1)}.partial-`; // then <pid>-<random>: stale ones of killed runs go
-  await removeStaleTemps(parent, partial);
-  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `${partial}${Deno.pid}-` });
-  try {
-    await Deno.chmod(tmp, 0o755); // makeTempDir's 0700 would keep a served folder private
+  return await withRunFolder(opts.folder, target, "export", async (folder) => {
+    await checkOutputDir(target); // still empty now that it is ours
+    const staged = folder.stagingDir();
     const written: ExportSummary["files"] = [];
     for (const f of files) {
-      await Deno.writeFile(`${tmp}/${f.name}`, f.bytes);
+      await writeFileAtomic(`${staged}/${f.name}`, f.bytes);
       written.push({ name: f.name, bytes: f.bytes.byteLength });
     }
-    await beforeCommit?.(tmp);
-    await checkOutputDir(target); // still absent or empty: rename(2) replaces an empty directory
-    await Deno.rename(tmp, target);
+    await opts.beforeCommit?.(staged);
+    await folder.commit();
     return { target, files: written };
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+  });
 }

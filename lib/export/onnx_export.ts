@@ -111,11 +111,7 @@ export async function exportOnnxModel(
 ): Promise<ExportSummary> {
   await checkOutputDir(dir);
   const onnx = composeOnnxModel(model, opts);
-  const { target, files } = await writeModelFolder(
-    dir,
-    [{ name: MODEL_ONNX, bytes: onnx.bytes }],
-    opts.beforeCommit,
-  );
+  const { target, files } = await writeModelFolder(dir, [{ name: MODEL_ONNX, bytes: onnx.bytes }], opts);
   return {
     dir: target,
     files,

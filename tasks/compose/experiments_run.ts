@@ -3,11 +3,19 @@
  * `deno task ap` in a child process (each stage keeps its own permissions, artifacts and progress), the optional
  * baseline is `deno task ap` on the starting checkpoint, and the comparison is written as `results.md`,
  * `results.json` and a `deno task report`. A run whose folder already has ap.json is not run again; a failed run
- * is recorded in the table and the others continue.
+ * is recorded in the table and the others continue. The grid holds --out's composition lock (lib/core/run_folder.ts
+ * `lockComposedRun`: a second grid into it exits 1 at once); each stage locks the folder it writes.
  * @module
  */
 import { z } from "zod";
-import { InputError, readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../../lib/core/mod.ts";
+import {
+  InputError,
+  lockComposedRun,
+  lockOutputFiles,
+  readJsonArtifact,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../../lib/core/mod.ts";
 import { readDataset } from "../../lib/data/mod.ts";
 import { type ApJson, ApJsonSchema } from "../../lib/evaluation/mod.ts";
 import {
@@ -88,6 +96,7 @@ export async function runExperiments(
     ...o.stageFlags,
   ];
   await checkConfigPaths(o);
+  await using _grid = await lockComposedRun(out, "experiments");
   if (config.dataset) await readDataset(o.resolve(config.dataset)); // an invalid one fails before any run
   console.error(`experiments: ${o.runs.length} run(s): ${o.runs.map((r) => r.name).join(", ")}`);
   const dataset = config.data ? `${out}/dataset.json` : o.resolve(config.dataset!);
@@ -170,8 +179,12 @@ export async function runExperiments(
 
   const table = resultsMarkdown(results, config.base);
   const files = [`${out}/results.md`, `${out}/results.json`];
-  await writeFileAtomic(files[0], `# Experiments (${o.configName})\n\n${table}`);
-  await writeJsonArtifact(files[1], ResultsJsonSchema, results);
+  {
+    await using outputs = await lockOutputFiles("experiments", files); // the table's two files as one set
+    await writeFileAtomic(outputs.staged(files[0]), `# Experiments (${o.configName})\n\n${table}`);
+    await writeJsonArtifact(outputs.staged(files[1]), ResultsJsonSchema, results);
+    await outputs.commit();
+  }
   if (reportRuns.length > 0) {
     await runDenoTask("report", [
       "--runs",
