@@ -94,6 +94,7 @@ Deno.test("runCli() shows control characters of everything printed meanwhile as 
   assert.equal(out[1], '%c { name: "figure\\x1b[2J\\x1b]0;pwned\\x07\\r\\x00" }');
   assert.equal(out[2], "line one\nline two");
   assert.equal(out[3], "t: figure\\x1b[2J\\x1b]0;pwned\\x07\\r\\0.png: not a valid PNG");
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(out.join("\n"), /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
 });
 

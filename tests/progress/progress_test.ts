@@ -108,6 +108,7 @@ Deno.test("Progress shows control characters of its label, extra and log lines a
   p.finish();
   assert.ok(out.every((s) => s.startsWith(CLEAR)), "the redraw's own CR + erase-line is kept");
   const text = out.map((s) => s.replaceAll(CLEAR, "")).join("");
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
   assert.match(text, /^decode \\x1b\]0;t\\x07\\n \[#{10}\.{10}\] 1\/2 it 50% .* file \\x1b\[2J\\r\.png/);
   assert.match(text, /warning: a\\x1b\[31m\.png\nnext line\n/);

@@ -44,6 +44,7 @@ const TITLE = `Title ${MARKUP}${ESCAPES}\0${FORGED}`;
 const IMAGES = `images ${MARKUP_SEGMENT}${ESCAPES}${FORGED}`;
 
 /** What a terminal must never receive: C0 controls but LF (and TAB), DEL, C1. */
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 /** Asserts that a task's output holds no control character and no line forged by a name's newline. */

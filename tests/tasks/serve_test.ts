@@ -138,6 +138,7 @@ async function rawRequest(
 }
 
 /** What a terminal must never receive: C0 controls but LF (and TAB), DEL, C1. */
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 Deno.test("deno task serve rejects a folder without model.json (exit 1, one line)", async () => {
