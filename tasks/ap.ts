@@ -2,10 +2,11 @@
  * `deno task ap` — COCO AP (pycocotools semantics) of one category, with 95% bootstrap intervals: of any COCO
  * ground truth and results (mode A: --annotations, --detections → ap.json), or of a detector run over a dataset
  * split (mode B, lib/evaluation/evaluate_split.ts: --dataset and --weights or --checkpoint → gt.coco.json,
- * detections.coco.json in pixels of the original images, ap.json). Mode B with `--shard K/N|auto` scores only the
- * K-th of N slices of the split (lib/cli/shard_flag.ts); `--merge SHARD_DIR… --out DIR` joins such shards' files
- * into the split's gt.coco.json and detections.coco.json (lib/evaluation/merge_shards.ts) and scores them as mode
- * A does. `--help` lists the flags.
+ * detections.coco.json in pixels of the original images, ap.json), committed as one set into --out, whose lock
+ * it holds for the whole run (lib/core/run_folder.ts). Mode B with `--shard K/N|auto` scores only the K-th of N
+ * slices of the split (lib/cli/shard_flag.ts); `--merge SHARD_DIR… --out DIR` joins such shards' files into the
+ * split's gt.coco.json and detections.coco.json (lib/evaluation/merge_shards.ts) and scores them as mode A does,
+ * the three files committed as one set. `--help` lists the flags.
  * @module
  */
 import {
@@ -21,7 +22,7 @@ import {
   SHARD_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
+import { lockRunFolder, withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   ApJsonSchema,
@@ -101,16 +102,21 @@ async function merge(
   }
   const dirs = [...f.merge, ...f.positionals];
   if (dirs.length === 0) throw new UsageError("--merge needs the folders of the --shard runs");
+  await using folder = await lockRunFolder(out, "ap");
   const { groundTruth, detections } = await mergeSplitShards(dirs);
-  const [gtFile, detectionsFile] = [`${out}/gt.coco.json`, `${out}/detections.coco.json`];
-  await writeJsonArtifact(gtFile, CocoGroundTruthSchema, groundTruth);
-  await writeJsonArtifact(detectionsFile, CocoResultsSchema, detections);
+  const staged = [folder.staged("gt.coco.json"), folder.staged("detections.coco.json")];
+  await writeJsonArtifact(staged[0], CocoGroundTruthSchema, groundTruth);
+  await writeJsonArtifact(staged[1], CocoResultsSchema, detections);
   console.error(
     `ap: merged ${dirs.length} shards: ${groundTruth.images.length} images, ${detections.length} detections`,
   );
-  const ap = await apOfCocoFiles(gtFile, detectionsFile, f.category, bootstrap);
+  const ap = await apOfCocoFiles(staged[0], staged[1], f.category, bootstrap);
+  // the files as they are named once committed
+  ap.settings.annotations = folder.path("gt.coco.json");
+  ap.settings.detections = folder.path("detections.coco.json");
   ap.settings.merged_shards = dirs;
-  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+  await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+  await folder.commit(); // the three files together, or (on any failure) the previous three
   console.log(formatApSummary(ap, `${out}/ap.json`));
 }
 
@@ -133,9 +139,11 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }
   await checkInputFiles(f, ["annotations", "detections", "dataset", "weights", "checkpoint"]);
+  await using folder = await lockRunFolder(out, "ap");
   if (modeA) {
     const ap = await apOfCocoFiles(f.annotations!, f.detections!, f.category, bootstrap);
-    await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+    await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+    await folder.commit();
     return console.log(formatApSummary(ap, `${out}/ap.json`));
   }
   const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
@@ -150,14 +158,15 @@ async function main(args: string[]): Promise<void> {
     className: f.class,
     checkpointOptions,
   });
-  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
-  await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
+  await writeJsonArtifact(folder.staged("gt.coco.json"), CocoGroundTruthSchema, result.groundTruth);
+  await writeJsonArtifact(folder.staged("detections.coco.json"), CocoResultsSchema, result.detections);
   const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
   if (chosen) {
     ap.settings.weights_choice = chosen.which;
     if (chosen.bestEpoch !== undefined) ap.settings.best_epoch = chosen.bestEpoch;
   }
-  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+  await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+  await folder.commit(); // the three files together, or (on any failure) the previous three
   console.log(formatApSummary(ap, `${out}/ap.json`));
 }
 

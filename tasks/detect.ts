@@ -16,19 +16,30 @@
  * shards' folders into the files one unsharded run writes (lib/evaluation/merge_shards.ts).
  * @module
  */
+import { resolve } from "node:path";
 import {
   BACKEND_FLAG,
   checkInputFiles,
   type CliSpec,
   detectorFlags,
   NETWORK_FLAGS,
+  type ParsedFlags,
   parseFlags,
   parseShardFlag,
   runTask,
   SHARD_FLAG,
+  type ShardChoice,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { checkOutputFile, READ_LIMITS, readRegularFile } from "../lib/core/mod.ts";
+import {
+  checkOutputFile,
+  lockOutputFiles,
+  lockRunFolder,
+  type OutputFiles,
+  READ_LIMITS,
+  readRegularFile,
+  type RunFolder,
+} from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
 import { listImageInputs, mergeImageShards, predictImage, predictImagesOn } from "../lib/evaluation/mod.ts";
 import { decodeImage } from "../lib/image/mod.ts";
@@ -107,7 +118,35 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("--json goes with --image; --images writes detections.coco.json into --out");
   }
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
-  if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
+  if (f.image !== undefined) {
+    for (const file of [f.out, f.json!]) await checkOutputFile(file);
+    const same = async (a: string, b: string) =>
+      resolve(a) === resolve(b) ||
+      (await Deno.realPath(a).catch(() => a)) === (await Deno.realPath(b).catch(() => b));
+    if (await same(f.out, f.json!)) throw new UsageError("--out and --json name the same file");
+    for (const [flag, file] of [["--out", f.out], ["--json", f.json!]]) {
+      if (await same(file, f.image)) {
+        throw new UsageError(`${flag} ${file} is the input image; write elsewhere`);
+      }
+    }
+  }
+  // one writer per output folder, held for the whole run (lib/core/run_folder.ts)
+  let outputs: OutputFiles | undefined, folder: RunFolder | undefined;
+  if (f.image !== undefined) outputs = await lockOutputFiles("detect", [f.out, f.json!]);
+  else folder = await lockRunFolder(f.out, "detect");
+  try {
+    await detect(f, { outputs, folder }, shard);
+  } finally {
+    await outputs?.release();
+    await folder?.release();
+  }
+}
+
+async function detect(
+  f: ParsedFlags<typeof CLI.flags>,
+  held: { outputs?: OutputFiles; folder?: RunFolder },
+  shard: ShardChoice | undefined,
+): Promise<void> {
   const inputs = f.images === undefined ? [] : await listImageInputs(f.images, (note) => console.error(note));
   if (shard) {
     console.error(`detect: shard ${shard.index}/${shard.count} of ${inputs.length} images (${shard.from})`);
@@ -136,6 +175,7 @@ async function main(args: string[]): Promise<void> {
       const s = await predictImagesOn(engine, model, inputs, {
         ...opts,
         out: f.out,
+        folder: held.folder,
         batchSize: f.batchSize,
         ...(shard ? { shard: { index: shard.index, count: shard.count } } : {}),
       });
@@ -150,6 +190,7 @@ async function main(args: string[]): Promise<void> {
         ...opts,
         out: f.out,
         json: f.json!,
+        outputs: held.outputs!,
       });
       console.error(`detect: ${r.detections.length} detections in ${r.ms.toFixed(0)} ms`);
       console.log(`${r.detections.length} detections → ${f.out}, ${f.json}`);

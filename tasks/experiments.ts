@@ -10,9 +10,11 @@
  *
  * The grid (tasks/compose/experiments_grid.ts: `variants` one factor at a time, and/or a full factorial `grid`)
  * writes into DIR: each run's folder `<DIR>/<run>/` (weights, train-log.json, run.json, ap.json,
- * detections.coco.json), the jobs' records `<DIR>/jobs/<name>.json`, and on collecting `results.md`,
+ * detections.coco.json), the jobs' records `<DIR>/jobs/<name>/job.json`, and on collecting `results.md`,
  * `results.json` and `report.html` (over the finished runs and the original when `baseline: true`), naming the
- * jobs that are missing or failed (exit 1 then). A finished job is not run again.
+ * jobs that are missing or failed (exit 1 then). A finished job is not run again. Making a plan and running one
+ * here hold DIR's composition lock (lib/core/run_folder.ts `lockComposedRun`: a second grid into DIR exits 1 at
+ * once); each job holds its record folder's lock, and each stage the lock of the folder it writes.
  * @module
  */
 import { resolve } from "node:path";
@@ -25,7 +27,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { inlineList, InputError, readJsonArtifact } from "../lib/core/mod.ts";
+import { inlineList, InputError, lockComposedRun, readJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
 import {
   buildPlan,
@@ -161,6 +163,7 @@ async function main(args: string[]): Promise<void> {
   }
   if (f.plan !== undefined) {
     refuse(f, ["jobs"], "--plan DIR (the jobs run elsewhere)");
+    await using _grid = await lockComposedRun(resolve(f.plan), "experiments");
     const plan = await makePlan(f, f.plan);
     const files = await writePlan(plan);
     console.error(
@@ -176,6 +179,7 @@ async function main(args: string[]): Promise<void> {
     );
     return;
   }
+  await using _grid = await lockComposedRun(resolve(f.out!), "experiments");
   const plan = await makePlan(f, f.out!);
   await writePlan(plan);
   console.error(`experiments: ${plan.runs.length} run(s): ${inlineList(plan.runs.map((r) => r.name))}`);

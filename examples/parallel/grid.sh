@@ -10,7 +10,7 @@
 # Over ssh (SSHLOGINFILE: one host a line, `N/host` for N jobs at a time there, `:` for this machine), every host
 # needs the project at the same path as here (the lines `cd` there; ssh runs them in a non-interactive shell,
 # whose PATH must reach `deno`), passwordless ssh, and PLAN_DIR on storage all of them share (NFS, …): each job
-# writes its own run folder and jobs/<name>.json there, and --collect reads them.
+# writes its own run folder and jobs/<name>/ there, and --collect reads them.
 set -euo pipefail
 config=${1:?usage: grid.sh CONFIG PLAN_DIR [JOBS [SSHLOGINFILE]] [-- flags]}
 plan=${2:?usage: grid.sh CONFIG PLAN_DIR [JOBS [SSHLOGINFILE]] [-- flags]}

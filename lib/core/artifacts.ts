@@ -1,11 +1,14 @@
 /**
  * The files the pipeline reads and writes: JSON artifacts validated by a zod schema at the boundary (one schema
- * per artifact, defined beside its writer), atomic writes, and an existence check.
+ * per artifact, defined beside its writer), atomic writes (known I/O failures named by lib/core/io_errors.ts),
+ * and an existence check. Sets of files in a run folder are committed by lib/core/run_folder.ts.
  * @module
  */
 import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
 import { bulletList, describeValue, InputError } from "./errors.ts";
+import { knownIoError } from "./io_errors.ts";
+import { STAGING_DIR } from "./paths.ts";
 import { FileReadError, READ_LIMITS, readRegularTextFile } from "./read_file.ts";
 
 /**
@@ -110,9 +113,11 @@ function processAlive(pid: number): boolean | null {
 const STALE_TEMP_WITHOUT_PROC_MS = 60 * 1000;
 
 /**
- * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers: only those whose pid is not this
- * process, whose process is no longer alive (/proc; where it cannot be read: untouched for a minute), and that were last modified
- * before this process started — never a concurrent writer's live temp. Errors are ignored (best effort).
+ * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers, for a folder nobody locks (the download
+ * cache): only those whose pid is not this process, whose process is no longer alive (/proc; where it cannot be
+ * read: untouched for a minute), and that were last modified before this process started — never a concurrent
+ * writer's live temp. Errors are ignored (best effort). A locked run folder needs no such rule: its lock proves
+ * every temp in it is a dead writer's (lib/core/run_folder.ts removes them at once).
  * @returns the paths removed
  */
 export async function removeStaleTemps(dir: string, prefix: string): Promise<string[]> {
@@ -147,21 +152,36 @@ const tempPrefix = (file: string) => `${basename(file)}.tmp-`;
 /**
  * Writes `bytes` to `file` atomically: a temporary file `<file>.tmp-<pid>-<random>` in the same directory, then a
  * rename, so that readers never see a partial file and an interrupted write leaves the previous version in place.
- * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}).
- * @throws OutputIsDirectoryError if `file` is an existing directory.
+ * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}). A file staged in a locked
+ * run folder (lib/core/run_folder.ts) is written directly: its commit is the atomic step.
+ * @throws OutputIsDirectoryError if `file` is an existing directory; FileSystemError for a known I/O failure
+ *   (no space, read-only, …), naming the file
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(file), { recursive: true });
+  const write = (path: string) =>
+    typeof bytes === "string" ? Deno.writeTextFile(path, bytes) : Deno.writeFile(path, bytes);
+  if (file.includes(`/${STAGING_DIR}/`) || file.startsWith(`${STAGING_DIR}/`)) {
+    try {
+      await Deno.mkdir(dirname(file), { recursive: true });
+      return await write(file);
+    } catch (e) {
+      throw knownIoError(e, file) ?? e;
+    }
+  }
+  try {
+    await Deno.mkdir(dirname(file), { recursive: true });
+  } catch (e) {
+    throw knownIoError(e, dirname(file)) ?? e;
+  }
   await checkOutputFile(file);
   await removeStaleTemps(dirname(file), tempPrefix(file));
   const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`; // tempPrefix(file) + pid
   try {
-    if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
-    else await Deno.writeFile(tmp, bytes);
+    await write(tmp);
     await Deno.rename(tmp, file);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw knownIoError(e, file) ?? e;
   }
 }
 

@@ -8,6 +8,7 @@
  * bug and keeps its stack. No TF.js here: lib/torch uses this module too.
  * @module
  */
+import { terminalText } from "./terminal.ts";
 
 /**
  * A known problem with the user's input. Subclasses name the file and the field in their message; the CLI shows
@@ -36,16 +37,23 @@ const MAX_INLINE_ITEM_CHARS = 200;
 /** The longest a line of a multi-line list may be (one problem, which may hold a one-line list itself). */
 const MAX_BULLET_ITEM_CHARS = 1000;
 
-/** The first `max` of `items`, each cut to `chars` characters, and how many were left out. */
+/**
+ * The first `max` of `items`, each one line (control characters and newlines shown as escapes: lib/core
+ * `terminalText`) cut to `chars` characters, and how many were left out.
+ */
 function shortened(items: readonly string[], max: number, chars: number): { shown: string[]; more: number } {
-  const shown = items.slice(0, max).map((s) => (s.length > chars ? `${s.slice(0, chars - 1)}…` : s));
+  const shown = items.slice(0, max).map((item) => {
+    const s = terminalText(item, { keepNewlines: false });
+    return s.length > chars ? `${s.slice(0, chars - 1)}…` : s;
+  });
   return { shown, more: Math.max(0, items.length - max) };
 }
 
 /**
  * A list for a one-line message: the first {@link MAX_LISTED} items (each cut to 200 characters) joined by
  * `separator`, then `… and N more` (`a, b, c, … and 9980 more`). Every error that lists items (categories, class
- * names, keys, settings) uses it, so that a refusal of 10,000 categories is still one short line.
+ * names, keys, settings) uses it, so that a refusal of 10,000 categories is still one short line, and a name's
+ * newline cannot start a line of its own.
  */
 export function inlineList(items: readonly string[], separator = ", ", max = MAX_LISTED): string {
   const { shown, more } = shortened(items, max, MAX_INLINE_ITEM_CHARS);

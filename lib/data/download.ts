@@ -10,6 +10,7 @@ import {
   exists,
   FileReadError,
   InputError,
+  knownIoError,
   READ_LIMITS,
   readRegularFile,
   readRegularTextFile,
@@ -211,6 +212,8 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   } catch (e) {
     await reader.cancel().catch(() => {});
     if (e instanceof DownloadError) throw e;
+    const io = knownIoError(e, partPath); // the disk, not the connection (a full cache, …)
+    if (io) throw io;
     throw new DownloadError(url, `connection lost after ${received} bytes (${(e as Error).message})`, hint);
   } finally {
     file.close();

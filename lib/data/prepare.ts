@@ -2,15 +2,21 @@
  * `deno task prepare` as a library: open the Penn-Fudan release (a zip, a directory, or a download into the
  * cache) or a COCO instances file with its image directory, build and validate the dataset, and write the run directory — `dataset.json`, `annotations.coco.json`
  * (COCO ground truth of the test split) and, when asked, preview PNGs with mask overlays and boxes. Nothing is
- * written unless the whole dataset is valid; `dataset.json` is written last (its presence means complete).
+ * written unless the whole dataset is valid; the files are committed as one set (lib/core/run_folder.ts), so a
+ * failure (a full disk, a crash) leaves the previous set as it was.
  * @module
  */
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { Progress } from "../progress/mod.ts";
 import {
   FileReadError,
+  OutputNames,
   READ_LIMITS,
   readRegularFile,
+  type RunFolder,
   sha256Hex,
+  terminalText,
+  withRunFolder,
   writeFileAtomic,
   writeJsonArtifact,
 } from "../core/mod.ts";
@@ -151,6 +157,25 @@ function withCount(input: Omit<PrepareInput, "imageCount" | "presplit">): Prepar
   return { ...input, imageCount: scan.items.length, presplit: scan.layout === "presplit" };
 }
 
+/** The input files (images, masks) of a folder source that lie inside `out`, relative to it. */
+function inputsInside(input: PrepareInput, dataset: Dataset, out: string): string[] {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path);
+    } catch {
+      return resolve(path);
+    }
+  };
+  const root = real(out);
+  const files = dataset.images.flatMap((im) => (im.mask === null ? [im.file] : [im.file, im.mask]));
+  return files.map((f) => relative(root, real(join(input.path, f))))
+    .filter((rel) => rel !== "" && !rel.startsWith("..") && !isAbsolute(rel));
+}
+
+const DATASET_FILE = "dataset.json";
+const COCO_FILE = "annotations.coco.json";
+const PREVIEW_DIR = "preview";
+
 /** Options of {@link prepareRunDir}. */
 export interface PrepareOptions {
   out: string;
@@ -164,6 +189,8 @@ export interface PrepareOptions {
   quiet?: boolean;
   /** COCO input: the category to keep (needed when the file has several). */
   category?: string;
+  /** `out` locked by the caller (lib/core/run_folder.ts); else it is locked while the files are written */
+  folder?: RunFolder;
 }
 
 /**
@@ -197,37 +224,41 @@ export async function prepareRunDir(input: PrepareInput, o: PrepareOptions): Pro
     progress.finish();
   }
   const coco = toCocoGroundTruth(dataset, "test");
-  const previews: string[] = [];
-  for (const image of dataset.images.slice(0, o.previews ?? 0)) {
-    const rgb = decodeImage(input.source.read(image.file), image.file);
-    const base = image.mask === null
-      ? rgb
-      : overlayMask(rgb, decodeMask(input.source.read(image.mask), image.mask), 0.45);
-    const drawn = drawBoxes(
-      base,
-      [
-        ...image.boxes.map((box, i) => ({
-          box: box as [number, number, number, number],
-          label: `${categoryName(dataset)} ${image.instance_ids[i]}`,
-          color: [230, 30, 30] as [number, number, number],
-        })),
-        ...(image.crowd ?? []).map((c) => ({
-          box: c.box as [number, number, number, number],
-          label: "crowd (ignored)",
-          color: [160, 160, 160] as [number, number, number],
-        })),
-      ],
-      { lineWidth: 2 },
-    );
-    const file = `${o.out}/preview/${image.name}.png`;
-    await writeFileAtomic(file, encodePng(drawn));
-    previews.push(file);
-  }
-  const cocoPath = `${o.out}/annotations.coco.json`;
-  await writeJsonArtifact(cocoPath, CocoGroundTruthSchema, coco);
-  const datasetPath = `${o.out}/dataset.json`;
-  await writeJsonArtifact(datasetPath, DatasetSchema, dataset);
-  return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
+  return await withRunFolder(o.folder, o.out, "prepare", async (folder) => {
+    const previews: string[] = [];
+    // two images of one name (COCO folders) get two previews, and none lands on an input file inside --out
+    const names = new OutputNames(inputsInside(input, dataset, o.out));
+    for (const image of dataset.images.slice(0, o.previews ?? 0)) {
+      const rgb = decodeImage(input.source.read(image.file), image.file);
+      const base = image.mask === null
+        ? rgb
+        : overlayMask(rgb, decodeMask(input.source.read(image.mask), image.mask), 0.45);
+      const drawn = drawBoxes(
+        base,
+        [
+          ...image.boxes.map((box, i) => ({
+            box: box as [number, number, number, number],
+            label: `${categoryName(dataset)} ${image.instance_ids[i]}`,
+            color: [230, 30, 30] as [number, number, number],
+          })),
+          ...(image.crowd ?? []).map((c) => ({
+            box: c.box as [number, number, number, number],
+            label: "crowd (ignored)",
+            color: [160, 160, 160] as [number, number, number],
+          })),
+        ],
+        { lineWidth: 2 },
+      );
+      const rel = names.take(`${image.name}.png`, { folder: PREVIEW_DIR });
+      await writeFileAtomic(folder.staged(rel), encodePng(drawn));
+      previews.push(folder.path(rel));
+    }
+    await writeJsonArtifact(folder.staged(COCO_FILE), CocoGroundTruthSchema, coco);
+    await writeJsonArtifact(folder.staged(DATASET_FILE), DatasetSchema, dataset);
+    await folder.commit({ replace: [PREVIEW_DIR] }); // previews of an earlier run that are not in this one go
+    const [datasetPath, cocoPath] = [folder.path(DATASET_FILE), folder.path(COCO_FILE)];
+    return { datasetPath, cocoPath, previews, dataset, seconds: (performance.now() - started) / 1000 };
+  });
 }
 
 /** What `deno task prepare` prints: counts, layout, split and time, then the files written. */
@@ -236,7 +267,7 @@ export function formatPrepareSummary(s: PrepareSummary): string {
   const seed = d.split.seed !== null ? `, seed ${d.split.seed}` : "";
   return [
     `prepared ${d.counts.images} images, ${d.counts.boxes} ${
-      d.classes[1]
+      terminalText(d.classes[1], { keepNewlines: false })
     } boxes (${d.origin.layout} layout), ` +
     `split ${d.counts.train} train / ${d.counts.test} test (${d.split.method}${seed}) in ${
       s.seconds.toFixed(1)

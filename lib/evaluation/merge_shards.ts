@@ -3,18 +3,22 @@
  * - {@link mergeImageShards}, `deno task detect --merge DIR… --out DIR`: the folders of `detect --images …
  *   --shard K/N` runs → one `images.json` (ids 1… = positions in the full sorted list, as every shard already
  *   numbers them), one `detections.coco.json` (COCO results: image_id, category_id, bbox [x, y, w, h] in original
- *   pixels, score) and the annotated images copied into `--out/annotated/`;
+ *   pixels, score) and the annotated images copied into `--out/annotated/`, committed into `--out` as one set
+ *   under its lock (lib/core/run_folder.ts) as the unsharded run commits them;
  * - {@link mergeSplitShards}, `deno task ap --merge DIR… --out DIR`: the folders of `ap --dataset … --shard K/N`
  *   runs → the split's `gt.coco.json` and `detections.coco.json`, which `ap` mode A then scores.
  * Every shard 1…N of one list must be there exactly once; the result is in list order, so it equals the
  * unsharded run's files byte for byte when the detections are the same.
  * @module
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
+  OutputNames,
   READ_LIMITS,
   readJsonArtifact,
   readRegularFile,
+  type RunFolder,
+  withRunFolder,
   writeFileAtomic,
   writeJsonArtifact,
 } from "../core/mod.ts";
@@ -49,13 +53,23 @@ function checkShardIds(
   }
 }
 
+/** The folder of annotated copies (as lib/evaluation/predict.ts names it). */
+const ANNOTATED_DIR = "annotated";
+
 /**
  * Merges `detect --images … --shard K/N` output folders into `out`: images.json and detections.coco.json as one
- * unsharded run writes them, and each image's annotated JPEG copied to the same relative path under `out`.
- * @throws ShardSetError when the folders are not exactly shards 1…N of one list of one model; ArtifactError for a
- *   missing or invalid file
+ * unsharded run writes them, and each image's annotated JPEG copied to the same relative path under `out`; all of
+ * them committed as one set (annotated copies of an earlier run into `out` that are not in this one go).
+ * @param folder `out` already locked by the caller; else it is locked while the merge writes
+ * @throws ShardSetError when the folders are not exactly shards 1…N of one list of one model, or an `annotated`
+ *   name in an images.json is not a plain unique path under `annotated/`; ArtifactError for a missing or invalid
+ *   file
  */
-export async function mergeImageShards(dirs: readonly string[], out: string): Promise<MergedImages> {
+export async function mergeImageShards(
+  dirs: readonly string[],
+  out: string,
+  folder?: RunFolder,
+): Promise<MergedImages> {
   const shards = [];
   for (const dir of dirs) {
     const info = await readJsonArtifact(join(dir, "images.json"), ImagesJsonSchema);
@@ -66,6 +80,9 @@ export async function mergeImageShards(dirs: readonly string[], out: string): Pr
   const categories = JSON.stringify(ordered[0].info.categories);
   const images: ImagesJson["images"] = [];
   const detections: CocoResult[] = [];
+  // the shards' annotated names are read from files: each must be what lib/core OutputNames gives for itself
+  // (inside the folder, no `..`, no hidden or control characters) and unique among all shards
+  const names = new OutputNames();
   for (const s of ordered) {
     if (JSON.stringify(s.info.categories) !== categories) {
       throw new ShardSetError(`${s.dir}: other categories than ${ordered[0].dir} (shards of another model?)`);
@@ -79,23 +96,33 @@ export async function mergeImageShards(dirs: readonly string[], out: string): Pr
         `${s.dir}/detections.coco.json: image_id ${stray.image_id} is not an image of this shard`,
       );
     }
+    for (const im of s.info.images) {
+      if (!im.annotated.startsWith(`${ANNOTATED_DIR}/`) || names.take(im.annotated) !== im.annotated) {
+        throw new ShardSetError(
+          `${s.dir}/images.json: image ${im.id}: annotated ${JSON.stringify(im.annotated)} is not a unique ` +
+            `path under ${ANNOTATED_DIR}/ (not the file of a detect --shard run?)`,
+        );
+      }
+    }
     images.push(...s.info.images);
     detections.push(...s.detections);
   }
-  for (const s of ordered) {
-    for (const im of s.info.images) {
-      const from = join(s.dir, im.annotated), to = join(out, im.annotated);
-      if (resolve(from) !== resolve(to)) {
-        await writeFileAtomic(to, await readRegularFile(from, READ_LIMITS.image));
+  const merged: ImagesJson = { images, categories: ordered[0].info.categories };
+  return await withRunFolder(folder, out, "detect", async (held) => {
+    for (const s of ordered) {
+      for (const im of s.info.images) {
+        await writeFileAtomic(
+          held.staged(im.annotated),
+          await readRegularFile(join(s.dir, im.annotated), READ_LIMITS.image),
+        );
       }
     }
-  }
-  const merged: ImagesJson = { images, categories: ordered[0].info.categories };
-  const imagesJson = join(out, "images.json");
-  const detectionsJson = join(out, "detections.coco.json");
-  await writeJsonArtifact(imagesJson, ImagesJsonSchema, merged);
-  await writeJsonArtifact(detectionsJson, CocoResultsSchema, detections);
-  return { imagesJson, detectionsJson, images: merged, detections };
+    await writeJsonArtifact(held.staged("images.json"), ImagesJsonSchema, merged);
+    await writeJsonArtifact(held.staged("detections.coco.json"), CocoResultsSchema, detections);
+    await held.commit({ replace: [ANNOTATED_DIR] });
+    const [imagesJson, detectionsJson] = [held.path("images.json"), held.path("detections.coco.json")];
+    return { imagesJson, detectionsJson, images: merged, detections };
+  });
 }
 
 /** The settings of `ap` mode B that every shard of one evaluation shares. */

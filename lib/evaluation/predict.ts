@@ -2,13 +2,14 @@
  * Detection over many images (`deno task detect --images`): the image list from a folder, a glob or a list
  * file; batched detection with progress; and the output folder — `images.json` (COCO `images` + `categories`:
  * ids, files, sizes), `detections.coco.json` (COCO results against those ids: image_id, category_id = class id,
- * bbox [x, y, w, h] in original pixels, score) and `annotated/<file>.jpg` (boxes drawn); with a shard, one slice
- * of the list (lib/evaluation/shards.ts; merged by lib/evaluation/merge_shards.ts). The per-batch step is one
- * function of the batch's images ({@link PredictOptions.detectBatch}, default lib/ssd `detectImages`), so that
- * another engine (e.g. a worker pool) can run it.
+ * bbox [x, y, w, h] in original pixels, score) and `annotated/<file>.jpg` (boxes drawn; the names by lib/core
+ * `OutputNames`: inside the folder, unique, never an input's path), committed as one set (lib/core/run_folder.ts);
+ * with a shard, one slice of the list (lib/evaluation/shards.ts; merged by lib/evaluation/merge_shards.ts). The
+ * per-batch step is one function of the batch's images ({@link PredictOptions.detectBatch}, default lib/ssd
+ * `detectImages`), so that another engine (e.g. a worker pool) can run it.
  * @module
  */
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { Progress } from "../progress/mod.ts";
 import {
@@ -16,10 +17,14 @@ import {
   FileReadError,
   inlineList,
   InputError,
+  type OutputFiles,
+  OutputNames,
   READ_LIMITS,
   readRegularFile,
   readRegularTextFile,
+  type RunFolder,
   walkFiles,
+  withRunFolder,
   writeFileAtomic,
   writeJsonArtifact,
 } from "../core/mod.ts";
@@ -183,6 +188,8 @@ export async function listImageInputs(
 export interface PredictOptions extends DetectOptions {
   /** Output folder. */
   out: string;
+  /** `out` locked by the caller (lib/core/run_folder.ts); else it is locked while the run writes */
+  folder?: RunFolder;
   batchSize: number;
   /** The per-batch step: images → per image its fractional detections. Default: lib/ssd `detectImages`. */
   detectBatch?: (images: RgbImage[]) => Detection[][] | Promise<Detection[][]>;
@@ -201,13 +208,27 @@ export interface PredictSummary {
   seconds: number;
 }
 
-/** `annotated/<file_name without extension>.jpg`, made unique with `-<id>` when two inputs share it. */
-function annotatedName(fileName: string, id: number, taken: Set<string>): string {
-  const stem = fileName.replace(/^(\.\.\/)+/, "").replace(/^\/+/, "").replace(/\.[^./]*$/, "");
-  let name = `annotated/${stem}.jpg`;
-  if (taken.has(name)) name = `annotated/${stem}-${id}.jpg`;
-  taken.add(name);
-  return name;
+/** The folder of annotated copies inside the output folder. */
+const ANNOTATED_DIR = "annotated";
+
+/**
+ * The annotated copy of each input: `annotated/<file_name, extension .jpg>`, inside the output folder whatever the
+ * name (`..`, absolute paths), unique (a collision gets `-2`, …) and never the path of an input file that lies in
+ * the output folder.
+ */
+function annotatedNames(inputs: readonly ImageInput[], out: string): string[] {
+  const real = (path: string) => {
+    try {
+      return Deno.realPathSync(path); // a link into --out is the file it points to
+    } catch {
+      return resolve(path);
+    }
+  };
+  const root = real(out);
+  const inOut = inputs.map((im) => relative(root, real(im.path)))
+    .filter((rel) => rel !== "" && !rel.startsWith("..") && !isAbsolute(rel));
+  const names = new OutputNames(inOut);
+  return inputs.map((im) => names.take(im.fileName, { folder: ANNOTATED_DIR, ext: ".jpg" }));
 }
 
 /**
@@ -222,8 +243,7 @@ export async function predictImages(
   o: PredictOptions,
 ): Promise<PredictSummary> {
   // annotated names over the full list, so that a shard names its files as the unsharded run does
-  const taken = new Set<string>();
-  const annotated = inputs.map((im, i) => annotatedName(im.fileName, i + 1, taken));
+  const annotated = annotatedNames(inputs, o.out);
   const { start: first, end } = o.shard
     ? shardRange(inputs.length, o.shard)
     : { start: 0, end: inputs.length };
@@ -250,50 +270,56 @@ export async function predictImages(
     path: im.path,
     annotated: annotated[first + k],
   }));
-  const detections: CocoResult[] = [];
-  const progress = new Progress("detect", images.length, { unit: "img", quiet: o.quiet });
-  const t0 = performance.now();
-  try {
-    for (let start = 0; start < images.length; start += o.batchSize) {
-      const batch = images.slice(start, start + o.batchSize);
-      const rgb = await Promise.all(
-        batch.map(async (im) => decodeImage(await readRegularFile(im.path, READ_LIMITS.image), im.path)),
-      );
-      const perImage = await detectBatch(rgb);
-      for (const [k, im] of batch.entries()) {
-        const dets = perImage[k].filter((d) => d.classId > 0);
-        for (const d of dets) {
-          detections.push({
-            image_id: im.id,
-            category_id: d.classId,
-            bbox: fractionalXyxyToPixelXywh(d.box, im.width, im.height),
-            score: d.score,
-          });
+  return await withRunFolder(o.folder, o.out, "detect", async (folder) => {
+    const detections: CocoResult[] = [];
+    const progress = new Progress("detect", images.length, { unit: "img", quiet: o.quiet });
+    const t0 = performance.now();
+    try {
+      for (let start = 0; start < images.length; start += o.batchSize) {
+        const batch = images.slice(start, start + o.batchSize);
+        const rgb = await Promise.all(
+          batch.map(async (im) => decodeImage(await readRegularFile(im.path, READ_LIMITS.image), im.path)),
+        );
+        const perImage = await detectBatch(rgb);
+        for (const [k, im] of batch.entries()) {
+          const dets = perImage[k].filter((d) => d.classId > 0);
+          for (const d of dets) {
+            detections.push({
+              image_id: im.id,
+              category_id: d.classId,
+              bbox: fractionalXyxyToPixelXywh(d.box, im.width, im.height),
+              score: d.score,
+            });
+          }
+          const drawn = toPixelDetections(dets, im.width, im.height, names).map((d) => ({
+            box: d.box,
+            label: `${d.label} ${d.score.toFixed(2)}`,
+            color: classColor(d.class_id),
+          }));
+          await writeFileAtomic(folder.staged(im.annotated), encodeJpeg(drawBoxes(rgb[k], drawn)));
         }
-        const drawn = toPixelDetections(dets, im.width, im.height, names).map((d) => ({
-          box: d.box,
-          label: `${d.label} ${d.score.toFixed(2)}`,
-          color: classColor(d.class_id),
-        }));
-        await writeFileAtomic(join(o.out, im.annotated), encodeJpeg(drawBoxes(rgb[k], drawn)));
+        progress.update(start + batch.length);
       }
-      progress.update(start + batch.length);
+    } finally {
+      progress.finish();
     }
-  } finally {
-    progress.finish();
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const info: ImagesJson = {
-    images,
-    categories: names.slice(1).map((name, i) => ({ id: i + 1, name })),
-    ...(o.shard ? { shard: { ...o.shard, images: inputs.length } } : {}),
-  };
-  const imagesJson = join(o.out, "images.json");
-  const detectionsJson = join(o.out, "detections.coco.json");
-  await writeJsonArtifact(imagesJson, ImagesJsonSchema, info);
-  await writeJsonArtifact(detectionsJson, CocoResultsSchema, detections);
-  return { imagesJson, detectionsJson, images: info, detections, seconds };
+    const seconds = (performance.now() - t0) / 1000;
+    const info: ImagesJson = {
+      images,
+      categories: names.slice(1).map((name, i) => ({ id: i + 1, name })),
+      ...(o.shard ? { shard: { ...o.shard, images: inputs.length } } : {}),
+    };
+    await writeJsonArtifact(folder.staged(IMAGES_JSON), ImagesJsonSchema, info);
+    await writeJsonArtifact(folder.staged(DETECTIONS_JSON), CocoResultsSchema, detections);
+    // one set: the annotated copies of an earlier run into this folder that are not in this one go
+    await folder.commit({ replace: [ANNOTATED_DIR] });
+    const [imagesJson, detectionsJson] = [folder.path(IMAGES_JSON), folder.path(DETECTIONS_JSON)];
+    return { imagesJson, detectionsJson, images: info, detections, seconds };
+  });
 }
+
+const IMAGES_JSON = "images.json";
+const DETECTIONS_JSON = "detections.coco.json";
 
 /**
  * {@link predictImages} with every batch on `engine`'s runner (lib/engine/setup.ts: its workers split a batch).
@@ -316,14 +342,15 @@ export async function predictImagesOn(
 /**
  * One image (`deno task detect --image`): its detections in original pixels (the model's class names), the image
  * with labelled boxes at `o.out` (a JPEG when it ends in .jpg/.jpeg, else a PNG) and `detections.json` at
- * `o.json` (`{ image, width, height, detections }`).
+ * `o.json` (`{ image, width, height, detections }`), both committed together (`o.outputs`: their folders, locked
+ * by the caller; the JSON's last).
  * @param image the path as given (recorded in the JSON) and its decoded RGB pixels
  * @returns the detections and the detection time (ms)
  */
 export async function predictImage(
   model: SsdModel,
   image: { path: string; rgb: RgbImage },
-  o: DetectOptions & { out: string; json: string },
+  o: DetectOptions & { out: string; json: string; outputs: OutputFiles },
 ): Promise<{ detections: PixelDetection[]; ms: number }> {
   const { rgb } = image;
   const t0 = performance.now();
@@ -340,12 +367,14 @@ export async function predictImage(
     color: classColor(d.class_id),
   }));
   const drawn = drawBoxes(rgb, boxes);
-  await writeFileAtomic(o.out, /\.jpe?g$/i.test(o.out) ? encodeJpeg(drawn) : encodePng(drawn));
-  await writeJsonArtifact(o.json, DetectionsJsonSchema, {
+  const bytes = /\.jpe?g$/i.test(o.out) ? encodeJpeg(drawn) : encodePng(drawn);
+  await writeFileAtomic(o.outputs.staged(o.out), bytes);
+  await writeJsonArtifact(o.outputs.staged(o.json), DetectionsJsonSchema, {
     image: image.path,
     width: rgb.width,
     height: rgb.height,
     detections,
   });
+  await o.outputs.commit();
   return { detections, ms };
 }

@@ -1,8 +1,9 @@
 /**
- * COCO AP of an exported graph model on a dataset split, through the detector API (so quantised exports are
- * scored exactly as a browser would run them): every image of the split → `detect` with the evaluation
- * thresholds of `deno task ap` (min score 0.01, NMS 0.45, top 200) → class `person` as COCO category 1 →
- * lib/evaluation `evaluateCocoFiles` (pycocotools semantics). Deno only (reads the dataset from disk).
+ * COCO AP of an exported graph model (or model.onnx, in ONNX Runtime) on a dataset split, through the detector
+ * API (so quantised exports are scored exactly as a browser would run them): every image of the split →
+ * `detect` with the evaluation thresholds of `deno task ap` (min score 0.01, NMS 0.45, top 200) → class
+ * `person` as COCO category 1 → lib/evaluation `evaluateCocoFiles` (pycocotools semantics). Deno only (reads
+ * the dataset from disk).
  * @module
  */
 import { inlineList } from "../core/mod.ts";
@@ -21,7 +22,12 @@ export interface ExportEvalOptions {
   limit?: number;
   /** recorded in ap.json's settings (e.g. the model folder and its quantisation) */
   settings?: Record<string, unknown>;
+  /** the exported format, ap.json's `settings.detector` (default "graph-model") */
+  format?: "graph-model" | "onnx";
 }
+
+/** What {@link evaluateDetector} needs of a detector: a graph model's (detector.ts) or model.onnx's. */
+export type EvaluatedDetector = Pick<Detector, "classes" | "metadata" | "detect">;
 
 /** The three files of `deno task ap` mode B. */
 export interface ExportEvalResult {
@@ -35,7 +41,7 @@ export interface ExportEvalResult {
  * @throws DetectorModelError when the model has no class `className`; the dataset loaders' errors
  */
 export async function evaluateDetector(
-  detector: Detector,
+  detector: EvaluatedDetector,
   opts: ExportEvalOptions,
 ): Promise<ExportEvalResult> {
   const split = opts.split ?? "test";
@@ -75,7 +81,7 @@ export async function evaluateDetector(
   };
   const ap = evaluateCocoFiles(groundTruth, detections, { id: CATEGORY_ID, name: dataset.classes[1] }, {
     mode: "detector",
-    detector: "graph-model",
+    detector: opts.format ?? "graph-model",
     dataset: opts.datasetPath,
     split,
     class: className,

@@ -1,9 +1,11 @@
 /**
  * The one progress reporter of long work (training images, evaluation batches, downloads, decode checks): on a
  * terminal an in-place bar `label [####......] 12/50 img 24% 3.10 img/s ETA 0:12`; otherwise (logs, CI) the same
- * status as a line at every ~10% and at the end. One ETA format everywhere: {@link formatDuration}.
+ * status as a line at every ~10% and at the end. One ETA format everywhere: {@link formatDuration}. Its text
+ * goes through lib/core `terminalText` (a label or an extra with a name in it cannot drive the terminal).
  * @module
  */
+import { terminalText } from "../core/terminal.ts";
 
 /** Seconds as `m:ss` (or `h:mm:ss` from an hour on); `?` when not finite. */
 export function formatDuration(seconds: number): string {
@@ -65,7 +67,7 @@ export class Progress {
     return this.#scale === 1 ? String(n) : (n / this.#scale).toFixed(1);
   }
 
-  /** The status text for `done` items after `seconds` (no newline). */
+  /** The status text for `done` items after `seconds`: one line, control characters shown as escapes. */
   line(done: number, seconds: number, extra = ""): string {
     const rate = seconds > 0 ? done / seconds / this.#scale : 0;
     const rateText = `${rate.toFixed(rate < 10 ? 2 : 1)} ${this.#unit}/s`;
@@ -81,7 +83,8 @@ export class Progress {
       ? `ETA ${formatDuration(rate > 0 ? (this.total! - done) / this.#scale / rate : NaN)}`
       : `elapsed ${formatDuration(seconds)}`;
     const bar = this.#tty && known ? ` [${"#".repeat(Math.round(pct / 5)).padEnd(20, ".")}]` : ":";
-    return `${this.label}${bar} ${count} ${rateText} ${tail}${extra ? ` ${extra}` : ""}`;
+    const text = `${this.label}${bar} ${count} ${rateText} ${tail}${extra ? ` ${extra}` : ""}`;
+    return terminalText(text, { keepNewlines: false });
   }
 
   #status(): string {
@@ -115,8 +118,9 @@ export class Progress {
     if (complete) this.#finished = true;
   }
 
-  /** Prints a line of its own (e.g. an epoch summary) without breaking the bar. */
-  log(text: string): void {
+  /** Prints a line of its own (e.g. an epoch summary) without breaking the bar; control characters escaped. */
+  log(line: string): void {
+    const text = terminalText(line);
     if (this.#tty && this.#drawn && !this.#finished) {
       this.#write(`\r\x1b[2K${text}\n${this.#status()}`);
     } else this.#write(`${text}\n`);

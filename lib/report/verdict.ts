@@ -7,7 +7,7 @@
  */
 import type { Interval } from "../evaluation/mod.ts";
 import type { RunComparison } from "./compare.ts";
-import { formatInterval, formatSigned, plural } from "./html.ts";
+import { formatInterval, formatSigned, plural } from "./notation.ts";
 
 /** The `data-verdict` values. */
 export type VerdictKind = "supported" | "not-supported" | "undecided" | "incomplete";

@@ -7,11 +7,13 @@
  * Each combination of data and checkpoint gets its own run directory under the output folder
  * ({@link demoRunDir}: `<data name>+<checkpoint name | scratch>-<8 hex of both absolute paths>`), so the smoke
  * demo and the real one never share a dataset.json or a finetune run and work in either order; re-running the
- * same combination resumes (or, with a larger --epochs, continues) its finetune run.
+ * same combination resumes (or, with a larger --epochs, continues) its finetune run. The chain holds the run
+ * directory's composition lock (lib/core/run_folder.ts `lockComposedRun`): a second demo of the same combination
+ * exits 1 at once, while each stage locks the folder it writes as usual.
  * @module
  */
 import { basename, extname } from "node:path";
-import { sha256Hex } from "../../lib/core/mod.ts";
+import { lockComposedRun, sha256Hex } from "../../lib/core/mod.ts";
 import { runDenoTask } from "./deno_task.ts";
 
 /** What `deno task demo` runs on. */
@@ -45,6 +47,7 @@ export async function demoRunDir(out: string, data: string, checkpoint?: string)
 /** Runs the chain in the combination's run directory; returns the report's path. */
 export async function runDemo(o: DemoOptions): Promise<string> {
   const out = await demoRunDir(o.out, o.data, o.checkpoint);
+  await using _chain = await lockComposedRun(out, "demo");
   const backend = o.engine;
   const dataset = `${out}/dataset.json`;
   const trust = o.trustCheckpoint ? ["--trust-checkpoint"] : [];

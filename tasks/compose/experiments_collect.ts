@@ -2,11 +2,18 @@
  * Gathering an experiment plan's finished jobs (`deno task experiments --collect DIR`, and the end of every local
  * run): each run's ap.json into `results.json` ({@link ResultsJsonSchema}) and the table `results.md`, the
  * original and the finished runs into `report.html` (`deno task report`), and the jobs that are missing (never
- * started, or started and never ended) or failed, by name.
+ * started, or started and never ended) or failed, by name. results.md and results.json are committed as one set
+ * under the plan folder's lock (lib/core/run_folder.ts); `report` locks it in turn for report.html.
  * @module
  */
 import { z } from "zod";
-import { exists, readJsonArtifact, writeFileAtomic, writeJsonArtifact } from "../../lib/core/mod.ts";
+import {
+  exists,
+  lockOutputFiles,
+  readJsonArtifact,
+  writeFileAtomic,
+  writeJsonArtifact,
+} from "../../lib/core/mod.ts";
 import { type ApJson, ApJsonSchema } from "../../lib/evaluation/mod.ts";
 import { readRunJson, RUN_JSON_FILE } from "../../lib/train/mod.ts";
 import { runDenoTask } from "./deno_task.ts";
@@ -84,11 +91,16 @@ export async function collectPlan(plan: Plan): Promise<Collected> {
   const table = resultsMarkdown(results, plan.base);
   const notes = unfinished.map((s) => `- ${s.job.name}: ${s.state}: ${s.detail}\n`).join("");
   const files = [`${plan.out}/results.md`, `${plan.out}/results.json`];
-  await writeFileAtomic(
-    files[0],
-    `# Experiments (${plan.config})\n\n${table}${notes ? `\nNot finished:\n\n${notes}` : ""}`,
-  );
-  await writeJsonArtifact(files[1], ResultsJsonSchema, results);
+  {
+    // the table's two files as one set, under the plan folder's lock (released before report takes it)
+    await using outputs = await lockOutputFiles("experiments", files);
+    await writeFileAtomic(
+      outputs.staged(files[0]),
+      `# Experiments (${plan.config})\n\n${table}${notes ? `\nNot finished:\n\n${notes}` : ""}`,
+    );
+    await writeJsonArtifact(outputs.staged(files[1]), ResultsJsonSchema, results);
+    await outputs.commit();
+  }
   const reportRuns = plan.jobs.filter((j) => j.kind !== "prepare" && states.get(j.name)!.state === "done")
     .map((j) => j.dir);
   if (reportRuns.length > 0) {

@@ -63,7 +63,8 @@ export const ExperimentsConfigSchema = z.strictObject({
   base: FinetuneSettingsSchema.default({}),
   /** One factor at a time: each variant overrides `base`. */
   variants: z.array(
-    z.strictObject({ name: z.string().regex(/^[\w.+-]+$/), settings: FinetuneSettingsSchema }),
+    // a folder name inside --out: no `/`, not `.`/`..`, not hidden
+    z.strictObject({ name: z.string().regex(/^[\w+-][\w.+-]*$/), settings: FinetuneSettingsSchema }),
   )
     .default([]),
   /** Full factorial: every combination of the listed values (names are built from the values). */

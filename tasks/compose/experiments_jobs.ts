@@ -4,12 +4,15 @@
  * a record of its outcome), and the whole plan on this machine level by level with N jobs at a time (`deno task
  * experiments --config … --out … --jobs N`).
  *
- * A job's record, `<plan>/jobs/<name>.json` ({@link JobRecordSchema}), says `running` (host, pid, start) from its
- * start, then `done` (with each step's wall time) or `failed` (with the exit status of the step that failed). A
- * job killed on the way (kill -9, a node lost, a Slurm time limit) leaves `running` behind: --collect reports it
- * missing and the next run of it starts it again (finetune resumes from its last finished epoch). A finished job
- * is never run again; delete its record and folder to redo it. Two processes must not run one job at the same
- * time (nothing here stops them).
+ * A job's record, `<plan>/jobs/<name>/job.json` ({@link JobRecordSchema}), says `running` (host, pid, start) from
+ * its start, then `done` (with each step's wall time) or `failed` (with the exit status of the step that failed).
+ * The job holds its record folder's lock for its whole life (lib/core/run_folder.ts `lockRunFolder`: a second
+ * process running the same job exits 1 naming the first) and commits each version of the record through it. A
+ * job killed on the way (kill -9, a node lost, a Slurm time limit) leaves `running` behind and its lock free:
+ * --collect reports it missing (killed; "still running" while the lock is held) and the next run of it starts it
+ * again (finetune resumes from its last finished epoch). A finished job is never run again; delete its record
+ * folder and run folder to redo it. The plan's own files (plan.json, commands-*.txt) are committed as one set
+ * under the plan folder's lock.
  * @module
  */
 import { hostname } from "node:os";
@@ -19,7 +22,9 @@ import {
   exists,
   inlineList,
   InputError,
+  lockRunFolder,
   readJsonArtifact,
+  RunFolderBusyError,
   writeFileAtomic,
   writeJsonArtifact,
 } from "../../lib/core/mod.ts";
@@ -70,10 +75,21 @@ export class JobDependencyError extends InputError {
   override name = "JobDependencyError";
 }
 
-/** `<plan>/jobs/<name>.json`. */
-export const jobRecordPath = (plan: Plan, name: string): string => `${plan.out}/${JOBS_DIR}/${name}.json`;
-/** `<plan>/jobs/<name>.log`: the output of a job run by {@link runPlan} with more than one job at a time. */
-export const jobLogPath = (plan: Plan, name: string): string => `${plan.out}/${JOBS_DIR}/${name}.log`;
+/** The record file in a job's record folder. */
+const JOB_RECORD_FILE = "job.json";
+/** The log file in a job's record folder. */
+const JOB_LOG_FILE = "output.log";
+
+/** `<plan>/jobs/<name>`: the job's record folder, whose lock the job holds while it runs. */
+export const jobRecordDir = (plan: Plan, name: string): string => `${plan.out}/${JOBS_DIR}/${name}`;
+/** `<plan>/jobs/<name>/job.json`. */
+export const jobRecordPath = (plan: Plan, name: string): string =>
+  `${jobRecordDir(plan, name)}/${JOB_RECORD_FILE}`;
+/**
+ * `<plan>/jobs/<name>/output.log`: the output of a job run by {@link runPlan} with more than one job at a time
+ * (appended as it comes, by the holder of the folder's lock; not part of a committed set).
+ */
+export const jobLogPath = (plan: Plan, name: string): string => `${jobRecordDir(plan, name)}/${JOB_LOG_FILE}`;
 
 /** Reads `<dir>/plan.json`. @throws InputError naming the folder when there is no plan in it */
 export async function readPlan(dir: string): Promise<Plan> {
@@ -87,22 +103,21 @@ export async function readPlan(dir: string): Promise<Plan> {
 }
 
 /**
- * Writes plan.json and commands-<level>.txt into the plan folder (removing command files of levels it no longer
- * has). @returns the files written
+ * Writes plan.json and commands-<level>.txt into the plan folder as one set, under the folder's lock (the command
+ * files of levels it no longer has are removed in the same commit). @returns the files written
  */
 export async function writePlan(plan: Plan): Promise<string[]> {
-  const files = [`${plan.out}/${PLAN_FILE}`];
-  await writeJsonArtifact(files[0], PlanSchema, plan);
+  await using folder = await lockRunFolder(plan.out, "experiments");
+  await writeJsonArtifact(folder.staged(PLAN_FILE), PlanSchema, plan);
   for (const { level, file } of plan.levels) {
-    files.push(`${plan.out}/${file}`);
-    await writeFileAtomic(files[files.length - 1], commandsFileText(plan, level));
+    await writeFileAtomic(folder.staged(file), commandsFileText(plan, level));
   }
-  for (let level = plan.levels.length + 1;; level++) {
-    const stale = `${plan.out}/${commandsFileName(level)}`;
-    if (!(await exists(stale))) break;
-    await Deno.remove(stale);
+  const stale: string[] = [];
+  for (let level = plan.levels.length + 1; await exists(folder.path(commandsFileName(level))); level++) {
+    stale.push(commandsFileName(level));
   }
-  return files;
+  await folder.commit({ remove: stale });
+  return [PLAN_FILE, ...plan.levels.map((l) => l.file)].map((f) => folder.path(f));
 }
 
 /** The config's input paths exist, and its dataset.json is valid (else an InputError naming the config field). */
@@ -123,8 +138,25 @@ export async function checkConfigInputs(
   if (config.dataset) await readDataset(resolve(config.dataset)); // an invalid one fails before any job
 }
 
-/** Where `job` stands, from its record (or, without one, from its output file: a folder of an older version). */
-export async function jobState(plan: Plan, job: PlanJob): Promise<JobState> {
+/**
+ * Whether the job of record folder `dir` is running now: its lock is held by another process (taking it also
+ * cleans what a killed job left there, as every new holder does).
+ */
+async function jobHoldsLock(dir: string): Promise<boolean> {
+  try {
+    await (await lockRunFolder(dir, "experiments --collect")).release();
+    return false;
+  } catch (e) {
+    if (e instanceof RunFolderBusyError) return true;
+    throw e;
+  }
+}
+
+/**
+ * Where `job` stands, from its record (or, without one, from its output file: a folder of an older version).
+ * @param o.held this process holds the job's record folder (its own job): its lock is not probed
+ */
+export async function jobState(plan: Plan, job: PlanJob, o: { held?: boolean } = {}): Promise<JobState> {
   const file = jobRecordPath(plan, job.name);
   if (!(await exists(file))) {
     return (await exists(job.output))
@@ -134,11 +166,14 @@ export async function jobState(plan: Plan, job: PlanJob): Promise<JobState> {
   const record = await readJsonArtifact(file, JobRecordSchema);
   const where = `on ${record.host} (pid ${record.pid}) at ${record.started}`;
   if (record.status === "running") {
+    const running = !o.held && await jobHoldsLock(jobRecordDir(plan, job.name));
     return {
       job,
       state: "missing",
       record,
-      detail: `started ${where}, no end recorded: killed, or still running`,
+      detail: running
+        ? `started ${where}, still running (it holds its lock)`
+        : `started ${where}, no end recorded: killed (its lock is free)`,
     };
   }
   if (record.status === "failed") {
@@ -160,7 +195,7 @@ export async function jobState(plan: Plan, job: PlanJob): Promise<JobState> {
 export async function runPlanJob(
   plan: Plan,
   name: string,
-  o: { log?: string } = {},
+  o: { log?: boolean } = {},
 ): Promise<"ran" | "skipped"> {
   const job = plan.jobs.find((j) => j.name === name);
   if (!job) {
@@ -170,12 +205,17 @@ export async function runPlanJob(
       })`,
     );
   }
-  const now = await jobState(plan, job);
+  // one process per job: a second one exits 1 here naming the first (RunFolderBusyError)
+  await using folder = await lockRunFolder(jobRecordDir(plan, name), `experiments --job ${name}`);
+  const now = await jobState(plan, job, { held: true });
   if (now.state === "done") {
     console.error(`experiments: job ${name} has finished (${now.detail}); skipped`);
     return "skipped";
   }
-  const file = jobRecordPath(plan, name);
+  const save = async (r: JobRecord) => {
+    await writeJsonArtifact(folder.staged(JOB_RECORD_FILE), JobRecordSchema, r);
+    await folder.commit();
+  };
   const t0 = performance.now();
   const record: JobRecord = {
     job: name,
@@ -187,12 +227,7 @@ export async function runPlanJob(
   };
   const end = async (patch: Partial<JobRecord>) => {
     const seconds = (performance.now() - t0) / 1000;
-    await writeJsonArtifact(file, JobRecordSchema, {
-      ...record,
-      finished: new Date().toISOString(),
-      seconds,
-      ...patch,
-    });
+    await save({ ...record, finished: new Date().toISOString(), seconds, ...patch });
   };
   for (const dep of job.depends_on) {
     const d = await jobState(plan, plan.jobs.find((j) => j.name === dep)!);
@@ -204,12 +239,13 @@ export async function runPlanJob(
       throw new JobDependencyError(error);
     }
   }
-  await writeJsonArtifact(file, JobRecordSchema, record);
+  await save(record);
+  const log = o.log ? folder.path(JOB_LOG_FILE) : undefined; // appended as it comes, not staged
   for (const step of job.steps) {
     try {
-      const seconds = await runDenoTask(step.task, step.args, o);
+      const seconds = await runDenoTask(step.task, step.args, { log });
       record.steps.push({ task: step.task, seconds });
-      await writeJsonArtifact(file, JobRecordSchema, record);
+      await save(record);
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       await end({
@@ -235,10 +271,11 @@ export async function runPlan(plan: Plan, o: { jobs: number }): Promise<string[]
   const total = plan.jobs.length;
   let started = 0;
   const run = async (name: string) => {
-    const log = o.jobs > 1 ? jobLogPath(plan, name) : undefined;
+    const log = o.jobs > 1;
     const n = ++started;
-    if (log) await Deno.mkdir(`${plan.out}/${JOBS_DIR}`, { recursive: true });
-    console.error(`\nexperiments: job ${n}/${total}: ${name}${log ? ` (output: ${log})` : ""}`);
+    console.error(
+      `\nexperiments: job ${n}/${total}: ${name}${log ? ` (output: ${jobLogPath(plan, name)})` : ""}`,
+    );
     const t0 = performance.now();
     try {
       const what = await runPlanJob(plan, name, { log });

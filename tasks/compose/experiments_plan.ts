@@ -11,9 +11,9 @@
  * (absolute paths, shell-quoted): it works from any folder of a machine that has the project at the same path,
  * `deno` on its PATH and DIR on storage every machine shares. Running one job through that entry point rather
  * than as `deno task finetune … && deno task ap …` lets the job skip itself when finished, check its
- * dependencies and leave a record of its outcome (`jobs/<name>.json`: running, done or failed with the exit
- * status) that `--collect` reads; the exact `deno task` steps are in plan.json (`steps`, `shell`) for anyone who
- * wants to run them by hand. Pure: nothing here reads, writes or spawns (tasks/compose/experiments_jobs.ts does).
+ * dependencies, hold its lock and leave a record of its outcome (`jobs/<name>/job.json`: running, done or
+ * failed with the exit status) that `--collect` reads; the exact `deno task` steps are in plan.json (`steps`,
+ * `shell`) for anyone who wants to run them by hand. Pure: nothing here reads, writes or spawns (tasks/compose/experiments_jobs.ts does).
  * @module
  */
 import { z } from "zod";
@@ -31,7 +31,9 @@ export { shellLine, shellQuote };
 
 /** The plan's file inside the plan folder (which is also the grid's output folder). */
 export const PLAN_FILE = "plan.json";
-/** The folder of the job records (`<name>.json`) and, with `--jobs N` > 1, the jobs' logs (`<name>.log`). */
+/**
+ * The folder of the jobs' record folders (`<name>/job.json`, and with `--jobs N` > 1 the job's `<name>/output.log`).
+ */
 export const JOBS_DIR = "jobs";
 /** Names of the shared jobs; no run of a config may take them. */
 export const SHARED_JOB_NAMES = ["prepare", "original"] as const;
@@ -49,7 +51,7 @@ export type PlanStep = z.infer<typeof PlanStepSchema>;
 /** One job of the plan. */
 export const PlanJobSchema = z.strictObject({
   /** `prepare`, `original` or the run's name (its folder's name) */
-  name: z.string().min(1).refine((n) => !n.includes("/") && n !== "." && n !== "..", "not a folder name"),
+  name: z.string().min(1).refine((n) => !n.includes("/") && !n.startsWith("."), "not a plain folder name"),
   kind: z.enum(["prepare", "original", "run"]),
   /** 1-based; the job is a line of commands-<level>.txt, and depends only on jobs of lower levels */
   level: z.number().int().positive(),

@@ -30,3 +30,9 @@ Deno.test("bulletList() gives one line per item, at most 20 and a last line sayi
   assert.equal(e.message.split("\n").length, 1 + 21);
   assert.match(e.message, /… and 4980 more$/);
 });
+
+Deno.test("inlineList() and bulletList() keep every item on one line, its control characters shown as escapes", () => {
+  const items = ["cat\nFORGED: ok", "dog\x1b[2J\x07\r"];
+  assert.equal(inlineList(items), "cat\\nFORGED: ok, dog\\x1b[2J\\x07\\r");
+  assert.equal(bulletList(items), "\n  - cat\\nFORGED: ok\n  - dog\\x1b[2J\\x07\\r");
+});

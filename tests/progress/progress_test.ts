@@ -99,3 +99,17 @@ Deno.test("Progress with quiet writes nothing but log lines; finish() ends an un
   p.finish("stopped");
   assert.equal(out.at(-1), "train: 3/10 img 30% 3.00 img/s ETA 0:02 stopped\n");
 });
+
+Deno.test("Progress shows control characters of its label, extra and log lines as escapes (its own redraw stays)", () => {
+  const out: string[] = [];
+  const p = new Progress("decode \x1b]0;t\x07\n", 2, { tty: true, write: (s) => out.push(s), now: () => 0 });
+  p.update(1, "file \x1b[2J\r.png");
+  p.log("warning: a\x1b[31m.png\nnext line");
+  p.finish();
+  assert.ok(out.every((s) => s.startsWith(CLEAR)), "the redraw's own CR + erase-line is kept");
+  const text = out.map((s) => s.replaceAll(CLEAR, "")).join("");
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+  assert.match(text, /^decode \\x1b\]0;t\\x07\\n \[#{10}\.{10}\] 1\/2 it 50% .* file \\x1b\[2J\\r\.png/);
+  assert.match(text, /warning: a\\x1b\[31m\.png\nnext line\n/);
+});

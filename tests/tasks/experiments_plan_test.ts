@@ -218,19 +218,19 @@ Deno.test({
       assert.ok((await readResults(planDir)).every((r) => r.seconds !== null && r.seconds > 0));
 
       // kill the adam job midway: --collect names it missing
-      await Deno.remove(`${planDir}/jobs/adam.json`);
+      await Deno.remove(`${planDir}/jobs/adam`, { recursive: true });
       await Deno.remove(`${planDir}/adam`, { recursive: true });
       const adamLine = (await Deno.readTextFile(levels[1])).split("\n").find((l) =>
         l.endsWith("--job adam")
       )!;
       await killMidway(adamLine);
-      const record = JSON.parse(await Deno.readTextFile(`${planDir}/jobs/adam.json`));
+      const record = JSON.parse(await Deno.readTextFile(`${planDir}/jobs/adam/job.json`));
       assert.equal(record.status, "running");
       const partial = await denoTask("experiments", ["--collect", planDir]);
       assert.equal(partial.code, 1, partial.stderr);
       assert.match(
         partial.stderr,
-        /1 of 3 jobs not done: adam \(missing: started on .*no end recorded: killed/,
+        /1 of 3 jobs not done: adam \(missing: started on .*no end recorded: killed \(its lock is free\)/,
       );
       const afterKill = await readResults(planDir);
       assert.deepEqual(afterKill.map((r) => [r.name, r.status, r.ap75 === null]), [

@@ -1,17 +1,9 @@
 /**
- * The report's small vocabulary: HTML escaping, the run colours, and how numbers are written (AP values, signed
- * differences, intervals). Every text that reaches the page goes through {@link escapeHtml}.
+ * The report's small vocabulary: the run colours and how numbers are written (AP values, signed differences,
+ * intervals). The markup itself is built with lib/core's `html` tag, which escapes every text exactly once.
  * @module
  */
 import type { Rgb } from "../image/mod.ts";
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
-}
 
 /** Colours of the runs in charts, tables and the gallery (Tableau 10 without its green, kept for ground truth). */
 export const RUN_COLORS: readonly Rgb[] = [
