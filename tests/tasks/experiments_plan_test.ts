@@ -16,6 +16,7 @@ import {
   ResultsJsonSchema,
   shellLine,
 } from "../../tasks/compose/mod.ts";
+import { exists, lockComposedRun, lockRunFolder } from "../../lib/core/mod.ts";
 import { denoTask, FIXTURE_DIR, type RunOutput, runPiped, withTempDir } from "../helpers.ts";
 
 Deno.test("shellLine() quotes every word so that a POSIX shell reads it back unchanged", async () => {
@@ -265,3 +266,59 @@ Deno.test("experiments refuses mixed modes and a job of no plan, exit 2 or 1 wit
     assert.match(r.stderr, pattern);
   }
 });
+
+Deno.test("a job runs once at a time, --collect tells a running job from a killed one, and one grid writes a plan folder", () =>
+  withTempDir(async (dir) => {
+    const grid = {
+      data: FIXTURE_DIR,
+      start: { from_scratch: true },
+      variants: [{ name: "sgd", settings: {} }],
+    };
+    await Deno.writeTextFile(`${dir}/grid.json`, JSON.stringify(grid));
+    const planDir = `${dir}/plan`;
+    const made = await denoTask("experiments", ["--config", `${dir}/grid.json`, "--plan", planDir]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(
+      await exists(`${planDir}/.ssd300`),
+      false,
+      "plan.json and the command files committed, lock released",
+    );
+    {
+      // the job is running in another process: it holds its record folder's lock, its record says running
+      await using _job = await lockRunFolder(`${planDir}/jobs/sgd`, "experiments --job sgd");
+      const record = {
+        job: "sgd",
+        status: "running",
+        host: "h",
+        pid: 1,
+        started: "2026-01-01T00:00:00Z",
+        steps: [],
+      };
+      await Deno.writeTextFile(`${planDir}/jobs/sgd/job.json`, JSON.stringify(record));
+      const twice = await denoTask("experiments", ["--plan", planDir, "--job", "sgd"]);
+      assert.equal(twice.code, 1, twice.stderr);
+      assert.match(
+        twice.stderr,
+        /jobs\/sgd: another task is writing this folder: experiments --job sgd \(pid \d+/,
+      );
+      const running = await denoTask("experiments", ["--collect", planDir]);
+      assert.equal(running.code, 1, running.stderr);
+      assert.match(
+        running.stderr,
+        /2 of 2 jobs not done: prepare \(missing: not run\); sgd \(missing: started on h .*still running \(it holds its lock\)\)/,
+      );
+    }
+    const killed = await denoTask("experiments", ["--collect", planDir]);
+    assert.equal(killed.code, 1, killed.stderr);
+    assert.match(
+      killed.stderr,
+      /sgd \(missing: started on h .*no end recorded: killed \(its lock is free\)\)/,
+    );
+    // a grid running into the folder holds its composition lock: a second plan or local run into it exits 1
+    await using _grid = await lockComposedRun(planDir, "experiments");
+    for (const mode of ["--plan", "--out"]) {
+      const second = await denoTask("experiments", ["--config", `${dir}/grid.json`, mode, planDir]);
+      assert.equal(second.code, 1, second.stderr);
+      assert.match(second.stderr, /plan: another task is writing this folder: experiments \(pid \d+/);
+    }
+  }, "experiments_plan_locks_test_"));

@@ -6,7 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { PROJECT_ROOT } from "../../tasks/compose/mod.ts";
-import { runPiped, withTempDir } from "../helpers.ts";
+import { havePythonModule, runPiped, withTempDir } from "../helpers.ts";
+
+/** Debian's python, which has PyYAML (python3-yaml). */
+const PYTHON = "/usr/bin/python3";
 
 const EXAMPLES = `${PROJECT_ROOT}examples`;
 const RUN_LINE = `${EXAMPLES}/run-line.sh`;
@@ -61,20 +64,9 @@ Deno.test("the example shell scripts parse", async () => {
   }
 });
 
-const PYTHON = "/usr/bin/python3";
-function haveYaml(): boolean {
-  try {
-    return new Deno.Command(PYTHON, { args: ["-c", "import yaml"], stdout: "null", stderr: "null" })
-      .outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "the Kubernetes examples are Indexed Jobs; detect.yaml's JOB_COMPLETIONS equals its completions",
-  ignore: !haveYaml() && !Deno.env.get("CI"),
+  ignore: !havePythonModule("yaml") && !Deno.env.get("CI"),
   async fn() {
     const load = async (file: string, subs: Record<string, string> = {}) => {
       let text = await Deno.readTextFile(`${EXAMPLES}/kubernetes/${file}`);

@@ -6,12 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { parseShardFlag } from "../../lib/cli/mod.ts";
+import { exists, lockRunFolder } from "../../lib/core/mod.ts";
 import { writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { orderShards, shardRange } from "../../lib/evaluation/mod.ts";
-import { saveWeights } from "../../lib/interop/mod.ts";
-import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { FIXTURE_DIR, fixtureFolderDataset, runPiped, runTaskScript, withTempDir } from "../helpers.ts";
+import {
+  FIXTURE_DIR,
+  fixtureFolderDataset,
+  runPiped,
+  runTaskScript,
+  saveRandomWeights,
+  withTempDir,
+} from "../helpers.ts";
 
 const DETECT = new URL("../../tasks/detect.ts", import.meta.url).pathname;
 
@@ -102,19 +108,9 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       await initBackend("wasm", null);
-      const model = { ...createSsd300(2, 9), classNames: ["background", "figure"] };
-      await saveWeights(`${dir}/w.json`, model);
-      disposeModel(model);
-      const common = [
-        "--weights",
-        `${dir}/w.json`,
-        "--min-score",
-        "0.05",
-        "--top-k",
-        "15",
-        "--batch-size",
-        "2",
-      ];
+      const w = `${dir}/w.json`;
+      await saveRandomWeights(w, ["background", "figure"]);
+      const common = ["--weights", w, "--min-score", "0.05", "--top-k", "15", "--batch-size", "2"];
       const detect = async (args: string[], env: Record<string, string> = {}) => {
         const r = await runPiped(
           Deno.execPath(),
@@ -142,24 +138,13 @@ Deno.test({
         assert.deepEqual(info.images.map((im: { id: number }) => im.id), ids);
         assert.deepEqual(info.shard, { index: k, count: 3, images: 12 });
       }
+      const merge = (dirs: string[], out: string) =>
+        runTaskScript("detect", ["--merge", ...dirs, "--out", out]);
       // the merge refuses an incomplete set, then joins the three (shell-expanded folder arguments)
-      const partial = await runTaskScript("detect", [
-        "--merge",
-        `${dir}/s1`,
-        `${dir}/s3`,
-        "--out",
-        `${dir}/m`,
-      ]);
+      const partial = await merge([`${dir}/s1`, `${dir}/s3`], `${dir}/m`);
       assert.equal(partial.code, 1, partial.stderr);
       assert.match(partial.stderr, /shard 2 of 3 missing/);
-      const merged = await runTaskScript("detect", [
-        "--merge",
-        `${dir}/s3`,
-        `${dir}/s1`,
-        `${dir}/s2`,
-        "--out",
-        `${dir}/m`,
-      ]);
+      const merged = await merge([`${dir}/s3`, `${dir}/s1`, `${dir}/s2`], `${dir}/m`);
       assert.equal(merged.code, 0, merged.stderr);
       const [whole, joined] = [await canonical(`${dir}/whole`), await canonical(`${dir}/m`)];
       assert.equal(joined.images, whole.images);
@@ -171,6 +156,31 @@ Deno.test({
           await Deno.readFile(`${dir}/whole/${im.annotated}`),
         );
       }
+      assert.equal(await exists(`${dir}/m/.ssd300`), false, "the merge committed and released --out");
+      // --out held by another writer: exit 1 naming the holder, nothing written
+      {
+        await using _held = await lockRunFolder(`${dir}/busy`, "detect");
+        const busy = await merge([`${dir}/s1`, `${dir}/s2`, `${dir}/s3`], `${dir}/busy`);
+        assert.equal(busy.code, 1, busy.stderr);
+        assert.match(busy.stderr, /busy: another task is writing this folder: detect \(pid \d+/);
+        assert.equal(await exists(`${dir}/busy/images.json`), false);
+      }
+      // an annotated name in a shard's images.json that leaves the folder is refused before anything is written
+      await Deno.mkdir(`${dir}/evil`);
+      for (const f of ["images.json", "detections.coco.json"]) {
+        await Deno.copyFile(`${dir}/s2/${f}`, `${dir}/evil/${f}`);
+      }
+      const evil = JSON.parse(await Deno.readTextFile(`${dir}/evil/images.json`));
+      evil.images[0].annotated = "annotated/../../../escaped.jpg";
+      await Deno.writeTextFile(`${dir}/evil/images.json`, JSON.stringify(evil));
+      const refused = await merge([`${dir}/s1`, `${dir}/evil`, `${dir}/s3`], `${dir}/m3`);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /evil\/images\.json: image 5: annotated "annotated\/\.\.\/\.\.\/\.\.\/escaped\.jpg" is not a unique path/,
+      );
+      assert.equal(await exists(`${dir}/escaped.jpg`), false);
+      assert.equal(await exists(`${dir}/m3`), false);
     }, "shards_test_"),
 });
 
@@ -180,9 +190,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       await initBackend("wasm", null);
-      const model = { ...createSsd300(2, 9), classNames: ["background", "person"] };
-      await saveWeights(`${dir}/w.json`, model);
-      disposeModel(model);
+      await saveRandomWeights(`${dir}/w.json`, ["background", "person"]);
       await writeDataset(`${dir}/dataset.json`, await fixtureFolderDataset(4));
       const common = ["--dataset", `${dir}/dataset.json`, "--weights", `${dir}/w.json`, "--batch-size", "2"];
       const ap = async (args: string[]) => {
@@ -210,5 +218,8 @@ Deno.test({
         assert.deepEqual(merged[key], whole[key], key);
       }
       assert.deepEqual(merged.settings.merged_shards, [`${dir}/a`, `${dir}/b`]);
+      // ap.json names the committed files, not where they were staged
+      assert.equal(merged.settings.annotations, `${dir}/m/gt.coco.json`);
+      assert.equal(merged.settings.detections, `${dir}/m/detections.coco.json`);
     }, "shards_ap_test_"),
 });
