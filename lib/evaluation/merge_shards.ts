@@ -11,7 +11,7 @@
  * unsharded run's files byte for byte when the detections are the same.
  * @module
  */
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import {
   OutputNames,
   READ_LIMITS,
@@ -50,6 +50,33 @@ function checkShardIds(
       }…${end}` +
         `, but holds ${ids.length} image(s)${ids.length ? ` with ids ${ids[0]}…${ids[ids.length - 1]}` : ""}`,
     );
+  }
+}
+
+/** The real path of `path`, else its absolute spelling. */
+function realOrAbsolute(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Refuses a merge that would write an annotated copy over one of the input images (an input inside `out`, as an
+ * unsharded run into `out` would have named around it).
+ * @throws ShardSetError naming the image
+ */
+function refuseInputTargets(images: ImagesJson["images"], out: string): void {
+  const root = realOrAbsolute(out);
+  for (const im of images) {
+    const rel = relative(root, realOrAbsolute(im.path));
+    if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) continue;
+    if (rel.normalize("NFC").toLowerCase() === im.annotated.normalize("NFC").toLowerCase()) {
+      throw new ShardSetError(
+        `${out}: the annotated copy of image ${im.id} would replace the input ${im.path}; merge into another folder`,
+      );
+    }
   }
 }
 
@@ -107,6 +134,7 @@ export async function mergeImageShards(
     images.push(...s.info.images);
     detections.push(...s.detections);
   }
+  refuseInputTargets(images, out);
   const merged: ImagesJson = { images, categories: ordered[0].info.categories };
   return await withRunFolder(folder, out, "detect", async (held) => {
     for (const s of ordered) {
