@@ -156,7 +156,13 @@ Deno.test({
           await Deno.readFile(`${dir}/whole/${im.annotated}`),
         );
       }
-      assert.equal(await exists(`${dir}/m/.ssd300`), false, "the merge committed and released --out");
+      for (const meta of ["lock", "staging", "journal.json"]) {
+        assert.equal(
+          await exists(`${dir}/m/.ssd300/${meta}`),
+          false,
+          `the merge committed and released --out`,
+        );
+      }
       // --out held by another writer: exit 1 naming the holder, nothing written
       {
         await using _held = await lockRunFolder(`${dir}/busy`, "detect");
