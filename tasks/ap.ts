@@ -3,7 +3,10 @@
  * ground truth and results (mode A: --annotations, --detections → ap.json), or of a detector run over a dataset
  * split (mode B, lib/evaluation/evaluate_split.ts: --dataset and --weights or --checkpoint → gt.coco.json,
  * detections.coco.json in pixels of the original images, ap.json), committed as one set into --out, whose lock
- * it holds for the whole run (lib/core/run_folder.ts). `--help` lists the flags.
+ * it holds for the whole run (lib/core/run_folder.ts). Mode B with `--shard K/N|auto` scores only the K-th of N
+ * slices of the split (lib/cli/shard_flag.ts); `--merge SHARD_DIR… --out DIR` joins such shards' files into the
+ * split's gt.coco.json and detections.coco.json (lib/evaluation/merge_shards.ts) and scores them as mode A does,
+ * the three files committed as one set. `--help` lists the flags.
  * @module
  */
 import {
@@ -14,7 +17,9 @@ import {
   NETWORK_FLAGS,
   OUT_DIR_FLAG,
   parseFlags,
+  parseShardFlag,
   runTask,
+  SHARD_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { lockRunFolder, withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
@@ -27,6 +32,7 @@ import {
   CocoResultsSchema,
   evaluateDetectorOnSplit,
   formatApSummary,
+  mergeSplitShards,
   withBootstrapIntervals,
 } from "../lib/evaluation/mod.ts";
 import { chooseRunWeights } from "../lib/train/mod.ts";
@@ -35,11 +41,13 @@ const CLI = {
   task: "ap",
   usage: [
     "--annotations GT.json --detections DETS.json [--category NAME|ID] --out DIR",
-    "--dataset FILE (--weights FILE | --checkpoint X.pth [--class NAME]) [flags] --out DIR",
+    "--dataset FILE (--weights FILE | --checkpoint X.pth [--class NAME]) [--shard K/N|auto] [flags] --out DIR",
+    "--merge SHARD_DIR [SHARD_DIR…] [--category NAME|ID] --out DIR",
   ],
   summary: `COCO AP (pycocotools semantics) of one category: of any COCO ground truth and results (mode A), or
-of a detector run over a dataset split (mode B, which also writes gt.coco.json and detections.coco.json).`,
-  exactlyOne: [["annotations", "dataset"]],
+of a detector run over a dataset split (mode B, which also writes gt.coco.json and detections.coco.json);
+--shard runs mode B on one slice of the split, --merge joins the slices and scores them as mode A.`,
+  positionals: true,
   flags: {
     annotations: { kind: "string", value: "FILE", description: "mode A: COCO ground truth" },
     detections: { kind: "string", value: "FILE", description: "mode A: COCO results" },
@@ -67,16 +75,63 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
     backend: BACKEND_FLAG,
     ...NETWORK_FLAGS,
     limit: { kind: "integer", min: 1, description: "mode B: only the first N images of the split" },
+    shard: SHARD_FLAG,
+    merge: {
+      kind: "list",
+      value: "DIR",
+      description: "join the folders of mode B --shard runs (repeatable; also the arguments after the flags)",
+    },
     bootstrap: { kind: "integer", min: 0, default: BOOTSTRAP_RESAMPLES, description: "resamples (0: none)" },
     "bootstrap-seed": { kind: "integer", min: 0, default: BOOTSTRAP_SEED, description: "their seed" },
     out: OUT_DIR_FLAG,
   },
 } as const satisfies CliSpec;
 
+/** The flags of modes A and B that `--merge` does not take. */
+const NOT_WITH_MERGE = ["annotations", "detections", "dataset", "weights", "checkpoint", "shard", "limit"];
+
+/** `--merge DIR… --out DIR`: the shards' gt.coco.json and detections.coco.json joined, then scored as mode A. */
+async function merge(
+  f: { merge: string[]; positionals: string[]; given: ReadonlySet<string>; category?: string },
+  out: string,
+  bootstrap: { resamples: number; seed: number },
+): Promise<void> {
+  const extra = NOT_WITH_MERGE.find((name) => f.given.has(name));
+  if (extra) {
+    throw new UsageError(`--merge takes shard folders, --category, --bootstrap* and --out, not --${extra}`);
+  }
+  const dirs = [...f.merge, ...f.positionals];
+  if (dirs.length === 0) throw new UsageError("--merge needs the folders of the --shard runs");
+  await using folder = await lockRunFolder(out, "ap");
+  const { groundTruth, detections } = await mergeSplitShards(dirs);
+  const staged = [folder.staged("gt.coco.json"), folder.staged("detections.coco.json")];
+  await writeJsonArtifact(staged[0], CocoGroundTruthSchema, groundTruth);
+  await writeJsonArtifact(staged[1], CocoResultsSchema, detections);
+  console.error(
+    `ap: merged ${dirs.length} shards: ${groundTruth.images.length} images, ${detections.length} detections`,
+  );
+  const ap = await apOfCocoFiles(staged[0], staged[1], f.category, bootstrap);
+  // the files as they are named once committed
+  ap.settings.annotations = folder.path("gt.coco.json");
+  ap.settings.detections = folder.path("detections.coco.json");
+  ap.settings.merged_shards = dirs;
+  await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+  await folder.commit(); // the three files together, or (on any failure) the previous three
+  console.log(formatApSummary(ap, `${out}/ap.json`));
+}
+
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
   const out = withoutTrailingSlash(f.out);
+  const bootstrap = { resamples: f.bootstrap, seed: f.bootstrapSeed };
+  if (f.given.has("merge")) return await merge(f, out, bootstrap);
+  if (f.positionals.length > 0) throw new UsageError(`unexpected argument '${f.positionals[0]}'`);
+  if ((f.annotations === undefined) === (f.dataset === undefined)) {
+    throw new UsageError("give exactly one of --annotations, --dataset");
+  }
   const modeA = f.annotations !== undefined;
+  if (modeA && f.shard !== undefined) throw new UsageError("--shard goes with --dataset (mode B)");
+  const shard = f.shard === undefined ? undefined : parseShardFlag(f.shard);
   if (modeA !== (f.detections !== undefined)) {
     throw new UsageError("--annotations and --detections go together");
   }
@@ -85,7 +140,6 @@ async function main(args: string[]): Promise<void> {
   }
   await checkInputFiles(f, ["annotations", "detections", "dataset", "weights", "checkpoint"]);
   await using folder = await lockRunFolder(out, "ap");
-  const bootstrap = { resamples: f.bootstrap, seed: f.bootstrapSeed };
   if (modeA) {
     const ap = await apOfCocoFiles(f.annotations!, f.detections!, f.category, bootstrap);
     await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
@@ -95,8 +149,10 @@ async function main(args: string[]): Promise<void> {
   const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
   const chosen = f.weights === undefined ? undefined : await chooseRunWeights(f.weights, f.last);
   if (chosen) console.error(`ap: ${chosen.note}`);
+  if (shard) console.error(`ap: shard ${shard.index}/${shard.count} of the split (${shard.from})`);
   const result = await evaluateDetectorOnSplit({
     ...f,
+    shard: shard && { index: shard.index, count: shard.count },
     weights: chosen?.file,
     datasetPath: f.dataset!,
     className: f.class,

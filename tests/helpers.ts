@@ -13,7 +13,8 @@ import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
 import { enableOneDnn, oneDnnConvWithGrad } from "../lib/engine/onednn.ts";
-import type { ConvFn } from "../lib/ssd/model.ts";
+import { type ConvFn, createSsd300, disposeModel } from "../lib/ssd/model.ts";
+import { saveWeights } from "../lib/interop/mod.ts";
 import { PROJECT_ROOT } from "../tasks/compose/mod.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
@@ -612,4 +613,31 @@ export function pathExists(path: string): boolean {
  */
 export function flagArgs(flags: Record<string, string | number | true>): string[] {
   return Object.entries(flags).flatMap(([k, v]) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
+}
+
+/**
+ * Saves a random SSD300 with `classNames` (background first) as our weights at `path` (seed 9), for tests that run
+ * a task on a model whose numbers do not matter. Needs an initialised TF.js backend.
+ */
+export async function saveRandomWeights(path: string, classNames: string[]): Promise<void> {
+  const model = { ...createSsd300(classNames.length, 9), classNames };
+  try {
+    await saveWeights(path, model);
+  } finally {
+    disposeModel(model);
+  }
+}
+
+/** Whether Debian's python (`/usr/bin/python3`; the first python3 on PATH may be another) imports `module`. */
+export function havePythonModule(module: string): boolean {
+  try {
+    return new Deno.Command("/usr/bin/python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
 }

@@ -29,4 +29,5 @@ export {
   UsageError,
 } from "./flags.ts";
 export { checkInputFiles, MissingInputError } from "./inputs.ts";
+export { parseShardFlag, SHARD_FLAG, type ShardChoice } from "./shard_flag.ts";
 export { isKnownError, type Outcome, outcomeOf, runCli, runTask } from "./run.ts";

@@ -16,6 +16,7 @@ import {
   startRunner,
 } from "../engine/mod.ts";
 import { type ApJson, type CocoResult, evaluateCocoFiles, fractionalXyxyToPixelXywh } from "./coco_files.ts";
+import { type Shard, shardRange } from "./shards.ts";
 import {
   CATEGORY_ID,
   categoryName,
@@ -116,6 +117,12 @@ export interface SplitEvalOptions extends DetectOptions {
   workers?: number;
   /** Evaluate only the first n images of the split (smoke runs). */
   limit?: number;
+  /**
+   * Only this slice of the split's images (after `limit`; lib/evaluation/shards.ts): gt.coco.json and the
+   * detections cover the slice, and ap.json's settings record the shard, so that `ap --merge` can join the
+   * shards and score the whole split.
+   */
+  shard?: Shard;
 }
 
 /** What {@link evaluateDetectorOnSplit} produces: the three files of `deno task ap` mode B. */
@@ -142,6 +149,11 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
   const source = await openDatasetSource(dataset, opts.datasetPath);
   let images: DatasetImage[] = dataset.images.filter((im) => im.split === split);
   if (opts.limit !== undefined) images = images.slice(0, opts.limit);
+  const splitImages = images.length;
+  if (opts.shard) {
+    const { start, end } = shardRange(images.length, opts.shard);
+    images = images.slice(start, end);
+  }
   await checkImagesDecode(source, images); // every unreadable one at once, before the model loads
   const engine = await initEngine({
     backend: backendChoice,
@@ -180,7 +192,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
     const detections = perImage.flatMap((dets, i) => detectionsToCocoResults(dets, classIndex, images[i]));
     const full = toCocoGroundTruth(dataset, split);
     const kept = new Set(images.map((im) => im.id));
-    const groundTruth = opts.limit === undefined ? full : {
+    const groundTruth = opts.limit === undefined && opts.shard === undefined ? full : {
       ...full,
       images: full.images.filter((im) => kept.has(im.id)),
       annotations: full.annotations.filter((a) => kept.has(a.image_id)),
@@ -202,6 +214,7 @@ export async function evaluateDetectorOnSplit(opts: SplitEvalOptions): Promise<S
       engine: describeEngine(engine).replace(/^engine: /, ""),
       detect_seconds: seconds,
       ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+      ...(opts.shard ? { shard: { ...opts.shard, images: splitImages } } : {}),
     });
     return { groundTruth, detections, ap };
   } finally {

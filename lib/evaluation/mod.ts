@@ -1,6 +1,7 @@
 /**
  * Evaluation: pycocotools-exact COCO AP and PASCAL VOC AP of one category, bootstrap confidence intervals, the
- * COCO file formats at the boundary and the `ap.json` artifact, and running a detector over a dataset split.
+ * COCO file formats at the boundary and the `ap.json` artifact, running a detector over a dataset split or an
+ * image list, and shards of either (a K-th of N slices, and the merge of the slices' outputs).
  * @module
  */
 export {
@@ -71,5 +72,14 @@ export {
   type PredictOptions,
   type PredictSummary,
 } from "./predict.ts";
+export { type MergedImages, mergeImageShards, mergeSplitShards } from "./merge_shards.ts";
+export {
+  orderShards,
+  type Shard,
+  type ShardInfo,
+  ShardInfoSchema,
+  shardRange,
+  ShardSetError,
+} from "./shards.ts";
 export { apOfCocoFiles, formatApSummary } from "./ap_files.ts";
 export { evaluateVoc, type VocEvalResult } from "./voc.ts";

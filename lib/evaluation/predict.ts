@@ -3,8 +3,9 @@
  * file; batched detection with progress; and the output folder — `images.json` (COCO `images` + `categories`:
  * ids, files, sizes), `detections.coco.json` (COCO results against those ids: image_id, category_id = class id,
  * bbox [x, y, w, h] in original pixels, score) and `annotated/<file>.jpg` (boxes drawn; the names by lib/core
- * `OutputNames`: inside the folder, unique, never an input's path), committed as one set (lib/core/run_folder.ts).
- * The per-batch step is one function of the batch's images ({@link PredictOptions.detectBatch}, default lib/ssd
+ * `OutputNames`: inside the folder, unique, never an input's path), committed as one set (lib/core/run_folder.ts);
+ * with a shard, one slice of the list (lib/evaluation/shards.ts; merged by lib/evaluation/merge_shards.ts). The
+ * per-batch step is one function of the batch's images ({@link PredictOptions.detectBatch}, default lib/ssd
  * `detectImages`), so that another engine (e.g. a worker pool) can run it.
  * @module
  */
@@ -43,6 +44,7 @@ import {
   toPixelDetections,
 } from "../ssd/mod.ts";
 import { type CocoResult, CocoResultsSchema, fractionalXyxyToPixelXywh } from "./coco_files.ts";
+import { type Shard, ShardInfoSchema, shardRange } from "./shards.ts";
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 const GLOB_CHARS = /[*?[]/;
@@ -63,6 +65,8 @@ export const ImagesJsonSchema = z.object({
   })),
   /** The model's classes but background: id = class id, name. */
   categories: z.array(z.object({ id: z.number().int().positive(), name: z.string() })),
+  /** A `--shard K/N` run: which slice of the full list `images` is (ids stay positions in the full list). */
+  shard: ShardInfoSchema.optional(),
 });
 export type ImagesJson = z.infer<typeof ImagesJsonSchema>;
 
@@ -190,6 +194,9 @@ export interface PredictOptions extends DetectOptions {
   /** The per-batch step: images → per image its fractional detections. Default: lib/ssd `detectImages`. */
   detectBatch?: (images: RgbImage[]) => Detection[][] | Promise<Detection[][]>;
   quiet?: boolean;
+  /** Only this slice of `inputs` (lib/evaluation/shards.ts `shardRange`); ids and annotated names stay those of
+   * the full list, and images.json records the shard. */
+  shard?: Shard;
 }
 
 /** What {@link predictImages} wrote. */
@@ -225,8 +232,9 @@ function annotatedNames(inputs: readonly ImageInput[], out: string): string[] {
 }
 
 /**
- * Runs `model` over `inputs` in batches (progress on stderr) and writes the output folder. Every input is checked
- * first (readable PNG/JPEG); all problems are listed together and nothing is written then.
+ * Runs `model` over `inputs` (or `o.shard`'s slice of them) in batches (progress on stderr) and writes the output
+ * folder. Every input is checked first (readable PNG/JPEG); all problems are listed together and nothing is written
+ * then.
  * @throws ImageListError listing every unreadable image
  */
 export async function predictImages(
@@ -234,9 +242,15 @@ export async function predictImages(
   inputs: readonly ImageInput[],
   o: PredictOptions,
 ): Promise<PredictSummary> {
+  // annotated names over the full list, so that a shard names its files as the unsharded run does
+  const annotated = annotatedNames(inputs, o.out);
+  const { start: first, end } = o.shard
+    ? shardRange(inputs.length, o.shard)
+    : { start: 0, end: inputs.length };
+  const selected = inputs.slice(first, end);
   const problems: string[] = [];
   const sizes: { width: number; height: number }[] = [];
-  for (const im of inputs) {
+  for (const im of selected) {
     try {
       sizes.push(inspectImage(await readRegularFile(im.path, READ_LIMITS.image), im.path));
     } catch (e) {
@@ -248,21 +262,20 @@ export async function predictImages(
   }
   const names = modelClassNames(model);
   const detectBatch = o.detectBatch ?? ((imgs: RgbImage[]) => detectImages(model, imgs, o));
-  const annotated = annotatedNames(inputs, o.out);
-  const images: ImagesJson["images"] = inputs.map((im, i) => ({
-    id: i + 1,
+  const images: ImagesJson["images"] = selected.map((im, k) => ({
+    id: first + k + 1,
     file_name: im.fileName,
-    width: sizes[i].width,
-    height: sizes[i].height,
+    width: sizes[k].width,
+    height: sizes[k].height,
     path: im.path,
-    annotated: annotated[i],
+    annotated: annotated[first + k],
   }));
   return await withRunFolder(o.folder, o.out, "detect", async (folder) => {
     const detections: CocoResult[] = [];
-    const progress = new Progress("detect", inputs.length, { unit: "img", quiet: o.quiet });
+    const progress = new Progress("detect", images.length, { unit: "img", quiet: o.quiet });
     const t0 = performance.now();
     try {
-      for (let start = 0; start < inputs.length; start += o.batchSize) {
+      for (let start = 0; start < images.length; start += o.batchSize) {
         const batch = images.slice(start, start + o.batchSize);
         const rgb = await Promise.all(
           batch.map(async (im) => decodeImage(await readRegularFile(im.path, READ_LIMITS.image), im.path)),
@@ -294,6 +307,7 @@ export async function predictImages(
     const info: ImagesJson = {
       images,
       categories: names.slice(1).map((name, i) => ({ id: i + 1, name })),
+      ...(o.shard ? { shard: { ...o.shard, images: inputs.length } } : {}),
     };
     await writeJsonArtifact(folder.staged(IMAGES_JSON), ImagesJsonSchema, info);
     await writeJsonArtifact(folder.staged(DETECTIONS_JSON), CocoResultsSchema, detections);

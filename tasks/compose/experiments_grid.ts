@@ -2,7 +2,7 @@
  * Experiment grids for `deno task experiments`: a config names a base of fine-tuning settings and the factors the
  * homework asks about (augmentation, learning rate, optimiser, freezing, head init, prior set); this module
  * expands it into named runs (pure), maps each run to `deno task finetune` flags, and renders the comparison
- * table from the runs' `ap.json`.
+ * table from the runs' `ap.json`. The runs become jobs in tasks/compose/experiments_plan.ts.
  * @module
  */
 import { z } from "zod";
@@ -174,6 +174,9 @@ export interface RunResult {
   seconds: number | null;
   /** which weights ap scored: `best epoch N` (the run's best/) or `last epoch`; absent in older results */
   evaluated?: string;
+  /** the run's job (tasks/compose/experiments_jobs.ts): done, failed, or missing; absent in older results */
+  status?: "done" | "failed" | "missing";
+  /** why it has no numbers: the failure, or what is known of a missing job */
   error?: string;
 }
 
@@ -199,7 +202,7 @@ export function resultsMarkdown(results: readonly RunResult[], base: FinetuneSet
     const ap75 = r.ap75 !== null && r.ap75 === best ? `**${fmt(r.ap75)}**` : fmt(r.ap75);
     const time = r.seconds === null ? "—" : r.seconds.toFixed(0);
     const note = r.error
-      ? ` (failed: ${r.error.replaceAll("|", "/").slice(0, 80)})`
+      ? ` (${r.status === "missing" ? "missing" : "failed"}: ${r.error.replaceAll("|", "/").slice(0, 80)})`
       : r.evaluated
       ? ` (${r.evaluated})`
       : "";

@@ -1,12 +1,13 @@
 /**
  * Stage composition, above the stages: the tasks that run other tasks (`demo`, `experiments`) as child
  * processes (`deno task <name> …`, each stage with its own permissions, artifacts and progress), the experiment
- * grid (config → named runs → finetune flags, results table), and the finetune flag table they derive settings
- * from (tasks/finetune.ts). `lib/` never runs a task; this folder does.
+ * grid (config → named runs → finetune flags, results table), its plan (one job per run plus the shared ones, in
+ * command files a scheduler runs), running and collecting the plan's jobs, and the finetune flag table they
+ * derive settings from (tasks/finetune.ts). `lib/` never runs a task; this folder does.
  * @module
  */
 export { type DemoOptions, demoRunDir, runDemo } from "./demo_chain.ts";
-export { PROJECT_ROOT, runDenoTask, TaskFailedError } from "./deno_task.ts";
+export { type DenoTaskOptions, PROJECT_ROOT, runDenoTask, TaskFailedError } from "./deno_task.ts";
 export {
   type ExperimentsConfig,
   ExperimentsConfigError,
@@ -21,7 +22,37 @@ export {
   startFlags,
   StartSchema,
 } from "./experiments_grid.ts";
-export { type ExperimentsRunOptions, ResultsJsonSchema, runExperiments } from "./experiments_run.ts";
+export {
+  buildPlan,
+  commandsFileName,
+  commandsFileText,
+  JOBS_DIR,
+  type Plan,
+  PLAN_FILE,
+  type PlanInput,
+  type PlanJob,
+  PlanJobSchema,
+  PlanSchema,
+  type PlanStep,
+  SHARED_JOB_NAMES,
+  shellLine,
+  shellQuote,
+} from "./experiments_plan.ts";
+export {
+  checkConfigInputs,
+  JobDependencyError,
+  jobLogPath,
+  type JobRecord,
+  jobRecordPath,
+  JobRecordSchema,
+  type JobState,
+  jobState,
+  readPlan,
+  runPlan,
+  runPlanJob,
+  writePlan,
+} from "./experiments_jobs.ts";
+export { type Collected, collectPlan, ResultsJsonSchema } from "./experiments_collect.ts";
 export {
   FINETUNE_CLI,
   finetuneOptions,

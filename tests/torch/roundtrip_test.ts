@@ -3,7 +3,7 @@
  * tests/torch/torch_roundtrip.py). Skipped when torch is missing, except under CI where it must be installed.
  */
 import assert from "node:assert/strict";
-import { fromBits, lcg, tensorCases } from "../helpers.ts";
+import { fromBits, havePythonModule, lcg, tensorCases } from "../helpers.ts";
 import { sha256Hex } from "../../lib/core/mod.ts";
 import {
   type NamedTensor,
@@ -17,16 +17,7 @@ import {
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("./torch_roundtrip.py", import.meta.url).pathname;
 
-function torchAvailable(): boolean {
-  try {
-    return new Deno.Command(PYTHON, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
-      .outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}
-const HAS_TORCH = torchAvailable();
+const HAS_TORCH = havePythonModule("torch");
 /** Skip without torch locally; under CI run anyway so that the missing dependency fails loudly. */
 const ignore = !HAS_TORCH && !Deno.env.get("CI");
 
