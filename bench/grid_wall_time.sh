@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall time of the fixture grid (fixtures/experiments.fixtures.json: prepare, 4 runs of 1 epoch on 8 images, each
 # scored on 4, collect, report) four ways, one round per call, and whether every way's results.json has the
-# in-process run's numbers. Run it under the shared CPU lock: flock /work/.cpu-lock bench/grid_wall_time.sh
+# in-process run's numbers. Run it on an otherwise idle machine (timings of shared cores mean little).
 #
 #   1 in-process   deno task experiments --config CFG --out DIR                      (one job after another)
 #   2 parallel     examples/parallel/grid.sh CFG DIR 2                               (plan, parallel -j 2, collect)
