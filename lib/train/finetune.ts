@@ -185,6 +185,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     n: number,
     trainMs: number,
     stepS: number,
+    epochTiming: RunJson["epoch_timing"] = [],
   ) => ({
     task: "finetune" as const,
     kind: "finetuned" as const,
@@ -204,6 +205,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     seconds: (performance.now() - t0) / 1000,
     ms_per_image: n > 0 ? trainMs / n : null,
     ms_per_train_image: n > 0 ? (stepS * 1000) / n : null,
+    epoch_timing: epochTiming,
     finished: new Date().toISOString(),
   });
   try {
@@ -275,7 +277,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     await writeFileAtomic(files[1], writeTorchStateDict(modelToStateDict(model), "model"));
     files.push(...await writeTrainingLogs(o.out, result.log), `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
-    const run: RunJson = runJson(stopped, result.imagesTrained, trainMs, result.stepSeconds);
+    const run: RunJson = runJson(
+      stopped,
+      result.imagesTrained,
+      trainMs,
+      result.stepSeconds,
+      result.epochTiming,
+    );
     if (result.stopReason === "patience") {
       say(
         `stopped after epoch ${result.epochsDone}: ${c.patience} epochs without improvement of val ${c.select}`,
