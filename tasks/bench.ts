@@ -4,21 +4,47 @@
  * (forward, MultiBox loss, backward, SGD) in ms per image, effective GFLOP/s against the practical peak measured
  * in the same run, CPU model and ISA, peak RSS, a per-layer profile, and the same workload in PyTorch
  * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios → bench.json.
+ * `--epoch --data PennFudanPed.zip`: one whole `finetune` epoch (defaults; augmentation off, then on) against the
+ * notebook's own PyTorch loop (lib/bench/epoch_torch.py) on the same images → bench-epoch.json (lib/bench/epoch.ts).
  * @module
  */
-import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
+import {
+  BACKEND_FLAG,
+  checkInputFiles,
+  type CliSpec,
+  ENGINE_FLAGS,
+  engineArgs,
+  parseFlags,
+  runTask,
+  UsageError,
+} from "../lib/cli/mod.ts";
 import { writeJsonArtifact } from "../lib/core/mod.ts";
-import { initEngine } from "../lib/engine/mod.ts";
-import { BenchReportSchema, formatBench, runBench } from "../lib/bench/mod.ts";
+import { initEngine, machineCores } from "../lib/engine/mod.ts";
+import {
+  BenchReportSchema,
+  EpochReportSchema,
+  formatBench,
+  formatEpochBench,
+  runBench,
+  runEpochBench,
+} from "../lib/bench/mod.ts";
 
 const CLI = {
   task: "bench",
-  usage: ["[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]"],
+  usage: [
+    "[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]",
+    "--epoch --data PennFudanPed.zip [--checkpoint X.pth] [--epochs 2] [--out bench-epoch.json] [flags]",
+  ],
   summary: `Times SSD300 forward, inference and training steps in ms per image on the default engine (GFLOP/s,
 % of the measured peak, CPU and ISA, peak RSS, per-layer profile) and, where /usr/bin/python3 has torch, the
-same workload in PyTorch in the same run.`,
+same workload in PyTorch in the same run. --epoch: one whole finetune epoch (defaults, augmentation off and on)
+against the notebook's own PyTorch training loop on the same images, batch and threads.`,
   flags: {
-    out: { kind: "string", value: "FILE", default: "bench.json", description: "report to write" },
+    out: {
+      kind: "string",
+      value: "FILE",
+      description: "report to write (default bench.json; bench-epoch.json)",
+    },
     "batch-size": { kind: "integer", min: 1, default: 4, description: "images per batch" },
     backend: BACKEND_FLAG,
     ...ENGINE_FLAGS,
@@ -42,11 +68,64 @@ same workload in PyTorch in the same run.`,
       value: "PATH",
       description: "python with torch (default /usr/bin/python3, python3)",
     },
+    epoch: {
+      kind: "boolean",
+      description: "one finetune epoch vs the notebook's PyTorch loop (needs --data)",
+    },
+    data: {
+      kind: "string",
+      value: "ZIP|DIR",
+      description: "--epoch: the Penn-Fudan release to prepare and train on",
+    },
+    checkpoint: {
+      kind: "string",
+      value: "X.pth",
+      description:
+        "--epoch: start both sides from this checkpoint (heads made 2-class; default random, seed 0)",
+    },
+    epochs: {
+      kind: "integer",
+      min: 1,
+      default: 2,
+      description: "--epoch: epochs per run (the last is reported)",
+    },
+    "loader-workers": {
+      kind: "integer",
+      min: 0,
+      default: 8,
+      description: "--epoch: the PyTorch DataLoader's num_workers (the notebook's 8)",
+    },
+    keep: { kind: "string", value: "DIR", description: "--epoch: keep the prepared data and both runs here" },
   },
 } as const satisfies CliSpec;
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  const pythons = f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"];
+  const progress = (line: string) =>
+    console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+  if (f.epoch) {
+    if (f.data === undefined) throw new UsageError("--epoch needs --data (PennFudanPed.zip or its folder)");
+    await checkInputFiles(f, ["data", "checkpoint"]);
+    const out = f.out ?? "bench-epoch.json";
+    const report = await runEpochBench({
+      data: f.data,
+      checkpoint: f.checkpoint,
+      epochs: f.epochs,
+      augment: [false, true],
+      engineArgs: engineArgs(f),
+      threads: machineCores(), // our engine uses every core (workers × oneDNN threads)
+      loaderWorkers: f.loaderWorkers,
+      pythons,
+      torchScript: new URL("../lib/bench/epoch_torch.py", import.meta.url).pathname,
+      keep: f.keep,
+      progress,
+    });
+    await writeJsonArtifact(out, EpochReportSchema, report);
+    console.log(formatEpochBench(report));
+    console.log(`wrote ${out}`);
+    return;
+  }
   const engine = await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers, use: "train" });
   const report = await runBench({
     batchSize: f.batchSize,
@@ -57,13 +136,14 @@ async function main(args: string[]): Promise<void> {
     profileBatch: f.skipProfile ? 0 : f.profileBatch,
     peakReps: f.quick ? Math.min(1, f.peakReps) : f.peakReps,
     quick: f.quick,
-    pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
+    pythons,
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
-    progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
+    progress,
   }, engine);
-  await writeJsonArtifact(f.out, BenchReportSchema, report);
+  const out = f.out ?? "bench.json";
+  await writeJsonArtifact(out, BenchReportSchema, report);
   console.log(formatBench(report));
-  console.log(`wrote ${f.out}`);
+  console.log(`wrote ${out}`);
 }
 
 if (import.meta.main) await runTask("bench", main);
