@@ -3,7 +3,9 @@
  * `--workers` override as in every task): network forward, inference (forward + detection) and training steps
  * (forward, MultiBox loss, backward, SGD) in ms per image, effective GFLOP/s against the practical peak measured
  * in the same run, CPU model and ISA, peak RSS, a per-layer profile, and the same workload in PyTorch
- * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios → bench.json.
+ * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, ONNX Runtime's forward
+ * and inference on the same model as model.onnx (same threads, batch), and the time of COCO AP over a test
+ * split's worth of detections (lib/bench/ap_timing.ts) → bench.json.
  * `--epoch --data PennFudanPed.zip`: one whole `finetune` epoch (defaults; augmentation off, then on) against the
  * notebook's own PyTorch loop (lib/bench/epoch_torch.py) on the same images → bench-epoch.json (lib/bench/epoch.ts).
  * @module
@@ -18,7 +20,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine, machineCores } from "../lib/engine/mod.ts";
 import {
   BenchReportSchema,
@@ -27,7 +29,9 @@ import {
   formatEpochBench,
   runBench,
   runEpochBench,
+  timeApEvaluation,
 } from "../lib/bench/mod.ts";
+import { parseFinetuneArgs } from "./finetune.ts";
 
 const CLI = {
   task: "bench",
@@ -37,8 +41,9 @@ const CLI = {
   ],
   summary: `Times SSD300 forward, inference and training steps in ms per image on the default engine (GFLOP/s,
 % of the measured peak, CPU and ISA, peak RSS, per-layer profile) and, where /usr/bin/python3 has torch, the
-same workload in PyTorch in the same run. --epoch: one whole finetune epoch (defaults, augmentation off and on)
-against the notebook's own PyTorch training loop on the same images, batch and threads.`,
+same workload in PyTorch and the same model in ONNX Runtime (inference only) in the same run. --epoch: one whole
+finetune epoch (defaults, augmentation off and on) against the notebook's own PyTorch training loop on the same
+images, batch and threads.`,
   flags: {
     out: {
       kind: "string",
@@ -63,6 +68,7 @@ against the notebook's own PyTorch training loop on the same images, batch and t
       description: "runs of the peak convolution (0: none)",
     },
     "skip-torch": { kind: "boolean", description: "no PyTorch comparison" },
+    "skip-onnxruntime": { kind: "boolean", description: "no ONNX Runtime comparison" },
     python: {
       kind: "string",
       value: "PATH",
@@ -120,8 +126,11 @@ async function main(args: string[]): Promise<void> {
       torchScript: new URL("../lib/bench/epoch_torch.py", import.meta.url).pathname,
       keep: f.keep,
       progress,
+      finetuneArgs: parseFinetuneArgs,
     });
-    await writeJsonArtifact(out, EpochReportSchema, report);
+    await using output = await lockOutputFiles("bench", [out]);
+    await writeJsonArtifact(output.staged(out), EpochReportSchema, report);
+    await output.commit();
     console.log(formatEpochBench(report));
     console.log(`wrote ${out}`);
     return;
@@ -138,10 +147,14 @@ async function main(args: string[]): Promise<void> {
     quick: f.quick,
     pythons,
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
+    onnxRuntime: !f.skipOnnxruntime,
     progress,
   }, engine);
+  report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
   const out = f.out ?? "bench.json";
-  await writeJsonArtifact(out, BenchReportSchema, report);
+  await using output = await lockOutputFiles("bench", [out]); // its folder's lock, for the write only
+  await writeJsonArtifact(output.staged(out), BenchReportSchema, report);
+  await output.commit();
   console.log(formatBench(report));
   console.log(`wrote ${out}`);
 }

@@ -7,12 +7,11 @@
  * @module
  */
 import { z } from "zod";
-import { parseFlags } from "../cli/mod.ts";
 import { openPrepareInput, prepareRunDir } from "../data/mod.ts";
 import { loadCheckpointFile, modelToStateDict, toSingleClass } from "../interop/mod.ts";
 import { createSsd300, disposeModel } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import { finetune, FINETUNE_CLI, finetuneOptions, splitTrainVal } from "../train/mod.ts";
+import { finetune, type FinetuneOptions, splitTrainVal } from "../train/mod.ts";
 import { describeMachine } from "./machine.ts";
 import { MachineSchema } from "./schema.ts";
 
@@ -110,6 +109,8 @@ export interface EpochBenchOptions {
   /** a folder to keep the runs in (default: a temporary one, removed) */
   keep?: string;
   progress?: (line: string) => void;
+  /** `deno task finetune`'s flags parsed into its options (tasks/finetune.ts `parseFinetuneArgs`) */
+  finetuneArgs: (args: readonly string[]) => FinetuneOptions;
 }
 
 async function firstTorchPython(
@@ -154,14 +155,7 @@ export async function runEpochBench(o: EpochBenchOptions): Promise<EpochReport> 
     await Deno.writeFile(start, writeTorchStateDict(modelToStateDict(model), "start"));
     disposeModel(model);
     // finetune's split of the train images (its default --val-fraction and --seed)
-    const defaults = parseFlags(FINETUNE_CLI, [
-      "--dataset",
-      datasetPath,
-      "--checkpoint",
-      start,
-      "--out",
-      dir,
-    ]);
+    const defaults = o.finetuneArgs(["--dataset", datasetPath, "--checkpoint", start, "--out", dir]).config;
     const trainImages = prepared.dataset.images.filter((im) => im.split === "train");
     const split = splitTrainVal(trainImages, defaults.valFraction, defaults.seed);
     const files = (ims: typeof trainImages) => ims.map((im) => ({ file: im.file, mask: im.mask }));
@@ -189,7 +183,7 @@ export async function runEpochBench(o: EpochBenchOptions): Promise<EpochReport> 
         ...(augment ? ["--augment"] : []),
         ...o.engineArgs,
       ];
-      const { run, result } = await finetune(finetuneOptions(parseFlags(FINETUNE_CLI, args)));
+      const { run, result } = await finetune(o.finetuneArgs(args));
       engine = { ...run.engine, threads: run.engine.threads ?? 1 };
       let torch: EpochReport["runs"][number]["torch"] = null;
       if (python) {

@@ -10,18 +10,21 @@
  * same results on every engine (up to float summation order; the golden parity tests hold on each).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import { type BackendChoice, initBackend } from "./backend.ts";
-import { enableNativeConv, nativeConvLibrary, nativeConvWithGrad } from "./onednn.ts";
+import { enableOneDnn, oneDnnConvWithGrad, oneDnnLibrary } from "./onednn.ts";
 import { timePeakConv } from "./peak.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "./pool.ts";
-import { type Detection, type DetectOptions, forwardAndDetect, SSD_INPUT_SIDE } from "../ssd/mod.ts";
-import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
-import { priorsCxcyFor } from "../ssd/priors.ts";
-import type { LossAndGradients, TrainSample } from "../train/mod.ts";
-// step.ts itself, not lib/train/mod.ts (which imports this module's users)
-import { lossAndGradients } from "../train/step.ts";
+import {
+  type Detection,
+  type DetectOptions,
+  forwardAndDetect,
+  forwardImages,
+  priorsCxcyFor,
+  type SsdModel,
+  stackImages,
+} from "../ssd/mod.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "./batch_gradients.ts";
 
 /** `--conv` values: `auto` = oneDNN when libdnnl.so.2 loads, else WASM. */
 export const CONV_CHOICES = ["auto", "wasm", "onednn"] as const;
@@ -44,20 +47,6 @@ export const ONEDNN_PARALLELISM: Readonly<Record<EngineUse, "workers" | "threads
 
 /** The hint printed once when oneDNN is missing. */
 export const INSTALL_ONEDNN_HINT = "apt-get install libdnnl2";
-
-/**
- * Enables oneDNN's kernels on this thread (lib/engine/onednn.ts): the one call every engine path makes (this
- * thread in {@link initEngine}, each worker in lib/engine/pool_worker.ts), so faster kernels plug in here.
- * @param threads oneDNN (OpenMP) threads per call; process-wide, fixed by the library's first load
- */
-export function enableOneDnn(threads: number): { ok: true; lib: string } | { ok: false; reason: string } {
-  return enableNativeConv(threads);
-}
-
-/** The differentiable convolution of training graphs on oneDNN (forward, dX, dW), for every engine path. */
-export function oneDnnTrainConv(): ConvFn {
-  return nativeConvWithGrad;
-}
 
 /** What {@link initEngine} chose. */
 export interface EngineInfo {
@@ -123,7 +112,7 @@ export async function initEngine(
     }
     info = { backend, conv: backend as EngineInfo["conv"], workers, threads: 1, library: null };
   } else if (conv === "wasm") {
-    if (nativeConvLibrary()) {
+    if (oneDnnLibrary()) {
       throw new Error(
         "--conv wasm: oneDNN convolutions are already enabled in this process (see initEngine)",
       );
@@ -161,7 +150,7 @@ export async function initEngine(
 
 /**
  * A model running on an engine. Results are in batch order and equal the one-thread path's (up to float
- * summation order). `gradients` follows lib/train/step.ts `lossAndGradients` (tensors on this thread; the caller
+ * summation order). `gradients` follows lib/engine/batch_gradients.ts `lossAndGradients` (tensors on this thread; the caller
  * disposes them and applies its optimiser to `model.params`); the runner sends changed weights to its workers
  * before their next call.
  */
@@ -200,8 +189,8 @@ export async function startRunner(
     nClasses: model.nClasses,
     priorSet: model.priorSet,
     params: await modelParamData(model),
-    nativeConv: info.conv === "onednn",
-    nativeConvThreads: info.threads,
+    oneDnn: info.conv === "onednn",
+    oneDnnThreads: info.threads,
   });
   // parameters the caller's optimiser may have changed since the workers last got them
   let stale = new Set<string>();
@@ -236,32 +225,16 @@ function localRunner(
   priorsCxcy: Float32Array,
   microBatch: number | undefined,
 ): SsdRunner {
-  const stack = (images: readonly Float32Array[]) => {
-    const side = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
-    const out = new Float32Array(images.length * side);
-    images.forEach((im, i) => out.set(im, i * side));
-    return out;
-  };
   return {
     info,
-    forward: (images) => {
-      const n = images.length;
-      const data = stack(images);
-      return Promise.resolve(tf.tidy(() => {
-        const out = ssdForward(model, tf.tensor4d(data, [n, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]));
-        return {
-          locs: out.locs.dataSync() as Float32Array,
-          scores: out.scores.dataSync() as Float32Array,
-        };
-      }));
-    },
-    detect: (images, o) => Promise.resolve(forwardAndDetect(model, stack(images), o)),
+    forward: (images) => Promise.resolve(forwardImages(model, images)),
+    detect: (images, o) => Promise.resolve(forwardAndDetect(model, stackImages(images), o)),
     gradients: (batch, trainable) =>
       Promise.resolve(lossAndGradients(model, batch, {
         priorsCxcy,
         microBatch,
         trainable,
-        conv: info.conv === "onednn" ? oneDnnTrainConv() : undefined,
+        conv: info.conv === "onednn" ? oneDnnConvWithGrad : undefined,
       })),
     peakGflops: (reps) => {
       const r = timePeakConv(reps);

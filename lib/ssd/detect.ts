@@ -11,11 +11,24 @@ import type { RgbImage } from "../image/mod.ts";
 import { BACKGROUND_CLASS } from "./classes.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
 import { type Detection, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
-import { preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
+import { preprocessForSsd, SSD_INPUT_FLOATS, SSD_INPUT_SIDE, stackImages } from "./preprocess.ts";
 import { priorsCxcyFor } from "./priors.ts";
 
-/** Values of one preprocessed image, HWC [300, 300, 3]. */
-const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
+/**
+ * Runs the network on a batch of preprocessed images and reads its raw outputs back. Creates no lasting tensors.
+ * @param images each Float32Array HWC [300*300*3] ({@link preprocessForSsd})
+ * @returns locs Float32Array [n*8732*4] (encoded offsets against the priors), scores [n*8732*nClasses] logits
+ */
+export function forwardImages(
+  model: SsdModel,
+  images: readonly Float32Array[],
+): { locs: Float32Array; scores: Float32Array } {
+  const x = stackImages(images);
+  return tf.tidy(() => {
+    const out = ssdForward(model, tf.tensor4d(x, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]));
+    return { locs: out.locs.dataSync() as Float32Array, scores: out.scores.dataSync() as Float32Array };
+  });
+}
 
 /**
  * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
@@ -24,7 +37,7 @@ const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
  * @returns per image its fractional detections (see `detectObjects`), in batch order
  */
 export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: DetectOptions): Detection[][] {
-  const n = images.length / IMAGE_VALUES;
+  const n = images.length / SSD_INPUT_FLOATS;
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new RangeError(`forwardAndDetect: ${images.length} values are not n ≥ 1 images of 300 × 300 × 3`);
   }
@@ -53,9 +66,7 @@ export function detectImages(
   opts: DetectOptions,
 ): Detection[][] {
   if (images.length === 0) return [];
-  const input = new Float32Array(images.length * IMAGE_VALUES); // [n, 300, 300, 3] NHWC
-  images.forEach((img, k) => input.set(preprocessForSsd(img), k * IMAGE_VALUES));
-  return forwardAndDetect(model, input, opts);
+  return forwardAndDetect(model, stackImages(images.map(preprocessForSsd)), opts);
 }
 
 /**

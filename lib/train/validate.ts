@@ -11,11 +11,16 @@ import {
   EVAL_DETECT_DEFAULTS,
   evaluateCoco,
   pixelXyxyToXywh,
-} from "../eval/mod.ts";
-import { buildTargets, detectObjectsBatch, multiboxLossPart, ssdForward, type SsdModel } from "../ssd/mod.ts";
+} from "../evaluation/mod.ts";
+import {
+  buildTargets,
+  detectObjectsBatch,
+  forwardImages,
+  multiboxLossPart,
+  type SsdModel,
+} from "../ssd/mod.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
-import type { TrainSample } from "./step.ts";
-import { stackImages } from "./step.ts";
+import type { TrainSample } from "../engine/batch_gradients.ts";
 
 /** A network forward over preprocessed images (NHWC [300 * 300 * 3] each): locs [n * 8732 * 4], scores [n * 8732 * C]. */
 export type ValidationForward = (
@@ -35,7 +40,7 @@ export async function validateModel(
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
   batchSize: number,
-  forward: ValidationForward = localForward(model),
+  forward: ValidationForward = (images) => Promise.resolve(forwardImages(model, images)),
   prepare: (item: TrainItem) => TrainSample = (it) => prepareSample(it, null),
 ): Promise<{ loss: number; ap75: number; ap: number }> {
   const dets: CocoDet[] = [];
@@ -83,15 +88,4 @@ export function validationAp(
   ]);
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
   return { ap75: ap.ap75, ap: ap.ap };
-}
-
-function localForward(model: SsdModel): ValidationForward {
-  return (images) =>
-    Promise.resolve(tf.tidy(() => {
-      const out = ssdForward(model, stackImages(images));
-      return {
-        locs: out.locs.dataSync() as Float32Array, // [n, nPriors, 4]
-        scores: out.scores.dataSync() as Float32Array, // [n, nPriors, nClasses]
-      };
-    }));
 }
