@@ -305,6 +305,17 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
   });
 }
 
+/**
+ * Turns this thread's Winograd convolutions on or off (on by default; lib/engine/onednn_primitives.ts says where
+ * they apply); returns the previous setting. Off, every convolution runs oneDNN's direct kernels.
+ */
+export function setOneDnnWinograd(on: boolean): boolean {
+  if (!active) return false;
+  const was = active.conv.winograd;
+  active.conv.winograd = on;
+  return was;
+}
+
 /** Reordered weights copies oneDNN holds in this thread (one per live weights tensor and layout). */
 export function oneDnnWeightCopies(): number {
   return active?.conv.weightCopies() ?? 0;

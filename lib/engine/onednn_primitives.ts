@@ -18,7 +18,7 @@ const DNNL_F32 = 3;
 const DNNL_FORMAT_TAG_ANY = 1;
 const DNNL_FORWARD_TRAINING = 64;
 const DNNL_FORWARD_INFERENCE = 96;
-const DNNL_CONVOLUTION_DIRECT = 0x1;
+const DNNL_CONVOLUTION_DIRECT = 0x1, DNNL_CONVOLUTION_WINOGRAD = 0x2;
 const DNNL_ELTWISE_RELU = 0x1f;
 const DNNL_POOLING_MAX = 0x1ff;
 const DNNL_CPU = 1;
@@ -44,7 +44,9 @@ const BLOCKED_MAX_PIXELS_AVX512 = 75 * 75;
 /**
  * Most padding a backward weights by GEMM may add to the positions it multiplies (padded map / output map): above
  * it the zero rows cost more than the GEMM gains (the 10² and smaller maps, conv6's dilation 6), and oneDNN's
- * convolution kernel runs instead.
+ * convolution kernel runs instead. The GEMM form runs only without AVX-512: with AVX-512 oneDNN's own kernels
+ * measured faster (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids, backward ms/img GEMM → kernel:
+ * conv1_2 102 → 82, conv2_2 72 → 66, conv3_2 63 → 53, conv4_2 69 → 60; whole backward 754 → 682).
  */
 const GEMM_MAX_PADDED_RATIO = 1.25;
 const CHAR_T = 0x54, CHAR_N = 0x4e;
@@ -52,8 +54,12 @@ const CHAR_T = 0x54, CHAR_N = 0x4e;
 /**
  * Winograd convolutions (oneDNN's AVX-512 `jit_wino_4x3` / `jit_fp32_wino_2x3`, F(4×4, 3×3) / F(2×2, 3×3)) for the
  * forward and backward data of 3×3 stride-1 layers with at least this many channels in and out and an output of
- * at least WINOGRAD_MIN_PIXELS (conv1_2 … conv5_3): fewer multiplications than the direct kernels. Measured (bench
- * profile, one thread, batch 1, Intel Xeon Sapphire Rapids) … TODO
+ * at least WINOGRAD_MIN_PIXELS (conv1_2 … conv5_3): fewer multiplications than the direct kernels. AVX-512 only
+ * (oneDNN 2.6 has no AVX2 Winograd). Measured (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids,
+ * ms/img direct → Winograd): forward conv3_2 34.1 → 17.0, conv4_2 32.8 → 17.1, conv2_2 32.9 → 27.4, conv5_2 8.9 →
+ * 5.8, whole forward 318 → 209; backward data too: whole backward 841 → 754 (forward-only Winograd → both).
+ * oneDNN's Winograd sums in an order that depends on the batch, so a batch runs one image at a time (an image's
+ * result must not depend on its batch).
  */
 const WINOGRAD_MIN_CHANNELS = 64, WINOGRAD_MIN_PIXELS = 19 * 19;
 
@@ -276,6 +282,11 @@ export class OneDnnPrimitives {
   /** padded copies of x and dY for {@link backwardWeightsByGemm}, and a row of ones for its bias gradient */
   private scratch = { x: new Float32Array(0), dy: new Float32Array(0) };
   private ones = new Float32Array(0);
+  /**
+   * Winograd convolutions where they apply (see {@link WINOGRAD_MIN_CHANNELS}); false: direct ones only (the
+   * practical peak, lib/engine/peak.ts, measures the direct kernels: the machine's multiply-add rate)
+   */
+  winograd = true;
   /** whether oneDNN may use AVX-512 (not on an AVX2 CPU, nor under ONEDNN_MAX_CPU_ISA=AVX2) */
   private readonly avx512: boolean;
 
@@ -392,11 +403,10 @@ export class OneDnnPrimitives {
     return p ? new Deno.UnsafePointerView(p).getCString() : "?";
   }
 
-  /** EXPERIMENT */
+  /** Whether a pass runs as a Winograd convolution (see {@link WINOGRAD_MIN_CHANNELS}). */
   private wino(g: ConvGeometry, kind: PrimitiveKind): boolean {
-    const lvl = Number(Deno.env.get("SSD_EXP_WINO") ?? 2);
-    const kinds = lvl >= 2 ? ["forward", "backwardData"] : lvl >= 1 ? ["forward"] : [];
-    return kinds.includes(kind) && this.avx512 && g.kh === 3 && g.kw === 3 && g.strideH === 1 &&
+    return this.winograd && kind !== "backwardWeights" && this.avx512 && g.kh === 3 && g.kw === 3 &&
+      g.strideH === 1 &&
       g.strideW === 1 && g.dilH === 1 && g.dilW === 1 && g.cin >= WINOGRAD_MIN_CHANNELS &&
       g.cout >= WINOGRAD_MIN_CHANNELS && g.outH * g.outW >= WINOGRAD_MIN_PIXELS;
   }
@@ -442,7 +452,7 @@ export class OneDnnPrimitives {
     ];
     // (algorithm, src, weights, bias, dst, strides, dilates, padding l/r): the forward and backward-weights tail
     const wino = this.wino(g, kind);
-    const ALG = wino ? 0x2 : DNNL_CONVOLUTION_DIRECT;
+    const ALG = wino ? DNNL_CONVOLUTION_WINOGRAD : DNNL_CONVOLUTION_DIRECT;
     const withBias = [ALG, src, wei, bia, dst, ...geometry] as const;
     const fwdDesc = new Uint8Array(OP_DESC_BYTES);
     const propKind = kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING;
@@ -654,7 +664,7 @@ export class OneDnnPrimitives {
       }
       return;
     }
-    const key = kind + JSON.stringify(g);
+    const key = kind + (this.wino(g, kind) ? "(winograd)" : "") + JSON.stringify(g);
     let c = this.cache.get(key);
     if (!c) {
       c = this.buildConv(g, kind);
@@ -671,12 +681,12 @@ export class OneDnnPrimitives {
    * [L, Cin] block of the padded input — so dW[i, j] = block(i, j)ᵀ · dYpadded [L, Cout] for L = N·Hp·Wp minus the
    * largest tap offset; the rows of padding positions multiply zero rows of dY. db = 1ᵀ · dY. The padded copies
    * are made by oneDNN reorders into this thread's scratch buffers, whose borders are zeroed here per call.
-   * Measured (one thread, AVX-512): conv3_2's dW 52 ms by oneDNN's kernel, 35 ms by GEMM (189 GFLOP/s).
+   * Without AVX-512 only (see {@link GEMM_MAX_PADDED_RATIO}).
    * @param buffers x (NHWC), dy (NHWC), dw (HWIO)[, db]
    * @returns false (nothing done) where the GEMM form does not apply: the caller runs the convolution kernel
    */
   backwardWeightsByGemm(g: ConvGeometry, buffers: Deno.PointerValue[]): boolean {
-    if (Deno.env.get("SSD_EXP_NO_GEMM")) return false;
+    if (this.avx512) return false; // see GEMM_MAX_PADDED_RATIO
     if (g.strideH !== 1 || g.strideW !== 1 || g.cin <= FEW_INPUT_CHANNELS || g.dilH !== g.dilW) return false;
     const hp = g.h + g.padTop + g.padBottom, wp = g.w + g.padLeft + g.padRight;
     if (hp - g.dilH * (g.kh - 1) !== g.outH || wp - g.dilW * (g.kw - 1) !== g.outW) return false;

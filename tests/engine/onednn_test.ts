@@ -84,7 +84,8 @@ const CASES: Case[] = [
     relu: false,
     fused: true,
   },
-  // maps large enough for the weight gradient by GEMM (padded / output positions ≤ 1.25), dilated too
+  // maps large enough for the weight gradient by GEMM (padded / output positions ≤ 1.25; the GEMM runs without
+  // AVX-512, e.g. under ONEDNN_MAX_CPU_ISA=AVX2), dilated too
   {
     name: "3x3 pad 1 relu, GEMM weight gradient",
     x: [2, 20, 18, 8],
