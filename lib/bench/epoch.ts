@@ -11,20 +11,9 @@ import { openPrepareInput, prepareRunDir } from "../data/mod.ts";
 import { loadCheckpointFile, modelToStateDict, toSingleClass } from "../interop/mod.ts";
 import { createSsd300, disposeModel } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import { finetune, type FinetuneOptions, splitTrainVal } from "../train/mod.ts";
+import { EpochTimingSchema, finetune, type FinetuneOptions, splitTrainVal } from "../train/mod.ts";
 import { describeMachine } from "./machine.ts";
 import { MachineSchema } from "./schema.ts";
-
-/** Where one epoch's seconds went on our side (lib/train/loop.ts `EpochTiming`). */
-const OursEpochSchema = z.object({
-  epoch: z.number().int(),
-  seconds: z.number(),
-  prepare: z.number(),
-  gradients: z.number(),
-  update: z.number(),
-  validation: z.number(),
-  save: z.number(),
-});
 
 /** epoch_torch.py's line: per epoch the wall seconds and where they went. */
 export const TorchEpochLineSchema = z.object({
@@ -58,7 +47,7 @@ export const TorchEpochLineSchema = z.object({
 
 const EpochRunSchema = z.object({
   augment: z.boolean(),
-  ours: z.object({ epochs: z.array(OursEpochSchema).min(1), ms_per_train_image: z.number().nullable() }),
+  ours: z.object({ epochs: z.array(EpochTimingSchema).min(1), ms_per_train_image: z.number().nullable() }),
   torch: TorchEpochLineSchema.extend({ python: z.string() }).nullable(),
   /** ours / torch seconds of the last epoch (the steady state; the first one builds and warms up) */
   ratio: z.number().nullable(),
