@@ -21,7 +21,7 @@ import {
   UsageError,
 } from "../lib/cli/mod.ts";
 import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
-import { initEngine, machineCores } from "../lib/engine/mod.ts";
+import { initBackend, initEngine, machineCores } from "../lib/engine/mod.ts";
 import {
   BenchReportSchema,
   EpochReportSchema,
@@ -114,6 +114,7 @@ async function main(args: string[]): Promise<void> {
     if (f.data === undefined) throw new UsageError("--epoch needs --data (PennFudanPed.zip or its folder)");
     await checkInputFiles(f, ["data", "checkpoint"]);
     const out = f.out ?? "bench-epoch.json";
+    await initBackend(f.backend, null); // the start model is built here, before finetune picks its engine
     const report = await runEpochBench({
       data: f.data,
       checkpoint: f.checkpoint,

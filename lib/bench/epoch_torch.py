@@ -424,7 +424,7 @@ def perform_epoch(net, loader, criterion, optimizer, scheduler, t):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", required=True, help="JSON {train: [{file, mask}], val: [...]}, paths in the zip")
-    ap.add_argument("--zip", required=True)
+    ap.add_argument("--zip", required=True, help="PennFudanPed.zip, or its unpacked folder")
     ap.add_argument("--start", required=True, help="2-class state_dict (.pth) both sides start from")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=10)
@@ -436,9 +436,12 @@ def main():
     torch.manual_seed(0)
     random.seed(0)
     split = json.load(open(args.split))
-    root = tempfile.mkdtemp(prefix="epoch-torch-")
-    with zipfile.ZipFile(args.zip) as z:  # the notebook unzips first, outside the loop
-        z.extractall(root)
+    if os.path.isdir(args.zip):  # an unpacked release: the paths in the split are inside it
+        root = args.zip
+    else:
+        root = tempfile.mkdtemp(prefix="epoch-torch-")
+        with zipfile.ZipFile(args.zip) as z:  # the notebook unzips first, outside the loop
+            z.extractall(root)
     transform = transforms.Compose([transforms.Resize((300, 300)), transforms.ToTensor()])
     trainset = PedestrianSet(root, split["train"], transform, augmented=args.augment)
     valset = PedestrianSet(root, split["val"], transform)
