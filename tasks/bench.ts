@@ -6,6 +6,8 @@
  * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, ONNX Runtime's forward
  * and inference on the same model as model.onnx (same threads, batch), and the time of COCO AP over a test
  * split's worth of detections (lib/bench/ap_timing.ts) → bench.json.
+ * `--epoch --data PennFudanPed.zip`: one whole `finetune` epoch (defaults; augmentation off, then on) against the
+ * notebook's own PyTorch loop (lib/bench/epoch_torch.py) on the same images → bench-epoch.json (lib/bench/epoch.ts).
  * @module
  */
 import {
@@ -13,32 +15,46 @@ import {
   checkInputFiles,
   type CliSpec,
   ENGINE_FLAGS,
+  engineArgs,
   parseFlags,
   runTask,
   TRUST_CHECKPOINT_FLAG,
   UsageError,
 } from "../lib/cli/mod.ts";
 import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
-import { initEngine } from "../lib/engine/mod.ts";
+import { initBackend, initEngine, machineCores } from "../lib/engine/mod.ts";
 import { exportClassNames } from "../lib/export/mod.ts";
 import { loadCheckpointFile } from "../lib/interop/mod.ts";
 import {
   BenchReportSchema,
+  EpochReportSchema,
   formatBench,
+  formatEpochBench,
   type InterleavedModel,
   interleaveWithOnnxRuntime,
   runBench,
+  runEpochBench,
   timeApEvaluation,
 } from "../lib/bench/mod.ts";
+import { parseFinetuneArgs } from "./finetune.ts";
 
 const CLI = {
   task: "bench",
-  usage: ["[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]"],
+  usage: [
+    "[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]",
+    "--epoch --data PennFudanPed.zip [--checkpoint X.pth] [--epochs 2] [--out bench-epoch.json] [flags]",
+  ],
   summary: `Times SSD300 forward, inference and training steps in ms per image on the default engine (GFLOP/s,
 % of the measured peak, CPU and ISA, peak RSS, per-layer profile) and, where /usr/bin/python3 has torch, the
-same workload in PyTorch and the same model in ONNX Runtime (inference only) in the same run.`,
+same workload in PyTorch and the same model in ONNX Runtime (inference only) in the same run. --epoch: one whole
+finetune epoch (defaults, augmentation off and on) against the notebook's own PyTorch training loop on the same
+images, batch and threads.`,
   flags: {
-    out: { kind: "string", value: "FILE", default: "bench.json", description: "report to write" },
+    out: {
+      kind: "string",
+      value: "FILE",
+      description: "report to write (default bench.json; bench-epoch.json)",
+    },
     "batch-size": { kind: "integer", min: 1, default: 4, description: "images per batch" },
     backend: BACKEND_FLAG,
     ...ENGINE_FLAGS,
@@ -64,17 +80,40 @@ same workload in PyTorch and the same model in ONNX Runtime (inference only) in 
       default: 0,
       description: "also N rounds of ours and ONNX Runtime alternating, forward and inference (0: none)",
     },
-    checkpoint: {
-      kind: "string",
-      value: "X.pth",
-      description: "with --onnx-rounds: this checkpoint (e.g. 21-class VOC) interleaved too",
-    },
     "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     python: {
       kind: "string",
       value: "PATH",
       description: "python with torch (default /usr/bin/python3, python3)",
     },
+    epoch: {
+      kind: "boolean",
+      description: "one finetune epoch vs the notebook's PyTorch loop (needs --data)",
+    },
+    data: {
+      kind: "string",
+      value: "ZIP|DIR",
+      description: "--epoch: the Penn-Fudan release to prepare and train on",
+    },
+    checkpoint: {
+      kind: "string",
+      value: "X.pth",
+      description: "--epoch: both sides start from it (heads made 2-class; default random, seed 0); " +
+        "--onnx-rounds: timed too (e.g. the 21-class VOC model)",
+    },
+    epochs: {
+      kind: "integer",
+      min: 1,
+      default: 2,
+      description: "--epoch: epochs per run (the last is reported)",
+    },
+    "loader-workers": {
+      kind: "integer",
+      min: 0,
+      default: 8,
+      description: "--epoch: the PyTorch DataLoader's num_workers (the notebook's 8)",
+    },
+    keep: { kind: "string", value: "DIR", description: "--epoch: keep the prepared data and both runs here" },
   },
 } as const satisfies CliSpec;
 
@@ -82,8 +121,35 @@ const progress = (line: string) => console.error(`[bench ${new Date().toISOStrin
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  const pythons = f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"];
+  if (f.epoch) {
+    if (f.data === undefined) throw new UsageError("--epoch needs --data (PennFudanPed.zip or its folder)");
+    await checkInputFiles(f, ["data", "checkpoint"]);
+    const out = f.out ?? "bench-epoch.json";
+    await initBackend(f.backend, null); // the start model is built here, before finetune picks its engine
+    const report = await runEpochBench({
+      data: f.data,
+      checkpoint: f.checkpoint,
+      epochs: f.epochs,
+      augment: [false, true],
+      engineArgs: engineArgs(f),
+      threads: machineCores(), // our engine uses every core (workers × oneDNN threads)
+      loaderWorkers: f.loaderWorkers,
+      pythons,
+      torchScript: new URL("../lib/bench/epoch_torch.py", import.meta.url).pathname,
+      keep: f.keep,
+      progress,
+      finetuneArgs: parseFinetuneArgs,
+    });
+    await using output = await lockOutputFiles("bench", [out]);
+    await writeJsonArtifact(output.staged(out), EpochReportSchema, report);
+    await output.commit();
+    console.log(formatEpochBench(report));
+    console.log(`wrote ${out}`);
+    return;
+  }
   if (f.checkpoint !== undefined && f.onnxRounds === 0) {
-    throw new UsageError("--checkpoint needs --onnx-rounds N");
+    throw new UsageError("--checkpoint needs --epoch or --onnx-rounds N");
   }
   await checkInputFiles(f, ["checkpoint"]);
   const engine = await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers, use: "train" });
@@ -96,7 +162,7 @@ async function main(args: string[]): Promise<void> {
     profileBatch: f.skipProfile ? 0 : f.profileBatch,
     peakReps: f.quick ? Math.min(1, f.peakReps) : f.peakReps,
     quick: f.quick,
-    pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
+    pythons,
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
     onnxRuntime: !f.skipOnnxruntime,
     progress,
@@ -120,11 +186,12 @@ async function main(args: string[]): Promise<void> {
       progress,
     });
   }
-  await using output = await lockOutputFiles("bench", [f.out]); // its folder's lock, for the write only
-  await writeJsonArtifact(output.staged(f.out), BenchReportSchema, report);
+  const out = f.out ?? "bench.json";
+  await using output = await lockOutputFiles("bench", [out]); // its folder's lock, for the write only
+  await writeJsonArtifact(output.staged(out), BenchReportSchema, report);
   await output.commit();
   console.log(formatBench(report));
-  console.log(`wrote ${f.out}`);
+  console.log(`wrote ${out}`);
 }
 
 if (import.meta.main) await runTask("bench", main);

@@ -27,6 +27,14 @@ export {
 } from "./schema.ts";
 export { median, peakRssMb, type PhaseTiming, resetPeakRss, RssSampler, timeBatches } from "./timing.ts";
 export { formatBench } from "./format.ts";
+export {
+  type EpochBenchOptions,
+  type EpochReport,
+  EpochReportSchema,
+  formatEpochBench,
+  runEpochBench,
+  TorchEpochLineSchema,
+} from "./epoch.ts";
 // the workload's public part: its inputs and its FLOP counts (the calibration and parameter plumbing stay inside)
 export {
   benchBoxes,

@@ -40,7 +40,7 @@ interface WasmTensorData {
 }
 interface WasmBackendLike {
   wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: unknown): WasmTensorData };
+  dataIdMap: { get(dataId: unknown): WasmTensorData; has(dataId: unknown): boolean };
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
 }
 
@@ -73,7 +73,9 @@ export function enableOneDnn(threads = 1): { ok: true; lib: string } | { ok: fal
   for (const lib of candidates) {
     try {
       const dl = Deno.dlopen(lib, DNNL_SYMBOLS);
-      active = { lib, conv: new OneDnnPrimitives(dl.symbols) };
+      // a reordered weights copy is reused once its tensor is gone from the backend (disposed)
+      const isLive = (dataId: unknown) => (tf.backend() as unknown as WasmBackendLike).dataIdMap.has(dataId);
+      active = { lib, conv: new OneDnnPrimitives(dl.symbols, isLive) };
       break;
     } catch (e) {
       errors.push(`${lib}: ${(e as Error).message}`);
@@ -258,13 +260,10 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     const out = backend.makeOutput([a.kh, a.kw, x.shape[3], dy.shape[3]], "float32");
     calls++;
     const g = { ...gradGeometry(x.shape, dy.shape, a), bias: a.bias === true };
-    if (!g.bias) {
-      conv.conv(g, "backwardWeights", [at(x), at(dy), at(out)]);
-      return out;
-    }
-    const db = backend.makeOutput([dy.shape[3]], "float32");
-    conv.conv(g, "backwardWeights", [at(x), at(dy), at(out), at(db)]);
-    return [out, db];
+    const db = g.bias ? backend.makeOutput([dy.shape[3]], "float32") : undefined;
+    const buffers = db ? [at(x), at(dy), at(out), at(db)] : [at(x), at(dy), at(out)];
+    if (!conv.backwardWeightsByGemm(g, buffers)) conv.conv(g, "backwardWeights", buffers);
+    return db ? [out, db] : out;
   });
   registerWasmKernel(INPUT_GRAD_KERNEL, (inputs, attrs, backend, at) => {
     const dy = inputs.dy as tf.TensorInfo, w = inputs.w as tf.TensorInfo;
@@ -306,6 +305,22 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
   });
 }
 
+/**
+ * Turns this thread's Winograd convolutions on or off (on by default; lib/engine/onednn_primitives.ts says where
+ * they apply); returns the previous setting. Off, every convolution runs oneDNN's direct kernels.
+ */
+export function setOneDnnWinograd(on: boolean): boolean {
+  if (!active) return false;
+  const was = active.conv.winograd;
+  active.conv.winograd = on;
+  return was;
+}
+
+/** Reordered weights copies oneDNN holds in this thread (one per live weights tensor and layout). */
+export function oneDnnWeightCopies(): number {
+  return active?.conv.weightCopies() ?? 0;
+}
+
 /** oneDNN's implementation of each primitive built in this thread so far (e.g. `brg:avx512_core`), by shape key. */
 export function oneDnnImplementations(): Map<string, string> {
   return active?.conv.implementations() ?? new Map();
@@ -313,6 +328,16 @@ export function oneDnnImplementations(): Map<string, string> {
 
 /** The bias gradient computed with the weights' one, until the same node's b closure takes it. */
 let pendingBiasGrad: tf.Tensor | undefined;
+/** The ReLU-masked dY of the node whose closures run now (computed once for its x, w and b closures). */
+let pendingMask: { dy: tf.Tensor; masked: tf.Tensor } | undefined;
+
+/** Frees what a node's closures left for closures the tape did not call (see {@link oneDnnConvWithGrad}). */
+function releasePending(): void {
+  pendingBiasGrad?.dispose();
+  pendingBiasGrad = undefined;
+  pendingMask?.masked.dispose();
+  pendingMask = undefined;
+}
 
 /**
  * `convWithGrad` (lib/engine/conv_grad.ts) with its gradients computed by oneDNN primitives: dW by the backward-weights
@@ -332,12 +357,21 @@ export const oneDnnConvWithGrad: ConvFn = (x, w, b, o) => {
     forwardFunc: convForwardSaving(x, w, b, opts),
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
-      // a db the previous node's b closure did not take (only its weights differentiated): freed here
-      pendingBiasGrad?.dispose();
-      pendingBiasGrad = undefined;
-      // recomputed per closure (one native pass): a closure cannot know which of the others the tape will call
-      const dyMasked = (): tf.Tensor4D =>
-        (ys ? tf.engine().runKernel(RELU_GRAD_KERNEL, { y: ys, dy }) : dy) as tf.Tensor4D;
+      // what the previous node's closures left (a db or mask its b closure did not take): freed here
+      releasePending();
+      // The masked dY is computed by the first closure the tape calls and kept for the others: the tape runs a
+      // node's closures one after another (inputs in order x, w, b) before the next node's, and calls only those
+      // of inputs that lead to a differentiated parameter, so x alone (never in SSD: frozen layers come first)
+      // leaves it to the next node's call above. The b closure, called last, frees it.
+      const dyMasked = (): tf.Tensor4D => {
+        if (!ys) return dy as tf.Tensor4D;
+        if (pendingMask?.dy !== dy) {
+          releasePending();
+          const masked = tf.engine().runKernel(RELU_GRAD_KERNEL, { y: ys, dy }) as tf.Tensor;
+          pendingMask = { dy, masked: tf.keep(masked) };
+        }
+        return pendingMask.masked as tf.Tensor4D;
+      };
       const attrs: ConvGradAttrs = { kh, kw, stride: o.stride, pad: o.pad, dilation: o.dilation };
       const grad = (name: string, inputs: tf.NamedTensorMap, extra = {}) => () =>
         tf.tidy(() =>
@@ -362,10 +396,15 @@ export const oneDnnConvWithGrad: ConvFn = (x, w, b, o) => {
         },
         b: () => {
           const db = pendingBiasGrad;
-          if (!db) return tf.sum(dyMasked(), [0, 1, 2]);
+          if (!db) {
+            const sum = tf.sum(dyMasked(), [0, 1, 2]);
+            releasePending();
+            return sum;
+          }
           pendingBiasGrad = undefined;
           const out = tf.clone(db); // an ordinary (not kept) tensor, which the caller's scopes manage
           db.dispose();
+          releasePending();
           return out;
         },
       };

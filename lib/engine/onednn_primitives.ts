@@ -18,13 +18,14 @@ const DNNL_F32 = 3;
 const DNNL_FORMAT_TAG_ANY = 1;
 const DNNL_FORWARD_TRAINING = 64;
 const DNNL_FORWARD_INFERENCE = 96;
-const DNNL_CONVOLUTION_DIRECT = 0x1;
+const DNNL_CONVOLUTION_DIRECT = 0x1, DNNL_CONVOLUTION_WINOGRAD = 0x2;
 const DNNL_ELTWISE_RELU = 0x1f;
 const DNNL_POOLING_MAX = 0x1ff;
 const DNNL_CPU = 1;
 const DNNL_STREAM_IN_ORDER = 0x1;
-const DNNL_QUERY_SRC_MD = 129, DNNL_QUERY_WEIGHTS_MD = 131, DNNL_QUERY_DIFF_WEIGHTS_MD = 132;
-const DNNL_QUERY_DIFF_DST_MD = 134, DNNL_QUERY_WORKSPACE_MD = 135;
+const DNNL_QUERY_SRC_MD = 129, DNNL_QUERY_DIFF_SRC_MD = 130, DNNL_QUERY_WEIGHTS_MD = 131;
+const DNNL_QUERY_DIFF_WEIGHTS_MD = 132, DNNL_QUERY_DST_MD = 133, DNNL_QUERY_DIFF_DST_MD = 134;
+const DNNL_QUERY_WORKSPACE_MD = 135;
 const DNNL_QUERY_IMPL_INFO_STR = 8;
 const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
 const DNNL_ARG_WORKSPACE = 64;
@@ -34,13 +35,34 @@ const DNNL_MAX_NDIMS = 12;
 /** input channels up to which the backward weights use oneDNN's blocked activation layouts (conv1_1's 3) */
 const FEW_INPUT_CHANNELS = 4;
 /**
- * output pixels from which the backward weights use the blocked layouts when oneDNN runs without AVX-512
- * (conv1_x at 300², conv2_x at 150²). Both are `jit:avx2`; measured (bench profile, batch 1, one thread,
- * ONEDNN_MAX_CPU_ISA=AVX2, shared machine) the layers' backward took ms/img NHWC → blocked (nChw8c, reorders
- * included): conv1_2 456–543 → 181, conv2_1 188 → 78–81, conv2_2 382–459 → 152–154; from 75² down (conv3_x,
- * conv4_x, conv5_x, conv6) blocked measured no faster, some slower. With AVX-512 the NHWC kernel is kept.
+ * Output pixels up to which, with AVX-512, the backward weights of a 3×3 non-dilated layer use the blocked
+ * activation layouts (nChw16c, x and dY reordered): conv3_x at 75², conv4_x, conv5_x. Measured (bench profile, one
+ * thread, batch 1, Intel Xeon Sapphire Rapids, idle) a layer's backward ms/img NHWC → blocked: conv3_2 95.2 → 91.0,
+ * conv4_2 106.0 → 100.6, conv5_2 25.6 → 25.1; at 150² and 300² blocked was slower (conv1_2 114 → 125).
  */
-const BLOCKED_MIN_PIXELS_AVX2 = 150 * 150;
+const BLOCKED_MAX_PIXELS_AVX512 = 75 * 75;
+/**
+ * Most padding a backward weights by GEMM may add to the positions it multiplies (padded map / output map): above
+ * it the zero rows cost more than the GEMM gains (the 10² and smaller maps, conv6's dilation 6), and oneDNN's
+ * convolution kernel runs instead. The GEMM form runs only without AVX-512: with AVX-512 oneDNN's own kernels
+ * measured faster (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids, backward ms/img GEMM → kernel:
+ * conv1_2 102 → 82, conv2_2 72 → 66, conv3_2 63 → 53, conv4_2 69 → 60; whole backward 754 → 682).
+ */
+const GEMM_MAX_PADDED_RATIO = 1.25;
+const CHAR_T = 0x54, CHAR_N = 0x4e;
+
+/**
+ * Winograd convolutions (oneDNN's AVX-512 `jit_wino_4x3` / `jit_fp32_wino_2x3`, F(4×4, 3×3) / F(2×2, 3×3)) for the
+ * forward and backward data of 3×3 stride-1 layers with at least this many channels in and out and an output of
+ * at least WINOGRAD_MIN_PIXELS (conv1_2 … conv5_3): fewer multiplications than the direct kernels. AVX-512 only
+ * (oneDNN 2.6 has no AVX2 Winograd). Measured (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids,
+ * ms/img direct → Winograd): forward conv3_2 34.1 → 17.0, conv4_2 32.8 → 17.1, conv2_2 32.9 → 27.4, conv5_2 8.9 →
+ * 5.8, whole forward 318 → 209; backward data too: whole backward 841 → 754 (forward-only Winograd → both).
+ * oneDNN's Winograd sums in an order that depends on the batch, so a batch runs one image at a time (an image's
+ * result must not depend on its batch).
+ */
+const WINOGRAD_MIN_CHANNELS = 64, WINOGRAD_MIN_PIXELS = 19 * 19;
+
 /** dnnl_cpu_isa_avx512_core's bit (0x27 = avx2 | 0x20; oneDNN 2.6 dnnl_types.h): set in every AVX-512 core ISA */
 const DNNL_CPU_ISA_AVX512_CORE_BIT = 0x20;
 /** DNNL_MEMORY_ALLOCATE: ((void *)(size_t)-1), the library allocates the buffer */
@@ -83,9 +105,15 @@ export const DNNL_SYMBOLS = {
   dnnl_primitive_create: { parameters: [B, P], result: "i32" },
   dnnl_memory_create: { parameters: [B, P, P, P], result: "i32" },
   dnnl_memory_set_data_handle: { parameters: [P, P], result: "i32" },
+  dnnl_memory_get_data_handle: { parameters: [P, B], result: "i32" },
   dnnl_primitive_execute: { parameters: [P, P, "i32", B], result: "i32" },
   dnnl_stream_wait: { parameters: [P], result: "i32" },
   dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
+  // row-major C = alpha·op(A)·op(B) + beta·C (transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+  dnnl_sgemm: {
+    parameters: ["i8", "i8", "i64", "i64", "i64", "f32", P, "i64", P, "i64", "f32", P, "i64"],
+    result: "i32",
+  },
 } as const;
 
 export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
@@ -164,9 +192,19 @@ interface Reorder {
   nArgs: number;
   /** the memory object over the caller's HWIO buffer */
   user: bigint;
-  /** a weights reorder: skipped while the caller's key equals the one of the last run */
-  keyed: boolean;
-  key?: unknown;
+  /**
+   * a weights reorder: its destination (the memory object `internal`, also the primitive's weights argument) is
+   * pointed at the {@link WeightCopies} copy of the caller's weights version in `layout`, and it runs only when
+   * that copy is new
+   */
+  weights?: { layout: WeightLayout; internal: bigint };
+}
+
+/** One oneDNN weights layout and the reordered copies of weights tensors in it (see {@link WeightCopies}). */
+interface WeightLayout {
+  /** the layout (a memory descriptor inside a cached primitive descriptor, which lives as long as the cache) */
+  md: Deno.PointerObject;
+  copies: { key: unknown; mem: bigint; handle: Deno.PointerValue }[];
 }
 
 interface Prepared {
@@ -182,15 +220,81 @@ interface Prepared {
   impl: string;
 }
 
+/**
+ * Reordered weights, shared by every primitive that wants them in the same layout: one copy per weights version
+ * (the caller's key, TF.js's dataId, new whenever the weights change) and layout. So a weights tensor is reordered
+ * once per layout however many primitives use it (a forward per batch size, layers of equal geometry,
+ * micro-batches of one step), and layers of equal geometry do not evict each other's copy. A copy whose key the
+ * caller reports dead (`isLive`: the tensor was disposed) is reused for the next version, so there are about as
+ * many copies as live weights tensors.
+ */
+class WeightCopies {
+  private readonly layouts: WeightLayout[] = [];
+
+  constructor(
+    private readonly f: Dnnl,
+    private readonly allocate: (md: Deno.PointerObject) => bigint,
+    private readonly isLive: (key: unknown) => boolean,
+  ) {}
+
+  /** The layout equal to `md` (registered on first sight). */
+  layout(md: Deno.PointerObject): WeightLayout {
+    const known = this.layouts.find((l) => this.f.dnnl_memory_desc_equal(l.md, md) !== 0);
+    if (known) return known;
+    const l: WeightLayout = { md, copies: [] };
+    this.layouts.push(l);
+    return l;
+  }
+
+  /**
+   * The copy of weights version `key` in `layout`; `fresh` when it still has to be filled (new, or reused from a
+   * dead version). An undefined key never matches (the copy is refilled at every call).
+   */
+  copy(layout: WeightLayout, key: unknown): { handle: Deno.PointerValue; fresh: boolean } {
+    if (key !== undefined) {
+      const hit = layout.copies.find((c) => c.key === key);
+      if (hit) return { handle: hit.handle, fresh: false };
+    }
+    let c = layout.copies.find((c) => c.key === undefined || !this.isLive(c.key));
+    if (!c) {
+      const mem = this.allocate(layout.md);
+      const h = new BigUint64Array(1);
+      check(this.f.dnnl_memory_get_data_handle(ptr(mem), new Uint8Array(h.buffer)), "memory_get_data_handle");
+      c = { key, mem, handle: Deno.UnsafePointer.create(h[0]) };
+      layout.copies.push(c);
+    }
+    c.key = key;
+    return { handle: c.handle, fresh: true };
+  }
+
+  /** Reordered copies held, over all layouts. */
+  count(): number {
+    return this.layouts.reduce((s, l) => s + l.copies.length, 0);
+  }
+}
+
 /** oneDNN convolutions and ReLU backward on one engine and stream (one per thread). */
 export class OneDnnPrimitives {
   private readonly engine: Deno.PointerObject;
   private readonly stream: Deno.PointerObject;
   private readonly cache = new Map<string, Prepared>();
+  private readonly weights: WeightCopies;
+  /** padded copies of x and dY for {@link backwardWeightsByGemm}, and a row of ones for its bias gradient */
+  private scratch = { x: new Float32Array(0), dy: new Float32Array(0) };
+  private ones = new Float32Array(0);
+  /**
+   * Winograd convolutions where they apply (see {@link WINOGRAD_MIN_CHANNELS}); false: direct ones only (the
+   * practical peak, lib/engine/peak.ts, measures the direct kernels: the machine's multiply-add rate)
+   */
+  winograd = true;
   /** whether oneDNN may use AVX-512 (not on an AVX2 CPU, nor under ONEDNN_MAX_CPU_ISA=AVX2) */
   private readonly avx512: boolean;
 
-  constructor(private readonly f: Dnnl) {
+  /**
+   * @param isLive whether a weights key (see {@link conv}) still names live weights; a copy of a dead one is
+   *   reused. Default: keys never die (one copy per key ever seen).
+   */
+  constructor(private readonly f: Dnnl, isLive: (key: unknown) => boolean = () => true) {
     this.avx512 = (f.dnnl_get_effective_cpu_isa() & DNNL_CPU_ISA_AVX512_CORE_BIT) !== 0;
     const e = handleOut();
     check(f.dnnl_engine_create(e, DNNL_CPU, 0n), "engine_create");
@@ -198,6 +302,7 @@ export class OneDnnPrimitives {
     const s = handleOut();
     check(f.dnnl_stream_create(s, this.engine, DNNL_STREAM_IN_ORDER), "stream_create");
     this.stream = ptr(s);
+    this.weights = new WeightCopies(f, (md) => this.memory(md, true), isLive);
   }
 
   private md(logical: number[], strides: number[]): Uint8Array {
@@ -218,6 +323,7 @@ export class OneDnnPrimitives {
     return m;
   }
 
+  /** A memory object of layout `md` over a buffer it allocates (`allocate`), or over none yet (set at each run). */
   private memory(md: Deno.PointerObject, allocate: boolean): bigint {
     const h = handleOut();
     check(
@@ -266,7 +372,8 @@ export class OneDnnPrimitives {
     const userMem = this.memory(of(user), false);
     if (!chosen) throw new OneDnnError("oneDNN memory_desc query returned null");
     if (f.dnnl_memory_desc_equal(chosen, of(user)) !== 0) return { user: userMem, arg: userMem };
-    const internalMem = this.memory(chosen, true);
+    // weights: a memory object without a buffer of its own, pointed at the shared copy at each run
+    const internalMem = this.memory(chosen, !keyed);
     const [from, to] = input ? [of(user), chosen] : [chosen, of(user)];
     const pd = handleOut();
     check(
@@ -282,7 +389,7 @@ export class OneDnnPrimitives {
         args: OneDnnPrimitives.args([[DNNL_ARG_FROM, memFrom], [DNNL_ARG_TO, memTo]]),
         nArgs: 2,
         user: userMem,
-        keyed,
+        ...(keyed ? { weights: { layout: this.weights.layout(chosen), internal: internalMem } } : {}),
       },
     };
   }
@@ -296,6 +403,34 @@ export class OneDnnPrimitives {
     return p ? new Deno.UnsafePointerView(p).getCString() : "?";
   }
 
+  /** Whether a pass runs as a Winograd convolution (see {@link WINOGRAD_MIN_CHANNELS}). */
+  private wino(g: ConvGeometry, kind: PrimitiveKind): boolean {
+    return this.winograd && kind !== "backwardWeights" && this.avx512 && g.kh === 3 && g.kw === 3 &&
+      g.strideH === 1 &&
+      g.strideW === 1 && g.dilH === 1 && g.dilW === 1 && g.cin >= WINOGRAD_MIN_CHANNELS &&
+      g.cout >= WINOGRAD_MIN_CHANNELS && g.outH * g.outW >= WINOGRAD_MIN_PIXELS;
+  }
+
+  /**
+   * Whether a primitive takes x / y (and their gradients) in oneDNN's blocked layouts (nChw16c with AVX-512,
+   * nChw8c with AVX2), reordered from and to the caller's NHWC around it, instead of NHWC itself. The forward stays
+   * NHWC (oneDNN's NHWC forward kernels are its fastest). Without AVX-512, oneDNN's NHWC backward kernels are
+   * slow: measured (bench profile, one thread, batch 1, ONEDNN_MAX_CPU_ISA=AVX2 on an Intel Xeon Sapphire Rapids,
+   * idle) a layer's backward ms/img NHWC → blocked, reorders included: conv3_2 295.8 → 145.6, conv4_2 265.4 →
+   * 140.4, conv1_2 204.9 → 187.9, conv5_2 40.7 → 36.2, conv6 73.6 → 67.5 (its backward weights stay NHWC: there
+   * oneDNN's gemm kernel beats its dilated blocked one), conv7 21.4 → 19.0 — whole backward 2235 → 1519 ms. With
+   * AVX-512, see {@link FEW_INPUT_CHANNELS} and {@link BLOCKED_MAX_PIXELS_AVX512}.
+   */
+  private blockedActivations(g: ConvGeometry, kind: PrimitiveKind): boolean {
+    const dilated = g.dilH > 1 || g.dilW > 1;
+    if (this.wino(g, kind)) return true;
+    if (kind === "forward") return false;
+    if (kind === "backwardData") return !this.avx512;
+    if (g.cin <= FEW_INPUT_CHANNELS) return true;
+    if (!this.avx512) return !dilated;
+    return g.kh > 1 && !dilated && g.outH * g.outW <= BLOCKED_MAX_PIXELS_AVX512;
+  }
+
   private buildConv(g: ConvGeometry, kind: PrimitiveKind): Prepared {
     const f = this.f;
     const srcUser = this.md([g.n, g.cin, g.h, g.w], [g.h * g.w * g.cin, 1, g.w * g.cin, g.cin]); // NHWC
@@ -306,13 +441,7 @@ export class OneDnnPrimitives {
     // forward: the bias added; backward weights: the bias gradient computed alongside (Σ dY over batch and space)
     const bia = g.bias && kind !== "backwardData" ? this.md([g.cout], [1]) : null;
     const dstUser = this.md(dstLogical, [g.outH * g.outW * g.cout, 1, g.outW * g.cout, g.cout]); // NHWC
-    // activations stay NHWC, except for the backward weights of a layer with few input channels (conv1_1, 3):
-    // there oneDNN's NHWC kernel reaches ≈ 13 GFLOP/s, its blocked (nchw / nChw16c) one, with the reorders of x and
-    // dY, takes half the time (≈ 11 vs 24 ms per image). For wider layers the blocked kernel measured no faster
-    // and the reorders cost ≈ 80 ms per image — on AVX-512; on AVX2 it is faster at high resolutions (see
-    // BLOCKED_MIN_PIXELS_AVX2).
-    const blocked = kind === "backwardWeights" &&
-      (g.cin <= FEW_INPUT_CHANNELS || (!this.avx512 && g.outH * g.outW >= BLOCKED_MIN_PIXELS_AVX2));
+    const blocked = this.blockedActivations(g, kind);
     const src = blocked ? this.mdAny([g.n, g.cin, g.h, g.w]) : srcUser;
     const dst = blocked ? this.mdAny(dstLogical) : dstUser;
     const geometry: [BigInt64Array, BigInt64Array, BigInt64Array, BigInt64Array] = [
@@ -322,7 +451,9 @@ export class OneDnnPrimitives {
       dims([g.padBottom, g.padRight]),
     ];
     // (algorithm, src, weights, bias, dst, strides, dilates, padding l/r): the forward and backward-weights tail
-    const withBias = [DNNL_CONVOLUTION_DIRECT, src, wei, bia, dst, ...geometry] as const;
+    const wino = this.wino(g, kind);
+    const ALG = wino ? DNNL_CONVOLUTION_WINOGRAD : DNNL_CONVOLUTION_DIRECT;
+    const withBias = [ALG, src, wei, bia, dst, ...geometry] as const;
     const fwdDesc = new Uint8Array(OP_DESC_BYTES);
     const propKind = kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING;
     check(
@@ -346,7 +477,7 @@ export class OneDnnPrimitives {
         kind === "backwardData"
           ? f.dnnl_dilated_convolution_backward_data_desc_init(
             desc,
-            DNNL_CONVOLUTION_DIRECT,
+            ALG,
             src,
             wei,
             dst,
@@ -367,16 +498,19 @@ export class OneDnnPrimitives {
     const direct = (m: Uint8Array) => this.memory(of(m), false);
     let mems: bigint[], entries: [number, bigint][];
     if (kind === "forward") {
+      const x = stage(srcUser, q(DNNL_QUERY_SRC_MD), true);
       const wei = stage(weiUser, q(DNNL_QUERY_WEIGHTS_MD), true, true);
-      const [x, b, y] = [direct(srcUser), bia ? direct(bia) : 0n, direct(dstUser)];
-      mems = bia ? [x, wei.user, b, y] : [x, wei.user, y];
-      entries = [[DNNL_ARG_SRC, x], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DST, y]];
+      const y = stage(dstUser, q(DNNL_QUERY_DST_MD), false);
+      const b = bia ? direct(bia) : 0n;
+      mems = bia ? [x.user, wei.user, b, y.user] : [x.user, wei.user, y.user];
+      entries = [[DNNL_ARG_SRC, x.arg], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DST, y.arg]];
       if (bia) entries.push([DNNL_ARG_BIAS, b]);
     } else if (kind === "backwardData") {
+      const dy = stage(dstUser, q(DNNL_QUERY_DIFF_DST_MD), true);
       const wei = stage(weiUser, q(DNNL_QUERY_WEIGHTS_MD), true, true);
-      const [dy, dx] = [direct(dstUser), direct(srcUser)];
-      mems = [dy, wei.user, dx];
-      entries = [[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DIFF_SRC, dx]];
+      const dx = stage(srcUser, q(DNNL_QUERY_DIFF_SRC_MD), false);
+      mems = [dy.user, wei.user, dx.user];
+      entries = [[DNNL_ARG_DIFF_DST, dy.arg], [DNNL_ARG_WEIGHTS, wei.arg], [DNNL_ARG_DIFF_SRC, dx.arg]];
     } else {
       const x = stage(srcUser, q(DNNL_QUERY_SRC_MD), true);
       const dy = stage(dstUser, q(DNNL_QUERY_DIFF_DST_MD), true);
@@ -474,7 +608,6 @@ export class OneDnnPrimitives {
       args: OneDnnPrimitives.args([[DNNL_ARG_SRC, x], [DNNL_ARG_DST, y], [DNNL_ARG_WORKSPACE, workspace]]),
       nArgs: 3,
       user: x,
-      keyed: false,
     };
     return {
       prim: this.primitive(pd),
@@ -496,30 +629,187 @@ export class OneDnnPrimitives {
       check(f.dnnl_memory_set_data_handle(ptr(m), buffers[i]), "memory_set_data_handle");
     });
     for (const r of c.before) {
-      if (r.keyed && weightsKey !== undefined && r.key === weightsKey) continue;
+      if (r.weights) {
+        const copy = this.weights.copy(r.weights.layout, weightsKey);
+        check(f.dnnl_memory_set_data_handle(ptr(r.weights.internal), copy.handle), "memory_set_data_handle");
+        if (!copy.fresh) continue;
+      }
       check(f.dnnl_primitive_execute(r.prim, this.stream, r.nArgs, r.args), "primitive_execute (before)");
-      r.key = weightsKey;
     }
     check(f.dnnl_primitive_execute(c.prim, this.stream, c.nArgs, c.args), "primitive_execute");
     for (const r of c.after) {
-      check(f.dnnl_primitive_execute(r.prim, this.stream, r.nArgs, r.args), "primitive_execute (before)");
+      check(f.dnnl_primitive_execute(r.prim, this.stream, r.nArgs, r.args), "primitive_execute (after)");
     }
     check(f.dnnl_stream_wait(this.stream), "stream_wait");
   }
 
   /**
    * Runs a convolution pass (see {@link PrimitiveKind} for the buffers, pointers into the WASM heap).
-   * @param weightsKey identifies the weights' contents (forward, backward data): while it is the same object as at
-   *   the last call of this primitive, the reordered copy is reused; undefined = reorder every call
+   * @param weightsKey identifies the weights' contents (forward, backward data): the weights are reordered once
+   *   per key and layout, for every primitive (see {@link WeightCopies}); undefined = reorder every call
    */
   conv(g: ConvGeometry, kind: PrimitiveKind, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
-    const key = kind + JSON.stringify(g);
+    if (g.n > 1 && this.wino(g, kind)) {
+      // one image at a time: oneDNN's Winograd kernels sum in an order that depends on the batch size, and an
+      // image's result must not depend on the batch it comes in
+      const one = { ...g, n: 1 };
+      const inner = g.h * g.w * g.cin * 4, outer = g.outH * g.outW * g.cout * 4;
+      // forward: x, w, [b,] y; backward data: dy, w, dx
+      const [first, last] = kind === "forward" ? [inner, outer] : [outer, inner];
+      for (let i = 0; i < g.n; i++) {
+        const b = [...buffers];
+        b[0] = Deno.UnsafePointer.offset(buffers[0]!, i * first);
+        b[b.length - 1] = Deno.UnsafePointer.offset(buffers[b.length - 1]!, i * last);
+        this.conv(one, kind, b, weightsKey);
+      }
+      return;
+    }
+    const key = kind + (this.wino(g, kind) ? "(winograd)" : "") + JSON.stringify(g);
     let c = this.cache.get(key);
     if (!c) {
       c = this.buildConv(g, kind);
       this.cache.set(key, c);
     }
     this.execute(c, buffers, weightsKey);
+  }
+
+  /**
+   * dL/dW (HWIO) and dL/db of a stride-1 convolution as GEMMs (oneDNN's sgemm) instead of its backward-weights
+   * convolution, where that is faster (see {@link GEMM_MAX_PADDED_RATIO}): with x zero-padded to [N, Hp, Wp, Cin]
+   * and dY placed in the top-left of a zero [N, Hp, Wp, Cout] (both with the row pitch Wp), the kernel tap (i, j)
+   * reads, for the output position at flat row r, the padded input at row r + i·d·Wp + j·d — one contiguous
+   * [L, Cin] block of the padded input — so dW[i, j] = block(i, j)ᵀ · dYpadded [L, Cout] for L = N·Hp·Wp minus the
+   * largest tap offset; the rows of padding positions multiply zero rows of dY. db = 1ᵀ · dY. The padded copies
+   * are made by oneDNN reorders into this thread's scratch buffers, whose borders are zeroed here per call.
+   * Without AVX-512 only (see {@link GEMM_MAX_PADDED_RATIO}).
+   * @param buffers x (NHWC), dy (NHWC), dw (HWIO)[, db]
+   * @returns false (nothing done) where the GEMM form does not apply: the caller runs the convolution kernel
+   */
+  backwardWeightsByGemm(g: ConvGeometry, buffers: Deno.PointerValue[]): boolean {
+    if (this.avx512) return false; // see GEMM_MAX_PADDED_RATIO
+    if (g.strideH !== 1 || g.strideW !== 1 || g.cin <= FEW_INPUT_CHANNELS || g.dilH !== g.dilW) return false;
+    const hp = g.h + g.padTop + g.padBottom, wp = g.w + g.padLeft + g.padRight;
+    if (hp - g.dilH * (g.kh - 1) !== g.outH || wp - g.dilW * (g.kw - 1) !== g.outW) return false;
+    if ((hp * wp) / (g.outH * g.outW) > GEMM_MAX_PADDED_RATIO) return false;
+    const [x, dy, dw, db] = buffers;
+    const f = this.f;
+    const padded = hp !== g.h || wp !== g.w;
+    let xs = x, dys = dy;
+    if (padded) {
+      const scratch = this.gemmScratch(g.n * hp * wp * g.cin, g.n * hp * wp * g.cout);
+      // zero what the copies leave: x's border, and the rows and columns of dY's pad past the output
+      zeroOutside(scratch.x, g.n, hp, wp, g.cin, g.padTop, g.padTop + g.h, g.padLeft, g.padLeft + g.w);
+      zeroOutside(scratch.dy, g.n, hp, wp, g.cout, 0, g.outH, 0, g.outW);
+      const c = this.cached(`gemmpad${JSON.stringify(g)}`, () => this.buildPadCopies(g, hp, wp));
+      const xInterior = Deno.UnsafePointer.offset(
+        Deno.UnsafePointer.of(scratch.x)!,
+        4 * (g.padTop * wp + g.padLeft) * g.cin,
+      );
+      this.execute(c, [x, xInterior, dy, Deno.UnsafePointer.of(scratch.dy)]);
+      xs = Deno.UnsafePointer.of(scratch.x);
+      dys = Deno.UnsafePointer.of(scratch.dy);
+    }
+    const l = g.n * hp * wp - ((g.kh - 1) * g.dilH * wp + (g.kw - 1) * g.dilW);
+    for (let i = 0; i < g.kh; i++) {
+      for (let j = 0; j < g.kw; j++) {
+        const a = Deno.UnsafePointer.offset(xs!, 4 * (i * g.dilH * wp + j * g.dilW) * g.cin);
+        const c = Deno.UnsafePointer.offset(dw!, 4 * (i * g.kw + j) * g.cin * g.cout);
+        check(
+          f.dnnl_sgemm(
+            CHAR_T,
+            CHAR_N,
+            BigInt(g.cin),
+            BigInt(g.cout),
+            BigInt(l),
+            1,
+            a,
+            BigInt(g.cin),
+            dys,
+            BigInt(g.cout),
+            0,
+            c,
+            BigInt(g.cout),
+          ),
+          "sgemm",
+        );
+      }
+    }
+    if (db) {
+      const rows = g.n * g.outH * g.outW;
+      if (this.ones.length < rows) this.ones = new Float32Array(rows).fill(1);
+      check(
+        f.dnnl_sgemm(
+          CHAR_N,
+          CHAR_N,
+          1n,
+          BigInt(g.cout),
+          BigInt(rows),
+          1,
+          Deno.UnsafePointer.of(this.ones),
+          BigInt(rows),
+          dy,
+          BigInt(g.cout),
+          0,
+          db,
+          BigInt(g.cout),
+        ),
+        "sgemm (bias)",
+      );
+    }
+    return true;
+  }
+
+  /** This thread's padded copies for {@link backwardWeightsByGemm}, grown as needed (zeroed by the caller). */
+  private gemmScratch(xFloats: number, dyFloats: number): { x: Float32Array; dy: Float32Array } {
+    if (this.scratch.x.length < xFloats) this.scratch.x = new Float32Array(xFloats);
+    if (this.scratch.dy.length < dyFloats) this.scratch.dy = new Float32Array(dyFloats);
+    return this.scratch;
+  }
+
+  /** Reorders copying x (NHWC) into the interior of its padded copy and dY into the top-left of its own. */
+  private buildPadCopies(g: ConvGeometry, hp: number, wp: number): Prepared {
+    const nhwc = (c: number, h: number, w: number, pitchH: number, pitchW: number) =>
+      this.md([g.n, c, h, w], [pitchH * pitchW * c, 1, pitchW * c, c]);
+    const copies = [
+      [nhwc(g.cin, g.h, g.w, g.h, g.w), nhwc(g.cin, g.h, g.w, hp, wp)],
+      [nhwc(g.cout, g.outH, g.outW, g.outH, g.outW), nhwc(g.cout, g.outH, g.outW, hp, wp)],
+    ];
+    const mems: bigint[] = [];
+    const reorders: Reorder[] = copies.map(([from, to]) => {
+      const [memFrom, memTo] = [this.memory(of(from), false), this.memory(of(to), false)];
+      mems.push(memFrom, memTo);
+      const pd = handleOut();
+      check(
+        this.f.dnnl_reorder_primitive_desc_create(pd, of(from), this.engine, of(to), this.engine, null),
+        "reorder_primitive_desc_create",
+      );
+      return {
+        prim: this.primitive(pd),
+        args: OneDnnPrimitives.args([[DNNL_ARG_FROM, memFrom], [DNNL_ARG_TO, memTo]]),
+        nArgs: 2,
+        user: memFrom,
+      };
+    });
+    // run as: the first reorder "before", the second as the primitive itself
+    const [first, second] = reorders;
+    return {
+      prim: second.prim,
+      args: second.args,
+      nArgs: 2,
+      mems,
+      before: [first],
+      after: [],
+      impl: "reorder",
+    };
+  }
+
+  private cached(key: string, build: () => Prepared): Prepared {
+    let c = this.cache.get(key);
+    if (!c) {
+      c = build();
+      this.cache.set(key, c);
+    }
+    return c;
   }
 
   /** dx = dy where y > 0, else 0, over `size` floats (buffers y, dy, dx). */
@@ -544,8 +834,42 @@ export class OneDnnPrimitives {
     this.execute(c, buffers);
   }
 
+  /** Reordered weights copies held (see {@link WeightCopies}). */
+  weightCopies(): number {
+    return this.weights.count();
+  }
+
   /** oneDNN's implementation name of each cached primitive (for profiles), by cache key. */
   implementations(): Map<string, string> {
     return new Map([...this.cache].map(([k, c]) => [k, c.impl]));
+  }
+}
+
+/**
+ * Zeroes, in `a` viewed as [n, hp, wp, c], every position outside rows [top, bottom) × columns [left, right) of
+ * each image.
+ */
+function zeroOutside(
+  a: Float32Array,
+  n: number,
+  hp: number,
+  wp: number,
+  c: number,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+): void {
+  const row = wp * c;
+  for (let b = 0; b < n; b++) {
+    const base = b * hp * row;
+    if (top > 0) a.fill(0, base, base + top * row);
+    if (bottom < hp) a.fill(0, base + bottom * row, base + hp * row);
+    if (left === 0 && right === wp) continue;
+    for (let h = top; h < bottom; h++) {
+      const r = base + h * row;
+      if (left > 0) a.fill(0, r, r + left * c);
+      if (right < wp) a.fill(0, r + right * c, r + row);
+    }
   }
 }

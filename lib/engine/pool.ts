@@ -19,7 +19,8 @@
  * - `oneDnn: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
  *   (lib/engine/onednn.ts, 1 OpenMP thread per worker); lib/engine/setup.ts sets it when libdnnl loads.
  *
- * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
+ * Weights travel through one SharedArrayBuffer that every worker reads from (written once here per update, read by
+ * the workers in parallel), images as one Float32Array per shard.
  * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
  * disposes every replica and terminates the workers.
  * The worker side is pool_worker.ts; the messages between them are pool_protocol.ts.
@@ -155,6 +156,11 @@ export class SsdWorkerPool {
   conv = "wasm";
   /** time each worker spent handling its last request, ms (excludes message passing) */
   readonly workerBusyMs: number[];
+  /** the weights every worker reads from, and where each parameter starts in it (floats) */
+  private readonly weights: Float32Array;
+  private readonly offsets = new Map<string, number>();
+  /** the last setWeights (the next one writes the shared buffer only once every worker has read it) */
+  private weightsWritten: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly workers: Worker[],
@@ -162,6 +168,12 @@ export class SsdWorkerPool {
     /** parameter shapes by name (our layout) */
     readonly paramShapes: Map<string, number[]>,
   ) {
+    let floats = 0;
+    for (const [name, shape] of paramShapes) {
+      this.offsets.set(name, floats);
+      floats += shape.reduce((p, d) => p * d, 1);
+    }
+    this.weights = new Float32Array(new SharedArrayBuffer(4 * floats));
     this.workerTensorCounts = workers.map(() => 0);
     this.workerBusyMs = workers.map(() => 0);
     workers.forEach((w, i) => {
@@ -181,7 +193,7 @@ export class SsdWorkerPool {
   }
 
   /**
-   * Starts the workers and sends each a replica of the weights (transferred copies).
+   * Starts the workers and gives each a replica of the weights (through the shared weights buffer).
    * @throws WorkerError (rejection) if a worker fails to start its backend or build the model
    */
   static async create(opts: PoolOptions): Promise<SsdWorkerPool> {
@@ -197,9 +209,9 @@ export class SsdWorkerPool {
     );
     const shapes = names.map((k) => opts.params.get(k)!.shape);
     try {
-      const inits = await Promise.all(workers.map((_, i) => {
-        const datas = names.map((k) => opts.params.get(k)!.data.slice());
-        return pool.call(i, {
+      for (const k of names) pool.writeShared(k, opts.params.get(k)!.data);
+      const inits = await Promise.all(workers.map((_, i) =>
+        pool.call(i, {
           type: "init",
           backend: opts.backend ?? "wasm",
           oneDnn: opts.oneDnn ?? false,
@@ -208,9 +220,9 @@ export class SsdWorkerPool {
           priorSet: opts.priorSet,
           names,
           shapes,
-          datas,
-        }, datas.map((d) => d.buffer as ArrayBuffer));
-      }));
+          weights: pool.weights.buffer as SharedArrayBuffer,
+        })
+      ));
       pool.conv = inits[0].conv;
     } catch (e) {
       pool.terminate();
@@ -256,16 +268,32 @@ export class SsdWorkerPool {
     });
   }
 
-  /** Replaces the weights of every replica (e.g. after an optimiser step); `params` may hold a subset. */
-  async setWeights(params: Map<string, ParamData | Float32Array>): Promise<void> {
+  private writeShared(name: string, data: Float32Array): void {
+    const at = this.offsets.get(name);
+    if (at === undefined) throw new RangeError(`setWeights: unknown parameter '${name}'`);
+    const size = this.paramShapes.get(name)!.reduce((p, d) => p * d, 1);
+    if (data.length !== size) {
+      throw new RangeError(`setWeights: '${name}' has ${data.length} values, expected ${size}`);
+    }
+    this.weights.set(data, at);
+  }
+
+  /**
+   * Replaces the weights of every replica (e.g. after an optimiser step); `params` may hold a subset. The values
+   * are copied when the call starts (after any earlier setWeights has finished); the caller may reuse its arrays.
+   */
+  setWeights(params: Map<string, ParamData | Float32Array>): Promise<void> {
     const names = [...params.keys()];
-    await Promise.all(this.workers.map((_, i) => {
-      const datas = names.map((k) => {
-        const v = params.get(k)!;
-        return (v instanceof Float32Array ? v : v.data).slice();
-      });
-      return this.call(i, { type: "setWeights", names, datas }, datas.map((d) => d.buffer as ArrayBuffer));
-    }));
+    const datas = names.map((k) => {
+      const v = params.get(k)!;
+      return v instanceof Float32Array ? v : v.data;
+    });
+    const done = this.weightsWritten.catch(() => {}).then(async () => {
+      names.forEach((k, i) => this.writeShared(k, datas[i]));
+      await Promise.all(this.workers.map((_, i) => this.call(i, { type: "setWeights", names })));
+    });
+    this.weightsWritten = done;
+    return done;
   }
 
   private shards(n: number): [number, number][] {

@@ -17,9 +17,11 @@ export type WorkerRequest =
     priorSet?: PriorSetName;
     names: string[];
     shapes: number[][];
-    datas: Float32Array[];
+    /** every parameter's values, back to back in `names` order (float32), shared by the pool and its workers */
+    weights: SharedArrayBuffer;
   }
-  | { type: "setWeights"; names: string[]; datas: Float32Array[] }
+  /** the named parameters' new values are in the shared weights buffer */
+  | { type: "setWeights"; names: string[] }
   | { type: "forward"; images: Float32Array; n: number; detect?: DetectOptions }
   | {
     type: "gradients";

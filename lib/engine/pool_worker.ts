@@ -22,6 +22,8 @@ import type { WorkerReply, WorkerRequest } from "./pool_protocol.ts";
 import { accumulateGradients } from "./batch_gradients.ts";
 
 let model: SsdModel | undefined;
+/** the pool's shared weights buffer and where each parameter starts in it (floats) */
+let shared: { weights: Float32Array; offsets: Map<string, number> } | undefined;
 /** convolution of the training graph: lib/engine/conv_grad.ts's, or its oneDNN variant when enabled */
 let trainConv: ConvFn = convWithGrad;
 
@@ -30,16 +32,24 @@ function requireModel(): SsdModel {
   return model;
 }
 
-function setParams(names: string[], datas: Float32Array[]): void {
+/** A parameter's values from the shared weights buffer, as a tensor of its own (a copy). */
+function sharedTensor(name: string, shape: number[]): tf.Tensor {
+  const at = shared?.offsets.get(name);
+  if (shared === undefined || at === undefined) {
+    throw new RangeError(`setWeights: unknown parameter '${name}'`);
+  }
+  const view = shared.weights.subarray(at, at + shape.reduce((p, d) => p * d, 1));
+  // the WASM backend copies into its heap; others may keep the array itself, which the pool overwrites later
+  return tf.tensor(tf.getBackend() === "wasm" ? view : view.slice(), shape);
+}
+
+function setParams(names: string[]): void {
   const m = requireModel();
-  names.forEach((name, i) => {
+  for (const name of names) {
     const v = m.params.get(name);
     if (!v) throw new RangeError(`setWeights: unknown parameter '${name}'`);
-    if (datas[i].length !== v.size) {
-      throw new RangeError(`setWeights: '${name}' has ${datas[i].length} values, expected ${v.size}`);
-    }
-    tf.tidy(() => v.assign(tf.tensor(datas[i], v.shape)));
-  });
+    tf.tidy(() => v.assign(sharedTensor(name, v.shape)));
+  }
 }
 
 function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
@@ -56,8 +66,15 @@ const handle: Handler = async (req) => {
     case "init": {
       const backend = await initBackend(req.backend as BackendChoice, null);
       const params = new Map<string, tf.Variable>();
+      const offsets = new Map<string, number>();
+      let at = 0;
       req.names.forEach((name, i) => {
-        const t = tf.tensor(req.datas[i], req.shapes[i]);
+        offsets.set(name, at);
+        at += req.shapes[i].reduce((p, d) => p * d, 1);
+      });
+      shared = { weights: new Float32Array(req.weights), offsets };
+      req.names.forEach((name, i) => {
+        const t = sharedTensor(name, req.shapes[i]);
         params.set(name, tf.variable(t, true));
         t.dispose();
       });
@@ -71,7 +88,7 @@ const handle: Handler = async (req) => {
       return { result: { backend, conv } };
     }
     case "setWeights":
-      setParams(req.names, req.datas);
+      setParams(req.names);
       return { result: null };
     case "forward": {
       const m = requireModel();

@@ -188,6 +188,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     n: number,
     trainMs: number,
     stepS: number,
+    epochTiming: RunJson["epoch_timing"] = [],
   ) => ({
     task: "finetune" as const,
     kind: "finetuned" as const,
@@ -207,6 +208,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     seconds: (performance.now() - t0) / 1000,
     ms_per_image: n > 0 ? trainMs / n : null,
     ms_per_train_image: n > 0 ? (stepS * 1000) / n : null,
+    epoch_timing: epochTiming,
     finished: new Date().toISOString(),
   });
   try {
@@ -281,7 +283,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     await writeTrainingLogs(folder.stagingDir(), result.log);
     files.push(`${o.out}/${TRAIN_LOG_FILE}`, `${o.out}/${TRAIN_LOG_CSV_FILE}`, `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
-    const run: RunJson = runJson(stopped, result.imagesTrained, trainMs, result.stepSeconds);
+    const run: RunJson = runJson(
+      stopped,
+      result.imagesTrained,
+      trainMs,
+      result.stepSeconds,
+      result.epochTiming,
+    );
     if (result.stopReason === "patience") {
       say(
         `stopped after epoch ${result.epochsDone}: ${c.patience} epochs without improvement of val ${c.select}`,

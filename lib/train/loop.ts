@@ -17,7 +17,7 @@ import {
   type ScheduleKind,
 } from "./optim.ts";
 import type { ResumeState } from "./resume.ts";
-import { prepareSample, type TrainItem } from "./samples.ts";
+import { SampleCache, type TrainItem } from "./samples.ts";
 import { type LossAndGradients, lossAndGradients, type TrainSample } from "../engine/batch_gradients.ts";
 import type { TrainingLog } from "./train_log.ts";
 import { validateModel, type ValidationForward } from "./validate.ts";
@@ -99,6 +99,26 @@ export interface TrainHooks {
   forward?: ValidationForward;
 }
 
+/**
+ * Where an epoch's wall-clock time went, seconds: `seconds` from the epoch's start to its resume state written;
+ * `prepare` decoding, augmenting and preprocessing the training images on this thread (most of it while the engine
+ * computes the previous batch, so it overlaps `gradients`); `gradients` waiting for the engine's loss and
+ * gradients (matching, forward, backward, and the weights sent to its workers); `update` the optimiser;
+ * `validation` the held-out images' loss and AP; `save` the best epoch's weights and the resume state.
+ */
+export interface EpochTiming {
+  epoch: number;
+  seconds: number;
+  prepare: number;
+  gradients: number;
+  update: number;
+  validation: number;
+  save: number;
+}
+
+/** Yields to the event loop (lets the engine's messages through between the images prepared in advance). */
+const yieldToEvents = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 /** What {@link train} returns. */
 export interface TrainResult {
   log: TrainingLog;
@@ -111,6 +131,8 @@ export interface TrainResult {
   stopReason: StopReason;
   /** completed epochs (resumed ones included) */
   epochsDone: number;
+  /** where the time of each epoch of this call went */
+  epochTiming: EpochTiming[];
 }
 
 /**
@@ -192,6 +214,10 @@ export async function train(
       ));
   let imagesTrained = 0, stepSeconds = 0, epochsDone = epoch0;
   let stopReason: StopReason = "epochs";
+  const epochTiming: EpochTiming[] = [];
+  // decoded images (and, unaugmented, whole samples) kept between epochs; the same samples as prepareSample's
+  const samples = new SampleCache();
+  const since = (t: number) => (performance.now() - t) / 1000;
   try {
     for (let epoch = epoch0 + 1; epoch <= cfg.epochs; epoch++) {
       if (cfg.patience !== null && best !== null && epoch - 1 - best.epoch >= cfg.patience) {
@@ -199,23 +225,55 @@ export async function train(
         break;
       }
       const epochStart = performance.now();
+      const time: EpochTiming = {
+        epoch,
+        seconds: 0,
+        prepare: 0,
+        gradients: 0,
+        update: 0,
+        validation: 0,
+        save: 0,
+      };
       let lr = 0;
       const order = cfg.shuffle ? shuffled(trainItems, rng) : trainItems.slice();
+      const itemsOf = (b: number) => order.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
+      // Batch b + 1 is prepared while the engine computes batch b, one image at a time with the event loop let
+      // through in between (the engine's messages are not held up). The augmentation draws from `rng` in the
+      // same order as preparing each batch just before its step would.
+      const prepare = async (items: readonly TrainItem[]): Promise<TrainSample[]> => {
+        const out: TrainSample[] = [];
+        for (const it of items) {
+          await yieldToEvents();
+          const t = performance.now();
+          out.push(samples.prepare(it, cfg.augment ? rng : null));
+          time.prepare += since(t);
+        }
+        return out;
+      };
       let lossSum = 0;
+      let next = prepare(itemsOf(0));
       for (let b = 0; b < stepsPerEpoch; b++) {
         const t0 = performance.now();
-        const items = order.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
-        const batch = items.map((it) => prepareSample(it, cfg.augment ? rng : null));
-        const r = await gradients(batch, trainable);
+        const items = itemsOf(b);
+        const batch = await next;
+        const tg = performance.now();
+        const pending = gradients(batch, trainable);
+        next = b + 1 < stepsPerEpoch ? prepare(itemsOf(b + 1)) : Promise.resolve([]);
+        next.catch(() => {}); // a failed preparation is reported where it is awaited, not as unhandled
+        const r = await pending;
+        time.gradients += since(tg);
         if (!Number.isFinite(r.loss)) {
           for (const g of r.grads.values()) g.dispose();
+          await next; // no preparation left running
           const names = items.map((it) => it.file ?? `image ${it.id}`);
           throw new NonFiniteLossError(epoch, b + 1, r.loss, "", names);
         }
         lr = learningRateAt(step, schedule);
+        const tu = performance.now();
         opt.step(model.params, r.grads, lr);
         for (const g of r.grads.values()) g.dispose();
-        stepSeconds += (performance.now() - t0) / 1000;
+        time.update += since(tu);
+        stepSeconds += since(t0);
         step++;
         lossSum += r.loss;
         log.steps.push({ epoch, step, loss: r.loss });
@@ -229,11 +287,20 @@ export async function train(
           images: items.length,
         });
       }
+      const tv = performance.now();
       const v = valItems.length === 0
         ? null
         : hooks.validate
         ? hooks.validate(valItems)
-        : await validateModel(model, valItems, priorsCxcy, cfg.microBatch, hooks.forward);
+        : await validateModel(
+          model,
+          valItems,
+          priorsCxcy,
+          cfg.microBatch,
+          hooks.forward,
+          (it) => samples.prepare(it, null),
+        );
+      time.validation = since(tv);
       const entry = {
         epoch,
         train_loss: lossSum / stepsPerEpoch,
@@ -245,6 +312,7 @@ export async function train(
       };
       log.epochs.push(entry);
       hooks.onEpoch?.(entry);
+      const ts = performance.now();
       if (v !== null && improves(cfg.select, v[cfg.select], best)) {
         best = { epoch, metric: cfg.select, value: v[cfg.select] };
         await hooks.onBest?.(best);
@@ -258,9 +326,12 @@ export async function train(
         optimizer: opt.exportState(),
         best,
       });
+      time.save = since(ts);
+      time.seconds = since(epochStart);
+      epochTiming.push(time);
     }
   } finally {
     opt.dispose();
   }
-  return { log, imagesTrained, stepSeconds, best, stopReason, epochsDone };
+  return { log, imagesTrained, stepSeconds, best, stopReason, epochsDone, epochTiming };
 }

@@ -56,6 +56,7 @@ export {
 export {
   type Engine,
   EngineSchema,
+  EpochTimingSchema,
   readRunJson,
   RUN_JSON_FILE,
   type RunJson,

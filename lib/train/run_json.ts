@@ -55,6 +55,17 @@ export const StoppedSchema = z.object({
 
 export type Stopped = z.infer<typeof StoppedSchema>;
 
+/** Where one epoch's wall-clock seconds went (lib/train/loop.ts `EpochTiming`). */
+export const EpochTimingSchema = z.object({
+  epoch: z.number().int().min(1),
+  seconds: z.number(),
+  prepare: z.number(),
+  gradients: z.number(),
+  update: z.number(),
+  validation: z.number(),
+  save: z.number(),
+});
+
 /** `run.json` as `deno task finetune` writes it. */
 export const RunJsonSchema = z.object({
   task: z.literal("finetune"),
@@ -83,6 +94,11 @@ export const RunJsonSchema = z.object({
   ms_per_image: z.number().nullable(),
   /** optimiser-step time per image (sample preparation, forward, backward, update) only; null: none or older run */
   ms_per_train_image: z.number().nullable(),
+  /**
+   * where each epoch's wall-clock seconds of this invocation went (lib/train/loop.ts `EpochTiming`): `seconds`
+   * from its start to its resume state written; absent in older runs
+   */
+  epoch_timing: z.array(EpochTimingSchema).optional(),
   finished: z.string(),
 });
 export type RunJson = z.infer<typeof RunJsonSchema>;

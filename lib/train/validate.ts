@@ -20,6 +20,7 @@ import {
   type SsdModel,
 } from "../ssd/mod.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
+import type { TrainSample } from "../engine/batch_gradients.ts";
 
 /** A network forward over preprocessed images (NHWC [300 * 300 * 3] each): locs [n * 8732 * 4], scores [n * 8732 * C]. */
 export type ValidationForward = (
@@ -31,6 +32,8 @@ export type ValidationForward = (
  * @param priorsCxcy priors for the targets and for decoding detections (the model's prior set)
  * @param batchSize images per forward pass
  * @param forward the forward pass (default: `ssdForward` on this thread), e.g. an engine's workers
+ * @param prepare an item's unaugmented sample (default {@link prepareSample}; lib/train/samples.ts `SampleCache`
+ *   keeps them between epochs)
  */
 export async function validateModel(
   model: SsdModel,
@@ -38,13 +41,14 @@ export async function validateModel(
   priorsCxcy: Float32Array,
   batchSize: number,
   forward: ValidationForward = (images) => Promise.resolve(forwardImages(model, images)),
+  prepare: (item: TrainItem) => TrainSample = (it) => prepareSample(it, null),
 ): Promise<{ loss: number; ap75: number; ap: number }> {
   const dets: CocoDet[] = [];
   let loss = 0;
   const nPriors = priorsCxcy.length / 4;
   for (let start = 0; start < items.length; start += batchSize) {
     const part = items.slice(start, start + batchSize);
-    const samples = part.map((it) => prepareSample(it, null));
+    const samples = part.map(prepare);
     const { targets, nPositivesTotal } = buildTargets(samples.map((s) => s.gt), priorsCxcy);
     const { locs, scores } = await forward(samples.map((s) => s.image));
     const value = tf.tidy(() => {

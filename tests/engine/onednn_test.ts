@@ -5,7 +5,13 @@ import { mulberry32 } from "../../lib/core/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts";
 import type { ConvFn } from "../../lib/ssd/model.ts";
 import { maxAbsDiffAndScale } from "../helpers.ts";
-import { enableOneDnn, oneDnnCalls, oneDnnConvWithGrad, oneDnnLibrary } from "../../lib/engine/onednn.ts";
+import {
+  enableOneDnn,
+  oneDnnCalls,
+  oneDnnConvWithGrad,
+  oneDnnLibrary,
+  oneDnnWeightCopies,
+} from "../../lib/engine/onednn.ts";
 
 await initBackend("wasm", null);
 
@@ -75,6 +81,30 @@ const CASES: Case[] = [
     stride: 1,
     pad: 0,
     dilation: 1,
+    relu: false,
+    fused: true,
+  },
+  // maps large enough for the weight gradient by GEMM (padded / output positions ≤ 1.25; the GEMM runs without
+  // AVX-512, e.g. under ONEDNN_MAX_CPU_ISA=AVX2), dilated too
+  {
+    name: "3x3 pad 1 relu, GEMM weight gradient",
+    x: [2, 20, 18, 8],
+    k: 3,
+    cout: 12,
+    stride: 1,
+    pad: 1,
+    dilation: 1,
+    relu: true,
+    fused: true,
+  },
+  {
+    name: "3x3 pad 2 dilation 2, GEMM weight gradient",
+    x: [1, 40, 38, 8],
+    k: 3,
+    cout: 8,
+    stride: 1,
+    pad: 2,
+    dilation: 2,
     relu: false,
     fused: true,
   },
@@ -175,5 +205,47 @@ Deno.test("enableOneDnn(): oneDNN FusedConv2D/Conv2D equal the WASM kernels on S
   });
   // per case: probe forward + forward + dX conv + dW backward-weights
   assert.equal(oneDnnCalls() - calls1, 4 * fusedCases.length, "gradients ran through oneDNN");
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});
+
+Deno.test("oneDNN reorders each weights version once: equal-geometry layers, batch sizes and updates keep their own results", () => {
+  const r = enableOneDnn(1);
+  if (!r.ok) {
+    if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(r.reason);
+    console.warn(`skipping: oneDNN unavailable (${r.reason})`);
+    return;
+  }
+  const rand = mulberry32(7);
+  const data = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
+  const conv = (x: tf.Tensor4D, f: tf.Tensor4D) =>
+    tf.tidy(() =>
+      tf.fused.conv2d({ x, filter: f, strides: 1, pad: "same", activation: "relu" })
+        .dataSync() as Float32Array
+    );
+  const before = tf.memory().numTensors;
+  // 16 → 32 channels: oneDNN wants its own (blocked) weights layout, so every forward reads a reordered copy
+  const x2 = tf.tensor4d(data(2 * 9 * 7 * 16), [2, 9, 7, 16]);
+  const x1 = tf.slice(x2, [0, 0, 0, 0], [1, 9, 7, 16]) as tf.Tensor4D;
+  const f1 = tf.tensor4d(data(9 * 16 * 32), [3, 3, 16, 32]);
+  const f2 = tf.tensor4d(data(9 * 16 * 32), [3, 3, 16, 32]);
+  const y1 = conv(x1, f1), y2 = conv(x1, f2);
+  assert.notDeepEqual(y1, y2);
+  // the two weights of one geometry alternate (they used to evict each other's copy), a batch of 2 shares them
+  assert.deepEqual(conv(x1, f1), y1);
+  assert.deepEqual(conv(x1, f2), y2);
+  assert.deepEqual(conv(x2, f1).subarray(0, y1.length), y1);
+  const copies = oneDnnWeightCopies();
+  // new versions of the weights (as after each optimiser step): a copy of a disposed version is reused
+  for (let i = 0; i < 5; i++) {
+    const f = tf.tensor4d(data(9 * 16 * 32), [3, 3, 16, 32]);
+    const y = conv(x1, f);
+    f.dispose();
+    const again = tf.tensor4d(f1.dataSync(), [3, 3, 16, 32]); // f1's values as a new version
+    assert.deepEqual(conv(x1, again), y1, `version ${i}`);
+    again.dispose();
+    assert.equal(y.length, y1.length);
+  }
+  assert.ok(oneDnnWeightCopies() <= copies + 2, `${oneDnnWeightCopies()} copies, ${copies} before`);
+  tf.dispose([x1, x2, f1, f2]);
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
 });

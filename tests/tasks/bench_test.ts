@@ -7,12 +7,13 @@ import {
   benchTargets,
   createSsd300Bench,
   describeMachine,
+  EpochReportSchema,
   median,
   PERSON_LOGIT_SHIFT,
   SSD300_FORWARD_GFLOP,
 } from "../../lib/bench/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
-import { runTaskScript } from "../helpers.ts";
+import { FIXTURE_DIR, runTaskScript } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
@@ -152,5 +153,62 @@ Deno.test("bench rejects bad arguments with a usage message", async () => {
   assert.match(res.stderr, /--batch-size: expected an integer ≥ 1, got 0/);
   const alone = await runTaskScript("bench", ["--checkpoint", "x.pth"]);
   assert.equal(alone.code, 2);
-  assert.match(alone.stderr, /--checkpoint needs --onnx-rounds N/);
+  assert.match(alone.stderr, /--checkpoint needs --epoch or --onnx-rounds N/);
+});
+
+/** Debian's python with torch (the notebook loop's side of `bench --epoch`); required when CI is set. */
+const TORCH_PYTHON = "/usr/bin/python3";
+const HAS_TORCH = (() => {
+  try {
+    return new Deno.Command(TORCH_PYTHON, {
+      args: ["-c", "import torch, torchvision"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "deno task bench --epoch times a finetune epoch and the notebook's PyTorch loop on the same images",
+  ignore: !HAS_TORCH && !Deno.env.get("CI"),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const out = `${dir}/bench-epoch.json`;
+      // the 12 synthetic fixture images: 8 train (7 trained on, 1 held out for validation), 4 test
+      const { code, stdout, stderr } = await runTaskScript("bench", [
+        "--epoch",
+        "--data",
+        FIXTURE_DIR,
+        "--epochs",
+        "1",
+        "--loader-workers",
+        "0",
+        "--python",
+        TORCH_PYTHON,
+        "--out",
+        out,
+      ]);
+      assert.ok(code === 0, `bench --epoch failed:\n${stderr.slice(-3000)}`);
+      const r = await readJsonArtifact(out, EpochReportSchema);
+      assert.deepEqual(r.runs.map((x) => x.augment), [false, true]);
+      assert.deepEqual([r.n_train, r.n_val, r.batch_size, r.epochs], [7, 1, 10, 1]);
+      for (const run of r.runs) {
+        const ours = run.ours.epochs[0], torch = run.torch!.epochs[0];
+        // preparation overlaps the engine's work, so the parts need not add up to the wall time
+        for (const part of [ours.gradients, ours.validation, ours.save]) {
+          assert.ok(part > 0 && part < ours.seconds);
+        }
+        assert.ok(torch.steps_seconds > 0 && torch.seconds >= torch.steps_seconds);
+        assert.deepEqual([run.torch!.n_train, run.torch!.n_val, run.torch!.augment], [7, 1, run.augment]);
+        assert.ok(Math.abs(run.ratio! - ours.seconds / torch.seconds) < 1e-9);
+        assert.ok(Number.isFinite(torch.train_loss) && Number.isFinite(torch.val_loss));
+      }
+      assert.match(stdout, /augmentation off: ours .* s, PyTorch .* s, ours\/PT/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
