@@ -127,15 +127,15 @@ export interface ExportSummary {
 }
 
 /** `model.json` contents for a built graph (pure; the writer below adds the shards). */
-export function composeModelJson(
+export async function composeModelJson(
   model: SsdModel,
   opts: Pick<ExportOptions, "quantize" | "classNames" | "source">,
-): { json: ModelJson; shards: { name: string; bytes: Uint8Array }[] } {
+): Promise<{ json: ModelJson; shards: { name: string; bytes: Uint8Array }[] }> {
   if (opts.classNames.length !== model.nClasses) {
     throw new RangeError(`${opts.classNames.length} class names for ${model.nClasses} classes`);
   }
   const params = new Map<string, Float32Array>();
-  for (const [name, v] of model.params) params.set(name, v.dataSync() as Float32Array);
+  for (const [name, v] of model.params) params.set(name, await v.data() as Float32Array);
   const priorSet = model.priorSet ?? "reference";
   const built = buildSsdGraph({
     nClasses: model.nClasses,
@@ -201,7 +201,7 @@ export async function exportGraphModel(
 ): Promise<ExportSummary> {
   const target = dir.replace(/\/+$/, "") || "/";
   await checkOutputDir(target);
-  const { json, shards } = composeModelJson(model, opts);
+  const { json, shards } = await composeModelJson(model, opts);
   const slash = target.lastIndexOf("/");
   const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";
   await Deno.mkdir(parent, { recursive: true });

@@ -19,11 +19,16 @@ const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 
 /**
  * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
- * `detect_objects` per image against the model's prior set (`model.priorSet`). Creates no lasting tensors.
+ * `detect_objects` per image against the model's prior set (`model.priorSet`). Creates no lasting tensors. The
+ * outputs are read back with `await data()` (the only read a GPU backend such as WebGPU has).
  * @param images Float32Array [n * 300 * 300 * 3]: n preprocessed HWC images back to back ({@link preprocessForSsd})
  * @returns per image its fractional detections (see `detectObjects`), in batch order
  */
-export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: DetectOptions): Detection[][] {
+export async function forwardAndDetect(
+  model: SsdModel,
+  images: Float32Array,
+  opts: DetectOptions,
+): Promise<Detection[][]> {
   const n = images.length / IMAGE_VALUES;
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new RangeError(`forwardAndDetect: ${images.length} values are not n ≥ 1 images of 300 × 300 × 3`);
@@ -33,8 +38,8 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
   );
   let locData: Float32Array, scoreData: Float32Array;
   try {
-    locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
-    scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
+    locData = (await locs.data()) as Float32Array; // [n, 8732, 4]
+    scoreData = (await scores.data()) as Float32Array; // [n, 8732, nClasses]
   } finally {
     tf.dispose([locs, scores]);
   }
@@ -47,15 +52,15 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
  * of every multi-image path (`deno task detect --images`, evaluation); creates no lasting tensors.
  * @returns per image its fractional detections (see `detectObjects`), in order
  */
-export function detectImages(
+export async function detectImages(
   model: SsdModel,
   images: readonly RgbImage[],
   opts: DetectOptions,
-): Detection[][] {
+): Promise<Detection[][]> {
   if (images.length === 0) return [];
   const input = new Float32Array(images.length * IMAGE_VALUES); // [n, 300, 300, 3] NHWC
   images.forEach((img, k) => input.set(preprocessForSsd(img), k * IMAGE_VALUES));
-  return forwardAndDetect(model, input, opts);
+  return await forwardAndDetect(model, input, opts);
 }
 
 /**
@@ -63,8 +68,12 @@ export function detectImages(
  * {@link forwardAndDetect}. Creates no lasting tensors.
  * @returns fractional detections (see `detectObjects`)
  */
-export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
-  return forwardAndDetect(model, preprocessForSsd(img), opts)[0];
+export async function detectInImage(
+  model: SsdModel,
+  img: RgbImage,
+  opts: DetectOptions,
+): Promise<Detection[]> {
+  return (await forwardAndDetect(model, preprocessForSsd(img), opts))[0];
 }
 
 /** A detection in original-image pixels, as written to `detections.json`. */

@@ -94,10 +94,12 @@ export {
 export { prepareSample, splitTrainVal, type TrainItem, trainItemsOf } from "./samples.ts";
 export {
   accumulateGradients,
+  accumulateGradientsAsync,
   type AccumulateOptions,
   type GradientOptions,
   type LossAndGradients,
   lossAndGradients,
+  lossAndGradientsAsync,
   stackImages,
   type TrainSample,
 } from "./step.ts";

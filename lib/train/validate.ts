@@ -42,16 +42,17 @@ export async function validateModel(
     const samples = part.map((it) => prepareSample(it, null));
     const { targets, nPositivesTotal } = buildTargets(samples.map((s) => s.gt), priorsCxcy);
     const { locs, scores } = await forward(samples.map((s) => s.image));
-    const value = tf.tidy(() => {
+    const lossTensor = tf.tidy(() => {
       const n = part.length;
-      const l = multiboxLossPart(
+      return multiboxLossPart(
         tf.tensor3d(locs, [n, nPriors, 4]),
         tf.tensor3d(scores, [n, nPriors, model.nClasses]),
         targets,
         nPositivesTotal,
-      );
-      return l.loss.dataSync()[0];
+      ).loss;
     });
+    const value = (await lossTensor.data())[0];
+    lossTensor.dispose();
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
     const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
     part.forEach((it, k) => dets.push(...detectionsToCocoResults(found[k], 1, it)));
@@ -82,12 +83,15 @@ export function validationAp(
 }
 
 function localForward(model: SsdModel): ValidationForward {
-  return (images) =>
-    Promise.resolve(tf.tidy(() => {
-      const out = ssdForward(model, stackImages(images));
+  return async (images) => {
+    const out = tf.tidy(() => ssdForward(model, stackImages(images)));
+    try {
       return {
-        locs: out.locs.dataSync() as Float32Array, // [n, nPriors, 4]
-        scores: out.scores.dataSync() as Float32Array, // [n, nPriors, nClasses]
+        locs: (await out.locs.data()) as Float32Array, // [n, nPriors, 4]
+        scores: (await out.scores.data()) as Float32Array, // [n, nPriors, nClasses]
       };
-    }));
+    } finally {
+      tf.dispose([out.locs, out.scores]);
+    }
+  };
 }
