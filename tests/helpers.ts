@@ -14,6 +14,7 @@ import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
 import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
+import { probeWebGpu, type WebGpuAdapter } from "../lib/engine/webgpu.ts";
 import { PROJECT_ROOT } from "../lib/cli/subprocess.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
@@ -137,6 +138,23 @@ export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean 
     console.warn(`skipping ${t?.name ?? "check"}: ${new URL(file, GOLDEN_DIR).pathname} not found`);
     return false;
   }
+}
+
+/**
+ * The WebGPU adapter of the WebGPU tests (Mesa's llvmpipe in CI: Debian's mesa-vulkan-drivers) and their `ignore`
+ * flag: without an adapter they are skipped, except under CI, where they run and fail ({@link requireWebGpu}).
+ * Call once at the top of a test file that needs it (it asks for an adapter).
+ */
+export async function webGpuForTests(): Promise<{ adapter: WebGpuAdapter | null; ignore: boolean }> {
+  const adapter = await probeWebGpu();
+  if (!adapter && !Deno.env.get("CI")) console.warn("no WebGPU adapter: the WebGPU tests are skipped");
+  return { adapter, ignore: adapter === null && !Deno.env.get("CI") };
+}
+
+/** The adapter, or an error (a test run without one: under CI). */
+export function requireWebGpu(gpu: { adapter: WebGpuAdapter | null }): WebGpuAdapter {
+  if (!gpu.adapter) throw new Error("no WebGPU adapter under CI (install mesa-vulkan-drivers; see .ci/run)");
+  return gpu.adapter;
 }
 
 /** Reads a raw little-endian float32 golden, or undefined (skip) when absent outside CI. */

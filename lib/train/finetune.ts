@@ -179,6 +179,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     conv: engineInfo.conv,
     workers: engineInfo.workers,
     threads: engineInfo.threads,
+    ...(engineInfo.adapter ? { adapter: engineInfo.adapter } : {}),
   };
   const runJson = (
     stopped: Stopped,
@@ -240,7 +241,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
           );
         },
         saveResumeState: async (state) => {
-          await writeFileAtomic(resumeFile, encodeResumeState(model, state, key));
+          await writeFileAtomic(resumeFile, await encodeResumeState(model, state, key));
           await writeTrainingLogs(o.out, state.log);
           haveResumeState = true;
         },
@@ -272,7 +273,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     const trainMs = performance.now() - trainStart;
     const files = [`${o.out}/weights.json`, `${o.out}/model.pth`];
     await saveWeights(files[0], model);
-    await writeFileAtomic(files[1], writeTorchStateDict(modelToStateDict(model), "model"));
+    await writeFileAtomic(files[1], writeTorchStateDict(await modelToStateDict(model), "model"));
     files.push(...await writeTrainingLogs(o.out, result.log), `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
     const run: RunJson = runJson(stopped, result.imagesTrained, trainMs, result.stepSeconds);
