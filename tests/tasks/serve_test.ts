@@ -141,6 +141,7 @@ Deno.test({
       const page = JSON.parse(new TextDecoder().decode(driver.stdout));
       assert.deepEqual(page.state, "done", `${page.status} ${page.errors}`);
       const result = JSON.parse(page.detections);
+      // with --disable-gpu Chromium's only WebGPU adapter is SwiftShader, a fallback one: never picked unasked
       assert(["webgl", "wasm", "cpu"].includes(result.backend), `backend ${result.backend}`);
       assert(result.ms > 0, `ms ${result.ms}`);
       console.log(
@@ -152,6 +153,33 @@ Deno.test({
         0.99,
         1e-3,
         "page vs deno task detect",
+      );
+      // ?backend=webgpu: the same detections on Chromium's WebGPU (its software adapter, SwiftShader, here)
+      const gpuPage = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}tests/web/chromium_page.ts`,
+          `${origin}/?backend=webgpu&image=/images/${IMAGE}`,
+          `${dir}/gpu.png`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.deepEqual(gpuPage.code, 0, new TextDecoder().decode(gpuPage.stderr));
+      const onGpu = JSON.parse(new TextDecoder().decode(gpuPage.stdout));
+      assert.deepEqual(onGpu.state, "done", `${onGpu.status} ${onGpu.errors}`);
+      const gpuResult = JSON.parse(onGpu.detections);
+      assert.deepEqual(gpuResult.backend, "webgpu");
+      console.log(
+        `page: backend webgpu, ${gpuResult.ms.toFixed(0)} ms, ${gpuResult.detections.length} detections`,
+      );
+      assertSameDetections(
+        gpuResult.detections,
+        comparablePixelDetections(expected.detections),
+        0.99,
+        1e-3,
+        "page on webgpu vs deno task detect",
       );
       const requests: string[] = page.requests;
       const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
