@@ -1,8 +1,9 @@
 /**
  * `deno task ap` — COCO AP (pycocotools semantics) of one category, with 95% bootstrap intervals: of any COCO
  * ground truth and results (mode A: --annotations, --detections → ap.json), or of a detector run over a dataset
- * split (mode B, lib/eval/evaluate.ts: --dataset and --weights or --checkpoint → gt.coco.json,
- * detections.coco.json in pixels of the original images, ap.json). `--help` lists the flags.
+ * split (mode B, lib/evaluation/evaluate_split.ts: --dataset and --weights or --checkpoint → gt.coco.json,
+ * detections.coco.json in pixels of the original images, ap.json), committed as one set into --out, whose lock
+ * it holds for the whole run (lib/core/run_folder.ts). `--help` lists the flags.
  * @module
  */
 import {
@@ -16,8 +17,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
+import { lockRunFolder, withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   ApJsonSchema,
@@ -28,7 +28,7 @@ import {
   evaluateDetectorOnSplit,
   formatApSummary,
   withBootstrapIntervals,
-} from "../lib/eval/mod.ts";
+} from "../lib/evaluation/mod.ts";
 import { chooseRunWeights } from "../lib/train/mod.ts";
 
 const CLI = {
@@ -75,8 +75,7 @@ of a detector run over a dataset split (mode B, which also writes gt.coco.json a
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
-  const out = f.out.replace(/\/+$/, "") || "/";
+  const out = withoutTrailingSlash(f.out);
   const modeA = f.annotations !== undefined;
   if (modeA !== (f.detections !== undefined)) {
     throw new UsageError("--annotations and --detections go together");
@@ -85,10 +84,12 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }
   await checkInputFiles(f, ["annotations", "detections", "dataset", "weights", "checkpoint"]);
+  await using folder = await lockRunFolder(out, "ap");
   const bootstrap = { resamples: f.bootstrap, seed: f.bootstrapSeed };
   if (modeA) {
     const ap = await apOfCocoFiles(f.annotations!, f.detections!, f.category, bootstrap);
-    await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+    await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+    await folder.commit();
     return console.log(formatApSummary(ap, `${out}/ap.json`));
   }
   const checkpointOptions = { trustCheckpoint: f.trustCheckpoint, onNote: (n: string) => console.error(n) };
@@ -101,14 +102,15 @@ async function main(args: string[]): Promise<void> {
     className: f.class,
     checkpointOptions,
   });
-  await writeJsonArtifact(`${out}/gt.coco.json`, CocoGroundTruthSchema, result.groundTruth);
-  await writeJsonArtifact(`${out}/detections.coco.json`, CocoResultsSchema, result.detections);
+  await writeJsonArtifact(folder.staged("gt.coco.json"), CocoGroundTruthSchema, result.groundTruth);
+  await writeJsonArtifact(folder.staged("detections.coco.json"), CocoResultsSchema, result.detections);
   const ap = withBootstrapIntervals(result.ap, result.groundTruth, result.detections, bootstrap);
   if (chosen) {
     ap.settings.weights_choice = chosen.which;
     if (chosen.bestEpoch !== undefined) ap.settings.best_epoch = chosen.bestEpoch;
   }
-  await writeJsonArtifact(`${out}/ap.json`, ApJsonSchema, ap);
+  await writeJsonArtifact(folder.staged("ap.json"), ApJsonSchema, ap);
+  await folder.commit(); // the three files together, or (on any failure) the previous three
   console.log(formatApSummary(ap, `${out}/ap.json`));
 }
 

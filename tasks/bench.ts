@@ -3,20 +3,22 @@
  * `--workers` override as in every task): network forward, inference (forward + detection) and training steps
  * (forward, MultiBox loss, backward, SGD) in ms per image, effective GFLOP/s against the practical peak measured
  * in the same run, CPU model and ISA, peak RSS, a per-layer profile, and the same workload in PyTorch
- * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios → bench.json.
+ * (lib/bench/bench_torch.py, as many threads as our engine uses cores) with the ratios, ONNX Runtime's forward
+ * and inference on the same model as model.onnx (same threads, batch), and the time of COCO AP over a test
+ * split's worth of detections (lib/bench/ap_timing.ts) → bench.json.
  * @module
  */
 import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
+import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
-import { BenchReportSchema, formatBench, runBench } from "../lib/bench/mod.ts";
+import { BenchReportSchema, formatBench, runBench, timeApEvaluation } from "../lib/bench/mod.ts";
 
 const CLI = {
   task: "bench",
   usage: ["[--out bench.json] [--batch-size 4] [--conv C] [--workers N] [--compare] [--quick] [flags]"],
   summary: `Times SSD300 forward, inference and training steps in ms per image on the default engine (GFLOP/s,
 % of the measured peak, CPU and ISA, peak RSS, per-layer profile) and, where /usr/bin/python3 has torch, the
-same workload in PyTorch in the same run.`,
+same workload in PyTorch and the same model in ONNX Runtime (inference only) in the same run.`,
   flags: {
     out: { kind: "string", value: "FILE", default: "bench.json", description: "report to write" },
     "batch-size": { kind: "integer", min: 1, default: 4, description: "images per batch" },
@@ -37,6 +39,7 @@ same workload in PyTorch in the same run.`,
       description: "runs of the peak convolution (0: none)",
     },
     "skip-torch": { kind: "boolean", description: "no PyTorch comparison" },
+    "skip-onnxruntime": { kind: "boolean", description: "no ONNX Runtime comparison" },
     python: {
       kind: "string",
       value: "PATH",
@@ -59,9 +62,13 @@ async function main(args: string[]): Promise<void> {
     quick: f.quick,
     pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
+    onnxRuntime: !f.skipOnnxruntime,
     progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
   }, engine);
-  await writeJsonArtifact(f.out, BenchReportSchema, report);
+  report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
+  await using output = await lockOutputFiles("bench", [f.out]); // its folder's lock, for the write only
+  await writeJsonArtifact(output.staged(f.out), BenchReportSchema, report);
+  await output.commit();
   console.log(formatBench(report));
   console.log(`wrote ${f.out}`);
 }

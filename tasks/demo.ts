@@ -1,7 +1,7 @@
 /**
  * `deno task demo [--data <zip|dir>] [--checkpoint X.pth] [--out runs/demo] [--epochs N] [--backend …]`
  *
- * The whole homework chain in one command (lib/train/demo.ts): prepare → (score the original detector) →
+ * The whole homework chain in one command (tasks/compose/demo_chain.ts): prepare → (score the original detector) →
  * finetune → ap → report.
  * - With no arguments it runs on the embedded synthetic dataset (`fixtures/PennFudanPed`) from a seeded random
  *   initialisation: a short smoke run of every stage that finishes in minutes (its AP is not meaningful).
@@ -19,11 +19,10 @@ import {
   engineArgs,
   NETWORK_FLAGS,
   parseFlags,
-  PROJECT_ROOT,
   runTask,
 } from "../lib/cli/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
-import { runDemo } from "../lib/train/mod.ts";
+import { PROJECT_ROOT, runDemo } from "./compose/mod.ts";
 
 const CLI = {
   task: "demo",

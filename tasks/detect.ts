@@ -8,24 +8,34 @@
  * One image: writes it at its original resolution with labelled boxes (a PNG, or a JPEG when --out ends in .jpg
  * or .jpeg; the model's class names: VOC names for a 21-class model, weights.json's for a fine-tuned one) and
  * `{ image, width, height, detections: [{ label, class_id, score, box }] }` with boxes (x_min, y_min, x_max,
- * y_max) in original pixels. Many images (lib/eval/predict.ts): `images.json`, `detections.coco.json` (COCO
+ * y_max) in original pixels. Many images (lib/evaluation/predict.ts): `images.json`, `detections.coco.json` (COCO
  * results, category_id = class id) and `annotated/*.jpg` in --out, batched, with progress.
  * @module
  */
+import { resolve } from "node:path";
 import {
   BACKEND_FLAG,
   checkInputFiles,
   type CliSpec,
   detectorFlags,
   NETWORK_FLAGS,
+  type ParsedFlags,
   parseFlags,
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { checkOutputFile } from "../lib/core/mod.ts";
+import {
+  checkOutputFile,
+  lockOutputFiles,
+  lockRunFolder,
+  type OutputFiles,
+  READ_LIMITS,
+  readRegularFile,
+  type RunFolder,
+} from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
-import { listImageInputs, predictImage, predictImagesOn } from "../lib/eval/mod.ts";
-import { decodeImage, setMaxImagePixels } from "../lib/image/mod.ts";
+import { listImageInputs, predictImage, predictImagesOn } from "../lib/evaluation/mod.ts";
+import { decodeImage } from "../lib/image/mod.ts";
 import { loadCheckpointFile, loadWeights } from "../lib/interop/mod.ts";
 import { disposeModel } from "../lib/ssd/mod.ts";
 
@@ -68,11 +78,39 @@ async function main(args: string[]): Promise<void> {
   if (f.images !== undefined && f.json !== undefined) {
     throw new UsageError("--json goes with --image; --images writes detections.coco.json into --out");
   }
-  setMaxImagePixels(f.maxPixels);
   await checkInputFiles(f, ["checkpoint", "weights", "image"]);
-  if (f.image !== undefined) { for (const file of [f.out, f.json!]) await checkOutputFile(file); }
-  const inputs = f.images === undefined ? [] : await listImageInputs(f.images);
-  const img = f.image === undefined ? undefined : decodeImage(await Deno.readFile(f.image), f.image);
+  if (f.image !== undefined) {
+    for (const file of [f.out, f.json!]) await checkOutputFile(file);
+    const same = async (a: string, b: string) =>
+      resolve(a) === resolve(b) ||
+      (await Deno.realPath(a).catch(() => a)) === (await Deno.realPath(b).catch(() => b));
+    if (await same(f.out, f.json!)) throw new UsageError("--out and --json name the same file");
+    for (const [flag, file] of [["--out", f.out], ["--json", f.json!]]) {
+      if (await same(file, f.image)) {
+        throw new UsageError(`${flag} ${file} is the input image; write elsewhere`);
+      }
+    }
+  }
+  // one writer per output folder, held for the whole run (lib/core/run_folder.ts)
+  let outputs: OutputFiles | undefined, folder: RunFolder | undefined;
+  if (f.image !== undefined) outputs = await lockOutputFiles("detect", [f.out, f.json!]);
+  else folder = await lockRunFolder(f.out, "detect");
+  try {
+    await detect(f, { outputs, folder });
+  } finally {
+    await outputs?.release();
+    await folder?.release();
+  }
+}
+
+async function detect(
+  f: ParsedFlags<typeof CLI.flags>,
+  held: { outputs?: OutputFiles; folder?: RunFolder },
+): Promise<void> {
+  const inputs = f.images === undefined ? [] : await listImageInputs(f.images, (note) => console.error(note));
+  const img = f.image === undefined
+    ? undefined
+    : decodeImage(await readRegularFile(f.image, READ_LIMITS.image), f.image);
   // one image: this thread with oneDNN's threads on all cores; many: the engine's default (workers)
   const engine = await initEngine({
     backend: f.backend,
@@ -91,7 +129,12 @@ async function main(args: string[]): Promise<void> {
   const opts = { minScore: f.minScore, maxOverlap: f.maxOverlap, topK: f.topK };
   try {
     if (img === undefined) {
-      const s = await predictImagesOn(engine, model, inputs, { ...opts, out: f.out, batchSize: f.batchSize });
+      const s = await predictImagesOn(engine, model, inputs, {
+        ...opts,
+        out: f.out,
+        folder: held.folder,
+        batchSize: f.batchSize,
+      });
       console.log(
         `${s.detections.length} detections in ${s.images.images.length} images (${
           s.seconds.toFixed(1)
@@ -103,6 +146,7 @@ async function main(args: string[]): Promise<void> {
         ...opts,
         out: f.out,
         json: f.json!,
+        outputs: held.outputs!,
       });
       console.error(`detect: ${r.detections.length} detections in ${r.ms.toFixed(0)} ms`);
       console.log(`${r.detections.length} detections → ${f.out}, ${f.json}`);

@@ -1,8 +1,8 @@
 /**
  * `deno task experiments --config experiments.json --out runs/ [--backend …] [--only NAME,…]`
  *
- * Runs a grid of fine-tuning settings (lib/train/experiments.ts: `variants` one factor at a time, and/or a full
- * factorial `grid`), evaluates each with `deno task ap` on the test split (lib/train/experiments_run.ts), and
+ * Runs a grid of fine-tuning settings (tasks/compose/experiments_grid.ts: `variants` one factor at a time, and/or a full
+ * factorial `grid`), evaluates each with `deno task ap` on the test split (tasks/compose/experiments_run.ts), and
  * writes:
  * - `<out>/<run>/` — each run's weights, train-log.json, run.json, ap.json, detections.coco.json
  * - `<out>/results.md` and `<out>/results.json` — the comparison table
@@ -22,7 +22,7 @@ import {
 } from "../lib/cli/mod.ts";
 import { InputError, readJsonArtifact } from "../lib/core/mod.ts";
 import { BACKEND_CHOICES } from "../lib/engine/mod.ts";
-import { ExperimentsConfigSchema, planRuns, runExperiments } from "../lib/train/mod.ts";
+import { ExperimentsConfigSchema, planRuns, runExperiments } from "./compose/mod.ts";
 
 const CLI = {
   task: "experiments",

@@ -1,7 +1,8 @@
 /**
  * `deno task export` — write an SSD300 as a TensorFlow.js graph model folder (model.json + 4 MiB weight
  * shards)
- * that `tf.loadGraphModel` loads in the browser, Deno and Node; optionally score it on a dataset split.
+ * that `tf.loadGraphModel` loads in the browser, Deno and Node, or (`--format onnx`) as model.onnx for ONNX
+ * Runtime and other ONNX runtimes; optionally score it on a dataset split.
  */
 import {
   type CliSpec,
@@ -11,29 +12,37 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
-import { writeJsonArtifact } from "../lib/core/mod.ts";
-import { BACKEND_CHOICES, initEngine } from "../lib/engine/mod.ts";
-import { ApJsonSchema, CocoResultsSchema } from "../lib/eval/mod.ts";
+import { lockRunFolder, withoutTrailingSlash, writeJsonArtifact } from "../lib/core/mod.ts";
+import { BACKEND_CHOICES, initEngine, machineCores } from "../lib/engine/mod.ts";
+import { ApJsonSchema, CocoResultsSchema } from "../lib/evaluation/mod.ts";
 import { CocoGroundTruthSchema } from "../lib/data/mod.ts";
 import {
   checkOutputDir,
+  type EvaluatedDetector,
   evaluateDetector,
   exportClassNames,
   exportGraphModel,
+  exportOnnxModel,
   loadDetector,
   loadExportSource,
+  loadOnnxDetector,
+  MODEL_JSON,
+  MODEL_ONNX,
   QUANTIZATIONS,
 } from "../lib/export/mod.ts";
 import { disposeModel } from "../lib/ssd/mod.ts";
 
 export const EXPORT_CLI = {
   task: "export",
-  usage: ["(--weights W.json | --checkpoint X.pth) --out DIR [--quantize none|float16|uint8] [flags]"],
+  usage: [
+    "(--weights W.json | --checkpoint X.pth) --out DIR [--format graph-model|onnx] [--quantize none|float16|uint8]",
+  ],
   summary: `Writes DIR/model.json (format graph-model: a GraphDef of SSD300 with outputs locs/scores and the
-NMS-decoded detection_boxes/detection_scores/detection_classes) and DIR/group1-shard*of*.bin (≤ 4 MiB each).
-DIR must be absent or empty; nothing is left behind on failure. With --evaluate, the exported model runs on
-the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json are written too.`,
+NMS-decoded detection_boxes/detection_scores/detection_classes) and DIR/group1-shard*of*.bin (≤ 4 MiB each),
+or with --format onnx DIR/model.onnx (opset 13, input image NCHW, the same outputs for a whole batch plus
+detection_image_index, ONNX's NonMaxSuppression). DIR must be absent or empty; nothing is left behind on
+failure. With --evaluate, the exported model runs on the dataset split (model.onnx in ONNX Runtime) and
+DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json are written too.`,
   flags: {
     weights: {
       kind: "string",
@@ -46,6 +55,12 @@ the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json
       description: "a reference PyTorch checkpoint (.pth, .pth.tar)",
     },
     out: { kind: "string", value: "DIR", required: true, description: "the model folder to create" },
+    format: {
+      kind: "choice",
+      choices: ["graph-model", "onnx"],
+      default: "graph-model",
+      description: "TF.js graph model or model.onnx",
+    },
     quantize: { kind: "choice", choices: QUANTIZATIONS, default: "none", description: "weight storage" },
     "class-names": {
       kind: "string",
@@ -72,7 +87,6 @@ the dataset split and DIR/ap.json, DIR/detections.coco.json and DIR/gt.coco.json
 
 async function main(args: string[]): Promise<void> {
   const flags = parseFlags(EXPORT_CLI, args);
-  setMaxImagePixels(flags.maxPixels);
   if ((flags.weights === undefined) === (flags.checkpoint === undefined)) {
     throw new UsageError("give exactly one of --weights, --checkpoint");
   }
@@ -80,6 +94,7 @@ async function main(args: string[]): Promise<void> {
     throw new UsageError("--limit needs --evaluate");
   }
   await checkOutputDir(flags.out); // before loading ~100 MB of weights
+  await using folder = await lockRunFolder(withoutTrailingSlash(flags.out), "export"); // for the whole run
   // the exported graph runs on this thread: its convolutions through oneDNN on all cores when it loads
   await initEngine({ backend: flags.backend, conv: flags.conv, workers: 1, use: "infer" });
   const source = (flags.weights ?? flags.checkpoint)!;
@@ -91,19 +106,28 @@ async function main(args: string[]): Promise<void> {
       source,
       flags.classNames?.split(",") ?? model.classNames,
     );
-    summary = await exportGraphModel(model, flags.out, {
+    const write = flags.format === "onnx" ? exportOnnxModel : exportGraphModel;
+    summary = await write(model, flags.out, {
       quantize: flags.quantize,
       classNames,
       source: source.slice(source.lastIndexOf("/") + 1),
+      folder,
       beforeCommit: flags.evaluate === undefined ? undefined : async (dir) => {
-        disposeModel(model); // the graph model holds its own copy of the weights
-        const detector = await loadDetector(new URL(`file://${Deno.realPathSync(dir)}/`).href);
+        disposeModel(model); // the exported model holds its own copy of the weights
+        let detector: EvaluatedDetector & { dispose(): unknown };
+        if (flags.format === "onnx") {
+          detector = await loadOnnxDetector(`${dir}/${MODEL_ONNX}`, machineCores());
+          console.error(`evaluate: ${MODEL_ONNX} in ONNX Runtime, ${machineCores()} threads`);
+        } else {
+          detector = await loadDetector(new URL(`file://${Deno.realPathSync(dir)}/`).href);
+        }
         try {
           const r = await evaluateDetector(detector, {
             datasetPath: flags.evaluate!,
             split: flags.split,
             limit: flags.limit,
             settings: { model: flags.out, source },
+            format: flags.format,
           });
           await writeJsonArtifact(`${dir}/gt.coco.json`, CocoGroundTruthSchema, r.groundTruth);
           await writeJsonArtifact(`${dir}/detections.coco.json`, CocoResultsSchema, r.detections);
@@ -113,7 +137,7 @@ async function main(args: string[]): Promise<void> {
             `AP@0.5 ${f(r.ap.ap50)}  AP@0.75 ${f(r.ap.ap75)}  AP@[.5:.95] ${f(r.ap.ap)} (${flags.split})`,
           );
         } finally {
-          detector.dispose();
+          await detector.dispose();
         }
       },
     });
@@ -121,9 +145,13 @@ async function main(args: string[]): Promise<void> {
     disposeModel(model);
   }
   const shards = summary.files.filter((f) => f.name.endsWith(".bin")).length;
+  const mib = (summary.totalBytes / 2 ** 20).toFixed(2);
   console.log(
-    `${summary.dir}/model.json: ${summary.nodes} nodes, ${summary.weights} weights in ${shards} shards, ` +
-      `${(summary.totalBytes / 2 ** 20).toFixed(2)} MiB (${flags.quantize})`,
+    flags.format === "onnx"
+      ? `${summary.dir}/${MODEL_ONNX}: ${summary.nodes} nodes, ${summary.weights} initializers, ${mib} MiB ` +
+        `(${flags.quantize})`
+      : `${summary.dir}/${MODEL_JSON}: ${summary.nodes} nodes, ${summary.weights} weights in ${shards} shards, ` +
+        `${mib} MiB (${flags.quantize})`,
   );
 }
 

@@ -9,7 +9,8 @@
  * - `dataset.json` — the validated dataset artifact (lib/data → DatasetSchema)
  * - `annotations.coco.json` — COCO ground truth of the test split
  * - `preview/<name>.png` — with `--preview N`: N images with their mask overlays and boxes
- * Without `--data`, downloads the official zip into a cache directory (`--cache-dir`, default ~/.cache/…).
+ * as one set (lib/core/run_folder.ts: all of them or, on any failure, the previous set untouched), holding --out's
+ * lock for the whole run. Without `--data`, downloads the official zip into a cache directory (`--cache-dir`, default ~/.cache/…).
  * On bad input it prints one error listing every problem and writes nothing.
  * @module
  */
@@ -21,6 +22,7 @@ import {
   runTask,
   UsageError,
 } from "../lib/cli/mod.ts";
+import { lockRunFolder, terminalText, withoutTrailingSlash } from "../lib/core/mod.ts";
 import {
   DATASET_URL_ENV,
   defaultCacheDir,
@@ -31,7 +33,6 @@ import {
   prepareRunDir,
   type PrepareSummary,
 } from "../lib/data/mod.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
 
 const CLI = {
   task: "prepare",
@@ -95,7 +96,6 @@ const CLI = {
 /** Runs the prepare task with command-line `args`; returns what it wrote. */
 export async function runPrepare(args: string[]): Promise<PrepareSummary> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
   if (f.images !== undefined && (f.data === undefined || !/\.json$/i.test(f.data))) {
     throw new UsageError("--images needs --data INSTANCES.json (a COCO instances file)");
   }
@@ -105,8 +105,10 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
     );
   }
   if (f.data !== undefined && !/^https?:\/\//.test(f.data)) await checkInputFiles(f, ["data", "images"]);
+  const out = withoutTrailingSlash(f.out);
+  await using folder = await lockRunFolder(out, "prepare"); // one writer; released (and an empty --out removed) at the end
   const input = f.images !== undefined
-    ? await openCocoInput(f.data!, f.images)
+    ? await openCocoInput(f.data!, f.images, { quiet: f.quiet })
     : await openPrepareInput(f.data, { cacheDir: f.cacheDir ?? defaultCacheDir(), quiet: f.quiet });
   if (f.testSize !== undefined && !input.presplit && f.testSize >= input.imageCount) {
     throw new UsageError(
@@ -115,13 +117,14 @@ export async function runPrepare(args: string[]): Promise<PrepareSummary> {
       })`,
     );
   }
-  const out = f.out.replace(/\/+$/, "") || "/";
-  return await prepareRunDir(input, { ...f, out, previews: f.preview });
+  return await prepareRunDir(input, { ...f, out, previews: f.preview, folder });
 }
 
 async function main(args: string[]): Promise<void> {
   const s = await runPrepare(args);
-  for (const w of s.dataset.warnings) console.error(`warning: ${w.file}: ${w.message}`);
+  for (const w of s.dataset.warnings) {
+    console.error(`warning: ${terminalText(w.file, { keepNewlines: false })}: ${w.message}`);
+  }
   console.log(formatPrepareSummary(s));
 }
 

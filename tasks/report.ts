@@ -2,15 +2,21 @@
  * `deno task report --runs <run dir>… --out report.html` — the self-contained hypothesis report (lib/report).
  * A run directory holds ap.json (required), detections.coco.json, gt.coco.json, and optionally train-log.json
  * and run.json; the verdict is a paired bootstrap of each fine-tuned run against the original detector; the
- * gallery draws test images of the dataset with ground truth, detections and the errors at IoU 0.75.
+ * gallery draws test images of the dataset with ground truth, detections and the errors at IoU 0.75. The folder of
+ * --out is locked while the report is built (lib/core/run_folder.ts), and the page replaces the old one at once.
  * @module
  */
 import { checkInputFiles, type CliSpec, parseFlags, runTask, UsageError } from "../lib/cli/mod.ts";
 import { MAX_PIXELS_FLAG } from "../lib/cli/common_flags.ts";
-import { setMaxImagePixels } from "../lib/image/mod.ts";
-import { checkOutputFile, InputError, writeFileAtomic } from "../lib/core/mod.ts";
+import {
+  checkOutputFile,
+  InputError,
+  lockOutputFiles,
+  terminalText,
+  writeFileAtomic,
+} from "../lib/core/mod.ts";
 import { openDatasetSource, readDataset, toCocoGroundTruth } from "../lib/data/mod.ts";
-import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/eval/mod.ts";
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from "../lib/evaluation/mod.ts";
 import {
   buildReport,
   type DatasetInfo,
@@ -67,15 +73,16 @@ function split(runs: { ap: { settings: Record<string, unknown> } }[]): "train" |
 
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
-  setMaxImagePixels(f.maxPixels);
   const dirs = [...f.runs, ...f.positionals];
   if (dirs.length === 0) throw new UsageError("--runs needs at least one run directory");
   await checkInputFiles(f, ["dataset"]);
   await checkOutputFile(f.out); // a directory fails now, not after the gallery
+  await using output = await lockOutputFiles("report", [f.out]); // its folder's lock, for the whole run
   const given = f.dataset === undefined ? undefined : await readDataset(f.dataset); // a bad one fails first
   const runs = [];
   for (const dir of dirs) runs.push(await loadRunDir(dir));
-  console.error(`report: ${runs.length} run(s): ${runs.map((r) => `${r.name} (${r.kind})`).join(", ")}`);
+  const names = runs.map((r) => `${terminalText(r.name, { keepNewlines: false })} (${r.kind})`);
+  console.error(`report: ${runs.length} run(s): ${names.join(", ")}`);
 
   let images: ReportOptions["images"];
   let dataset: DatasetInfo | undefined;
@@ -106,7 +113,8 @@ async function main(args: string[]): Promise<void> {
     gallery: { count: f.gallery, minScore: f.galleryMinScore, maxLabels: f.labels, maxBoxes: f.maxBoxes },
   });
   console.error(`report: built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  await writeFileAtomic(f.out, html);
+  await writeFileAtomic(output.staged(f.out), html);
+  await output.commit();
   console.error(`report: wrote ${f.out} (${(html.length / 1024).toFixed(0)} KiB)`);
 }
 

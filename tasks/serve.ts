@@ -3,14 +3,15 @@
  * pick, drop or film an image and see the boxes; `/?image=/images/<name>` scripts it (JSON in #detections).
  */
 import { type CliSpec, parseFlags, runTask } from "../lib/cli/mod.ts";
-import { InputError } from "../lib/core/mod.ts";
-import { bundleWebApp, checkServeFolders, createHandler } from "../lib/export/mod.ts";
+import { terminalText } from "../lib/core/mod.ts";
+import { bundleWebApp, checkServeFolders, startServer } from "../lib/export/mod.ts";
 
 export const SERVE_CLI = {
   task: "serve",
   usage: ["--model DIR [--images DIR] [--port 8080]"],
   summary: `Serves web/ (TF.js bundled from the installed npm packages), the model folder at /model/ and the
-images of --images at /images/<name>, on 127.0.0.1 only. Runs until interrupted (Ctrl-C).`,
+images of --images at /images/<name>, on 127.0.0.1 only, to requests for http://127.0.0.1:PORT/ only. Checks
+the model folder first (model.json, every shard of its size). Runs until interrupted (Ctrl-C).`,
   flags: {
     model: { kind: "string", value: "DIR", required: true, description: "an exported model folder" },
     images: {
@@ -26,21 +27,12 @@ async function main(args: string[]): Promise<void> {
   const flags = parseFlags(SERVE_CLI, args);
   await checkServeFolders(flags.model, flags.images);
   const appJs = await bundleWebApp();
-  const handler = createHandler({ modelDir: flags.model, imagesDir: flags.images, appJs });
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: flags.port,
-      onListen: ({ port }) => {
-        const images = flags.images ? `, images ${flags.images} at /images/` : "";
-        console.log(`serving http://127.0.0.1:${port}/ (model ${flags.model}${images}); Ctrl-C stops`);
-      },
-    }, handler);
-  } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) throw new InputError(`--port ${flags.port}: already in use`);
-    throw e;
-  }
+  const folders = { modelDir: flags.model, imagesDir: flags.images, appJs };
+  const shown = (path: string) => terminalText(path, { keepNewlines: false });
+  const server = startServer(folders, flags.port, ({ hostname, port }) => {
+    const images = flags.images ? `, images ${shown(flags.images)} at /images/` : "";
+    console.log(`serving http://${hostname}:${port}/ (model ${shown(flags.model)}${images}); Ctrl-C stops`);
+  });
   const stop = () => server.shutdown();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);

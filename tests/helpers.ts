@@ -8,14 +8,14 @@ import assert from "node:assert/strict";
 import { zipSync } from "fflate";
 import { crc32, mulberry32, sha256Hex } from "../lib/core/mod.ts";
 import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
-import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/eval/mod.ts";
+import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/evaluation/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
 import type { NamedTensor } from "../lib/torch/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
-import { enableOneDnn, oneDnnTrainConv } from "../lib/engine/setup.ts";
+import { enableOneDnn, oneDnnConvWithGrad } from "../lib/engine/onednn.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
 import { probeWebGpu, type WebGpuAdapter } from "../lib/engine/webgpu.ts";
-import { PROJECT_ROOT } from "../lib/cli/subprocess.ts";
+import { PROJECT_ROOT } from "../tasks/compose/mod.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
 export const FIXTURES_ROOT = new URL("../fixtures", import.meta.url).pathname;
@@ -457,7 +457,7 @@ export function parityTestConv(): { conv: ConvFn; name: "wasm" | "onednn" } {
   if (want !== "onednn") throw new Error(`SSD_TEST_CONV must be wasm or onednn, got ${want}`);
   const r = enableOneDnn(1);
   if (!r.ok) throw new Error(`SSD_TEST_CONV=onednn: ${r.reason}`);
-  return { conv: oneDnnTrainConv(), name: "onednn" };
+  return { conv: oneDnnConvWithGrad, name: "onednn" };
 }
 
 /**
@@ -521,7 +521,7 @@ export async function runPiped(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** `deno run -A tasks/NAME.ts ARGS…` in a subprocess (see runPiped). */
+/** `deno run -A tasks/<name>.ts ARGS…` in a subprocess (see runPiped). */
 export function runTaskScript(name: string, args: string[]): Promise<RunOutput> {
   return runPiped(Deno.execPath(), [
     "run",
@@ -538,4 +538,78 @@ export function denoTask(name: string, args: string[], env: Record<string, strin
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
   });
+}
+
+/**
+ * A small model folder that passes lib/export's `checkModelJson` (not a network that runs): `model.json` with
+ * the SSD300 metadata, one float32 `Const` node `w` of `elements` values in the manifest, and its shards as the
+ * exporter cuts them (4 MiB, the last one the rest), filled with zeros. For the model-folder checks of
+ * `serve` and `loadDetector`.
+ * @returns the model.json object and the shards' names and sizes
+ */
+export async function writeTinyModelFolder(
+  dir: string,
+  elements = 2,
+  classes = ["background", "person"],
+): Promise<{ json: Record<string, unknown>; shards: { name: string; bytes: number }[] }> {
+  const total = elements * 4, shardBytes = 4 * 2 ** 20;
+  const n = Math.max(1, Math.ceil(total / shardBytes));
+  const shards = Array.from({ length: n }, (_, i) => ({
+    name: `group1-shard${i + 1}of${n}.bin`,
+    bytes: i < n - 1 ? shardBytes : total - (n - 1) * shardBytes,
+  }));
+  const tensor = { name: "image:0", dtype: "DT_FLOAT", tensorShape: {} };
+  const json = {
+    format: "graph-model",
+    generatedBy: "test",
+    convertedBy: "test",
+    modelTopology: {
+      node: [{ name: "image", op: "Placeholder" }, { name: "w", op: "Const" }],
+      library: {},
+      versions: { producer: 1 },
+    },
+    weightsManifest: [{
+      paths: shards.map((s) => s.name),
+      weights: [{ name: "w", shape: [elements], dtype: "float32" }],
+    }],
+    signature: { inputs: { image: tensor }, outputs: { locs: { ...tensor, name: "locs:0" } } },
+    userDefinedMetadata: {
+      ssd300: {
+        version: 1,
+        classes,
+        prior_set: "reference",
+        input: {
+          name: "image",
+          size: 300,
+          layout: "NHWC",
+          channels: "RGB",
+          resize: "Pillow BILINEAR",
+          scale: 1 / 255,
+          mean: [0.485, 0.456, 0.406],
+          std: [0.229, 0.224, 0.225],
+        },
+        detect_defaults: { min_score: 0.2, max_overlap: 0.45, top_k: 200 },
+        outputs: {},
+        quantization: "none",
+        source: "test",
+      },
+    },
+  };
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/model.json`, JSON.stringify(json));
+  for (const s of shards) await Deno.writeFile(`${dir}/${s.name}`, new Uint8Array(s.bytes));
+  return { json, shards };
+}
+
+/**
+ * The arguments after `deno` of `deno task NAME` as deno.json defines it (`run`, its permission flags, the task
+ * file), to spawn the task itself with its own permissions — killing that process ends the task (killing
+ * `deno task` would leave the task running).
+ */
+export function taskRunArgs(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${PROJECT_ROOT}/deno.json`));
+  const line: string = config.tasks[name];
+  const words = line.split(/\s+/);
+  assert.equal(words[0], "deno", `deno.json task ${name}: ${line}`);
+  return words.slice(1);
 }

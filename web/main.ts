@@ -2,16 +2,18 @@
 /// <reference lib="dom.iterable" />
 /**
  * The detector page (web/index.html), bundled by `deno task serve` (lib/export/serve.ts) with esbuild from
- * the
- * installed npm packages: TF.js core, the WebGPU, WebGL, WASM and CPU backends, tfjs-converter, and our detector
- * API (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
+ * the installed npm packages: TF.js core, the WebGPU, WebGL, WASM and CPU backends, tfjs-converter, and our
+ * detector API (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
  *
  * Backend: `?backend=webgpu|webgl|wasm|cpu`, else WebGPU when `navigator.gpu` gives a hardware adapter, else
  * WebGL when the GPU is real, WASM when WebGL is missing or a software rasteriser (SwiftShader, llvmpipe: slower
  * than WASM), CPU as the last resort.
- * `?image=/images/<name>` runs detection on that image with the default thresholds and writes
- * `{ backend, ms, detections }` into `<pre id="detections">` (`?repeat=N` runs it N times and reports the
- * last).
+ * `?image=/images/<name>` runs detection on that image with the default thresholds and writes `{ backend, ms,
+ * detections }` into `<pre id="detections">` (`?repeat=N` runs it N times and reports the last); `?image=` and
+ * `?model=` must be on this server.
+ *
+ * No markup is ever built from text: class names, file names, the model's source and messages go into the page
+ * through `textContent`, `new Option` and the canvas only (no `innerHTML`), so they show as text.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -193,7 +195,7 @@ async function main(): Promise<void> {
   const backend = await startBackend();
   document.documentElement.dataset.backendInfo = await backendInfo(backend);
   setStatus(`${backend}: loading model…`, "loading");
-  const detector = await loadDetector(params.get("model") ?? "/model/");
+  const detector = await loadDetector(sameOrigin(params.get("model") ?? "/model/"));
   const m = detector.metadata;
   $<HTMLElement>("model-info").textContent = `(${m.classes.length - 1} classes, ${m.prior_set} priors, ` +
     `${m.quantization === "none" ? "float32" : m.quantization} weights, from ${m.source})`;
@@ -238,17 +240,24 @@ async function main(): Promise<void> {
   const served = $<HTMLSelectElement>("served");
   if (listing.length) {
     served.hidden = false;
-    for (const name of listing) served.add(new Option(name, `/images/${name}`));
+    for (const name of listing) served.add(new Option(name, `/images/${encodeURIComponent(name)}`));
     served.addEventListener("change", () => served.value && open(served.value).catch(fail));
   }
   async function open(url: string, repeat = 1): Promise<void> {
-    const res = await fetch(url);
+    const res = await fetch(sameOrigin(url));
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     const image = await decodeBytes(new Uint8Array(await res.arrayBuffer()), url);
     await run(detector, backend, image, repeat);
   }
   const image = params.get("image");
   if (image) await open(image, Math.max(1, Number(params.get("repeat") ?? 1) || 1));
+}
+
+/** `url` resolved against the page; an error when it points to another origin. */
+function sameOrigin(url: string): string {
+  const resolved = new URL(url, location.href);
+  if (resolved.origin !== location.origin) throw new Error(`${url}: not on this server`);
+  return resolved.href;
 }
 
 function fail(e: unknown): void {

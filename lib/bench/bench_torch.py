@@ -4,7 +4,7 @@ Re-expresses the reference model (VGG16 base, auxiliary and prediction convoluti
 (IoU matching at 0.5, hard negatives 3:1, cross-entropy + L1) compactly, with random weights, and times
 the network forward alone, inference (forward + detect_objects-style softmax/decode/NMS) and one SGD training step per image.
 
-Usage: /usr/bin/python3 tasks/bench_torch.py --batch-size 4 --threads 2 [--quick]   (prints one JSON line)
+Usage: /usr/bin/python3 lib/bench/bench_torch.py --batch-size 4 --threads 2 [--quick]   (prints one JSON line)
 """
 import argparse
 import json
@@ -174,7 +174,7 @@ def main():
         boxes.append(torch.cat([lo, lo + 0.1 + torch.rand(3, 2, generator=g) * 0.4], 1))
     reps = 2 if args.quick else 5
 
-    # Calibrate as lib/bench.ts does: shift the person logits so that CANDIDATES_PER_IMAGE priors per image score
+    # Calibrate as lib/bench/workload.ts does: shift the person logits so that CANDIDATES_PER_IMAGE priors per image score
     # above MIN_SCORE, whatever the random weights give, so that both detection steps do the same NMS work.
     model.eval()
     with torch.no_grad():

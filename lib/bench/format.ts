@@ -1,6 +1,7 @@
 /**
  * The human-readable summary of bench.json (stdout of `deno task bench`): ours and PyTorch per phase with ratio,
- * GFLOP/s and % of the measured peak; the one-core speed-up; the per-layer profile.
+ * GFLOP/s and % of the measured peak; ONNX Runtime's forward and inference with the ratio; the one-core
+ * speed-up; the per-layer profile.
  * @module
  */
 import type { BenchReport, Throughput } from "./schema.ts";
@@ -55,6 +56,16 @@ export function formatBench(r: BenchReport): string {
       ? `PyTorch ${r.torch.torch_version}, ${r.torch.threads} threads (${r.torch.python})`
       : `PyTorch: ${r.torch_skipped_reason}`,
   );
+  const o = r.onnxruntime;
+  if (o) {
+    lines.push(
+      `ONNX Runtime ${o.version} (model.onnx, CPU, ${o.threads} threads, batch ${o.batch_size}), ms/img: forward ${
+        o.forward.ms_per_image.toFixed(0)
+      } (ours/ORT ${(r.forward_ms_per_image / o.forward.ms_per_image).toFixed(2)}×), inference ${
+        o.inference.ms_per_image.toFixed(0)
+      } (ours/ORT ${(r.inference_ms_per_image / o.inference.ms_per_image).toFixed(2)}×)`,
+    );
+  } else if (r.onnxruntime_skipped_reason) lines.push(`ONNX Runtime: ${r.onnxruntime_skipped_reason}`);
   lines.push(`peak RSS ${r.peak_rss_mb === null ? "n/a" : `${r.peak_rss_mb.toFixed(0)} MiB`}`);
   if (r.speedup) {
     const s = r.speedup;
@@ -63,6 +74,9 @@ export function formatBench(r: BenchReport): string {
         s.inference.toFixed(2)
       }×, training ${s.training.toFixed(2)}×`,
     );
+  }
+  if (r.ap_ms != null) {
+    lines.push(`COCO AP of 50 images × 200 detections (pycocotools-exact): ${r.ap_ms.toFixed(1)} ms`);
   }
   if (r.profile) lines.push(...formatProfile(r.profile));
   return lines.join("\n");

@@ -1,10 +1,13 @@
 /**
- * `deno task bench`: the workload (mirrored in PyTorch by bench_torch.py, run by pytorch.ts), timing and memory,
+ * `deno task bench`: the workload (mirrored in PyTorch by bench_torch.py, run by pytorch.ts, and in ONNX Runtime
+ * by onnxruntime.ts), timing and memory,
  * the machine (CPU, ISA), the per-layer profile, the run (run.ts), bench.json's schema and its summary.
  * @module
  */
+export { AP_BENCH_SHAPE, apBenchCase, timeApEvaluation } from "./ap_timing.ts";
 export { describeMachine, isaOfFlags, isaOfOneDnnCap } from "./machine.ts";
 export { type LayerProfile, type LayerTime, profileLayers } from "./profile.ts";
+export { type OnnxRuntimeFigures, OnnxRuntimeFiguresSchema, runOnnxRuntimeBench } from "./onnxruntime.ts";
 export { runTorchBench, type TorchFigures } from "./pytorch.ts";
 export { type BenchOptions, runBench } from "./run.ts";
 export {

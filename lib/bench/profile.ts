@@ -5,9 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { convWithGrad } from "../engine/conv_grad.ts";
-import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
+import { type ConvFn, ssdForward, type SsdModel, stackImages } from "../ssd/mod.ts";
 import { type ImageTargets, multiboxLossPart } from "../ssd/loss.ts";
-import { concatImages } from "./workload.ts";
 
 /** Time of one convolution layer in the profile. */
 export interface LayerTime {
@@ -70,7 +69,7 @@ export function profileLayers(
     layers.set(layer, { layer, out_shape: y.shape.slice(), gflop, forward_ms: dt, backward_ms: 0 });
     return marker(layer, "out")(y) as tf.Tensor4D;
   };
-  const x = tf.tensor4d(concatImages(images), [n, 300, 300, 3]);
+  const x = tf.tensor4d(stackImages(images), [n, 300, 300, 3]);
   const vars = [...model.params.values()];
   let tFwdStart = 0, tLoss = 0, tLossEnd = 0;
   const { value, grads } = tf.variableGrads(() => {

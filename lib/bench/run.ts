@@ -2,16 +2,18 @@
  * The whole `deno task bench`: on the engine the user's defaults choose (lib/engine/setup.ts), a runner with the
  * benchmark's weights times the network forward, inference (forward + detection) and training steps (gradients
  * on the engine, SGD on this thread, weights back to the workers), with the process's peak RSS; then the
- * engine's practical peak (a large convolution on all its cores), the per-layer profile on this thread, and
- * PyTorch on the same workload (lib/bench/bench_torch.py) in the same run.
+ * engine's practical peak (a large convolution on all its cores), the per-layer profile on this thread, ONNX
+ * Runtime on the same model exported as model.onnx (lib/bench/onnxruntime.ts, as many threads as our engine
+ * uses cores) and PyTorch on the same workload (lib/bench/bench_torch.py) in the same run.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type EngineInfo, modelParamData, oneDnnTrainConv, startRunner } from "../engine/mod.ts";
+import { type EngineInfo, modelParamData, oneDnnConvWithGrad, startRunner } from "../engine/mod.ts";
 import { Optimizer } from "../train/optim.ts";
-import type { TrainSample } from "../train/step.ts";
+import type { TrainSample } from "../engine/batch_gradients.ts";
 import { describeMachine } from "./machine.ts";
 import { type LayerProfile, profileLayers } from "./profile.ts";
+import { type OnnxRuntimeFigures, runOnnxRuntimeBench } from "./onnxruntime.ts";
 import { runTorchBench, type TorchFigures } from "./pytorch.ts";
 import type { BenchReport, Throughput } from "./schema.ts";
 import { peakRssMb, resetPeakRss, RssSampler, timeBatches } from "./timing.ts";
@@ -48,6 +50,8 @@ export interface BenchOptions {
   /** python interpreters to try for the PyTorch figures, in order; empty: skip */
   pythons: string[];
   torchScript: string;
+  /** also time ONNX Runtime on the model exported as model.onnx */
+  onnxRuntime: boolean;
   progress?: (line: string) => void;
 }
 
@@ -136,8 +140,18 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
   const profile = o.profileBatch > 0 && engine.backend !== "webgpu"
     ? profileOnThisThread(o, engine, params, boxes, images, log)
     : null;
-  let torch: TorchFigures | null = null, reason: string | null = "skipped (--skip-torch)";
   const cores = engine.workers * engine.threads;
+  let ort: OnnxRuntimeFigures | null = null, ortReason: string | null = "skipped (--skip-onnxruntime)";
+  if (o.onnxRuntime) {
+    log(`ONNX Runtime (model.onnx, ${cores} threads)`);
+    ({ onnxruntime: ort, reason: ortReason } = await runOnnxRuntimeBench(params, images, {
+      threads: cores,
+      reps: o.reps,
+      warmup: o.warmup,
+      progress: log,
+    }));
+  }
+  let torch: TorchFigures | null = null, reason: string | null = "skipped (--skip-torch)";
   if (o.pythons.length > 0) {
     log(`PyTorch reference (${o.torchScript}, ${cores} threads)`);
     ({ torch, reason } = await runTorchBench(o.pythons, o.torchScript, o.batchSize, cores, o.quick));
@@ -185,6 +199,8 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
       : null,
     torch: torch && torchT ? { ...torch, gflops: torchT, percent_of_peak: percentOf(torchT, peak) } : null,
     torch_skipped_reason: torch ? null : reason,
+    onnxruntime: ort,
+    onnxruntime_skipped_reason: ort ? null : ortReason,
     ratios: torch
       ? {
         forward: f / torch.forward_ms_per_image,
@@ -205,7 +221,7 @@ function profileOnThisThread(
   log: (line: string) => void,
 ): LayerProfile {
   log(`profile by layer (batch ${o.profileBatch}, this thread)`);
-  const conv = engine.conv === "onednn" ? oneDnnTrainConv() : undefined;
+  const conv = engine.conv === "onednn" ? oneDnnConvWithGrad : undefined;
   const model = modelFromParams(BENCH_CLASSES, params);
   try {
     const k = o.profileBatch;

@@ -1,11 +1,12 @@
 /**
  * bench.json, as `deno task bench` writes it (lib/bench/run.ts): our SSD300 speed on the user's default engine,
  * PyTorch's on the same workload in the same run, effective GFLOP/s against the practical peak measured in the
- * same run, the CPU and ISA, peak RSS and the per-layer profile. Version 2 (version 1 had no forward-only
+ * same run, ONNX Runtime's inference on the same model, the CPU and ISA, peak RSS and the per-layer profile. Version 2 (version 1 had no forward-only
  * figure, machine, peak or GFLOP/s; nothing reads it, so only version 2 is read).
  * @module
  */
 import { z } from "zod";
+import { OnnxRuntimeFiguresSchema } from "./onnxruntime.ts";
 import { TorchLineSchema } from "./pytorch.ts";
 
 const PhaseSchema = z.object({
@@ -105,12 +106,20 @@ export const BenchReportSchema = z.object({
     percent_of_peak: ThroughputSchema.nullable(),
   }).nullable(),
   torch_skipped_reason: z.string().nullable(),
+  /**
+   * ONNX Runtime's CPU inference on the same model as model.onnx, same images, batch and threads
+   * (lib/bench/onnxruntime.ts); absent in reports written before it was measured
+   */
+  onnxruntime: OnnxRuntimeFiguresSchema.nullable().optional(),
+  onnxruntime_skipped_reason: z.string().nullable().optional(),
   /** ours / torch in ms per image (lower is better; ≤ 1 means faster than PyTorch) */
   ratios: z.object({
     forward: z.number().positive(),
     inference: z.number().positive(),
     training: z.number().positive(),
   }).nullable(),
+  /** COCO AP of the evaluation workload (lib/bench/ap_timing.ts), median ms; absent in older files */
+  ap_ms: z.number().positive().nullable().optional(),
   profile: z.object({
     batch_size: z.number().int().positive(),
     layers: z.array(LayerTimeSchema),

@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { mulberry32 } from "../core/mod.ts";
-import { IMAGE_FLOATS, type ParamData } from "../engine/pool.ts";
-import type { DetectOptions } from "../ssd/mod.ts";
+import type { ParamData } from "../engine/mod.ts";
+import { type DetectOptions, SSD_INPUT_FLOATS, stackImages } from "../ssd/mod.ts";
 import { createSsd300, ssdForward, type SsdModel } from "../ssd/model.ts";
 import { buildTargets, type ImageTargets } from "../ssd/loss.ts";
 import { createPriorsCxcy } from "../ssd/priors.ts";
@@ -47,7 +47,7 @@ export function shiftPersonLogits(model: SsdModel, shift = PERSON_LOGIT_SHIFT): 
 export function benchImages(n: number, seed = 0): Float32Array[] {
   const rand = mulberry32(seed);
   return Array.from({ length: n }, () => {
-    const a = new Float32Array(IMAGE_FLOATS);
+    const a = new Float32Array(SSD_INPUT_FLOATS);
     for (let i = 0; i < a.length; i++) {
       a[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
     }
@@ -68,7 +68,7 @@ export function benchBoxes(n: number, seed = 1): Float32Array[] {
   });
 }
 
-/** Targets of the benchmark batch (lib/loss.ts matching, person class) and its total positive count. */
+/** Targets of the benchmark batch (lib/ssd/loss.ts matching, person class) and its total positive count. */
 export function benchTargets(
   boxes: readonly Float32Array[],
 ): { targets: ImageTargets[]; nPositivesTotal: number } {
@@ -110,7 +110,7 @@ export async function calibrateCandidates(
   perImage = BENCH_CANDIDATES_PER_IMAGE,
 ): Promise<number> {
   const margin = tf.tidy(() => {
-    const x = tf.tensor4d(concatImages(images), [images.length, 300, 300, 3]);
+    const x = tf.tensor4d(stackImages(images), [images.length, 300, 300, 3]);
     const { scores } = ssdForward(model, x); // [B, 8732, 2]
     const [bg, person] = tf.split(scores, 2, 2);
     return tf.sub(person, bg);
@@ -124,10 +124,4 @@ export async function calibrateCandidates(
   const shift = (sorted[k - 1] + sorted[k]) / 2 - logitMin;
   shiftPersonLogits(model, shift);
   return shift;
-}
-
-export function concatImages(images: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(images.length * IMAGE_FLOATS);
-  images.forEach((im, i) => out.set(im, i * IMAGE_FLOATS));
-  return out;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { BACKEND_CHOICES, CONV_CHOICES } from "../engine/mod.ts";
-import { DEFAULT_MAX_IMAGE_PIXELS } from "../image/header.ts";
+import { DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels } from "../image/mod.ts";
 import type { FlagSpec } from "./flags.ts";
 
 /** `--backend auto|wasm|cpu|tensorflow|webgpu`. */
@@ -75,12 +75,13 @@ export function engineArgs(f: { backend?: string; conv?: string; workers?: numbe
 
 /**
  * `--max-pixels N`: the limit on width × height of every image and mask decoded (checked from the header first);
- * a task passes it to lib/image's `setMaxImagePixels` right after parsing its flags.
+ * parsing the flags sets it (lib/image's `setMaxImagePixels`).
  */
 export const MAX_PIXELS_FLAG = {
   kind: "integer",
   min: 1,
   default: DEFAULT_MAX_IMAGE_PIXELS,
+  apply: setMaxImagePixels,
   value: "N",
   description:
     "refuse images and masks over N pixels (width × height, from the header), as Pillow's MAX_IMAGE_PIXELS",

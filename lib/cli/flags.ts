@@ -34,6 +34,11 @@ export interface FlagSpec {
   readonly negatable?: boolean;
   /** A one-letter alias, e.g. `q` for `-q`. */
   readonly short?: string;
+  /**
+   * A process-wide setting the flag controls (e.g. `--max-pixels`): {@link parseFlags} calls it with the
+   * flag's value (its default when absent) once the whole command line is valid.
+   */
+  readonly apply?: (value: never) => void;
 }
 
 /** A task's command line: name, synopsis lines, one-paragraph summary and its flags. */
@@ -260,6 +265,10 @@ export function parseFlags<F extends Record<string, FlagSpec>>(
     if (group.filter((n) => given.has(n)).length !== 1) {
       throw new UsageError(`give exactly one of ${group.map((n) => `--${n}`).join(", ")}`);
     }
+  }
+  for (const [name, spec] of Object.entries(cli.flags)) {
+    const value = out[camelCase(name)];
+    if (spec.apply && value !== undefined) (spec.apply as (v: unknown) => void)(value);
   }
   return { ...out, positionals, given } as ParsedFlags<F>;
 }

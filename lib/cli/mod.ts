@@ -29,6 +29,4 @@ export {
   UsageError,
 } from "./flags.ts";
 export { checkInputFiles, MissingInputError } from "./inputs.ts";
-export { formatDuration, Progress, type ProgressOptions } from "./progress.ts";
 export { isKnownError, type Outcome, outcomeOf, runCli, runTask } from "./run.ts";
-export { PROJECT_ROOT, runDenoTask, TaskFailedError } from "./subprocess.ts";

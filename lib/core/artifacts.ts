@@ -1,17 +1,24 @@
 /**
  * The files the pipeline reads and writes: JSON artifacts validated by a zod schema at the boundary (one schema
- * per artifact, defined beside its writer), atomic writes, and an existence check.
+ * per artifact, defined beside its writer), atomic writes (known I/O failures named by lib/core/io_errors.ts),
+ * and an existence check. Sets of files in a run folder are committed by lib/core/run_folder.ts.
  * @module
  */
 import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
-import { describeValue, InputError } from "./errors.ts";
+import { bulletList, describeValue, InputError } from "./errors.ts";
+import { knownIoError } from "./io_errors.ts";
+import { STAGING_DIR } from "./paths.ts";
+import { FileReadError, READ_LIMITS, readRegularTextFile } from "./read_file.ts";
 
-/** An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields. */
+/**
+ * An artifact file that is missing, not JSON, or does not satisfy its schema. Names the file and the fields (the
+ * first 20 problems in the message, all in `problems`).
+ */
 export class ArtifactError extends InputError {
   override name = "ArtifactError";
   constructor(readonly file: string, readonly problems: string[]) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `\n  - ${problems.join("\n  - ")}`}`);
+    super(`${file}: ${problems.length === 1 ? problems[0] : bulletList(problems)}`);
   }
 }
 
@@ -38,13 +45,19 @@ export function validateArtifact<S extends z.ZodType>(file: string, schema: S, v
   throw new ArtifactError(file, problems);
 }
 
-/** Reads and parses a JSON file, not yet validated. @throws ArtifactError if it cannot be read or is not JSON. */
+/**
+ * Reads and parses a JSON file, not yet validated: a regular file of at most `READ_LIMITS.json` (lib/core/read_file.ts).
+ * @throws ArtifactError if it cannot be read (missing, not a regular file, too large) or is not JSON.
+ */
 export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    text = await readRegularTextFile(file, READ_LIMITS.json);
   } catch (e) {
-    throw new ArtifactError(file, [`cannot read: ${(e as Error).message}`]);
+    if (e instanceof FileReadError) {
+      throw new ArtifactError(file, [`cannot read: ${e.reason.replace(/^cannot read: /, "")}`]);
+    }
+    throw e;
   }
   try {
     return JSON.parse(text);
@@ -100,9 +113,11 @@ function processAlive(pid: number): boolean | null {
 const STALE_TEMP_WITHOUT_PROC_MS = 60 * 1000;
 
 /**
- * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers: only those whose pid is not this
- * process, whose process is no longer alive (/proc; where it cannot be read: untouched for a minute), and that were last modified
- * before this process started — never a concurrent writer's live temp. Errors are ignored (best effort).
+ * Removes `<prefix><pid>-<suffix>` entries of `dir` left by killed writers, for a folder nobody locks (the download
+ * cache): only those whose pid is not this process, whose process is no longer alive (/proc; where it cannot be
+ * read: untouched for a minute), and that were last modified before this process started — never a concurrent
+ * writer's live temp. Errors are ignored (best effort). A locked run folder needs no such rule: its lock proves
+ * every temp in it is a dead writer's (lib/core/run_folder.ts removes them at once).
  * @returns the paths removed
  */
 export async function removeStaleTemps(dir: string, prefix: string): Promise<string[]> {
@@ -137,21 +152,36 @@ const tempPrefix = (file: string) => `${basename(file)}.tmp-`;
 /**
  * Writes `bytes` to `file` atomically: a temporary file `<file>.tmp-<pid>-<random>` in the same directory, then a
  * rename, so that readers never see a partial file and an interrupted write leaves the previous version in place.
- * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}).
- * @throws OutputIsDirectoryError if `file` is an existing directory.
+ * Stale temps of `file` from killed runs are removed first ({@link removeStaleTemps}). A file staged in a locked
+ * run folder (lib/core/run_folder.ts) is written directly: its commit is the atomic step.
+ * @throws OutputIsDirectoryError if `file` is an existing directory; FileSystemError for a known I/O failure
+ *   (no space, read-only, …), naming the file
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(dirname(file), { recursive: true });
+  const write = (path: string) =>
+    typeof bytes === "string" ? Deno.writeTextFile(path, bytes) : Deno.writeFile(path, bytes);
+  if (file.includes(`/${STAGING_DIR}/`) || file.startsWith(`${STAGING_DIR}/`)) {
+    try {
+      await Deno.mkdir(dirname(file), { recursive: true });
+      return await write(file);
+    } catch (e) {
+      throw knownIoError(e, file) ?? e;
+    }
+  }
+  try {
+    await Deno.mkdir(dirname(file), { recursive: true });
+  } catch (e) {
+    throw knownIoError(e, dirname(file)) ?? e;
+  }
   await checkOutputFile(file);
   await removeStaleTemps(dirname(file), tempPrefix(file));
   const tmp = `${file}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`; // tempPrefix(file) + pid
   try {
-    if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
-    else await Deno.writeFile(tmp, bytes);
+    await write(tmp);
     await Deno.rename(tmp, file);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw knownIoError(e, file) ?? e;
   }
 }
 

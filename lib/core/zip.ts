@@ -1,6 +1,6 @@
 /**
  * The one zip reader (PKWARE APPNOTE 6.3): a dataset archive (lib/data/source.ts) and a `torch.save` file
- * (lib/torch/zip.ts) are both read with it, from bytes held in memory, never extracted to disk.
+ * (lib/torch/pth_zip.ts) are both read with it, from bytes held in memory, never extracted to disk.
  *
  * The central directory is read first (zip64 fields included), so a truncated archive is detected; each entry is
  * then read on demand: stored entries as zero-copy views into the archive, deflated ones inflated with fflate's

@@ -10,10 +10,10 @@
  * (warning): training needs at least one target per image.
  * @module
  */
-import { validateArtifact } from "../core/mod.ts";
+import { inlineList, validateArtifact } from "../core/mod.ts";
 import { decodeImage, inspectImage } from "../image/mod.ts";
 import { assembleDataset, type BuildOptions, seededSplitOf } from "./build.ts";
-import { type CocoGroundTruth, CocoGroundTruthSchema } from "./coco.ts";
+import { type CocoGroundTruth, CocoGroundTruthSchema } from "./coco_ground_truth.ts";
 import type { Dataset, DatasetImage, DatasetWarning, PixelBox } from "./dataset.ts";
 import { type DataProblem, DatasetError, problemOf } from "./problems.ts";
 import type { DataSource } from "./source.ts";
@@ -32,7 +32,7 @@ export interface CocoBuildOptions extends Omit<BuildOptions, "origin"> {
 }
 
 /**
- * Parses the instances file's JSON text with the one COCO ground-truth schema (lib/data/coco.ts).
+ * Parses the instances file's JSON text with the one COCO ground-truth schema (lib/data/coco_ground_truth.ts).
  * @throws DatasetError naming the file and each bad field
  */
 export function parseCocoInstances(text: string, file: string): CocoGroundTruth {
@@ -46,7 +46,7 @@ export function parseCocoInstances(text: string, file: string): CocoGroundTruth 
     return validateArtifact(file, CocoGroundTruthSchema, value);
   } catch (e) {
     const problems = (e as { problems?: string[] }).problems ?? [(e as Error).message];
-    throw new DatasetError(problems.slice(0, 50).map((message) => ({ file, message })));
+    throw new DatasetError(problems.map((message) => ({ file, message })));
   }
 }
 
@@ -59,7 +59,7 @@ export function chooseCocoCategory(
   file: string,
   name?: string,
 ): { id: number; name: string } {
-  const list = gt.categories.map((c) => `${c.id}:${c.name}`).join(", ") || "none";
+  const list = inlineList(gt.categories.map((c) => `${c.id}:${c.name}`)) || "none";
   const found = name !== undefined
     ? gt.categories.filter((c) => c.name === name)
     : gt.categories.length === 1

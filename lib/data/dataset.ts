@@ -8,7 +8,14 @@
  */
 import { dirname, isAbsolute, join } from "node:path";
 import { z } from "zod";
-import { readJsonArtifact, sha256Hex, writeJsonArtifact } from "../core/mod.ts";
+import {
+  FileReadError,
+  READ_LIMITS,
+  readJsonArtifact,
+  readRegularFile,
+  sha256Hex,
+  writeJsonArtifact,
+} from "../core/mod.ts";
 import { decodeImage, decodeMask, type GrayImage, readImageHeader, type RgbImage } from "../image/mod.ts";
 import { type DataProblem, DatasetError } from "./problems.ts";
 import { type DataSource, openDirectorySource, openZipBytes, SourceError } from "./source.ts";
@@ -249,12 +256,10 @@ export async function openDatasetSource(dataset: Dataset, datasetPath: string): 
   if (dataset.origin.kind === "zip") {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(path);
+      bytes = await readRegularFile(path, READ_LIMITS.archive);
     } catch (e) {
-      throw new SourceError(
-        path,
-        `cannot read the dataset's source (from ${datasetPath}): ${(e as Error).message}`,
-      );
+      if (!(e instanceof FileReadError)) throw e;
+      throw new SourceError(path, `cannot read the dataset's source (from ${datasetPath}): ${e.reason}`);
     }
     if (dataset.origin.sha256 !== null) {
       const actual = await sha256Hex(bytes);

@@ -6,7 +6,17 @@
  * if the server still has the same file.
  * @module
  */
-import { exists, InputError, sha256Hex, writeFileAtomic } from "../core/mod.ts";
+import {
+  exists,
+  FileReadError,
+  InputError,
+  knownIoError,
+  READ_LIMITS,
+  readRegularFile,
+  readRegularTextFile,
+  sha256Hex,
+  writeFileAtomic,
+} from "../core/mod.ts";
 
 /** The official Penn-Fudan release. */
 export const PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -85,11 +95,16 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
 
   // 1. Cache hit: the final file plus its recorded hash, and the content still matches.
   if (await exists(finalPath) && await exists(shaPath)) {
-    const recorded = (await Deno.readTextFile(shaPath)).trim();
-    const bytes = await Deno.readFile(finalPath);
-    const actual = await sha256Hex(bytes);
-    if (actual === recorded && (!opts.sha256 || opts.sha256 === actual)) {
-      return { path: finalPath, sha256: actual, bytes: bytes.length, fromCache: true };
+    const cached = await Promise.all([
+      readRegularTextFile(shaPath, READ_LIMITS.list),
+      readRegularFile(finalPath, READ_LIMITS.archive),
+    ]).catch(() => null); // not regular files, or too large: download again
+    if (cached) {
+      const [recorded, bytes] = cached;
+      const actual = await sha256Hex(bytes);
+      if (actual === recorded.trim() && (!opts.sha256 || opts.sha256 === actual)) {
+        return { path: finalPath, sha256: actual, bytes: bytes.length, fromCache: true };
+      }
     }
     // Damaged or unexpected: fall through and download again.
     await Deno.remove(finalPath).catch(() => {});
@@ -103,7 +118,7 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   let offset = 0;
   let validator: string | null = null;
   try {
-    validator = (await Deno.readTextFile(validatorPath)).trim() || null;
+    validator = (await readRegularTextFile(validatorPath, READ_LIMITS.list)).trim() || null;
     offset = validator ? (await Deno.stat(partPath)).size : 0;
   } catch { /* no resumable partial download */ }
   const hint = opts.offlineHint ?? "";
@@ -197,6 +212,8 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
   } catch (e) {
     await reader.cancel().catch(() => {});
     if (e instanceof DownloadError) throw e;
+    const io = knownIoError(e, partPath); // the disk, not the connection (a full cache, …)
+    if (io) throw io;
     throw new DownloadError(url, `connection lost after ${received} bytes (${(e as Error).message})`, hint);
   } finally {
     file.close();
@@ -210,7 +227,12 @@ export async function downloadToCache(url: string, opts: DownloadOptions): Promi
       `incomplete download: ${received} of ${total} bytes (kept ${partPath} to resume)`,
     );
   }
-  const bytes = await Deno.readFile(partPath);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readRegularFile(partPath, READ_LIMITS.archive);
+  } catch (e) {
+    throw e instanceof FileReadError ? new DownloadError(url, e.message) : e;
+  }
   const sha256 = await sha256Hex(bytes);
   if (opts.sha256 && sha256 !== opts.sha256) {
     await Deno.remove(partPath).catch(() => {});

@@ -4,6 +4,7 @@
  * and annotation file, and listing the files that do not fit.
  * @module
  */
+import { inlineList } from "../core/mod.ts";
 import { type DataProblem, DatasetError } from "./problems.ts";
 import type { DataSource } from "./source.ts";
 
@@ -78,7 +79,7 @@ export function discoverLayout(source: DataSource): LayoutScan {
   }
   const roots = layout === "official" ? officialRoots : presplitRoots;
   if (roots.size > 1) {
-    throw new DatasetError([{ file: where, message: `several dataset roots: ${[...roots].join(", ")}` }]);
+    throw new DatasetError([{ file: where, message: `several dataset roots: ${inlineList([...roots])}` }]);
   }
   const root = [...roots][0];
   const problems: DataProblem[] = [];

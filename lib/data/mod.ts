@@ -8,7 +8,7 @@
 export { type AugmentOptions, type AugmentResult, augmentSample } from "./augment.ts";
 export { type Annotation, AnnotationError, parseAnnotation } from "./annotation.ts";
 export { buildDataset, type BuildOptions } from "./build.ts";
-export { checkImagesDecode } from "./check.ts";
+export { checkImagesDecode } from "./check_split_images.ts";
 export {
   CATEGORY_ID,
   CocoBboxSchema,
@@ -16,7 +16,7 @@ export {
   CocoGroundTruthSchema,
   PERSON_CATEGORY_ID,
   toCocoGroundTruth,
-} from "./coco.ts";
+} from "./coco_ground_truth.ts";
 export {
   buildCocoDataset,
   chooseCocoCategory,

@@ -3,7 +3,7 @@
  * problem it finds, each naming its file.
  * @module
  */
-import { InputError } from "../core/mod.ts";
+import { bulletList, InputError } from "../core/mod.ts";
 
 /** One problem with the input data, naming the file it is about. */
 export interface DataProblem {
@@ -11,13 +11,16 @@ export interface DataProblem {
   message: string;
 }
 
-/** The input data has problems; lists every problem found (each naming its file), not just the first. */
+/**
+ * The input data has problems; holds every problem found (each naming its file), not just the first, and shows
+ * the first 20 in its message ("… and N more").
+ */
 export class DatasetError extends InputError {
   override name = "DatasetError";
   constructor(readonly problems: DataProblem[]) {
     super(
-      `${problems.length} problem${problems.length === 1 ? "" : "s"} in the input data:\n` +
-        problems.map((p) => `  - ${p.file}: ${p.message}`).join("\n"),
+      `${problems.length} problem${problems.length === 1 ? "" : "s"} in the input data:` +
+        bulletList(problems.map((p) => `${p.file}: ${p.message}`)),
     );
   }
 }

@@ -1,10 +1,24 @@
 /**
  * Read-only access to a dataset's files: a {@link DataSource} is the file tree a dataset is read from, either a
  * zip archive read in place (lib/core/zip.ts: no extraction; entries inflated on demand and CRC-checked) or a
- * directory tree.
+ * directory tree (listed by lib/core/walk.ts: no cycles, no links out of it, each file once; every file read
+ * bounded, lib/core/read_file.ts).
  * @module
  */
-import { InputError, readZipDirectory, readZipEntry, type ZipEntry, ZipFormatError } from "../core/mod.ts";
+import {
+  FileReadError,
+  inlineList,
+  InputError,
+  READ_LIMITS,
+  readRegularFile,
+  readRegularFileSync,
+  readZipDirectory,
+  readZipEntry,
+  walkFiles,
+  withoutTrailingSlash,
+  type ZipEntry,
+  ZipFormatError,
+} from "../core/mod.ts";
 
 /** A file tree that a dataset is read from. Paths are relative, "/"-separated, without a leading "/". */
 export interface DataSource {
@@ -62,53 +76,61 @@ export function openZipBytes(bytes: Uint8Array, location: string): DataSource {
   };
 }
 
-/** Opens a zip archive file as a {@link DataSource} (the whole archive is held in memory, never extracted). */
+/**
+ * Opens a zip archive file as a {@link DataSource} (the whole archive is held in memory, never extracted; a regular
+ * file of at most `READ_LIMITS.archive`).
+ */
 export async function openZipSource(path: string): Promise<DataSource> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readRegularFile(path, READ_LIMITS.archive);
   } catch (e) {
-    throw new SourceError(path, `cannot read: ${(e as Error).message}`);
+    throw e instanceof FileReadError ? new SourceError(path, e.reason) : e;
   }
   return openZipBytes(bytes, path);
 }
 
-/** Opens a directory tree as a {@link DataSource}. Hidden files and directories (".name") are skipped. */
-export async function openDirectorySource(dir: string): Promise<DataSource> {
-  const root = dir.replace(/\/+$/, "") || "/";
-  const names: string[] = [];
-  async function walk(rel: string): Promise<void> {
-    const abs = rel ? `${root}/${rel}` : root;
-    for await (const e of Deno.readDir(abs)) {
-      if (e.name.startsWith(".")) continue;
-      const child = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(child);
-      else if (e.isFile) names.push(child);
-      else if (e.isSymlink) {
-        const info = await Deno.stat(`${root}/${child}`).catch(() => null);
-        if (info?.isFile) names.push(child);
-        else if (info?.isDirectory) await walk(child);
-      }
-    }
-  }
+/**
+ * Opens a directory tree as a {@link DataSource}: its regular files as lib/core `walkFiles` lists them (hidden
+ * ones skipped, symlinks leading out of it not followed: `onNote` hears of those), each read as a regular file of
+ * at most `READ_LIMITS.image`.
+ */
+export async function openDirectorySource(
+  dir: string,
+  opts: { onNote?: (line: string) => void } = {},
+): Promise<DataSource> {
+  const root = withoutTrailingSlash(dir);
+  let names: string[], outside: string[];
   try {
-    await walk("");
+    ({ files: names, outside } = await walkFiles(root));
   } catch (e) {
-    throw new SourceError(dir, `cannot list directory: ${(e as Error).message}`);
+    throw e instanceof FileReadError ? new SourceError(e.file, e.reason) : e;
+  }
+  if (outside.length > 0) {
+    opts.onNote?.(
+      `${root}: skipped ${outside.length} symlink(s) leading out of the folder: ${inlineList(outside)}`,
+    );
   }
   names.sort();
   const set = new Set(names);
+  const out = new Set(outside);
   return {
     kind: "directory",
     location: dir,
     list: () => names.slice(),
     has: (path) => set.has(path),
     read(path) {
-      if (!set.has(path)) throw new SourceError(`${root}/${path}`, "no such file");
+      const full = `${root}/${path}`;
+      if (!set.has(path)) {
+        throw new SourceError(
+          full,
+          out.has(path) ? `a symlink leading out of ${root}, not read` : "no such file",
+        );
+      }
       try {
-        return Deno.readFileSync(`${root}/${path}`);
+        return readRegularFileSync(full, READ_LIMITS.image);
       } catch (e) {
-        throw new SourceError(`${root}/${path}`, `cannot read: ${(e as Error).message}`);
+        throw e instanceof FileReadError ? new SourceError(full, e.reason) : e;
       }
     },
   };

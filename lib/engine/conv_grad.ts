@@ -15,7 +15,7 @@
  * Layout: x NHWC, w HWIO, b [Cout]; padding is symmetric and explicit (PyTorch `padding=`).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { registerTrainingGradients } from "./gradients.ts";
+import { registerTrainingGradients } from "./kernel_gradients.ts";
 import type { ConvFn, ConvOptions } from "../ssd/model.ts";
 
 registerTrainingGradients();
@@ -213,7 +213,7 @@ export interface KernelFuncEngine {
 }
 
 /**
- * The forward half of a differentiable conv node (both `convWithGrad` and oneDNN's `nativeConvWithGrad`): the
+ * The forward half of a differentiable conv node (both `convWithGrad` and oneDNN's `oneDnnConvWithGrad`): the
  * fused conv, saving x, w and (with ReLU, for its mask) y for the backward closures.
  */
 export function convForwardSaving(

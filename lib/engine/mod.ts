@@ -22,19 +22,28 @@ export {
   type GradMap,
   type KernelFuncEngine,
 } from "./conv_grad.ts";
-export { registerTrainingGradients, TRAINING_GRADIENT_KERNELS } from "./gradients.ts";
+export {
+  accumulateGradients,
+  accumulateGradientsAsync,
+  type AccumulateOptions,
+  type GradientOptions,
+  type LossAndGradients,
+  lossAndGradients,
+  lossAndGradientsAsync,
+  type TrainSample,
+} from "./batch_gradients.ts";
+export { registerTrainingGradients, TRAINING_GRADIENT_KERNELS } from "./kernel_gradients.ts";
 export {
   DNNL_LIBRARY_CANDIDATES,
-  enableNativeConv,
+  enableOneDnn,
   FILTER_GRAD_KERNEL,
-  nativeConvCalls,
-  NativeConvError,
-  nativeConvLibrary,
-  nativeConvWithGrad,
+  oneDnnCalls,
+  oneDnnConvWithGrad,
+  OneDnnError,
+  oneDnnLibrary,
 } from "./onednn.ts";
 export {
   type GradientResult,
-  IMAGE_FLOATS,
   modelParamData,
   type ParamData,
   type PoolGradientOptions,
@@ -43,15 +52,12 @@ export {
   shardRanges,
   SsdWorkerPool,
   WorkerError,
-  type WorkerReply,
-  type WorkerRequest,
-  type WorkerResults,
 } from "./pool.ts";
+export type { WorkerReply, WorkerRequest, WorkerResults } from "./pool_protocol.ts";
 export {
   CONV_CHOICES,
   type ConvChoice,
   describeEngine,
-  enableOneDnn,
   type EngineInfo,
   type EngineRequest,
   type EngineUse,
@@ -59,7 +65,6 @@ export {
   INSTALL_ONEDNN_HINT,
   machineCores,
   ONEDNN_PARALLELISM,
-  oneDnnTrainConv,
   type SsdRunner,
   startRunner,
 } from "./setup.ts";

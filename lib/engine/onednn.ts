@@ -1,13 +1,13 @@
 /**
  * Optional native kernels for the WASM backend, computed by oneDNN (libdnnl.so.2, v2.x C API; primitives in
  * onednn_primitives.ts) through Deno FFI directly on the tensors' memory in the WASM heap: the `FusedConv2D` and
- * `Conv2D` kernels, the convolution gradients of {@link nativeConvWithGrad} (backward data, backward weights with
+ * `Conv2D` kernels, the convolution gradients of {@link oneDnnConvWithGrad} (backward data, backward weights with
  * the bias gradient, the ReLU mask), and `MaxPoolGrad`; the WASM `Identity` kernel shares its input's data
  * instead of copying it (TF.js runs it for every tensor saved for a gradient).
  *
  * Why: tf.js's WASM conv (XNNPACK, 128-bit SIMD, no FMA) reaches ≈17 GFLOP/s per core; oneDNN uses the CPU's
  * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's libdnnl2).
- * Opt-in ({@link enableNativeConv}); when the library is missing the WASM kernels stay. Results equal the WASM
+ * Opt-in ({@link enableOneDnn}); when the library is missing the WASM kernels stay. Results equal the WASM
  * kernels' up to float summation order (≈1e-6 relative); MaxPoolGrad routes each window's gradient to its
  * maximum as the WASM kernel does for the non-negative (post-ReLU) maps SSD pools.
  *
@@ -32,7 +32,7 @@ export const DNNL_LIBRARY_CANDIDATES = [
   "libdnnl.so.2",
 ];
 
-export { NativeConvError } from "./onednn_primitives.ts";
+export { OneDnnError } from "./onednn_primitives.ts";
 
 interface WasmTensorData {
   memoryOffset: number;
@@ -48,12 +48,12 @@ let active: { lib: string; conv: OneDnnPrimitives } | undefined;
 let calls = 0;
 
 /** Convolutions computed by oneDNN in this thread so far (fallbacks to the WASM kernels not counted). */
-export function nativeConvCalls(): number {
+export function oneDnnCalls(): number {
   return calls;
 }
 
-/** The oneDNN library in use in this thread, if {@link enableNativeConv} succeeded. */
-export function nativeConvLibrary(): string | undefined {
+/** The oneDNN library in use in this thread, if {@link enableOneDnn} succeeded. */
+export function oneDnnLibrary(): string | undefined {
   return active?.lib;
 }
 
@@ -63,7 +63,7 @@ export function nativeConvLibrary(): string | undefined {
  * @param threads OpenMP threads per oneDNN call (set before the library loads; 1 for data-parallel workers)
  * @returns the library path, or the reason it is unavailable (nothing is changed then)
  */
-export function enableNativeConv(threads = 1): { ok: true; lib: string } | { ok: false; reason: string } {
+export function enableOneDnn(threads = 1): { ok: true; lib: string } | { ok: false; reason: string } {
   if (active) return { ok: true, lib: active.lib };
   if (tf.getBackend() !== "wasm") return { ok: false, reason: `backend is ${tf.getBackend()}, not wasm` };
   const env = Deno.env.get("SSD_DNNL_LIB");
@@ -274,7 +274,7 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     conv.conv(gradGeometry(a.inShape, dy.shape, a), "backwardData", [at(dy), at(w), at(out)], w.dataId);
     return out;
   });
-  // MaxPool's gradient (lib/engine/gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
+  // MaxPool's gradient (lib/engine/kernel_gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
   registerWasmKernel("MaxPoolGrad", (inputs, attrs, backend, at) => {
     const dy = inputs.dy as tf.TensorInfo, x = inputs.input as tf.TensorInfo;
     const a = attrs as unknown as {
@@ -307,7 +307,7 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
 }
 
 /** oneDNN's implementation of each primitive built in this thread so far (e.g. `brg:avx512_core`), by shape key. */
-export function nativeConvImplementations(): Map<string, string> {
+export function oneDnnImplementations(): Map<string, string> {
   return active?.conv.implementations() ?? new Map();
 }
 
@@ -315,13 +315,13 @@ export function nativeConvImplementations(): Map<string, string> {
 let pendingBiasGrad: tf.Tensor | undefined;
 
 /**
- * `convWithGrad` (lib/conv_grad.ts) with its gradients computed by oneDNN primitives: dW by the backward-weights
+ * `convWithGrad` (lib/engine/conv_grad.ts) with its gradients computed by oneDNN primitives: dW by the backward-weights
  * convolution, dX by the backward-data convolution, the ReLU mask by the eltwise ReLU backward; the forward goes
  * through the (native, once enabled) FusedConv2D kernel as there. Same semantics (ReLU folded into dY, lazy
- * per-input gradients). Falls back to `convWithGrad` when {@link enableNativeConv} has not succeeded in this
+ * per-input gradients). Falls back to `convWithGrad` when {@link enableOneDnn} has not succeeded in this
  * thread.
  */
-export const nativeConvWithGrad: ConvFn = (x, w, b, o) => {
+export const oneDnnConvWithGrad: ConvFn = (x, w, b, o) => {
   if (!active) return convWithGrad(x, w, b, o);
   const opts = { stride: o.stride, pad: o.pad, dilation: o.dilation, relu: o.relu };
   const xShape = x.shape;

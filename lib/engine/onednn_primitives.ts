@@ -9,8 +9,7 @@
  * AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder primitive —
  * once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights do), and the
  * weight gradient is reordered back to HWIO after each backward-weights call.
- * Also max pooling's backward (NHWC). One concept — the FFI binding of the oneDNN primitives SSD300 needs — hence
- * over 400 lines.
+ * Also max pooling's backward (NHWC).
  * @module
  */
 
@@ -92,12 +91,12 @@ export const DNNL_SYMBOLS = {
 export type Dnnl = Deno.DynamicLibrary<typeof DNNL_SYMBOLS>["symbols"];
 
 /** A oneDNN call returned an error status. */
-export class NativeConvError extends Error {
-  override name = "NativeConvError";
+export class OneDnnError extends Error {
+  override name = "OneDnnError";
 }
 
 function check(status: number, what: string): void {
-  if (status !== 0) throw new NativeConvError(`oneDNN ${what} failed with status ${status}`);
+  if (status !== 0) throw new OneDnnError(`oneDNN ${what} failed with status ${status}`);
 }
 
 function dims(values: readonly number[]): BigInt64Array {
@@ -112,7 +111,7 @@ function handleOut(): BigUint64Array {
 
 function ptr(h: BigUint64Array | bigint): Deno.PointerObject {
   const p = Deno.UnsafePointer.create(typeof h === "bigint" ? h : h[0]);
-  if (!p) throw new NativeConvError("oneDNN returned a null handle");
+  if (!p) throw new OneDnnError("oneDNN returned a null handle");
   return p;
 }
 
@@ -265,7 +264,7 @@ export class OneDnnPrimitives {
   } {
     const f = this.f;
     const userMem = this.memory(of(user), false);
-    if (!chosen) throw new NativeConvError("oneDNN memory_desc query returned null");
+    if (!chosen) throw new OneDnnError("oneDNN memory_desc query returned null");
     if (f.dnnl_memory_desc_equal(chosen, of(user)) !== 0) return { user: userMem, arg: userMem };
     const internalMem = this.memory(chosen, true);
     const [from, to] = input ? [of(user), chosen] : [chosen, of(user)];
@@ -462,7 +461,7 @@ export class OneDnnPrimitives {
     );
     const pd = this.pd(desc, null, fwd);
     const ws = f.dnnl_primitive_desc_query_md(ptr(fwd), DNNL_QUERY_WORKSPACE_MD, 0);
-    if (!ws) throw new NativeConvError("oneDNN max pooling has no workspace");
+    if (!ws) throw new OneDnnError("oneDNN max pooling has no workspace");
     const [x, dy, dx] = [
       this.memory(of(src), false),
       this.memory(of(dst), false),

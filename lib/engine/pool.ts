@@ -9,35 +9,41 @@
  * - Inference: {@link SsdWorkerPool.forward} (locs/scores) and {@link SsdWorkerPool.detect} (detections, computed
  *   in the workers too).
  * - Training: {@link SsdWorkerPool.gradients} returns the sum of the shard gradients of the MultiBox loss
- *   (lib/loss.ts `multiboxLossPart`). The caller matches priors to objects for the whole batch first
+ *   (lib/ssd/loss.ts `multiboxLossPart`). The caller matches priors to objects for the whole batch first
  *   (`buildTargets`) and passes the per-image targets and the batch's total positive count N_pos; each shard's
  *   loss is normalised by that global N_pos, so the shard losses and gradients add up to exactly the full-batch
  *   loss and gradient. The caller applies its optimiser and sends the new weights with
- *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/train/step.ts's
+ *   {@link SsdWorkerPool.setWeights}. {@link poolLossAndGradients} is a drop-in for lib/engine/batch_gradients.ts's
  *   `lossAndGradients` that does all of this but the optimiser step.
  *
- * - `nativeConv: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
+ * - `oneDnn: true` makes each worker compute its convolutions (forward, dX, dW) with oneDNN through FFI
  *   (lib/engine/onednn.ts, 1 OpenMP thread per worker); lib/engine/setup.ts sets it when libdnnl loads.
  *
  * Weights travel as transferable Float32Arrays (one copy per worker), images as one Float32Array per shard.
  * An error inside a worker rejects that call's promise with the worker's message; {@link SsdWorkerPool.close}
  * disposes every replica and terminates the workers.
- *
- * One concept — the main-thread side of the worker protocol (its message types, the pool and its calls) — hence
- * one file over 400 lines; the worker side is pool_worker.ts.
+ * The worker side is pool_worker.ts; the messages between them are pool_protocol.ts.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Detection, DetectOptions } from "../ssd/mod.ts";
-import { buildTargets, type ImageTargets, type LossOptions } from "../ssd/loss.ts";
-import type { SsdModel } from "../ssd/model.ts";
-import { N_PRIORS, type PriorSetName } from "../ssd/priors.ts";
-import { SSD_INPUT_SIDE } from "../ssd/mod.ts";
-import type { GradientOptions as TrainGradientOptions, LossAndGradients, TrainSample } from "../train/mod.ts";
+import {
+  buildTargets,
+  type Detection,
+  type DetectOptions,
+  type ImageTargets,
+  type LossOptions,
+  N_PRIORS,
+  type PriorSetName,
+  type SsdModel,
+  stackImages,
+} from "../ssd/mod.ts";
+import type {
+  GradientOptions as TrainGradientOptions,
+  LossAndGradients,
+  TrainSample,
+} from "./batch_gradients.ts";
+import type { WorkerReply, WorkerRequest, WorkerResults } from "./pool_protocol.ts";
 
-/** Floats in one preprocessed image, NHWC [300, 300, 3]. */
-export const IMAGE_FLOATS = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
-
-/** A parameter's data in our layout (see lib/model.ts): row-major float32. */
+/** A parameter's data in our layout (see lib/ssd/model.ts): row-major float32. */
 export interface ParamData {
   shape: number[];
   data: Float32Array;
@@ -70,10 +76,10 @@ export interface PoolOptions {
   workers?: number;
   /** tf.js backend inside each worker; default "wasm" */
   backend?: "wasm" | "cpu";
-  /** convolutions through oneDNN (lib/native_conv.ts) in each worker when available; default false */
-  nativeConv?: boolean;
+  /** convolutions through oneDNN (lib/engine/onednn.ts) in each worker when available; default false */
+  oneDnn?: boolean;
   /** OpenMP threads per oneDNN call (process-wide, fixed by the first library load); default 1 */
-  nativeConvThreads?: number;
+  oneDnnThreads?: number;
   /** classes incl. background */
   nClasses: number;
   /** prior set `detect` decodes against (the model's `priorSet`); default "reference" */
@@ -89,53 +95,6 @@ export class WorkerError extends Error {
     super(message);
   }
 }
-
-/** Messages main → worker. */
-export type WorkerRequest =
-  | {
-    type: "init";
-    backend: string;
-    nativeConv: boolean;
-    nativeConvThreads: number;
-    nClasses: number;
-    priorSet?: PriorSetName;
-    names: string[];
-    shapes: number[][];
-    datas: Float32Array[];
-  }
-  | { type: "setWeights"; names: string[]; datas: Float32Array[] }
-  | { type: "forward"; images: Float32Array; n: number; detect?: DetectOptions }
-  | {
-    type: "gradients";
-    images: Float32Array;
-    n: number;
-    trueLocs: Float32Array;
-    trueClasses: Int32Array;
-    nPositives: number[];
-    nPositivesTotal: number;
-    microBatch: number;
-    trainable: string[] | null;
-    loss: LossOptions;
-  }
-  | { type: "peak"; reps: number }
-  | { type: "fail"; message: string }
-  | { type: "close" };
-
-/** Results worker → main, per request type. */
-export interface WorkerResults {
-  init: { backend: string; conv: string };
-  setWeights: null;
-  forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
-  gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
-  peak: { gflop: number; ms: number };
-  fail: null;
-  close: null;
-}
-
-/** The envelope of every reply. */
-export type WorkerReply =
-  | { id: number; ok: true; result: unknown; numTensors: number; ms: number }
-  | { id: number; ok: false; error: { name: string; message: string; stack?: string } };
 
 /** Reads every parameter of a model into plain arrays (our layout), e.g. to start a pool. */
 export async function modelParamData(model: SsdModel): Promise<Map<string, ParamData>> {
@@ -167,7 +126,7 @@ export function shardRanges(n: number, parts: number): [number, number][] {
   return out;
 }
 
-function concatF32(parts: readonly Float32Array[], each: number, what: string): Float32Array {
+function concatTargets(parts: readonly Float32Array[], each: number, what: string): Float32Array {
   const out = new Float32Array(parts.length * each);
   parts.forEach((p, i) => {
     if (p.length !== each) throw new RangeError(`${what}[${i}] has ${p.length} values, expected ${each}`);
@@ -243,8 +202,8 @@ export class SsdWorkerPool {
         return pool.call(i, {
           type: "init",
           backend: opts.backend ?? "wasm",
-          nativeConv: opts.nativeConv ?? false,
-          nativeConvThreads: opts.nativeConvThreads ?? 1,
+          oneDnn: opts.oneDnn ?? false,
+          oneDnnThreads: opts.oneDnnThreads ?? 1,
           nClasses: opts.nClasses,
           priorSet: opts.priorSet,
           names,
@@ -325,7 +284,7 @@ export class SsdWorkerPool {
     const scores = new Float32Array(n * N_PRIORS * this.nClasses);
     await Promise.all(
       this.shards(n).map(async ([s, e], w) => {
-        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const batch = stackImages(images.slice(s, e));
         const r = await this.call(w, { type: "forward", images: batch, n: e - s }, [
           batch.buffer as ArrayBuffer,
         ]);
@@ -345,7 +304,7 @@ export class SsdWorkerPool {
     const out: Detection[][] = new Array(images.length);
     await Promise.all(
       this.shards(images.length).map(async ([s, e], w) => {
-        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const batch = stackImages(images.slice(s, e));
         const r = await this.call(w, { type: "forward", images: batch, n: e - s, detect: opts }, [
           batch.buffer as ArrayBuffer,
         ]);
@@ -359,7 +318,7 @@ export class SsdWorkerPool {
    * Loss and gradient of the MultiBox loss over a batch: each worker differentiates its shard's share
    * (`multiboxLossPart`, normalised by the global `nPositivesTotal`), the shard gradients are summed here.
    * @param images preprocessed images, each NHWC [300 * 300 * 3]
-   * @param targets per image, from matching the whole batch (`buildTargets` in lib/loss.ts)
+   * @param targets per image, from matching the whole batch (`buildTargets` in lib/ssd/loss.ts)
    */
   async gradients(
     images: readonly Float32Array[],
@@ -374,9 +333,9 @@ export class SsdWorkerPool {
     const { threshold, negPosRatio, alpha } = opts;
     const results = await Promise.all(
       this.shards(n).map(([s, e], w) => {
-        const batch = concatF32(images.slice(s, e), IMAGE_FLOATS, "images");
+        const batch = stackImages(images.slice(s, e));
         const shard = targets.slice(s, e);
-        const tl = concatF32(shard.map((t) => t.trueLocs), N_PRIORS * 4, "trueLocs");
+        const tl = concatTargets(shard.map((t) => t.trueLocs), N_PRIORS * 4, "trueLocs");
         const tc = new Int32Array((e - s) * N_PRIORS);
         shard.forEach((t, i) => {
           if (t.trueClasses.length !== N_PRIORS) {
@@ -460,7 +419,7 @@ export class SsdWorkerPool {
 }
 
 /**
- * Drop-in for lib/train/step.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
+ * Drop-in for lib/engine/batch_gradients.ts's `lossAndGradients` on a pool: matches the whole batch on this thread
  * (`buildTargets`), then {@link SsdWorkerPool.gradients}. The returned gradients are tensors on this thread's
  * backend (the caller disposes them), ready for `Optimizer.step`; afterwards send the new weights with
  * {@link SsdWorkerPool.setWeights}.

@@ -1,23 +1,28 @@
 /**
- * Worker entry of {@link SsdWorkerPool} (lib/parallel.ts): one single-threaded tf.js backend and one SSD300
+ * Worker entry of {@link SsdWorkerPool} (lib/engine/pool.ts): one single-threaded tf.js backend and one SSD300
  * replica per worker. Handles one message at a time, in order; replies `{ id, ok, result | error, numTensors }`.
  * Not meant to be imported: it installs `self.onmessage`.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendChoice, initBackend } from "./backend.ts";
 import { convWithGrad } from "./conv_grad.ts";
-import { detectObjectsBatch } from "../ssd/mod.ts";
-import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
-import type { ImageTargets } from "../ssd/loss.ts";
-import { enableOneDnn, oneDnnTrainConv } from "./setup.ts";
+import {
+  type ConvFn,
+  detectObjectsBatch,
+  type ImageTargets,
+  N_PRIORS,
+  priorsCxcyFor,
+  SSD_INPUT_FLOATS,
+  ssdForward,
+  type SsdModel,
+} from "../ssd/mod.ts";
+import { enableOneDnn, oneDnnConvWithGrad } from "./onednn.ts";
 import { timePeakConv } from "./peak.ts";
-import { IMAGE_FLOATS, type WorkerReply, type WorkerRequest } from "./pool.ts";
-import { N_PRIORS, priorsCxcyFor } from "../ssd/priors.ts";
-// step.ts itself, not lib/train/mod.ts: a worker loads only the accumulation loop, not the whole training stage
-import { accumulateGradients } from "../train/step.ts";
+import type { WorkerReply, WorkerRequest } from "./pool_protocol.ts";
+import { accumulateGradients } from "./batch_gradients.ts";
 
 let model: SsdModel | undefined;
-/** convolution of the training graph: lib/conv_grad.ts's, or its oneDNN variant when enabled */
+/** convolution of the training graph: lib/engine/conv_grad.ts's, or its oneDNN variant when enabled */
 let trainConv: ConvFn = convWithGrad;
 
 function requireModel(): SsdModel {
@@ -38,8 +43,8 @@ function setParams(names: string[], datas: Float32Array[]): void {
 }
 
 function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
-  if (images.length !== n * IMAGE_FLOATS) {
-    throw new RangeError(`images has ${images.length} values, expected ${n} × ${IMAGE_FLOATS}`);
+  if (images.length !== n * SSD_INPUT_FLOATS) {
+    throw new RangeError(`images has ${images.length} values, expected ${n} × ${SSD_INPUT_FLOATS}`);
   }
   return tf.tensor4d(images, [n, 300, 300, 3]);
 }
@@ -58,10 +63,10 @@ const handle: Handler = async (req) => {
       });
       model = { nClasses: req.nClasses, params, priorSet: req.priorSet };
       let conv = "wasm";
-      if (req.nativeConv) {
-        const r = enableOneDnn(req.nativeConvThreads);
+      if (req.oneDnn) {
+        const r = enableOneDnn(req.oneDnnThreads);
         conv = r.ok ? `onednn (${r.lib})` : `wasm (oneDNN unavailable: ${r.reason})`;
-        if (r.ok) trainConv = oneDnnTrainConv();
+        if (r.ok) trainConv = oneDnnConvWithGrad;
       }
       return { result: { backend, conv } };
     }
@@ -91,7 +96,7 @@ const handle: Handler = async (req) => {
         nPositives,
       }));
       const imagesOf = (s: number, e: number) =>
-        imagesTensor(req.images.subarray(s * IMAGE_FLOATS, e * IMAGE_FLOATS), e - s);
+        imagesTensor(req.images.subarray(s * SSD_INPUT_FLOATS, e * SSD_INPUT_FLOATS), e - s);
       const { loss, conf, loc, grads } = accumulateGradients(
         m,
         req.n,

@@ -10,19 +10,22 @@
  * same results on every engine (up to float summation order; the golden parity tests hold on each).
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import { type BackendChoice, initBackend } from "./backend.ts";
-import { enableNativeConv, nativeConvLibrary, nativeConvWithGrad } from "./onednn.ts";
+import { enableOneDnn, oneDnnConvWithGrad, oneDnnLibrary } from "./onednn.ts";
 import { timePeakConv } from "./peak.ts";
 import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "./pool.ts";
+import {
+  type Detection,
+  type DetectOptions,
+  forwardAndDetect,
+  forwardImages,
+  priorsCxcyFor,
+  type SsdModel,
+  stackImages,
+} from "../ssd/mod.ts";
+import { type LossAndGradients, lossAndGradientsAsync, type TrainSample } from "./batch_gradients.ts";
 import { describeAdapter, webGpuAdapter, webGpuImagesPerPass } from "./webgpu.ts";
-import { type Detection, type DetectOptions, forwardAndDetect, SSD_INPUT_SIDE } from "../ssd/mod.ts";
-import { type ConvFn, ssdForward, type SsdModel } from "../ssd/model.ts";
-import { priorsCxcyFor } from "../ssd/priors.ts";
-import type { LossAndGradients, TrainSample } from "../train/mod.ts";
-// step.ts itself, not lib/train/mod.ts (which imports this module's users)
-import { lossAndGradientsAsync } from "../train/step.ts";
 
 /** `--conv` values: `auto` = oneDNN when libdnnl.so.2 loads, else WASM. */
 export const CONV_CHOICES = ["auto", "wasm", "onednn"] as const;
@@ -45,20 +48,6 @@ export const ONEDNN_PARALLELISM: Readonly<Record<EngineUse, "workers" | "threads
 
 /** The hint printed once when oneDNN is missing. */
 export const INSTALL_ONEDNN_HINT = "apt-get install libdnnl2";
-
-/**
- * Enables oneDNN's kernels on this thread (lib/engine/onednn.ts): the one call every engine path makes (this
- * thread in {@link initEngine}, each worker in lib/engine/pool_worker.ts), so faster kernels plug in here.
- * @param threads oneDNN (OpenMP) threads per call; process-wide, fixed by the library's first load
- */
-export function enableOneDnn(threads: number): { ok: true; lib: string } | { ok: false; reason: string } {
-  return enableNativeConv(threads);
-}
-
-/** The differentiable convolution of training graphs on oneDNN (forward, dX, dW), for every engine path. */
-export function oneDnnTrainConv(): ConvFn {
-  return nativeConvWithGrad;
-}
 
 /** What {@link initEngine} chose. */
 export interface EngineInfo {
@@ -133,7 +122,7 @@ export async function initEngine(
     const adapter = backend === "webgpu" ? webGpuAdapter() : null;
     if (adapter) info.adapter = describeAdapter(adapter);
   } else if (conv === "wasm") {
-    if (nativeConvLibrary()) {
+    if (oneDnnLibrary()) {
       throw new Error(
         "--conv wasm: oneDNN convolutions are already enabled in this process (see initEngine)",
       );
@@ -171,7 +160,7 @@ export async function initEngine(
 
 /**
  * A model running on an engine. Results are in batch order and equal the one-thread path's (up to float
- * summation order). `gradients` follows lib/train/step.ts `lossAndGradients` (tensors on this thread; the caller
+ * summation order). `gradients` follows lib/engine/batch_gradients.ts `lossAndGradients` (tensors on this thread; the caller
  * disposes them and applies its optimiser to `model.params`); the runner sends changed weights to its workers
  * before their next call.
  */
@@ -210,8 +199,8 @@ export async function startRunner(
     nClasses: model.nClasses,
     priorSet: model.priorSet,
     params: await modelParamData(model),
-    nativeConv: info.conv === "onednn",
-    nativeConvThreads: info.threads,
+    oneDnn: info.conv === "onednn",
+    oneDnnThreads: info.threads,
   });
   // parameters the caller's optimiser may have changed since the workers last got them
   let stale = new Set<string>();
@@ -246,12 +235,6 @@ function localRunner(
   priorsCxcy: Float32Array,
   microBatch: number | undefined,
 ): SsdRunner {
-  const side = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
-  const stack = (images: readonly Float32Array[]) => {
-    const out = new Float32Array(images.length * side);
-    images.forEach((im, i) => out.set(im, i * side));
-    return out;
-  };
   // images per pass: unbounded on the CPU backends; on WebGPU every tensor must fit the adapter's largest binding
   const perPass = webGpuImagesPerPass();
   const chunks = (images: readonly Float32Array[]) => {
@@ -265,18 +248,7 @@ function localRunner(
     // one pass per chunk; values are read back with `await data()` (the only read the WebGPU backend has)
     forward: async (images) => {
       const parts: { locs: Float32Array; scores: Float32Array }[] = [];
-      for (const chunk of chunks(images)) {
-        const n = chunk.length;
-        const out = tf.tidy(() =>
-          ssdForward(model, tf.tensor4d(stack(chunk), [n, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]))
-        );
-        try {
-          const [locs, scores] = await Promise.all([out.locs.data(), out.scores.data()]);
-          parts.push({ locs: locs as Float32Array, scores: scores as Float32Array });
-        } finally {
-          tf.dispose([out.locs, out.scores]);
-        }
-      }
+      for (const chunk of chunks(images)) parts.push(await forwardImages(model, chunk));
       if (parts.length === 1) return parts[0];
       const join = (arrays: Float32Array[]) => {
         const all = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));
@@ -288,7 +260,7 @@ function localRunner(
     },
     detect: async (images, o) => {
       const found: Detection[][] = [];
-      for (const chunk of chunks(images)) found.push(...await forwardAndDetect(model, stack(chunk), o));
+      for (const chunk of chunks(images)) found.push(...await forwardAndDetect(model, stackImages(chunk), o));
       return found;
     },
     gradients: (batch, trainable) =>
@@ -296,7 +268,7 @@ function localRunner(
         priorsCxcy,
         microBatch: Math.min(microBatch ?? batch.length, perPass),
         trainable,
-        conv: info.conv === "onednn" ? oneDnnTrainConv() : undefined,
+        conv: info.conv === "onednn" ? oneDnnConvWithGrad : undefined,
       }),
     peakGflops: async (reps) => {
       const r = await timePeakConv(reps);

@@ -2,8 +2,8 @@
  * A small detector API over an exported SSD300 graph model, in the shape of tfjs-models' coco-ssd:
  *
  * ```ts
- * const detector = await loadDetector("model/"); // folder or model.json URL (a path resolves against cwd in
- * Deno)
+ * // a folder or a model.json URL; a path resolves against the working directory in Deno
+ * const detector = await loadDetector("model/");
  * const found = await detector.detect(image, { maxBoxes: 20, minScore: 0.5 });
  * // → [{ bbox: [x, y, width, height], class: "person", score: 0.93 }, …] in the image's pixels
  * detector.dispose();
@@ -11,21 +11,28 @@
  *
  * The same code runs in Deno and in the browser (web/ bundles it): the model is loaded with tfjs-converter's
  * unmodified `loadGraphModel`; the image is prepared exactly as `deno task detect` does (lib/image
- * `preprocessForSsd`:
- * Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection outputs (decode,
- * softmax,
- * per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js backend is active; no
- * tensor
- * outlives a call.
+ * `preprocessForSsd`: Pillow BILINEAR to 300×300, /255, ImageNet mean/std) and the graph's own detection
+ * outputs (decode, softmax, per-class NMS with `NonMaxSuppressionV5`, top-k) do the rest. Uses whatever TF.js
+ * backend is active; no tensor outlives a call. Before anything is loaded, model.json is read (bounded) and
+ * checked by lib/export/model_json.ts `checkModelJson` — the same check `deno task serve` makes — and every
+ * shard must have exactly the size its manifest implies.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GraphModel, loadGraphModel } from "@tensorflow/tfjs-converter";
-import { InputError } from "../core/errors.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { preprocessForSsd } from "../ssd/preprocess.ts";
-import { MODEL_JSON, type SsdMetadata, SsdMetadataSchema } from "./model_json.ts";
+import {
+  checkModelJson,
+  DetectorModelError,
+  MAX_MODEL_JSON_BYTES,
+  MODEL_JSON,
+  type ShardFile,
+  type SsdMetadata,
+} from "./model_json.ts";
 import { GRAPH_INPUTS, GRAPH_OUTPUTS } from "./ssd_graph.ts";
+
+export { DetectorModelError };
 
 /**
  * One detected object, as coco-ssd returns it: `bbox` = [x, y, width, height] in the input image's pixels.
@@ -55,8 +62,7 @@ export interface PixelImage {
 
 /**
  * What `detect` accepts: a decoded image (lib/image `decodeImage`, `ImageData`), a [height, width, 3|4]
- * tensor of
- * 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video,
+ * tensor of 0–255 values, or in the browser anything `drawImage` takes (`HTMLImageElement`, canvas, video,
  * `ImageBitmap`).
  */
 export type DetectorInput = PixelImage | tf.Tensor3D | CanvasImageSourceLike;
@@ -85,15 +91,9 @@ export interface Detector {
   dispose(): void;
 }
 
-/** The model folder or file is not an SSD300 export of this tool. */
-export class DetectorModelError extends InputError {
-  override name = "DetectorModelError";
-}
-
 /**
  * The `model.json` URL for a folder or file URL or path: adds `model.json` to a folder; resolves a relative
- * path
- * against the page (browser) or the working directory (Deno).
+ * path against the page (browser) or the working directory (Deno).
  */
 export function modelJsonUrl(modelUrl: string): string {
   const file = /\.json$/i.test(modelUrl) ? modelUrl : `${modelUrl.replace(/\/*$/, "")}/${MODEL_JSON}`;
@@ -102,6 +102,13 @@ export function modelJsonUrl(modelUrl: string): string {
   if (g.location) return new URL(file, g.location.href).href;
   if (g.Deno) return new URL(file, `file://${g.Deno.cwd()}/`).href;
   return file;
+}
+
+/** One shard's bytes (exactly `shard.bytes` of them), next to model.json at `modelUrl`. */
+async function readShard(modelUrl: string, shard: ShardFile, i: number, n: number): Promise<ArrayBuffer> {
+  const url = new URL(shard.name, modelUrl).href;
+  const bytes = await readBounded(url, `weight shard ${i + 1} of ${n}`, shard.bytes, true);
+  return bytes.buffer as ArrayBuffer;
 }
 
 /** RGB bytes of a 3- or 4-channel pixel image (alpha dropped). */
@@ -178,7 +185,7 @@ export function inputToRgb(image: DetectorInput): Promise<RgbImage> | RgbImage {
 
 /**
  * Fractional (x_min, y_min, x_max, y_max) → [x, y, width, height] in pixels of a width × height image: the
- * corners are scaled first, then subtracted (lib/eval `fractionalXyxyToPixelXywh`'s arithmetic).
+ * corners are scaled first, then subtracted (lib/evaluation `fractionalXyxyToPixelXywh`'s arithmetic).
  */
 export function fractionalXyxyToBbox(
   box: ArrayLike<number>,
@@ -189,23 +196,95 @@ export function fractionalXyxyToBbox(
   return [x0, y0, x1 - x0, y1 - y0];
 }
 
+/** A `file:` URL's path, or undefined for other URLs. */
+function filePath(url: string): string | undefined {
+  return url.startsWith("file:") ? decodeURIComponent(new URL(url).pathname) : undefined;
+}
+
 /**
- * Loads an exported SSD300 (`deno task export`) with `tf.loadGraphModel` and wraps it as a {@link Detector}.
+ * The bytes at `url`, at most `maxBytes` (`exact`: exactly that many). A `file:` URL in Deno must name a regular
+ * file (not a FIFO or a device) of an acceptable size, checked before it is opened; any other response is read
+ * as a stream and cut off past the limit.
+ * @throws DetectorModelError naming the URL and the size
+ */
+async function readBounded(url: string, what: string, maxBytes: number, exact = false): Promise<Uint8Array> {
+  const path = filePath(url);
+  const where = path ?? url;
+  const wrongSize = (size: string) =>
+    new DetectorModelError(
+      `${where}: ${what} is ${size} bytes, ${exact ? "the manifest says" : "over the limit of"} ${maxBytes}`,
+    );
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (path !== undefined && deno) {
+    const info = await deno.stat(path).catch(() => null);
+    if (!info) throw new DetectorModelError(`${where}: ${what} is missing`);
+    if (!info.isFile) throw new DetectorModelError(`${where}: ${what} is not a regular file`);
+    if (exact ? info.size !== maxBytes : info.size > maxBytes) throw wrongSize(String(info.size));
+  }
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new DetectorModelError(`${where}: cannot read ${what} (${(e as Error).message})`);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw new DetectorModelError(`${where}: cannot read ${what} (HTTP ${res.status})`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    size += r.value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw wrongSize(`more than ${maxBytes}`);
+    }
+    chunks.push(r.value);
+  }
+  if (exact && size !== maxBytes) throw wrongSize(String(size));
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Loads an exported SSD300 (`deno task export`) and wraps it as a {@link Detector}: model.json is read (at most
+ * {@link MAX_MODEL_JSON_BYTES}) and checked (`checkModelJson`: schema, manifest, the SSD300 metadata), every
+ * shard is read and must have exactly its manifest size; then tfjs-converter's unmodified `loadGraphModel`
+ * builds the model from these bytes.
  * @param modelUrl folder or `model.json` URL (http(s): or file:), or a path (relative to the page or cwd)
- * @throws DetectorModelError when the model has no valid `userDefinedMetadata.ssd300`
+ * @throws DetectorModelError naming the file and the problem (bad model.json, a shard missing or of another size)
  */
 export async function loadDetector(modelUrl: string): Promise<Detector> {
   const url = modelJsonUrl(modelUrl);
-  const model = await loadGraphModel(url);
-  const parsed = SsdMetadataSchema.safeParse((model.metadata as { ssd300?: unknown } | undefined)?.ssd300);
-  if (!parsed.success) {
-    model.dispose();
-    const issue = parsed.error.issues[0];
-    throw new DetectorModelError(
-      `${url}: not an SSD300 export (userDefinedMetadata.ssd300.${issue.path.join(".")}: ${issue.message})`,
-    );
+  const where = filePath(url) ?? url;
+  const text = new TextDecoder().decode(await readBounded(url, "the model file", MAX_MODEL_JSON_BYTES));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new DetectorModelError(`${where}: not valid JSON (${(e as Error).message})`);
   }
-  const metadata = parsed.data;
+  const { model: modelJson, shards } = checkModelJson(json, where);
+  const buffers: ArrayBuffer[] = [];
+  for (const [i, shard] of shards.entries()) buffers.push(await readShard(url, shard, i, shards.length));
+  const artifacts = tf.io.getModelArtifactsForJSONSync(
+    modelJson as unknown as tf.io.ModelJSON,
+    tf.io.getWeightSpecs(modelJson.weightsManifest as tf.io.WeightsManifestConfig),
+    buffers,
+  );
+  let model: GraphModel;
+  try {
+    model = await loadGraphModel(tf.io.fromMemory(artifacts));
+  } catch (e) {
+    throw new DetectorModelError(`${where}: tfjs-converter cannot build the graph (${(e as Error).message})`);
+  }
+  const metadata = modelJson.userDefinedMetadata.ssd300;
   const defaults = metadata.detect_defaults;
   const size = metadata.input.size;
 

@@ -1,11 +1,21 @@
 /**
  * Writing an SSD300 as a TF.js graph model folder: `model.json` (lib/export/model_json.ts) and its weight
- * shards
- * (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is written
- * next to its final place under a temporary name and renamed at the end, so a failed export leaves nothing.
+ * shards (lib/export/shards.ts), built from the model's parameters by lib/export/ssd_graph.ts. The folder is
+ * locked while it is written (lib/core/run_folder.ts), its files are staged and committed as one set at the end,
+ * so a failed export leaves nothing (and a folder it created is removed again).
  * @module
  */
-import { ArtifactError, InputError, removeStaleTemps, validateArtifact } from "../core/mod.ts";
+import {
+  ArtifactError,
+  inlineList,
+  InputError,
+  RUN_META_DIR,
+  type RunFolder,
+  validateArtifact,
+  withoutTrailingSlash,
+  withRunFolder,
+  writeFileAtomic,
+} from "../core/mod.ts";
 import { loadCheckpointFile, loadWeights, StateDictError } from "../interop/mod.ts";
 import { TorchFormatError } from "../torch/mod.ts";
 import {
@@ -66,7 +76,8 @@ export const EXPORT_DETECT_DEFAULTS: Readonly<DetectOptions> = Object.freeze({
 
 /**
  * Class names of a model with `nClasses` classes: `given` when passed (one per class, background first: from
- * --class-names, or a weights.json's class_names), else the VOC names for 21 and `background`, `person` for 2.
+ * --class-names, or a weights.json's class_names), else the VOC names for 21 and `background`, `person` for
+ * 2.
  * @throws ExportError for another class count without names, or a count mismatch
  */
 export function exportClassNames(nClasses: number, source: string, given?: readonly string[]): string[] {
@@ -74,7 +85,7 @@ export function exportClassNames(nClasses: number, source: string, given?: reado
     if (given.length !== nClasses || given.some((n) => n.trim() === "")) {
       throw new ExportError(
         `--class-names: ${source} has ${nClasses} classes (incl. background), got ${given.length} names ` +
-          `(${given.join(",")})`,
+          `(${inlineList(given, ",")})`,
       );
     }
     return [...given];
@@ -89,7 +100,7 @@ export function exportClassNames(nClasses: number, source: string, given?: reado
 }
 
 /**
- * Fails unless `dir` is absent or an empty directory.
+ * Fails unless `dir` is absent or an empty directory (the bookkeeping of a writer's lock, `.ssd300/`, aside).
  * @throws ExportError naming the folder
  */
 export async function checkOutputDir(dir: string): Promise<void> {
@@ -101,7 +112,8 @@ export async function checkOutputDir(dir: string): Promise<void> {
     throw e;
   }
   if (!info.isDirectory) throw new ExportError(`--out ${dir}: exists and is not a directory`);
-  for await (const _ of Deno.readDir(dir)) {
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name === RUN_META_DIR) continue;
     throw new ExportError(`--out ${dir}: exists and is not empty (remove it or choose another folder)`);
   }
 }
@@ -113,8 +125,10 @@ export interface ExportOptions {
   classNames: readonly string[];
   /** the weights file's name, recorded in the metadata */
   source: string;
-  /** runs on the finished folder before it is renamed into place (e.g. an evaluation writing more files) */
-  beforeCommit?: (tmpDir: string) => Promise<void>;
+  /** runs on the finished folder before it is committed (e.g. an evaluation writing more files into it) */
+  beforeCommit?: (stagedDir: string) => Promise<void>;
+  /** the folder, locked by the caller (lib/core/run_folder.ts); else it is locked while it is written */
+  folder?: RunFolder;
 }
 
 /** What {@link exportGraphModel} wrote. */
@@ -124,6 +138,41 @@ export interface ExportSummary {
   totalBytes: number;
   nodes: number;
   weights: number;
+}
+
+/**
+ * The metadata of an exported model (model.json's `userDefinedMetadata.ssd300`, model.onnx's `ssd300`
+ * metadata_props entry): classes, prior set, input preparation, `deno task detect`'s thresholds, the outputs.
+ */
+export function ssdMetadata(
+  model: SsdModel,
+  opts: Pick<ExportOptions, "quantize" | "classNames" | "source">,
+  layout: SsdMetadata["input"]["layout"],
+  outputs: Record<string, string>,
+): SsdMetadata {
+  return {
+    version: 1,
+    classes: [...opts.classNames],
+    prior_set: model.priorSet ?? "reference",
+    input: {
+      name: "image",
+      size: SSD_INPUT_SIDE,
+      layout,
+      channels: "RGB",
+      resize: "Pillow BILINEAR (antialiased) to size × size, aspect ratio not kept",
+      scale: 1 / 255,
+      mean: [...IMAGENET_MEAN],
+      std: [...IMAGENET_STD],
+    },
+    detect_defaults: {
+      min_score: EXPORT_DETECT_DEFAULTS.minScore,
+      max_overlap: EXPORT_DETECT_DEFAULTS.maxOverlap,
+      top_k: EXPORT_DETECT_DEFAULTS.topK,
+    },
+    outputs,
+    quantization: opts.quantize,
+    source: opts.source,
+  };
 }
 
 /** `model.json` contents for a built graph (pure; the writer below adds the shards). */
@@ -144,37 +193,15 @@ export async function composeModelJson(
     detectDefaults: EXPORT_DETECT_DEFAULTS,
   });
   const packed = packWeights(built.constants, opts.quantize);
-  const metadata: SsdMetadata = {
-    version: 1,
-    classes: [...opts.classNames],
-    prior_set: priorSet,
-    input: {
-      name: "image",
-      size: SSD_INPUT_SIDE,
-      layout: "NHWC",
-      channels: "RGB",
-      resize: "Pillow BILINEAR (antialiased) to size × size, aspect ratio not kept",
-      scale: 1 / 255,
-      mean: [...IMAGENET_MEAN],
-      std: [...IMAGENET_STD],
-    },
-    detect_defaults: {
-      min_score: EXPORT_DETECT_DEFAULTS.minScore,
-      max_overlap: EXPORT_DETECT_DEFAULTS.maxOverlap,
-      top_k: EXPORT_DETECT_DEFAULTS.topK,
-    },
-    outputs: {
-      [GRAPH_OUTPUTS.locs]:
-        "[N, 8732, 4] box offsets (g_cx, g_cy, g_w, g_h) against the priors, reference order",
-      [GRAPH_OUTPUTS.scores]: "[N, 8732, n_classes] class logits (before softmax)",
-      [GRAPH_OUTPUTS.boxes]:
-        "[K, 4] fractional (x_min, y_min, x_max, y_max) of image 0, best first (executeAsync)",
-      [GRAPH_OUTPUTS.detectionScores]: "[K] softmax scores of those boxes",
-      [GRAPH_OUTPUTS.classes]: "[K] int32 class ids (index into classes)",
-    },
-    quantization: opts.quantize,
-    source: opts.source,
-  };
+  const metadata = ssdMetadata(model, opts, "NHWC", {
+    [GRAPH_OUTPUTS.locs]:
+      "[N, 8732, 4] box offsets (g_cx, g_cy, g_w, g_h) against the priors, reference order",
+    [GRAPH_OUTPUTS.scores]: "[N, 8732, n_classes] class logits (before softmax)",
+    [GRAPH_OUTPUTS.boxes]:
+      "[K, 4] fractional (x_min, y_min, x_max, y_max) of image 0, best first (executeAsync)",
+    [GRAPH_OUTPUTS.detectionScores]: "[K] softmax scores of those boxes",
+    [GRAPH_OUTPUTS.classes]: "[K] int32 class ids (index into classes)",
+  });
   const json = validateArtifact(MODEL_JSON, ModelJsonSchema, {
     format: "graph-model",
     generatedBy: "ssd300-pennfudan (TensorFlow.js 4.22 model from lib/ssd)",
@@ -189,9 +216,8 @@ export async function composeModelJson(
 }
 
 /**
- * Exports `model` as a graph model folder `dir` (absent or empty): `model.json` plus `group1-shard*of*.bin`.
- * Written to a sibling temporary folder and renamed into place; on any failure the temporary folder is
- * removed.
+ * Exports `model` as a graph model folder `dir` (absent or empty): `model.json` plus `group1-shard*of*.bin`,
+ * staged and committed as one set; on any failure nothing is left (a folder the lock created is removed).
  * @throws ExportError when `dir` exists and is not an empty folder
  */
 export async function exportGraphModel(
@@ -199,37 +225,41 @@ export async function exportGraphModel(
   dir: string,
   opts: ExportOptions,
 ): Promise<ExportSummary> {
-  const target = dir.replace(/\/+$/, "") || "/";
-  await checkOutputDir(target);
+  await checkOutputDir(dir);
   const { json, shards } = await composeModelJson(model, opts);
-  const slash = target.lastIndexOf("/");
-  const parent = slash > 0 ? target.slice(0, slash) : slash === 0 ? "/" : ".";
-  await Deno.mkdir(parent, { recursive: true });
-  const partial = `.${target.slice(slash + 1)}.partial-`; // then <pid>-<random>: stale ones of killed runs go
-  await removeStaleTemps(parent, partial);
-  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `${partial}${Deno.pid}-` });
-  try {
-    await Deno.chmod(tmp, 0o755); // makeTempDir's 0700 would keep a served folder private
-    const files: ExportSummary["files"] = [];
-    for (const s of shards) {
-      await Deno.writeFile(`${tmp}/${s.name}`, s.bytes);
-      files.push({ name: s.name, bytes: s.bytes.byteLength });
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const { target, files } = await writeModelFolder(dir, [...shards, { name: MODEL_JSON, bytes: text }], opts);
+  return {
+    dir: target,
+    files,
+    totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+    nodes: json.modelTopology.node.length,
+    weights: json.weightsManifest[0].weights.length,
+  };
+}
+
+/**
+ * Writes `files` into the model folder `dir` (absent or empty), locked as a run folder (lib/core/run_folder.ts):
+ * staged, then `opts.beforeCommit` on the staged folder, then committed; a failure leaves nothing.
+ * @throws ExportError when `dir` exists and is not an empty folder
+ */
+export async function writeModelFolder(
+  dir: string,
+  files: readonly { name: string; bytes: Uint8Array }[],
+  opts: Pick<ExportOptions, "beforeCommit" | "folder">,
+): Promise<{ target: string; files: ExportSummary["files"] }> {
+  const target = withoutTrailingSlash(dir);
+  await checkOutputDir(target);
+  return await withRunFolder(opts.folder, target, "export", async (folder) => {
+    await checkOutputDir(target); // still empty now that it is ours
+    const staged = folder.stagingDir();
+    const written: ExportSummary["files"] = [];
+    for (const f of files) {
+      await writeFileAtomic(`${staged}/${f.name}`, f.bytes);
+      written.push({ name: f.name, bytes: f.bytes.byteLength });
     }
-    const text = JSON.stringify(json);
-    await Deno.writeTextFile(`${tmp}/${MODEL_JSON}`, text);
-    files.push({ name: MODEL_JSON, bytes: new TextEncoder().encode(text).byteLength });
-    await opts.beforeCommit?.(tmp);
-    await checkOutputDir(target); // still absent or empty: rename(2) replaces an empty directory
-    await Deno.rename(tmp, target);
-    return {
-      dir: target,
-      files,
-      totalBytes: files.reduce((s, f) => s + f.bytes, 0),
-      nodes: json.modelTopology.node.length,
-      weights: json.weightsManifest[0].weights.length,
-    };
-  } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw e;
-  }
+    await opts.beforeCommit?.(staged);
+    await folder.commit();
+    return { target, files: written };
+  });
 }

@@ -1,11 +1,10 @@
 /**
  * TensorFlow GraphDef in the JSON form that tfjs-converter writes into `model.json` → `modelTopology`
- * (protobuf's
- * `json_format.MessageToDict` of a `GraphDef`): nodes with `name`, `op`, `input` and `attr`, where every
- * attr is
- * an `AttrValue` message — `{ type: "DT_FLOAT" }`, `{ s: <base64> }`, `{ i: "<int64 as decimal string>" }`,
- * `{ list: { i: [...] } }`, `{ shape: { dim: [{ size: "-1" }] } }`, `{ tensor: { dtype, tensorShape } }`, …
- * tfjs-converter's `OperationMapper` (src/operations/operation_mapper.ts) parses exactly these forms.
+ * (protobuf's `json_format.MessageToDict` of a `GraphDef`): nodes with `name`, `op`, `input` and `attr`,
+ * where every attr is an `AttrValue` message — `{ type: "DT_FLOAT" }`, `{ s: <base64> }`, `{ i: "<int64 as
+ * decimal string>" }`, `{ list: { i: [...] } }`, `{ shape: { dim: [{ size: "-1" }] } }`, `{ tensor: { dtype,
+ * tensorShape } }`, … tfjs-converter's `OperationMapper` (src/operations/operation_mapper.ts) parses exactly
+ * these forms.
  *
  * Hand-written: no npm package writes GraphDefs (tfjs-converter's writer is Python and needs TensorFlow); the
  * format is small and fixed by the proto. Constant values are not inlined: like the converter, every `Const`

@@ -1,21 +1,17 @@
 /**
  * The weights of a TF.js model as tfjs-converter writes them (python/tensorflowjs/write_weights.py and
  * quantization.py): every constant's bytes concatenated in manifest order, cut into
- * `group1-shard{i}of{n}.bin`
- * files of at most 4 MiB (the largest file browsers cache), and a `weightsManifest` listing name, shape,
- * dtype and,
- * for quantised weights, the converter's `quantization` record:
+ * `group1-shard{i}of{n}.bin` files of at most 4 MiB (the largest file browsers cache), and a
+ * `weightsManifest` listing name, shape, dtype and, for quantised weights, the converter's `quantization`
+ * record:
  *
  * - `float16`: `{ dtype: "float16", original_dtype: "float32" }`, values rounded to the nearest half float;
  * - `uint8`: `{ dtype: "uint8", min, scale, original_dtype: "float32" }`, affine per tensor over [min, max]
- * with
- *   the range nudged so that 0 is exactly representable (TF-Lite's `NudgeQuantizationRange`); TF.js
- * dequantises
- *   as `q · scale + min`.
+ *   with the range nudged so that 0 is exactly representable (TF-Lite's `NudgeQuantizationRange`); TF.js
+ *   dequantises as `q · scale + min`.
  *
  * Only float32 constants marked quantizable (the learned parameters) are quantised, as the converter does
- * with a
- * weight-name pattern; priors and shape/axis constants stay exact.
+ * with a weight-name pattern; priors and shape/axis constants stay exact.
  * @module
  */
 import { z } from "zod";
@@ -60,10 +56,8 @@ function roundHalfEven(x: number): number {
 
 /**
  * `quantize_weights(data, np.uint8)` of quantization.py: min/max in float64; a constant tensor becomes zeros
- * with
- * scale 1; otherwise scale = (max − min) / 255, the range nudged so that 0 maps to an integer when min ≤ 0 ≤
- * max,
- * q = round((clip(x, min, max) − min) / scale).
+ * with scale 1; otherwise scale = (max − min) / 255, the range nudged so that 0 maps to an integer when min ≤
+ * 0 ≤ max, q = round((clip(x, min, max) − min) / scale).
  */
 export function quantizeUint8(data: Float32Array): { values: Uint8Array; min: number; scale: number } {
   let lo = Infinity, hi = -Infinity;
@@ -126,8 +120,7 @@ export interface PackedWeights {
 
 /**
  * Encodes the constants (in order) and cuts their concatenated bytes into shards of `shardBytes` (the last
- * one
- * smaller), named `group1-shard{i}of{n}.bin` as write_weights.py names them. A tensor may span shards.
+ * one smaller), named `group1-shard{i}of{n}.bin` as write_weights.py names them. A tensor may span shards.
  */
 export function packWeights(
   constants: readonly ConstTensor[],

@@ -11,16 +11,16 @@
  * `detection_classes` [K] int32 class ids (≥ 1) of the FIRST image of the batch, best score first, K ≤ top_k.
  * The detection outputs contain `NonMaxSuppressionV5`, so they need `executeAsync`; `locs`/`scores` run with
  * `execute`/`predict`. TF's NMS suppresses a box at IoU ≥ `max_overlap`, the reference at IoU >: the two
- * differ
- * only on exact ties.
+ * differ only on exact ties.
  * @module
  */
-import { AUX_CONVS, BASE_CONVS, type ConvSpec, predConvs } from "../ssd/model.ts";
-import { BOXES_PER_LOCATION, N_PRIORS, PRIOR_MAPS } from "../ssd/priors.ts";
+import type { ConvSpec } from "../ssd/model.ts";
+import { N_PRIORS } from "../ssd/priors.ts";
 import { CENTER_VARIANCE_DIVISOR, SIZE_VARIANCE_FACTOR } from "../ssd/boxes.ts";
 import type { DetectOptions } from "../ssd/postprocess.ts";
 import { SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { attr, type AttrValue, type ConstTensor, GraphBuilder, type GraphDef } from "./graphdef.ts";
+import { type PoolSpec, torchConvSide, torchPoolSide, walkSsdNetwork } from "./ssd_network.ts";
 
 /** Names of the graph's inputs and outputs (node names; the signature uses the same keys). */
 export const GRAPH_INPUTS = {
@@ -61,32 +61,10 @@ export interface SsdGraphInput {
   detectDefaults: DetectOptions;
 }
 
-/** A max-pool of the reference's `VGGBase`, applied after the conv it is keyed by. */
-interface PoolSpec {
-  name: string;
-  k: number;
-  stride: number;
-  /** TF padding; "SAME" here equals torch's ceil_mode=True (pool3) and padding=1 (pool5), see model.ts */
-  padding: "VALID" | "SAME";
-}
-const POOLS_AFTER: Readonly<Record<string, PoolSpec>> = {
-  "base.conv1_2": { name: "base.pool1", k: 2, stride: 2, padding: "VALID" }, // 300 → 150
-  "base.conv2_2": { name: "base.pool2", k: 2, stride: 2, padding: "VALID" }, // 150 → 75
-  "base.conv3_3": { name: "base.pool3", k: 2, stride: 2, padding: "SAME" }, // 75 → 38 (ceil mode)
-  "base.conv4_3": { name: "base.pool4", k: 2, stride: 2, padding: "VALID" }, // 38 → 19
-  "base.conv5_3": { name: "base.pool5", k: 3, stride: 1, padding: "SAME" }, // 19 → 19 (3×3, pad 1)
-};
-
-/** Output side of torch's conv: ⌊(in + 2·pad − dilation·(k − 1) − 1) / stride⌋ + 1. */
-function torchConvSide(side: number, c: ConvSpec): number {
-  return Math.floor((side + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride) + 1;
-}
-
 /**
  * TF padding attrs reproducing torch's symmetric `padding=pad` on a `side`×`side` input: "VALID" for pad 0,
  * "SAME" when TF's SAME puts exactly `pad` rows before (and yields the same size), else "EXPLICIT" (e.g.
- * conv9_2:
- * stride 2 on an even side, where SAME would pad only after).
+ * conv9_2: stride 2 on an even side, where SAME would pad only after).
  */
 export function convPadding(side: number, c: ConvSpec): Record<string, AttrValue> {
   const out = torchConvSide(side, c);
@@ -98,6 +76,22 @@ export function convPadding(side: number, c: ConvSpec): Record<string, AttrValue
     padding: attr.string("EXPLICIT"),
     explicit_paddings: attr.ints([0, 0, c.pad, c.pad, c.pad, c.pad, 0, 0]),
   };
+}
+
+/**
+ * TF padding of a torch max-pool on a `side`×`side` input: "VALID" without padding or ceil mode, else "SAME",
+ * which equals torch's here (pool3: ceil mode, SAME pads one row after; pool5: 3×3, stride 1, SAME pads one on
+ * each side; padding never wins a max).
+ * @throws Error for a pool that SAME does not reproduce
+ */
+export function poolPadding(side: number, p: PoolSpec): "VALID" | "SAME" {
+  if (p.pad === 0 && !p.ceilMode) return "VALID";
+  const out = Math.ceil(side / p.stride);
+  const before = Math.floor(Math.max((out - 1) * p.stride + p.k - side, 0) / 2);
+  if (out !== torchPoolSide(side, p) || before !== p.pad) {
+    throw new Error(`internal: ${p.name} on ${side}×${side} is not TF's SAME`);
+  }
+  return "SAME";
 }
 
 const F32 = attr.dtype("float32");
@@ -119,10 +113,10 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
     g.constant(name, "int32", shape, values, false);
   const float32 = (name: string, value: number) => g.constant(name, "float32", [], [value], false);
 
-  const conv = (c: ConvSpec, x: string, side: number): { out: string; side: number } => {
+  const conv = (c: ConvSpec, x: string, side: number): string => {
     const w = weight(`${c.name}.weight`, [c.k, c.k, c.inC, c.outC]);
     const b = weight(`${c.name}.bias`, [c.outC]);
-    const out = g.op(c.name, "_FusedConv2D", [x, w, b], {
+    return g.op(c.name, "_FusedConv2D", [x, w, b], {
       T: F32,
       strides: attr.ints([1, c.stride, c.stride, 1]),
       ...convPadding(side, c),
@@ -133,78 +127,49 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
       num_args: attr.int(1),
       epsilon: attr.float(0),
     });
-    return { out, side: torchConvSide(side, c) };
   };
-  const pool = (p: PoolSpec, x: string, side: number): { out: string; side: number } => {
-    const out = g.op(p.name, "MaxPool", [x], {
+  const pool = (p: PoolSpec, x: string, side: number): string =>
+    g.op(p.name, "MaxPool", [x], {
       T: F32,
       ksize: attr.ints([1, p.k, p.k, 1]),
       strides: attr.ints([1, p.stride, p.stride, 1]),
-      padding: attr.string(p.padding),
+      padding: attr.string(poolPadding(side, p)),
       data_format: attr.string("NHWC"),
     });
-    const next = p.padding === "SAME" ? Math.ceil(side / p.stride) : Math.floor((side - p.k) / p.stride) + 1;
-    return { out, side: next };
-  };
 
   // --- the network (ssdForward) ---
   const image = g.placeholder(GRAPH_INPUTS.image, "float32", [-1, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]);
-  let x = { out: image, side: SSD_INPUT_SIDE };
-  let conv43 = x;
-  for (const c of BASE_CONVS) {
-    x = conv(c, x.out, x.side);
-    if (c.name === "base.conv4_3") conv43 = x; // [N, 38, 38, 512]
-    const p = POOLS_AFTER[c.name];
-    if (p) x = pool(p, x.out, x.side);
-  }
-  const conv7 = x; // [N, 19, 19, 1024]
-
-  // conv4_3 L2-normalised over channels, times the learned per-channel rescale
-  const sq = g.op("l2norm/square", "Square", [conv43.out], { T: F32 });
-  const sum = g.op("l2norm/sum", "Sum", [sq, int32("l2norm/axis", [3])], {
-    T: F32,
-    Tidx: I32,
-    keep_dims: attr.bool(true),
-  }); // [N, 38, 38, 1]
-  const norm = g.op("l2norm/sqrt", "Sqrt", [sum], { T: F32 });
-  const unit = g.op("l2norm/div", "RealDiv", [conv43.out, norm], { T: F32 });
-  const conv43n = g.op("l2norm/rescale", "Mul", [unit, weight("rescale_factors", [1, 1, 1, 512])], {
-    T: F32,
+  let axis1: string | undefined; // made at the first concat, after the weights (model.json keeps that order)
+  const { locs, scores } = walkSsdNetwork(nClasses, image, {
+    conv,
+    pool,
+    l2norm: (conv43) => {
+      // conv4_3 L2-normalised over channels, times the learned per-channel rescale
+      const sq = g.op("l2norm/square", "Square", [conv43], { T: F32 });
+      const sum = g.op("l2norm/sum", "Sum", [sq, int32("l2norm/axis", [3])], {
+        T: F32,
+        Tidx: I32,
+        keep_dims: attr.bool(true),
+      }); // [N, 38, 38, 1]
+      const norm = g.op("l2norm/sqrt", "Sqrt", [sum], { T: F32 });
+      const unit = g.op("l2norm/div", "RealDiv", [conv43, norm], { T: F32 });
+      return g.op("l2norm/rescale", "Mul", [unit, weight("rescale_factors", [1, 1, 1, 512])], { T: F32 });
+    },
+    // NHWC is the reference's permute(0, 2, 3, 1): reshaping orders priors by row, column, box
+    head: (c, map, side, priors, width) =>
+      g.op(
+        `${c.name}/reshape`,
+        "Reshape",
+        [conv(c, map, side), int32(`${c.name}/shape`, [-1, priors, width])],
+        { T: F32, Tshape: I32 },
+      ), // [N, H·W·boxes, width]
+    concat: (name, parts) =>
+      g.op(GRAPH_OUTPUTS[name], "ConcatV2", [...parts, axis1 ??= int32("concat/axis", [1], [])], {
+        T: F32,
+        Tidx: I32,
+        N: attr.int(parts.length),
+      }), // [N, 8732, 4 | C]
   });
-
-  const sources = [{ out: conv43n, side: conv43.side }, conv7];
-  for (let i = 0; i < AUX_CONVS.length; i += 2) {
-    x = conv(AUX_CONVS[i], x.out, x.side);
-    x = conv(AUX_CONVS[i + 1], x.out, x.side);
-    sources.push(x); // conv8_2 [N,10,10,512], conv9_2 [N,5,5,256], conv10_2 [N,3,3,256], conv11_2 [N,1,1,256]
-  }
-
-  const heads = predConvs(nClasses);
-  const locParts: string[] = [];
-  const scoreParts: string[] = [];
-  sources.forEach((src, i) => {
-    if (src.side !== PRIOR_MAPS[i].size) {
-      throw new Error(`internal: source ${PRIOR_MAPS[i].name} is ${src.side}×${src.side}`);
-    }
-    const cells = src.side * src.side * BOXES_PER_LOCATION[i];
-    for (
-      const [head, width, parts] of [[heads[i], 4, locParts], [heads[i + 6], nClasses, scoreParts]] as const
-    ) {
-      const y = conv(head, src.out, src.side).out; // [N, H, W, boxes · width]
-      // NHWC is the reference's permute(0, 2, 3, 1): reshaping orders priors by row, column, box
-      parts.push(
-        g.op(`${head.name}/reshape`, "Reshape", [y, int32(`${head.name}/shape`, [-1, cells, width])], {
-          T: F32,
-          Tshape: I32,
-        }),
-      ); // [N, H·W·boxes, width]
-    }
-  });
-  const axis1 = int32("concat/axis", [1], []);
-  const concat = (name: string, parts: string[]) =>
-    g.op(name, "ConcatV2", [...parts, axis1], { T: F32, Tidx: I32, N: attr.int(parts.length) });
-  const locs = concat(GRAPH_OUTPUTS.locs, locParts); // [N, 8732, 4]
-  const scores = concat(GRAPH_OUTPUTS.scores, scoreParts); // [N, 8732, C]
 
   // --- detections of image 0 (detectObjects) ---
   const d = input.detectDefaults;

@@ -5,6 +5,7 @@
  * (lib/engine/pool.ts): these workers load no TF.js.
  * @module
  */
+import type { CheckAnswer, CheckRequest } from "./check_worker.ts";
 import { getMaxImagePixels } from "./header.ts";
 
 /** One file to decode-check: its name (for messages), kind and a reader of its bytes. */
@@ -18,19 +19,6 @@ export interface CheckEntry {
 export interface CheckFailure {
   name: string;
   reason: string;
-}
-
-/** A request to a check worker, and its answer. */
-export interface CheckRequest {
-  index: number;
-  name: string;
-  kind: "image" | "mask";
-  bytes: Uint8Array;
-  maxPixels: number;
-}
-export interface CheckAnswer {
-  index: number;
-  reason: string | null;
 }
 
 /** Worker count for `n` files: one per core (`navigator.hardwareConcurrency`), at most `n`, at most 8. */

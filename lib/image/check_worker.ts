@@ -4,9 +4,21 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { CheckAnswer, CheckRequest } from "./check.ts";
 import { decodeImage, decodeMask } from "./codec.ts";
 import { setMaxImagePixels } from "./header.ts";
+
+/** A request to a check worker, and its answer. */
+export interface CheckRequest {
+  index: number;
+  name: string;
+  kind: "image" | "mask";
+  bytes: Uint8Array;
+  maxPixels: number;
+}
+export interface CheckAnswer {
+  index: number;
+  reason: string | null;
+}
 
 self.onmessage = (e: MessageEvent<CheckRequest>) => {
   const { index, name, kind, bytes, maxPixels } = e.data;

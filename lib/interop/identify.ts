@@ -8,7 +8,7 @@
  *   has been identified, instead of as a dtype error on the first of them.
  * @module
  */
-import { InputError } from "../core/mod.ts";
+import { InputError, READ_LIMITS, readRegularFile } from "../core/mod.ts";
 import { type NamedTensor, readTorchCheckpoint, type TensorInfo } from "../torch/mod.ts";
 
 /** How a `.pth` is read into one of our models. */
@@ -208,11 +208,11 @@ export function readStateDict(
   return tensors;
 }
 
-/** {@link readStateDict} of a file. */
+/** {@link readStateDict} of a file: a regular file of at most `READ_LIMITS.model` (2 GiB). */
 export async function readStateDictFile(
   path: string,
   expected: ExpectedModel,
   opts: CheckpointOptions = {},
 ): Promise<Map<string, NamedTensor>> {
-  return readStateDict(await Deno.readFile(path), path, expected, opts);
+  return readStateDict(await readRegularFile(path, READ_LIMITS.model), path, expected, opts);
 }

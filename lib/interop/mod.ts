@@ -17,6 +17,15 @@ export {
   readStateDictFile,
   WrongModelError,
 } from "./identify.ts";
-export { modelFromStateDict, modelToStateDict, type ShapeMismatch, StateDictError } from "./state_dict.ts";
+export {
+  checkFinite,
+  modelFromStateDict,
+  modelToStateDict,
+  type NonFiniteTensor,
+  nonFiniteValues,
+  NonFiniteWeightsError,
+  type ShapeMismatch,
+  StateDictError,
+} from "./state_dict.ts";
 export { createSsd300FromVgg16, importTorchvisionVgg16 } from "./vgg16.ts";
 export { loadWeights, saveWeights, type WeightsManifest, WeightsManifestSchema } from "./weights.ts";

@@ -1,11 +1,12 @@
 /**
  * The reference's PyTorch state_dict ↔ our model: names (`base.conv1_1.weight` … `rescale_factors`,
  * `aux_convs.*`, `pred_convs.*`, in state_dict order) and layouts (torch OIHW weights and [1, 512, 1, 1] rescale
- * vs our HWIO and [1, 1, 1, 512]), with every mismatch between a state_dict and the model reported at once.
+ * vs our HWIO and [1, 1, 1, 512]), with every mismatch between a state_dict and the model reported at once, and
+ * weights with NaN or infinite values refused naming the tensor ({@link checkFinite}).
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { InputError } from "../core/mod.ts";
+import { bulletList, inlineList, InputError } from "../core/mod.ts";
 import { BOXES_PER_LOCATION, paramShapes, type SsdModel } from "../ssd/mod.ts";
 import type { NamedTensor } from "../torch/mod.ts";
 import { checkModelIdentity } from "./identify.ts";
@@ -33,10 +34,55 @@ export class StateDictError extends InputError {
       ...unexpected.map((k) => `unexpected key ${k}`),
       ...mismatched.map((m) => `shape mismatch for ${m.name}: expected [${m.expected}], got [${m.got}]`),
     ];
-    super(
-      `${file}: state_dict does not fit SSD300 (${lines.length} problems):\n  - ${lines.join("\n  - ")}`,
-    );
+    super(`${file}: state_dict does not fit SSD300 (${lines.length} problems):${bulletList(lines)}`);
   }
+}
+
+/** One tensor's non-finite values: how many, and the first one's flat index and value. */
+export interface NonFiniteTensor {
+  name: string;
+  count: number;
+  index: number;
+  value: number;
+}
+
+/** Weights with NaN or ±Infinity values (a corrupt file, or a diverged training): names every such tensor. */
+export class NonFiniteWeightsError extends InputError {
+  override name = "NonFiniteWeightsError";
+  constructor(readonly file: string, readonly tensors: NonFiniteTensor[]) {
+    const each = tensors.map((t) =>
+      `${t.name} (${t.count} non-finite, the first ${t.value} at index ${t.index})`
+    );
+    super(`${file}: non-finite weights in ${tensors.length} tensor(s): ${inlineList(each, "; ")}`);
+  }
+}
+
+/** The non-finite values of `data`: their count and the first one's index and value (null: none). */
+export function nonFiniteValues(
+  data: ArrayLike<number>,
+): { count: number; index: number; value: number } | null {
+  let count = 0, index = -1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) { // NaN or ±Infinity (Infinity − Infinity is NaN)
+      if (count++ === 0) index = i;
+    }
+  }
+  return count === 0 ? null : { count, index, value: data[index] };
+}
+
+/**
+ * Refuses weights with NaN or ±Infinity values, naming each such tensor.
+ * @param tensors name → values
+ * @throws NonFiniteWeightsError naming `file` and every non-finite tensor
+ */
+export function checkFinite(file: string, tensors: Iterable<readonly [string, ArrayLike<number>]>): void {
+  const bad: NonFiniteTensor[] = [];
+  for (const [name, data] of tensors) {
+    const found = nonFiniteValues(data);
+    if (found) bad.push({ name, ...found });
+  }
+  if (bad.length > 0) throw new NonFiniteWeightsError(file, bad);
 }
 
 const OIHW_TO_HWIO = [2, 3, 1, 0];
@@ -105,8 +151,9 @@ export function checkShapes(
 }
 
 /**
- * {@link checkShapes} of torch-layout tensors; a tensor whose data does not fill its shape counts as shaped
- * [its data length].
+ * {@link checkShapes} of torch-layout tensors (a tensor whose data does not fill its shape counts as shaped
+ * [its data length]), then {@link checkFinite} of their values.
+ * @throws StateDictError, NonFiniteWeightsError
  */
 export function checkAgainst(
   file: string,
@@ -120,6 +167,7 @@ export function checkAgainst(
     ) => [k, t.data.length === t.shape.reduce((a, b) => a * b, 1) ? t.shape : [t.data.length]]),
   );
   checkShapes(file, shapes, expected, opts);
+  checkFinite(file, [...tensors].map(([k, t]) => [k, t.data] as const));
 }
 
 /**

@@ -1,7 +1,10 @@
 /**
  * Our weights format: `<name>.json` manifest (`weights.json`: n_classes, class names, prior set, tensor names,
  * shapes and offsets, sha256 of the data) + `<name>.bin` (float32 little-endian, our HWIO layout). The schema
- * is defined here, beside its writer {@link saveWeights}, and read by {@link loadWeights}.
+ * is defined here, beside its writer {@link saveWeights}, and read by {@link loadWeights}, which trusts nothing
+ * in it: `bin` must be a plain file name in the manifest's folder, `class_names` one name per class, the tensor
+ * table exactly the model's (names, shapes, in-range non-overlapping offsets), the data a regular file of exactly
+ * `bin_bytes` with its SHA-256, and every value finite.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -9,7 +12,11 @@ import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import {
   ArtifactError,
+  FileReadError,
+  formatBytes,
+  READ_LIMITS,
   readJsonArtifact,
+  readRegularFile,
   sha256Hex,
   writeFileAtomic,
   writeJsonArtifact,
@@ -22,19 +29,26 @@ import {
   type PriorSetName,
   type SsdModel,
 } from "../ssd/mod.ts";
-import { checkShapes, StateDictError } from "./state_dict.ts";
+import { checkFinite, checkShapes, StateDictError } from "./state_dict.ts";
 
 /** Format tag of our weights manifest. */
 export const WEIGHTS_FORMAT = "ssd300-tfjs-weights";
+
+/** A file name without a folder: what `bin` must be (the data file lies beside its manifest). */
+const PLAIN_FILE_NAME = /^(?!\.\.?$)[^/\\\0]+$/;
 
 /** `weights.json`: what {@link saveWeights} writes and {@link loadWeights} reads. */
 export const WeightsManifestSchema = z.object({
   format: z.literal(WEIGHTS_FORMAT),
   version: z.literal(1),
   n_classes: z.number().int().min(2),
+  /** one per class, background first */
   class_names: z.array(z.string()),
   layout: z.literal("hwio"),
-  bin: z.string().min(1),
+  /** the data file's name, in the manifest's folder */
+  bin: z.string().regex(PLAIN_FILE_NAME, {
+    message: "must be a plain file name in the manifest's folder (no /, \\, .. or NUL)",
+  }),
   bin_bytes: z.number().int().nonnegative(),
   bin_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   tensors: z.array(z.object({
@@ -47,6 +61,14 @@ export const WeightsManifestSchema = z.object({
   /** the same, as manifests before the one-word rename wrote it */
   anchors: z.enum(PRIOR_SET_NAMES as [PriorSetName, ...PriorSetName[]]).optional(),
   meta: z.record(z.string(), z.unknown()).optional(),
+}).superRefine((m, ctx) => {
+  if (m.class_names.length !== m.n_classes) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["class_names"],
+      message: `${m.class_names.length} names for n_classes ${m.n_classes} (one per class, background first)`,
+    });
+  }
 });
 export type WeightsManifest = z.infer<typeof WeightsManifestSchema>;
 
@@ -105,18 +127,64 @@ function ownClassNames(m: WeightsManifest): boolean {
 }
 
 /**
- * Loads a model saved by {@link saveWeights}, with its prior set (a manifest without `prior_set` (or its older name `anchors`) predates the
- * field and loads as "reference") and its class names (`class_names`, when one per class).
- * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit
+ * The manifest's tensor table checked against the model of its `n_classes`: each name once, exactly the model's
+ * names and shapes ({@link checkShapes}), offsets aligned, inside `bin_bytes` and not overlapping, and
+ * `bin_bytes` the size of that model's data.
+ * @returns the tensors by name
+ * @throws ArtifactError naming the field; StateDictError listing the names and shapes that do not fit
+ */
+function checkTensorTable(path: string, m: WeightsManifest): Map<string, WeightsManifest["tensors"][number]> {
+  const fail = (field: string, problem: string): never => {
+    throw new ArtifactError(path, [`field ${field}: ${problem}`]);
+  };
+  const expected = paramShapes(m.n_classes);
+  const byName = new Map<string, WeightsManifest["tensors"][number]>();
+  for (const t of m.tensors) {
+    if (byName.has(t.name)) fail("tensors", `${t.name} is listed twice`);
+    byName.set(t.name, t);
+  }
+  checkShapes(path, new Map(m.tensors.map((t) => [t.name, t.shape])), expected, { requireAll: true });
+  const needed = [...expected.values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1) * 4, 0);
+  if (needed > READ_LIMITS.model.maxBytes) {
+    fail(
+      "n_classes",
+      `a ${m.n_classes}-class SSD300 needs ${formatBytes(needed)} of weights, over the limit`,
+    );
+  }
+  if (m.bin_bytes !== needed) {
+    fail("bin_bytes", `the ${m.n_classes}-class SSD300's tensors take ${needed} bytes (got ${m.bin_bytes})`);
+  }
+  let end = 0;
+  for (const t of [...m.tensors].sort((a, b) => a.offset - b.offset)) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.offset % 4 !== 0 || t.offset < end || t.offset + n * 4 > m.bin_bytes) {
+      fail(`tensors.${t.name}.offset`, `not aligned, overlapping or outside ${m.bin} (got ${t.offset})`);
+    }
+    end = t.offset + n * 4;
+  }
+  return byName;
+}
+
+/**
+ * Loads a model saved by {@link saveWeights}, with its prior set (a manifest without `prior_set` (or its older
+ * name `anchors`) predates the field and loads as "reference") and its class names (`class_names`).
+ * Everything is checked before use (see the module doc).
+ * @throws ArtifactError when the manifest or data file is invalid; StateDictError when tensors do not fit;
+ *   NonFiniteWeightsError naming every tensor with NaN or infinite values
  */
 export async function loadWeights(path: string): Promise<SsdModel> {
   const manifest = await readJsonArtifact(path, WeightsManifestSchema);
+  const byName = checkTensorTable(path, manifest);
   const binPath = join(dirname(path), manifest.bin);
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(binPath);
+    bytes = await readRegularFile(binPath, {
+      maxBytes: manifest.bin_bytes,
+      what: `the weights data of ${basename(path)} (bin_bytes)`,
+    });
   } catch (e) {
-    throw new ArtifactError(path, [`field bin: cannot read ${binPath}: ${(e as Error).message}`]);
+    if (!(e instanceof FileReadError)) throw e;
+    throw new ArtifactError(path, [`field bin: ${binPath}: ${e.reason}`]);
   }
   if (bytes.byteLength !== manifest.bin_bytes) {
     throw new ArtifactError(path, [
@@ -129,23 +197,16 @@ export async function loadWeights(path: string): Promise<SsdModel> {
     ]);
   }
   const expected = paramShapes(manifest.n_classes);
-  const byName = new Map(manifest.tensors.map((t) => [t.name, t]));
-  for (const [name, t] of byName) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.offset % 4 !== 0 || t.offset + n * 4 > bytes.byteLength) {
-      throw new ArtifactError(path, [
-        `field tensors.${name}.offset: out of range of ${binPath} (got ${t.offset})`,
-      ]);
-    }
-  }
-  checkShapes(path, new Map(manifest.tensors.map((t) => [t.name, t.shape])), expected, { requireAll: true });
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
   const floats = new Float32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength / 4);
+  const data = new Map([...expected].map(([name, shape]) => {
+    const t = byName.get(name)!;
+    return [name, floats.subarray(t.offset / 4, t.offset / 4 + shape.reduce((a, b) => a * b, 1))] as const;
+  }));
+  checkFinite(binPath, data);
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of expected) {
-    const t = byName.get(name)!;
-    const n = shape.reduce((a, b) => a * b, 1);
-    const x = tf.tensor(floats.subarray(t.offset / 4, t.offset / 4 + n), shape, "float32");
+    const x = tf.tensor(data.get(name)!, shape, "float32");
     params.set(name, tf.variable(x, true));
     x.dispose();
   }

@@ -3,8 +3,9 @@
  * must be self-contained and script-free, and charting libraries render in the browser with JavaScript.
  * @module
  */
+import { joinMarkup, type Markup, markup } from "../core/mod.ts";
 import type { Rgb } from "../image/mod.ts";
-import { cssColor, escapeHtml } from "./html.ts";
+import { cssColor } from "./notation.ts";
 
 /** One line of a chart; points in data coordinates. */
 export interface ChartSeries {
@@ -97,9 +98,9 @@ function domainOf(values: number[], given: [number, number] | undefined): [numbe
 /**
  * An inline SVG line chart; each series is a `<polyline>` with `data-series` = its name (and `<circle>`s with
  * the same attribute when it has markers; a `ring` series only its ring `<circle>`s). Pure: the same input gives
- * the same text.
+ * the same text; every text (title, labels, series names, id) is escaped once.
  */
-export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions): string {
+export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions): Markup {
   const width = opts.width ?? 520;
   const plotHeight = opts.height ?? 300;
   const legendHeight = LEGEND_LINE * series.length + 4;
@@ -112,79 +113,78 @@ export function lineChartSvg(series: readonly ChartSeries[], opts: ChartOptions)
   const yDomain = domainOf(finite.map((p) => p[1]), opts.yDomain);
   const s = chartScale(xDomain, yDomain, width, plotHeight);
   const pw = width - m.left - m.right, ph = plotHeight - m.top - m.bottom;
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${
-      escapeHtml(opts.id ?? opts.title)
-    }" ` +
-      `width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" ` +
-      `aria-label="${escapeHtml(opts.title)}">`,
-  );
-  parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>`);
+  const parts: Markup[] = [];
+  parts.push(joinMarkup([
+    markup`<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${opts.id ?? opts.title}" `,
+    markup`width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" `,
+    markup`aria-label="${opts.title}">`,
+  ]));
+  parts.push(markup`<rect x="0" y="0" width="${width}" height="${height}" fill="#fff"/>`);
   for (const t of niceTicks(xDomain[0], xDomain[1], 5, opts.integerX)) {
     const x = s.x(t).toFixed(1);
-    parts.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" class="grid"/>`);
+    parts.push(markup`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" class="grid"/>`);
     parts.push(
-      `<text x="${x}" y="${m.top + ph + 16}" text-anchor="middle" class="tick">${formatTick(t)}</text>`,
+      markup`<text x="${x}" y="${m.top + ph + 16}" text-anchor="middle" class="tick">${formatTick(t)}</text>`,
     );
   }
   const yTicks = opts.yTicks ?? yDomain;
   for (const t of niceTicks(yTicks[0], yTicks[1])) {
     const y = s.y(t).toFixed(1);
-    parts.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" class="grid"/>`);
-    parts.push(
-      `<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">` +
-        `${formatTick(t)}</text>`,
-    );
+    parts.push(markup`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" class="grid"/>`);
+    parts.push(joinMarkup([
+      markup`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">`,
+      markup`${formatTick(t)}</text>`,
+    ]));
   }
-  parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" class="frame"/>`);
-  parts.push(
-    `<text x="${m.left + pw / 2}" y="${m.top + ph + 34}" text-anchor="middle" class="axis-label">` +
-      `${escapeHtml(opts.xLabel)}</text>`,
-  );
+  parts.push(markup`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" class="frame"/>`);
+  parts.push(joinMarkup([
+    markup`<text x="${m.left + pw / 2}" y="${m.top + ph + 34}" text-anchor="middle" class="axis-label">`,
+    markup`${opts.xLabel}</text>`,
+  ]));
   const yMid = m.top + ph / 2;
-  parts.push(
-    `<text x="14" y="${yMid}" text-anchor="middle" transform="rotate(-90 14 ${yMid})" class="axis-label">` +
-      `${escapeHtml(opts.yLabel)}</text>`,
-  );
+  parts.push(joinMarkup([
+    markup`<text x="14" y="${yMid}" text-anchor="middle" transform="rotate(-90 14 ${yMid})" `,
+    markup`class="axis-label">${opts.yLabel}</text>`,
+  ]));
   series.forEach((ser, i) => {
-    const name = escapeHtml(ser.name), color = cssColor(ser.color);
+    const name = ser.name, color = cssColor(ser.color);
     const pts = ser.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
-    const dash = ser.dashed ? ` stroke-dasharray="6 4"` : "";
+    const dash = ser.dashed && markup` stroke-dasharray="6 4"`;
     const ly = height - legendHeight + 8 + i * LEGEND_LINE;
     if (ser.ring) {
-      const ring = (x: number, y: number, attr: string) =>
-        `<circle ${attr} cx="${x.toFixed(2)}" cy="${y.toFixed(2)}" r="6" fill="none" ` +
-        `stroke="${color}" stroke-width="2"/>`;
-      for (const [x, y] of pts) parts.push(ring(s.x(x), s.y(y), `data-series="${name}"`));
-      parts.push(ring(m.left + 11, ly, `class="legend-ring"`), legendText(m.left + 28, ly, name));
+      const ring = (x: number, y: number, attr: Markup) =>
+        joinMarkup([
+          markup`<circle ${attr} cx="${x.toFixed(2)}" cy="${y.toFixed(2)}" r="6" fill="none" `,
+          markup`stroke="${color}" stroke-width="2"/>`,
+        ]);
+      for (const [x, y] of pts) parts.push(ring(s.x(x), s.y(y), markup`data-series="${name}"`));
+      parts.push(ring(m.left + 11, ly, markup`class="legend-ring"`), legendText(m.left + 28, ly, name));
       return;
     }
-    parts.push(
-      `<polyline data-series="${name}" points="${
-        pts.map((p) => `${s.x(p[0]).toFixed(2)},${s.y(p[1]).toFixed(2)}`).join(" ")
-      }" fill="none" stroke="${color}" stroke-width="2"${dash}/>`,
-    );
+    const points = pts.map((p) => `${s.x(p[0]).toFixed(2)},${s.y(p[1]).toFixed(2)}`).join(" ");
+    parts.push(joinMarkup([
+      markup`<polyline data-series="${name}" points="${points}" fill="none" stroke="${color}" `,
+      markup`stroke-width="2"${dash}/>`,
+    ]));
     if (ser.markers || pts.length === 1) {
       for (const [x, y] of pts) {
-        parts.push(
-          `<circle data-series="${name}" cx="${s.x(x).toFixed(2)}" cy="${s.y(y).toFixed(2)}" r="3.5" ` +
-            `fill="${color}"/>`,
-        );
+        parts.push(joinMarkup([
+          markup`<circle data-series="${name}" cx="${s.x(x).toFixed(2)}" cy="${s.y(y).toFixed(2)}" r="3.5" `,
+          markup`fill="${color}"/>`,
+        ]));
       }
     }
-    parts.push(
-      `<line x1="${m.left}" y1="${ly}" x2="${
-        m.left + 22
-      }" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/>`,
-    );
+    parts.push(joinMarkup([
+      markup`<line x1="${m.left}" y1="${ly}" x2="${m.left + 22}" y2="${ly}" stroke="${color}" `,
+      markup`stroke-width="3"${dash}/>`,
+    ]));
     parts.push(legendText(m.left + 28, ly, name));
   });
-  parts.push(`</svg>`);
-  return parts.join("\n");
+  parts.push(markup`</svg>`);
+  return joinMarkup(parts, "\n");
 }
 
-/** A legend entry's text (`name` already escaped). */
-function legendText(x: number, y: number, name: string): string {
-  return `<text x="${x}" y="${y}" dominant-baseline="middle" class="legend">${name}</text>`;
+/** A legend entry's text. */
+function legendText(x: number, y: number, name: string): Markup {
+  return markup`<text x="${x}" y="${y}" dominant-baseline="middle" class="legend">${name}</text>`;
 }

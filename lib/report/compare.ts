@@ -1,6 +1,6 @@
 /**
  * Paired comparison of runs on the same test images: each fine-tuned run against the original detector, the
- * difference of their AP values with a paired bootstrap interval (lib/eval/bootstrap.ts). With k fine-tuned runs
+ * difference of their AP values with a paired bootstrap interval (lib/evaluation/bootstrap.ts). With k fine-tuned runs
  * each interval is a 1 − 0.05 / k interval (Bonferroni), so that the chance of calling any of them different by
  * luck stays at 5%.
  * @module
@@ -14,7 +14,7 @@ import {
   cocoToEvalInputs,
   pairedBootstrap,
   type PerImageEval,
-} from "../eval/mod.ts";
+} from "../evaluation/mod.ts";
 import { perImageEvalOf, type RunData } from "./run_dir.ts";
 
 /** One fine-tuned run against the baseline: AP(candidate) − AP(baseline). */

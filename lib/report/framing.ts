@@ -5,7 +5,7 @@
  * @module
  */
 import type { DataSource } from "../data/mod.ts";
-import { formatAp, plural } from "./html.ts";
+import { formatAp, plural } from "./notation.ts";
 import type { RunData } from "./run_dir.ts";
 
 /** What the report knows about the evaluated data. */

@@ -1,13 +1,19 @@
 /**
  * The gallery's content: which test images to show and what to mark on them. For every test image and run, the
  * detections with score ≥ t are matched to the pedestrians at IoU 0.75 with COCO's greedy rule
- * (lib/eval `evaluateImage`), giving correct detections, false positives and missed pedestrians; the images
+ * (lib/evaluation `evaluateImage`), giving correct detections, false positives and missed pedestrians; the images
  * where the runs' error counts differ most come first (with one run: the images with the most errors). Each
  * chosen image is decoded once and scaled (up or down) to the display width as a JPEG `data:` URI.
  * @module
  */
 import { ArtifactError } from "../core/mod.ts";
-import { COCO_AREA_ALL, type CocoResult, evaluateImage, groupByImage, type XywhBox } from "../eval/mod.ts";
+import {
+  COCO_AREA_ALL,
+  type CocoResult,
+  evaluateImage,
+  groupByImage,
+  type XywhBox,
+} from "../evaluation/mod.ts";
 import type { CocoGroundTruth } from "../data/mod.ts";
 import { encodeJpeg, resizeBilinearPil, type RgbImage } from "../image/mod.ts";
 import type { RunData } from "./run_dir.ts";

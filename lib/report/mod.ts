@@ -42,14 +42,13 @@ export { gallerySection, panelCaption, panelSvg } from "./gallery_html.ts";
 export {
   cssColor,
   ERROR_COLOR,
-  escapeHtml,
   formatAp,
   formatInterval,
   formatSigned,
   GT_COLOR,
   RUN_COLORS,
   runColor,
-} from "./html.ts";
+} from "./notation.ts";
 export { renderReportHtml, type ReportContent } from "./page.ts";
 export { buildReport, type ReportOptions } from "./report.ts";
 export { loadRunDir, perImageEvalOf, type RunData } from "./run_dir.ts";

@@ -2,18 +2,20 @@
  * The report page: one self-contained HTML file (inline CSS, inline SVG, pictures as `data:` URIs, a Content
  * Security Policy that forbids every fetch, no script), assembled from the sections in the order a reader needs
  * them: title, smoke banner, how to read, hypothesis and verdict, results, settings, PR curves, training, gallery.
+ * All markup is built with lib/core's `markup` tag (every text escaped exactly once).
  * @module
  */
+import { joinMarkup, type Markup, markup, rawMarkup } from "../core/mod.ts";
 import type { RunComparison } from "./compare.ts";
 import { objectNoun, type SettingsTable } from "./framing.ts";
 import { type Gallery } from "./gallery.ts";
 import { gallerySection } from "./gallery_html.ts";
-import { escapeHtml, plural } from "./html.ts";
+import { plural } from "./notation.ts";
 import type { RunData } from "./run_dir.ts";
 import * as sections from "./sections.ts";
 import type { Verdict } from "./verdict.ts";
 
-const STYLE = `
+const STYLE = rawMarkup(`
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1180px; color: #222; padding: 0 16px; }
 h1 { font-size: 25px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 30px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .meta, .note, .small { color: #555; font-size: 13px; }
@@ -49,7 +51,7 @@ figure.panel { margin: 0; } figure.panel svg.shot { display: block; }
 .panel-run { font-size: 13px; font-weight: 600; border-left: 5px solid; padding-left: 6px; margin-bottom: 4px; }
 figcaption { font-size: 12px; color: #444; margin-top: 4px; }
 svg.shot .label text { font-family: system-ui, sans-serif; font-weight: 600; }
-`;
+`);
 
 /** Everything the page shows, computed beforehand (see `buildReport`). */
 export interface ReportContent {
@@ -69,19 +71,20 @@ export interface ReportContent {
 
 /** The page. Pure: the same content gives the same text; no URL outside the page appears in it. */
 export function renderReportHtml(c: ReportContent): string {
-  const h: string[] = [];
-  h.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">`);
-  h.push(
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`,
-  );
-  h.push(`<title>${escapeHtml(c.title)}</title><style>${STYLE}</style></head><body>`);
-  h.push(`<h1>${escapeHtml(c.title)}</h1>`);
-  h.push(
-    `<p class="meta">Generated ${escapeHtml(c.generatedAt)} by <code>deno task report</code> from ` +
-      `${plural(c.runs.length, "run directory", "run directories")}: ${
-        c.runs.map((r) => `<code>${escapeHtml(r.dir)}</code>`).join(", ")
-      }.</p>`,
-  );
+  const h: Markup[] = [];
+  h.push(markup`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">`);
+  h.push(joinMarkup([
+    markup`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; `,
+    markup`style-src 'unsafe-inline'">`,
+  ]));
+  h.push(markup`<title>${c.title}</title><style>${STYLE}</style></head><body>`);
+  h.push(markup`<h1>${c.title}</h1>`);
+  h.push(joinMarkup([
+    markup`<p class="meta">Generated ${c.generatedAt} by <code>deno task report</code> from `,
+    markup`${plural(c.runs.length, "run directory", "run directories")}: `,
+    joinMarkup(c.runs.map((r) => markup`<code>${r.dir}</code>`), ", "),
+    markup`.</p>`,
+  ]));
   h.push(sections.smokeBanner(c.smokeReasons));
   h.push(sections.hypothesisSection(c.verdict, c.comparisons, c.runs));
   h.push(sections.howToReadBox(c.resamples, objectNoun(c.runs)));
@@ -91,6 +94,6 @@ export function renderReportHtml(c: ReportContent): string {
   h.push(sections.prCurveSection(c.runs, 0.5));
   h.push(sections.trainingSections(c.runs));
   h.push(gallerySection(c.gallery, c.runs.map((r) => r.name), objectNoun(c.runs)));
-  h.push(`</body></html>\n`);
-  return h.filter(Boolean).join("\n");
+  h.push(markup`</body></html>\n`);
+  return joinMarkup(h, "\n").markup;
 }

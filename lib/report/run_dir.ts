@@ -13,7 +13,7 @@
  *   role, starting point and training settings.
  * @module
  */
-import { readJsonArtifact } from "../core/mod.ts";
+import { readJsonArtifact, withoutTrailingSlash } from "../core/mod.ts";
 // the schema files themselves, not lib/train/mod.ts: the report stays free of TF.js
 import type { BestEpoch } from "../train/best.ts";
 import { readRunJson, type RunJson, type RunNote } from "../train/run_json.ts";
@@ -27,7 +27,7 @@ import {
   type PerImageEval,
   readCocoGtFile,
   readCocoResults,
-} from "../eval/mod.ts";
+} from "../evaluation/mod.ts";
 import type { CocoGroundTruth } from "../data/mod.ts";
 
 /** Everything the report shows about one run. */
@@ -81,7 +81,7 @@ function weightsOf(ap: ApJson): RunData["weights"] {
  * @throws ArtifactError naming the file and field when a present file is malformed or ap.json is missing.
  */
 export async function loadRunDir(dir: string): Promise<RunData> {
-  const d = dir.replace(/\/+$/, "") || "/";
+  const d = withoutTrailingSlash(dir);
   const ap = await readJsonArtifact(`${d}/ap.json`, ApJsonSchema);
   const run: RunJson | RunNote = (await exists(`${d}/run.json`)) ? await readRunJson(`${d}/run.json`) : {};
   const trainLog = (await exists(`${d}/train-log.json`))

@@ -5,9 +5,9 @@
  * at this sample size" when it contains 0; "incomplete" when the runs or their per-image data are missing.
  * @module
  */
-import type { Interval } from "../eval/mod.ts";
+import type { Interval } from "../evaluation/mod.ts";
 import type { RunComparison } from "./compare.ts";
-import { formatInterval, formatSigned, plural } from "./html.ts";
+import { formatInterval, formatSigned, plural } from "./notation.ts";
 
 /** The `data-verdict` values. */
 export type VerdictKind = "supported" | "not-supported" | "undecided" | "incomplete";

@@ -1,14 +1,13 @@
 /**
  * Box coordinate utilities of the reference (`xy_to_cxcy`, `cxcy_to_xy`, `cxcy_to_gcxgcy`, `gcxgcy_to_cxcy`,
  * `find_jaccard_overlap`), on plain Float32Arrays (float32 arithmetic rounded after every operation, as torch
- * does) and on tf tensors (differentiable, for the loss).
+ * does). No TF.js here: the loss matches priors on the CPU and the network's outputs need no box maths.
  *
  * Coordinate systems: `xyxy` = (x_min, y_min, x_max, y_max), `cxcy` = (cx, cy, w, h), both fractional ([0, 1] of
  * the image side) unless a name says pixels; `offsets` = the regression targets (g_cx, g_cy, g_w, g_h) relative
  * to a prior, scaled by the variances below.
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 
 /** Centre offsets are divided by prior size / 10 (the reference's `priors_cxcy[:, 2:] / 10`, variance 0.1). */
 export const CENTER_VARIANCE_DIVISOR = 10;
@@ -132,78 +131,4 @@ export function iouMatrix(a: Float32Array, b: Float32Array): Float32Array {
     }
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// tf tensor versions (differentiable where that makes sense)
-
-/** (x_min, y_min, x_max, y_max) → (cx, cy, w, h) on a tensor [..., 4]. */
-export function xyxyToCxcyTensor<T extends tf.Tensor>(xyxy: T): T {
-  return tf.tidy(() => {
-    const [mins, maxs] = tf.split(xyxy, 2, -1); // [..., 2] each
-    return tf.concat([tf.div(tf.add(maxs, mins), 2), tf.sub(maxs, mins)], -1) as T;
-  });
-}
-
-/** (cx, cy, w, h) → (x_min, y_min, x_max, y_max) on a tensor [..., 4]. */
-export function cxcyToXyxyTensor<T extends tf.Tensor>(cxcy: T): T {
-  return tf.tidy(() => {
-    const [c, wh] = tf.split(cxcy, 2, -1); // [..., 2] each
-    const half = tf.div(wh, 2);
-    return tf.concat([tf.sub(c, half), tf.add(c, half)], -1) as T;
-  });
-}
-
-/**
- * Offsets of boxes against priors (see {@link encodeOffsets}) on tensors.
- * @param cxcy [..., nPriors, 4]
- * @param priorsCxcy [nPriors, 4] (broadcast over leading dims)
- */
-export function encodeOffsetsTensor<T extends tf.Tensor>(cxcy: T, priorsCxcy: tf.Tensor2D): T {
-  return tf.tidy(() => {
-    const [c, wh] = tf.split(cxcy, 2, -1);
-    const [pc, pwh] = tf.split(priorsCxcy, 2, -1); // [nPriors, 2] each
-    const centre = tf.div(tf.sub(c, pc), tf.div(pwh, CENTER_VARIANCE_DIVISOR));
-    const size = tf.mul(tf.log(tf.div(wh, pwh)), SIZE_VARIANCE_FACTOR);
-    return tf.concat([centre, size], -1) as T;
-  });
-}
-
-/**
- * Boxes (cx, cy, w, h) from offsets against priors (see {@link decodeOffsets}) on tensors.
- * @param offsets [..., nPriors, 4]
- * @param priorsCxcy [nPriors, 4]
- */
-export function decodeOffsetsTensor<T extends tf.Tensor>(offsets: T, priorsCxcy: tf.Tensor2D): T {
-  return tf.tidy(() => {
-    const [g, gwh] = tf.split(offsets, 2, -1);
-    const [pc, pwh] = tf.split(priorsCxcy, 2, -1);
-    const centre = tf.add(tf.div(tf.mul(g, pwh), CENTER_VARIANCE_DIVISOR), pc);
-    const size = tf.mul(tf.exp(tf.div(gwh, SIZE_VARIANCE_FACTOR)), pwh);
-    return tf.concat([centre, size], -1) as T;
-  });
-}
-
-/**
- * IoU matrix of xyxy boxes on tensors.
- * @param a [na, 4]
- * @param b [nb, 4]
- * @returns [na, nb]
- */
-export function iouMatrixTensor(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const a3 = tf.expandDims(a, 1); // [na, 1, 4]
-    const b3 = tf.expandDims(b, 0); // [1, nb, 4]
-    const lower = tf.maximum(tf.slice(a3, [0, 0, 0], [-1, -1, 2]), tf.slice(b3, [0, 0, 0], [-1, -1, 2]));
-    const upper = tf.minimum(tf.slice(a3, [0, 0, 2], [-1, -1, 2]), tf.slice(b3, [0, 0, 2], [-1, -1, 2]));
-    const dims = tf.relu(tf.sub(upper, lower)); // [na, nb, 2]
-    const [iw, ih] = tf.split(dims, 2, -1);
-    const inter = tf.squeeze(tf.mul(iw, ih), [2]); // [na, nb]
-    const area = (t: tf.Tensor2D) => {
-      const [x0, y0, x1, y1] = tf.split(t, 4, 1);
-      return tf.reshape(tf.mul(tf.sub(x1, x0), tf.sub(y1, y0)), [-1]); // [n]
-    };
-    const union = tf.sub(tf.add(tf.expandDims(area(a), 1), tf.expandDims(area(b), 0)), inter); // [na, nb]
-    return tf.div(inter, union) as tf.Tensor2D;
-  });
 }

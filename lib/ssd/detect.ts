@@ -11,11 +11,30 @@ import type { RgbImage } from "../image/mod.ts";
 import { BACKGROUND_CLASS } from "./classes.ts";
 import { ssdForward, type SsdModel } from "./model.ts";
 import { type Detection, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
-import { preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
+import { preprocessForSsd, SSD_INPUT_FLOATS, SSD_INPUT_SIDE, stackImages } from "./preprocess.ts";
 import { priorsCxcyFor } from "./priors.ts";
 
-/** Values of one preprocessed image, HWC [300, 300, 3]. */
-const IMAGE_VALUES = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
+/**
+ * Runs the network on a batch of preprocessed images and reads its raw outputs back with `await data()` (the
+ * only read a GPU backend such as WebGPU has). Creates no lasting tensors.
+ * @param images each Float32Array HWC [300*300*3] ({@link preprocessForSsd})
+ * @returns locs Float32Array [n*8732*4] (encoded offsets against the priors), scores [n*8732*nClasses] logits
+ */
+export async function forwardImages(
+  model: SsdModel,
+  images: readonly Float32Array[],
+): Promise<{ locs: Float32Array; scores: Float32Array }> {
+  const x = stackImages(images);
+  const out = tf.tidy(() =>
+    ssdForward(model, tf.tensor4d(x, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]))
+  );
+  try {
+    const [locs, scores] = await Promise.all([out.locs.data(), out.scores.data()]);
+    return { locs: locs as Float32Array, scores: scores as Float32Array };
+  } finally {
+    tf.dispose([out.locs, out.scores]);
+  }
+}
 
 /**
  * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
@@ -29,7 +48,7 @@ export async function forwardAndDetect(
   images: Float32Array,
   opts: DetectOptions,
 ): Promise<Detection[][]> {
-  const n = images.length / IMAGE_VALUES;
+  const n = images.length / SSD_INPUT_FLOATS;
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new RangeError(`forwardAndDetect: ${images.length} values are not n ≥ 1 images of 300 × 300 × 3`);
   }
@@ -58,9 +77,7 @@ export async function detectImages(
   opts: DetectOptions,
 ): Promise<Detection[][]> {
   if (images.length === 0) return [];
-  const input = new Float32Array(images.length * IMAGE_VALUES); // [n, 300, 300, 3] NHWC
-  images.forEach((img, k) => input.set(preprocessForSsd(img), k * IMAGE_VALUES));
-  return await forwardAndDetect(model, input, opts);
+  return await forwardAndDetect(model, stackImages(images.map(preprocessForSsd)), opts);
 }
 
 /**

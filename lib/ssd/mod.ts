@@ -26,6 +26,7 @@ export {
   type DetectionsJson,
   DetectionsJsonSchema,
   forwardAndDetect,
+  forwardImages,
   type PixelDetection,
   toPixelDetections,
 } from "./detect.ts";
@@ -57,7 +58,14 @@ export {
   xavierUniformHwio,
 } from "./model.ts";
 export { type Detection, detectObjects, detectObjectsBatch, type DetectOptions } from "./postprocess.ts";
-export { IMAGENET_MEAN, IMAGENET_STD, preprocessForSsd, SSD_INPUT_SIDE } from "./preprocess.ts";
+export {
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  preprocessForSsd,
+  SSD_INPUT_FLOATS,
+  SSD_INPUT_SIDE,
+  stackImages,
+} from "./preprocess.ts";
 export {
   BOXES_PER_LOCATION,
   createPriorsCxcy,

@@ -188,7 +188,7 @@ export function heNormalHwio(shape: [number, number, number, number], seed: numb
 /**
  * A freshly initialised SSD300. Auxiliary and prediction convs: xavier-uniform weights, zero biases (the
  * reference's `init_conv2d`); `rescale_factors` = 20. The VGG base (normally ImageNet weights, see
- * `importTorchvisionVgg16` in weights.ts) gets He-normal weights and zero biases here.
+ * `importTorchvisionVgg16` in lib/interop/vgg16.ts) gets He-normal weights and zero biases here.
  * @param nClasses classes including background (21 VOC, 2 person)
  * @param seed deterministic initialisation seed
  */

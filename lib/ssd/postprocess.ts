@@ -52,11 +52,11 @@ export function softmaxRows(logits: Float32Array, c: number): Float32Array {
 
 /**
  * Greedy NMS of the reference over boxes already sorted by score (best first), float32 IoU arithmetic as
- * `find_jaccard_overlap`.
+ * `find_jaccard_overlap`, stopping once `maxKept` boxes are kept (the later ones are then flagged suppressed).
  * @param sorted Float32Array [n * 4] xyxy
  * @returns suppress flags [n] (1 = suppressed)
  */
-function greedyNms(sorted: Float32Array, n: number, maxOverlap: number): Uint8Array {
+function greedyNms(sorted: Float32Array, n: number, maxOverlap: number, maxKept = n): Uint8Array {
   const x0 = new Float32Array(n),
     y0 = new Float32Array(n),
     x1 = new Float32Array(n),
@@ -76,7 +76,7 @@ function greedyNms(sorted: Float32Array, n: number, maxOverlap: number): Uint8Ar
   let alive = new Int32Array(n).map((_, i) => i);
   let nAlive = n;
   let next = new Int32Array(n);
-  while (nAlive > 0) {
+  for (let nKept = 0; nAlive > 0 && nKept < maxKept; nKept++) {
     const k = alive[0];
     suppress[k] = 0;
     const ax0 = x0[k], ay0 = y0[k], ax1 = x1[k], ay1 = y1[k], areaK = area[k];
@@ -153,7 +153,10 @@ export function detectObjects(
     const n = order.length;
     const sorted = new Float32Array(n * 4); // [n, 4] boxes in score order
     for (let k = 0; k < n; k++) sorted.set(boxes.subarray(order[k] * 4, order[k] * 4 + 4), k * 4);
-    const suppress = greedyNms(sorted, n, maxOverlap);
+    // NMS stops after topK survivors: a class's later ones cannot reach the image's top k (its first topK all
+    // rank before them, ties included, in the stable sort below); and where that leaves exactly topK in all,
+    // they are one class's in score order, which the reference's sort would not change
+    const suppress = greedyNms(sorted, n, maxOverlap, opts.topK);
     for (let k = 0; k < n; k++) {
       if (suppress[k]) continue;
       out.push({

@@ -9,6 +9,8 @@ import { resizeBilinearPil } from "../image/resize.ts";
 
 /** Side of the SSD300 input, in pixels: images are resized to SSD_INPUT_SIDE × SSD_INPUT_SIDE. */
 export const SSD_INPUT_SIDE = 300;
+/** Values of one preprocessed image, HWC [300, 300, 3]. */
+export const SSD_INPUT_FLOATS = SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3;
 /** ImageNet channel means (RGB) of torchvision's pretrained VGG16, as used by the reference notebook. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 /** ImageNet channel standard deviations (RGB), as used by the reference notebook. */
@@ -49,6 +51,23 @@ export function normalizeImageNet(img: RgbImage): Float32Array {
  */
 export function preprocessForSsd(img: RgbImage): Float32Array {
   return normalizeImageNet(resizeBilinearPil(img, SSD_INPUT_SIDE, SSD_INPUT_SIDE));
+}
+
+/**
+ * Stacks preprocessed images into one batch, the network's NHWC input.
+ * @param images each Float32Array HWC [300*300*3] ({@link preprocessForSsd})
+ * @returns Float32Array NHWC [n*300*300*3], the images back to back
+ * @throws RangeError naming the first image of another length
+ */
+export function stackImages(images: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(images.length * SSD_INPUT_FLOATS);
+  images.forEach((im, i) => {
+    if (im.length !== SSD_INPUT_FLOATS) {
+      throw new RangeError(`image ${i}: ${im.length} values, expected ${SSD_INPUT_FLOATS} (300 × 300 × 3)`);
+    }
+    out.set(im, i * SSD_INPUT_FLOATS);
+  });
+  return out;
 }
 
 /** Converts HWC [h*w*c] to CHW [c*h*w] (e.g. to compare with PyTorch's NCHW tensors). */

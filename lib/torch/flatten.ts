@@ -3,6 +3,7 @@
  * (`{'state_dict': …}`, `{'model_state_dict': …}`, `{'model': …}`), or a whole nn.Module in state_dict order;
  * other plain top-level values become metadata.
  */
+import { inlineList } from "../core/errors.ts";
 import { describeValue, PyObject, TorchFormatError } from "./pickle.ts";
 import { UntrustedObject } from "./torch_globals.ts";
 import { TensorRef } from "./tensor_data.ts";
@@ -112,7 +113,7 @@ export function flatten(root: unknown): { refs: Map<string, TensorRef>; meta: Re
     }
   }
   if (refs.size === 0) {
-    const keys = [...root.keys()].map(String).join(", ");
+    const keys = inlineList([...root.keys()].map(String));
     throw new TorchFormatError(`no tensors found (top-level keys: ${keys})`);
   }
   return { refs, meta };

@@ -1,10 +1,11 @@
 /**
- * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, see zip.ts) and the legacy
+ * Reader for `torch.save` checkpoints: the zip format (PyTorch ≥ 1.6, see pth_zip.ts) and the legacy
  * (pre-1.6) stream format. Tensors come back as C-contiguous float32 arrays keyed by dotted names.
  */
+import { inlineList } from "../core/errors.ts";
 import { describeValue, TorchFormatError, unpickle, type UnpicklerHooks } from "./pickle.ts";
 import { GlobalPolicy, UntrustedCheckpointError } from "./allowlist.ts";
-import { readZipEntries } from "./zip.ts";
+import { readZipEntries } from "./pth_zip.ts";
 import { flatten } from "./flatten.ts";
 import { storageRefFromPid, torchHooks } from "./torch_globals.ts";
 import {
@@ -95,7 +96,7 @@ function readZipFormat(bytes: Uint8Array, opts: ReadTorchOptions): TorchCheckpoi
         ? `zip archive has no data.pkl, so it is not a torch.save file (entries: ${
           names.slice(0, 5).join(", ")
         })`
-        : `zip archive has several data.pkl records: ${pkls.join(", ")}`,
+        : `zip archive has several data.pkl records: ${inlineList(pkls)}`,
     );
   }
   const prefix = pkls[0].slice(0, -"data.pkl".length);

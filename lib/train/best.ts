@@ -32,7 +32,10 @@ export function improves(metric: SelectMetric, value: number, best: BestEpoch | 
   return metric === "loss" ? value < best.value : value > best.value;
 }
 
-/** Writes the model as the run's best: `runDir/best/weights.json` (+ .bin) and `runDir/best/model.pth`. */
+/**
+ * Writes the model as the run's best: `runDir/best/weights.json` (+ .bin) and `runDir/best/model.pth`.
+ * @param runDir the run folder, or the staging folder of its next set (lib/core/run_folder.ts)
+ */
 export async function writeBestWeights(runDir: string, model: SsdModel): Promise<string[]> {
   const files = [`${runDir}/${BEST_DIR}/weights.json`, `${runDir}/${BEST_DIR}/model.pth`];
   await Deno.mkdir(`${runDir}/${BEST_DIR}`, { recursive: true });

@@ -1,11 +1,14 @@
 /**
  * A fine-tuning run, as `deno task finetune` does it: read the dataset, take the starting model (or the run's
  * resume state), start the gradient engine, train with progress on stderr, and write weights.json + weights.bin,
- * model.pth, train-log.json and run.json into the output directory (resume.bin after every epoch).
+ * model.pth, train-log.json and run.json into the output directory (resume.bin after every epoch). The run holds
+ * the output folder's lock throughout (a second run into it exits 1 naming this one), and every write is one set
+ * committed at once (lib/core/run_folder.ts): an epoch's resume.bin, logs and best/ together, then the final
+ * weights, logs and run.json together — a crash or a full disk leaves the previous epoch's set.
  * @module
  */
-import { Progress } from "../cli/mod.ts";
-import { InputError, writeFileAtomic } from "../core/mod.ts";
+import { Progress } from "../progress/mod.ts";
+import { InputError, lockRunFolder, writeFileAtomic } from "../core/mod.ts";
 import { categoryName, checkImagesDecode, openDatasetSource, readDataset } from "../data/mod.ts";
 import { initEngine, startRunner } from "../engine/mod.ts";
 import {
@@ -20,8 +23,8 @@ import {
 } from "../interop/mod.ts";
 import { createSsd300, disposeModel, type SsdModel, VOC_LABELS, VOC_PERSON_CLASS } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import type { FinetuneOptions } from "./finetune_flags.ts";
 import { NonFiniteLossError, train, type TrainResult } from "./loop.ts";
+import type { FinetuneOptions } from "./finetune_options.ts";
 import { BEST_DIR, type BestEpoch, writeBestWeights } from "./best.ts";
 import { encodeResumeState, loadResumeState, RESUME_FILE, ResumeStateError } from "./resume.ts";
 import { datasetFingerprint, resumeKey, startFingerprint } from "./resume_key.ts";
@@ -130,6 +133,7 @@ async function initialModel(o: FinetuneOptions, category: string): Promise<SsdMo
  */
 export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
   const t0 = performance.now();
+  await using folder = await lockRunFolder(o.out, "finetune"); // one writer, for the whole run
   const dataset = await readDataset(o.dataset);
   const engineInfo = await initEngine({ backend: o.backend, conv: o.conv, workers: o.workers, use: "train" });
   const source = await openDatasetSource(dataset, o.dataset);
@@ -144,7 +148,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       `${o.dataset}: no training images left after --val-fraction ${o.config.valFraction}`,
     );
   }
-  await Deno.mkdir(o.out, { recursive: true });
   const resumeFile = `${o.out}/${RESUME_FILE}`;
   if (o.restart) await discardRun(o.out);
   const key = resumeKey(o, await datasetFingerprint(dataset, source), await startFingerprint(o));
@@ -235,14 +238,15 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
           ),
         onBest: async (b) => {
           best = b;
-          await writeBestWeights(o.out, model);
+          await writeBestWeights(folder.stagingDir(), model); // committed with the epoch's resume state
           progress.log(
             `epoch ${b.epoch}: best so far (val ${b.metric} ${b.value.toFixed(4)}) → ${o.out}/${BEST_DIR}/`,
           );
         },
         saveResumeState: async (state) => {
-          await writeFileAtomic(resumeFile, await encodeResumeState(model, state, key));
-          await writeTrainingLogs(o.out, state.log);
+          await writeFileAtomic(folder.staged(RESUME_FILE), await encodeResumeState(model, state, key));
+          await writeTrainingLogs(folder.stagingDir(), state.log);
+          await folder.commit();
           haveResumeState = true;
         },
       });
@@ -254,7 +258,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
         epoch: e.epoch,
         batch: e.batch,
       };
-      await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, runJson(stopped, 0, 0, 0));
+      await writeRunJson(folder.staged(RUN_JSON_FILE), runJson(stopped, 0, 0, 0));
+      await folder.commit();
       throw new NonFiniteLossError(
         e.epoch,
         e.batch,
@@ -272,9 +277,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     }
     const trainMs = performance.now() - trainStart;
     const files = [`${o.out}/weights.json`, `${o.out}/model.pth`];
-    await saveWeights(files[0], model);
-    await writeFileAtomic(files[1], writeTorchStateDict(await modelToStateDict(model), "model"));
-    files.push(...await writeTrainingLogs(o.out, result.log), `${o.out}/${RUN_JSON_FILE}`);
+    await saveWeights(folder.staged("weights.json"), model);
+    await writeFileAtomic(
+      folder.staged("model.pth"),
+      writeTorchStateDict(await modelToStateDict(model), "model"),
+    );
+    await writeTrainingLogs(folder.stagingDir(), result.log);
+    files.push(`${o.out}/${TRAIN_LOG_FILE}`, `${o.out}/${TRAIN_LOG_CSV_FILE}`, `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };
     const run: RunJson = runJson(stopped, result.imagesTrained, trainMs, result.stepSeconds);
     if (result.stopReason === "patience") {
@@ -283,7 +292,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
       );
     }
     if (result.best) files.push(`${o.out}/${BEST_DIR}/ (epoch ${result.best.epoch})`);
-    await writeRunJson(`${o.out}/${RUN_JSON_FILE}`, run);
+    await writeRunJson(folder.staged(RUN_JSON_FILE), run);
+    await folder.commit(); // the final weights, logs and run.json together
     return { files, run, result };
   } finally {
     disposeModel(model);

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { InputError, Rng, shuffled } from "../core/mod.ts";
+import { inlineList, InputError, Rng, shuffled } from "../core/mod.ts";
 import { priorsCxcyFor, type SsdModel } from "../ssd/mod.ts";
 import { type BestEpoch, improves, type SelectMetric } from "./best.ts";
 import { type FreezeMode, trainableNames } from "./freeze.ts";
@@ -18,7 +18,7 @@ import {
 } from "./optim.ts";
 import type { ResumeState } from "./resume.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
-import { type LossAndGradients, lossAndGradients, type TrainSample } from "./step.ts";
+import { type LossAndGradients, lossAndGradients, type TrainSample } from "../engine/batch_gradients.ts";
 import type { TrainingLog } from "./train_log.ts";
 import { validateModel, type ValidationForward } from "./validate.ts";
 
@@ -61,7 +61,7 @@ export class NonFiniteLossError extends InputError {
     /** the images of the batch (files) */
     readonly images: readonly string[] = [],
   ) {
-    const of = images.length ? ` (images of the batch: ${images.join(", ")})` : "";
+    const of = images.length ? ` (images of the batch: ${inlineList(images)})` : "";
     super(`non-finite loss (${loss}) at epoch ${epoch}, batch ${batch}${of}${note ? `: ${note}` : ""}`);
   }
 }

@@ -1,10 +1,9 @@
 /**
- * Fine-tuning: the loss and gradients of a batch with micro-batch accumulation (step), the epoch loop (loop) with
- * validation (validate) and the resume state (resume), the optimisers and schedules (optim), which parameters
- * train (freeze), the training examples (samples), a whole `deno task finetune` run
- * (finetune, finetune_flags) with its artifacts train-log.json/.csv and run.json, its resume key (resume_key) and
- * best epoch (best: `best/`, `--select`), and experiment grids (experiments, experiments_run) and the demo chain
- * (demo).
+ * Fine-tuning: the epoch loop (loop) with validation (validate) and the resume state (resume), the optimisers
+ * and schedules (optim), which parameters train (freeze), the training examples (samples), and a whole `deno
+ * task finetune` run (finetune, finetune_options) with its artifacts train-log.json/.csv and run.json, its
+ * resume key (resume_key) and best epoch (best: `best/`, `--select`). The loss and gradients of a batch are the
+ * engine's (lib/engine/batch_gradients.ts); demo and experiments compose tasks (tasks/compose/).
  * @module
  */
 export {
@@ -17,32 +16,8 @@ export {
   type SelectMetric,
   writeBestWeights,
 } from "./best.ts";
-export { type DemoOptions, demoRunDir, runDemo } from "./demo.ts";
-export {
-  type ExperimentsConfig,
-  ExperimentsConfigError,
-  ExperimentsConfigSchema,
-  finetuneFlags,
-  FinetuneSettingsSchema,
-  type PlannedRun,
-  planRuns,
-  resultsMarkdown,
-  type RunResult,
-  type Start,
-  startFlags,
-  StartSchema,
-} from "./experiments.ts";
-export { type ExperimentsRunOptions, ResultsJsonSchema, runExperiments } from "./experiments_run.ts";
 export { finetune, type FinetuneSummary, resolveHeadInit } from "./finetune.ts";
-export {
-  FINETUNE_CLI,
-  type FinetuneOptions,
-  finetuneOptions,
-  type FinetuneSettings,
-  parseFinetuneArgs,
-  SETTING_FLAGS,
-  type SettingFlag,
-} from "./finetune_flags.ts";
+export type { FinetuneOptions } from "./finetune_options.ts";
 export { FREEZE_MODES, type FreezeMode, trainableNames } from "./freeze.ts";
 export {
   NonFiniteLossError,
@@ -68,11 +43,13 @@ export {
 } from "./optim.ts";
 export {
   checkResumeSettings,
+  CorruptResumeStateError,
   decodeResumeState,
   encodeResumeState,
   loadResumeState,
   OLD_RESUME_FILE,
   RESUME_FILE,
+  RESUME_VERSION,
   type ResumeState,
   ResumeStateError,
 } from "./resume.ts";
@@ -92,17 +69,6 @@ export {
   writeRunJson,
 } from "./run_json.ts";
 export { prepareSample, splitTrainVal, type TrainItem, trainItemsOf } from "./samples.ts";
-export {
-  accumulateGradients,
-  accumulateGradientsAsync,
-  type AccumulateOptions,
-  type GradientOptions,
-  type LossAndGradients,
-  lossAndGradients,
-  lossAndGradientsAsync,
-  stackImages,
-  type TrainSample,
-} from "./step.ts";
 export {
   readTrainingLog,
   TRAIN_LOG_CSV_COLUMNS,

@@ -11,9 +11,9 @@
  *   `--epochs` continues a finished or interrupted run; see {@link resumeKey}).
  * @module
  */
-import { sha256Hex } from "../core/mod.ts";
+import { READ_LIMITS, readRegularFile, sha256Hex } from "../core/mod.ts";
 import type { Dataset, OpenedDataset } from "../data/mod.ts";
-import type { FinetuneOptions } from "./finetune_flags.ts";
+import type { FinetuneOptions } from "./finetune_options.ts";
 
 /** The dataset part of the key: `sha256:<hex> (N images, T train, B boxes)`. */
 export async function datasetFingerprint(dataset: Dataset, source: OpenedDataset): Promise<string> {
@@ -45,7 +45,7 @@ export async function datasetFingerprint(dataset: Dataset, source: OpenedDataset
 export async function startFingerprint(o: FinetuneOptions): Promise<string> {
   const { kind, path } = o.start;
   if (kind === "scratch" || path === null) return `scratch seed ${o.config.seed}`;
-  return `${kind} sha256:${await sha256Hex(await Deno.readFile(path))}`;
+  return `${kind} sha256:${await sha256Hex(await readRegularFile(path, READ_LIMITS.model))}`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { augmentSample, type Dataset, type OpenedDataset } from "../data/mod.ts"
 import type { RgbImage } from "../image/mod.ts";
 import { preprocessForSsd } from "../ssd/mod.ts";
 import { InputError, Rng, shuffled } from "../core/mod.ts";
-import type { TrainSample } from "./step.ts";
+import type { TrainSample } from "../engine/batch_gradients.ts";
 
 /** One training image: its id, size, pixel boxes (dataset.json convention) and a loader. */
 export interface TrainItem {

@@ -11,10 +11,15 @@ import {
   EVAL_DETECT_DEFAULTS,
   evaluateCoco,
   pixelXyxyToXywh,
-} from "../eval/mod.ts";
-import { buildTargets, detectObjectsBatch, multiboxLossPart, ssdForward, type SsdModel } from "../ssd/mod.ts";
+} from "../evaluation/mod.ts";
+import {
+  buildTargets,
+  detectObjectsBatch,
+  forwardImages,
+  multiboxLossPart,
+  type SsdModel,
+} from "../ssd/mod.ts";
 import { prepareSample, type TrainItem } from "./samples.ts";
-import { stackImages } from "./step.ts";
 
 /** A network forward over preprocessed images (NHWC [300 * 300 * 3] each): locs [n * 8732 * 4], scores [n * 8732 * C]. */
 export type ValidationForward = (
@@ -32,7 +37,7 @@ export async function validateModel(
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
   batchSize: number,
-  forward: ValidationForward = localForward(model),
+  forward: ValidationForward = (images) => forwardImages(model, images),
 ): Promise<{ loss: number; ap75: number; ap: number }> {
   const dets: CocoDet[] = [];
   let loss = 0;
@@ -80,18 +85,4 @@ export function validationAp(
   ]);
   const ap = evaluateCoco(gts, dets, { imageIds: items.map((it) => it.id) });
   return { ap75: ap.ap75, ap: ap.ap };
-}
-
-function localForward(model: SsdModel): ValidationForward {
-  return async (images) => {
-    const out = tf.tidy(() => ssdForward(model, stackImages(images)));
-    try {
-      return {
-        locs: (await out.locs.data()) as Float32Array, // [n, nPriors, 4]
-        scores: (await out.scores.data()) as Float32Array, // [n, nPriors, nClasses]
-      };
-    } finally {
-      tf.dispose([out.locs, out.scores]);
-    }
-  };
 }

@@ -9,7 +9,7 @@ import {
   parseCocoInstances,
   toCocoGroundTruth,
 } from "../../lib/data/mod.ts";
-import { cocoToEvalInputs, evaluateCoco } from "../../lib/eval/mod.ts";
+import { cocoToEvalInputs, evaluateCoco } from "../../lib/evaluation/mod.ts";
 import { encodeJpeg } from "../../lib/image/mod.ts";
 import { FIXTURE_DIR, fixtureFolderDataset, FIXTURES_ROOT, withTempDir } from "../helpers.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Backend selection (lib/backend.ts) as the tasks use it: each case runs in its own process, because a tf.js
+ * Backend selection (lib/engine/backend.ts) as the tasks use it: each case runs in its own process, because a tf.js
  * backend is process-global. Processes get no --allow-net, so loading the WASM binaries from the network would
  * fail: they must come from the installed npm package.
  */

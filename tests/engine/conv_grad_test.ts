@@ -6,7 +6,7 @@ import type { ConvOptions } from "../../lib/ssd/model.ts";
 import { maxAbsDiffAndScale, randomArray } from "../helpers.ts";
 
 /**
- * The reference's own gradient: tfjs-core's Conv2D gradient (not loadable under Deno, see lib/gradients.ts),
+ * The reference's own gradient: tfjs-core's Conv2D gradient (not loadable under Deno, see lib/engine/kernel_gradients.ts),
  * re-registered here with the backend's Conv2DBackpropInput / Conv2DBackpropFilter kernels (CPU backend only).
  */
 if (tf.getGradient("Conv2D") == null) {
@@ -41,7 +41,7 @@ interface Case {
   o: Omit<ConvOptions, "relu">;
 }
 
-// Every convolution configuration SSD300 uses (see lib/model.ts / the reference's VGGBase, AuxiliaryConvolutions).
+// Every convolution configuration SSD300 uses (see lib/ssd/model.ts / the reference's VGGBase, AuxiliaryConvolutions).
 /** A case: input NHWC shape `x`, k×k kernel to `cout` channels, stride/pad/dilation. */
 const conv = (
   name: string,

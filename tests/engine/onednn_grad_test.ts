@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { registerTrainingGradients } from "../../lib/engine/gradients.ts";
-import { enableNativeConv, nativeConvWithGrad } from "../../lib/engine/onednn.ts";
+import { registerTrainingGradients } from "../../lib/engine/kernel_gradients.ts";
+import { enableOneDnn, oneDnnConvWithGrad } from "../../lib/engine/onednn.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts";
 import type { ConvFn } from "../../lib/ssd/model.ts";
 import { randomArray } from "../helpers.ts";
@@ -78,12 +78,12 @@ const SUBSETS = [[0, 1, 2, 3, 4], [0], [1, 2, 3, 4], [3, 4]];
 // the WASM references, computed before any test enables oneDNN in this module
 const expectedChain = SUBSETS.map((which) => chainGrads(convWithGrad, which));
 
-Deno.test("nativeConvWithGrad(): a two-layer chain's gradients, for any subset of inputs, equal convWithGrad's", () => {
+Deno.test("oneDnnConvWithGrad(): a two-layer chain's gradients, for any subset of inputs, equal convWithGrad's", () => {
   const expected = expectedChain;
-  if (!enableNativeConv(1).ok) return console.warn("skipping: oneDNN unavailable");
+  if (!enableOneDnn(1).ok) return console.warn("skipping: oneDNN unavailable");
   const before = tf.memory().numTensors;
   SUBSETS.forEach((which, k) => {
-    const got = chainGrads(nativeConvWithGrad, which);
+    const got = chainGrads(oneDnnConvWithGrad, which);
     got.forEach((g, i) => {
       let d = 0, m = 0;
       g.forEach((v, j) => {
@@ -98,9 +98,9 @@ Deno.test("nativeConvWithGrad(): a two-layer chain's gradients, for any subset o
 
 const expectedPool = POOLS.map((p, i) => poolGrad(p, 10 + i)); // WASM MaxPoolGrad
 
-Deno.test("enableNativeConv(): oneDNN's MaxPoolGrad equals the WASM kernel's on SSD300's poolings", () => {
+Deno.test("enableOneDnn(): oneDNN's MaxPoolGrad equals the WASM kernel's on SSD300's poolings", () => {
   const expected = expectedPool;
-  const r = enableNativeConv(1);
+  const r = enableOneDnn(1);
   if (!r.ok) {
     if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(r.reason);
     console.warn(`skipping: oneDNN unavailable (${r.reason})`);

@@ -5,12 +5,7 @@ import { mulberry32 } from "../../lib/core/mod.ts";
 import { convWithGrad } from "../../lib/engine/conv_grad.ts";
 import type { ConvFn } from "../../lib/ssd/model.ts";
 import { maxAbsDiffAndScale } from "../helpers.ts";
-import {
-  enableNativeConv,
-  nativeConvCalls,
-  nativeConvLibrary,
-  nativeConvWithGrad,
-} from "../../lib/engine/onednn.ts";
+import { enableOneDnn, oneDnnCalls, oneDnnConvWithGrad, oneDnnLibrary } from "../../lib/engine/onednn.ts";
 
 await initBackend("wasm", null);
 
@@ -145,19 +140,19 @@ function maxRel(got: Float32Array, want: Float32Array): number {
   return num / Math.max(den, 1e-30);
 }
 
-Deno.test("enableNativeConv(): oneDNN FusedConv2D/Conv2D equal the WASM kernels on SSD300's conv kinds", () => {
+Deno.test("enableOneDnn(): oneDNN FusedConv2D/Conv2D equal the WASM kernels on SSD300's conv kinds", () => {
   const expected = CASES.map((c, i) => run(c, i + 1)); // WASM (XNNPACK) kernels
   const fusedCases = CASES.filter((c) => c.fused);
   const expectedGrads = fusedCases.map((c, i) => grads(c, 100 + i, convWithGrad)); // WASM kernels + matMul dW
-  const r = enableNativeConv(1);
+  const r = enableOneDnn(1);
   if (!r.ok) {
     if (Deno.env.get("CI") && Deno.env.get("SSD_REQUIRE_DNNL")) throw new Error(r.reason);
     console.warn(`skipping: oneDNN unavailable (${r.reason})`);
     return;
   }
-  assert.equal(nativeConvLibrary(), r.lib);
+  assert.equal(oneDnnLibrary(), r.lib);
   const before = tf.memory().numTensors;
-  const calls0 = nativeConvCalls();
+  const calls0 = oneDnnCalls();
   CASES.forEach((c, i) => {
     const got = run(c, i + 1);
     assert.equal(got.length, expected[i].length, c.name);
@@ -169,16 +164,16 @@ Deno.test("enableNativeConv(): oneDNN FusedConv2D/Conv2D equal the WASM kernels 
     // float32 sums over ≤ 3·3·16 terms in a different order
     assert.ok(maxDiff <= 1e-5 * Math.max(1, maxAbs), `${c.name}: max diff ${maxDiff} (max |y| ${maxAbs})`);
   });
-  assert.equal(nativeConvCalls() - calls0, CASES.length, "every case ran through oneDNN");
-  const calls1 = nativeConvCalls();
+  assert.equal(oneDnnCalls() - calls0, CASES.length, "every case ran through oneDNN");
+  const calls1 = oneDnnCalls();
   fusedCases.forEach((c, i) => {
-    const got = grads(c, 100 + i, nativeConvWithGrad);
+    const got = grads(c, 100 + i, oneDnnConvWithGrad);
     ["dx", "dw", "db"].forEach((name, k) => {
       const d = maxRel(got[k], expectedGrads[i][k]);
       assert.ok(d < 1e-5, `${c.name} ${name}: max rel diff ${d}`);
     });
   });
   // per case: probe forward + forward + dX conv + dW backward-weights
-  assert.equal(nativeConvCalls() - calls1, 4 * fusedCases.length, "gradients ran through oneDNN");
+  assert.equal(oneDnnCalls() - calls1, 4 * fusedCases.length, "gradients ran through oneDNN");
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
 });

@@ -2,12 +2,11 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { benchBoxes } from "../../lib/bench/workload.ts";
-import { detectObjects } from "../../lib/ssd/mod.ts";
+import { detectObjects, SSD_INPUT_FLOATS } from "../../lib/ssd/mod.ts";
 import { buildTargets } from "../../lib/ssd/loss.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { createSsd300, disposeModel, ssdForward } from "../../lib/ssd/model.ts";
 import {
-  IMAGE_FLOATS,
   modelParamData,
   poolLossAndGradients,
   shardRanges,
@@ -15,14 +14,17 @@ import {
   WorkerError,
 } from "../../lib/engine/pool.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
-import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
+import { lossAndGradients, type TrainSample } from "../../lib/engine/mod.ts";
 import { maxAbsDiffAndScale } from "../helpers.ts";
 
 await initBackend("wasm", null);
 
 function randomImages(n: number, seed: number): Float32Array[] {
   const rand = mulberry32(seed);
-  return Array.from({ length: n }, () => Float32Array.from({ length: IMAGE_FLOATS }, () => 4 * rand() - 2));
+  return Array.from(
+    { length: n },
+    () => Float32Array.from({ length: SSD_INPUT_FLOATS }, () => 4 * rand() - 2),
+  );
 }
 
 /** Samples with 1, 2 or 3 random person boxes per image. */
@@ -65,8 +67,8 @@ Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients s
       const { locs, scores } = await pool.forward(images);
       const x = tf.tensor4d(
         images.reduce(
-          (acc, im, i) => (acc.set(im, i * IMAGE_FLOATS), acc),
-          new Float32Array(3 * IMAGE_FLOATS),
+          (acc, im, i) => (acc.set(im, i * SSD_INPUT_FLOATS), acc),
+          new Float32Array(3 * SSD_INPUT_FLOATS),
         ),
         [3, 300, 300, 3],
       );
@@ -172,7 +174,7 @@ Deno.test("SsdWorkerPool: forward/detect match the in-process model, gradients s
   await assert.rejects(pool.forward([]), /closed/);
 });
 
-Deno.test("SsdWorkerPool({ nativeConv }): oneDNN convolutions give the WASM pool's outputs and gradients", async (t) => {
+Deno.test("SsdWorkerPool({ oneDnn }): oneDNN convolutions give the WASM pool's outputs and gradients", async (t) => {
   const model = createSsd300(2, 4);
   const params = await modelParamData(model);
   const images = randomImages(2, 21);
@@ -186,7 +188,7 @@ Deno.test("SsdWorkerPool({ nativeConv }): oneDNN convolutions give the WASM pool
     "aux_convs.conv11_2.bias",
   ];
   const pools = await Promise.all(
-    [false, true].map((nativeConv) => SsdWorkerPool.create({ workers: 1, nClasses: 2, params, nativeConv })),
+    [false, true].map((oneDnn) => SsdWorkerPool.create({ workers: 1, nClasses: 2, params, oneDnn })),
   );
   try {
     if (!pools[1].conv.startsWith("onednn")) {

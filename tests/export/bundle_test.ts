@@ -1,7 +1,7 @@
 /**
  * The page bundle: web/main.ts and the lib/ modules it reaches must bundle for the browser. Browser-facing
  * modules (lib/export/detector.ts, lib/export/ssd_graph.ts, lib/ssd/preprocess.ts, lib/image/codec.ts, …)
- * import files directly, not a group's mod.ts, because a mod.ts also reaches Deno-only code (`node:path`,
+ * import files directly, not a folder's `mod.ts`, because one also reaches Deno-only code (`node:path`,
  * Deno.readFile). This runs in seconds; the full page test (tests/tasks/serve_test.ts) needs Chromium.
  */
 import assert from "node:assert/strict";

@@ -10,8 +10,8 @@ import {
   numpyMean,
   numpyPairwiseSum,
   prCurveAt,
-} from "../../lib/eval/ap.ts";
-import { evaluateVoc, vocAllPointAp } from "../../lib/eval/voc.ts";
+} from "../../lib/evaluation/ap.ts";
+import { evaluateVoc, vocAllPointAp } from "../../lib/evaluation/voc.ts";
 import { GOLDEN_DIR } from "../helpers.ts";
 
 const GOLDEN = new URL("ap_cases.json", GOLDEN_DIR);

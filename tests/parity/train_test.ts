@@ -11,7 +11,7 @@ import { ssdForward } from "../../lib/ssd/model.ts";
 import { Optimizer } from "../../lib/train/optim.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
-import { lossAndGradients, type TrainSample } from "../../lib/train/mod.ts";
+import { lossAndGradients, type TrainSample } from "../../lib/engine/mod.ts";
 import { mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
 import { GOLDEN_DIR, parityTestConv } from "../helpers.ts";
 

@@ -25,7 +25,7 @@ import {
 } from "../../lib/ssd/mod.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { Optimizer } from "../../lib/train/optim.ts";
-import type { TrainSample } from "../../lib/train/mod.ts";
+import type { TrainSample } from "../../lib/engine/mod.ts";
 import {
   compareArrays,
   GOLDEN_DIR,

@@ -36,7 +36,7 @@ Deno.test("lineChartSvg() draws one polyline per series in plot coordinates, wit
       height: 150,
       id: "t",
     },
-  );
+  ).markup;
   assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" class="chart" data-chart="t"/);
   const lines = [...svg.matchAll(/<polyline data-series="([^"]*)" points="([^"]*)"/g)];
   assert.deepEqual(lines.map((m) => m[1]), ["a&lt;b", "c"]);
@@ -84,7 +84,7 @@ Deno.test("trainingCurves() puts x at the global step and each epoch's values at
 
 Deno.test("the training loss chart places epoch points at the SVG x of their last step; the axis ends at the last step", () => {
   const run = { ...fakeRun("ft", "finetuned", 4), trainLog: log(2, 4) };
-  const html = trainingSections([run]);
+  const html = trainingSections([run]).markup;
   const svg = html.slice(
     html.indexOf('data-chart="loss-ft"'),
     html.indexOf("</svg>", html.indexOf('data-chart="loss-ft"')),
@@ -105,7 +105,7 @@ Deno.test("the training loss chart places epoch points at the SVG x of their las
 
 Deno.test("the validation AP chart rings run.json's best epoch on its curve, named in the legend; none without best", () => {
   const trainLog = log(3, 2);
-  const svgOf = (html: string) => html.slice(html.indexOf('data-chart="valap-ft"'));
+  const svgOf = ({ markup }: { markup: string }) => markup.slice(markup.indexOf('data-chart="valap-ft"'));
   const best = { epoch: 2, metric: "ap75" as const, value: 0.2 };
   const withBest = svgOf(trainingSections([{ ...fakeRun("ft", "finetuned", 4), trainLog, best }]));
   const name = "best (epoch 2, by validation AP@0.75)";

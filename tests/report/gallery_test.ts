@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { XywhBox } from "../../lib/eval/mod.ts";
+import type { XywhBox } from "../../lib/evaluation/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { analysePanel, buildGallery, gallerySection, panelCaption } from "../../lib/report/mod.ts";
 import { fakeRun } from "../helpers.ts";
@@ -66,7 +66,7 @@ Deno.test("gallerySection() puts the runs side by side with a legend, few labels
   const a = fakeRun("original", "original", 60, { perImage: true, nImages: 4 });
   const b = fakeRun("fine-tuned", "finetuned", 2, { perImage: true, nImages: 4 });
   const g = buildGallery([a, b], grey, { count: 2, minScore: 0.3, maxLabels: 1 });
-  const html = gallerySection(g, ["original", "fine-tuned"]);
+  const html = gallerySection(g, ["original", "fine-tuned"]).markup;
   assert.match(html, /<h2>Test images: where the runs differ<\/h2>/);
   assert.match(html, /ground truth, found/);
   assert.match(html, /false positive<\/b> \(FP\)/);
@@ -87,5 +87,5 @@ Deno.test("gallerySection() puts the runs side by side with a legend, few labels
   assert.match(html, /class="gt missed"/);
   assert.match(html, /class="det fp"/);
   assert.match(html, />missed<\/text>/);
-  assert.equal(gallerySection({ ...g, items: [] }, []), "");
+  assert.equal(gallerySection({ ...g, items: [] }, []).markup, "");
 });

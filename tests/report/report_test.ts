@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { ArtifactError } from "../../lib/core/mod.ts";
 import { toCocoGroundTruth, writeDataset } from "../../lib/data/mod.ts";
-import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/eval/mod.ts";
+import { type CocoResult, evaluateCocoFiles, withBootstrapIntervals } from "../../lib/evaluation/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
-import { buildReport, escapeHtml, loadRunDir } from "../../lib/report/mod.ts";
+import { buildReport, loadRunDir } from "../../lib/report/mod.ts";
 import { fakeRun, fixtureFolderDataset, type RunOutput, runPiped } from "../helpers.ts";
 
 /** Debian's chromium (installed by .ci/run); env CHROMIUM overrides the path. */
@@ -20,10 +20,6 @@ function haveChromium(): boolean {
 }
 /** Skipped without Chromium locally; in CI (env CI set) the test runs and fails instead. */
 const chromiumPresent = haveChromium();
-
-Deno.test("escapeHtml() escapes the five HTML-special characters", () => {
-  assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-});
 
 Deno.test("buildReport() states the verdict with its interval, lists every run, escapes and fetches nothing", () => {
   const runs = [

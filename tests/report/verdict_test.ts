@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Interval } from "../../lib/eval/mod.ts";
+import type { Interval } from "../../lib/evaluation/mod.ts";
 import {
   compareRuns,
   decideVerdict,

@@ -1,21 +1,6 @@
 import assert from "node:assert/strict";
-import * as tf from "@tensorflow/tfjs-core";
-import { initBackend } from "../../lib/engine/backend.ts";
-import {
-  cxcyToXyxy,
-  cxcyToXyxyTensor,
-  decodeOffsets,
-  decodeOffsetsTensor,
-  encodeOffsets,
-  encodeOffsetsTensor,
-  iouMatrix,
-  iouMatrixTensor,
-  xyxyToCxcy,
-  xyxyToCxcyTensor,
-} from "../../lib/ssd/boxes.ts";
+import { cxcyToXyxy, decodeOffsets, encodeOffsets, iouMatrix, xyxyToCxcy } from "../../lib/ssd/boxes.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
-
-await initBackend("cpu", null);
 
 function close(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
   assert.deepEqual(a.length, b.length, `${what}: length`);
@@ -53,26 +38,4 @@ Deno.test("iouMatrix() gives 1 on the diagonal, 0 for disjoint boxes and a known
   const b = new Float32Array([0, 0, 2, 2, 1, 1, 3, 3]);
   // IoU([0,0,2,2], [1,1,3,3]) = 1 / (4 + 4 − 1)
   close(iouMatrix(a, b), [1, 1 / 7, 0, 0], 1e-7, "iou");
-});
-
-Deno.test("tensor versions agree with the Float32Array versions", () => {
-  const priors = createPriorsCxcy().slice(0, 40);
-  const boxes = priors.map((v, i) => v * (1 + 0.1 * Math.sin(i)));
-  const before = tf.memory().numTensors;
-  const p = tf.tensor2d(priors, [10, 4]);
-  const b = tf.tensor2d(boxes, [10, 4]);
-  const checks: [tf.Tensor, Float32Array, string][] = [
-    [xyxyToCxcyTensor(b), xyxyToCxcy(boxes), "xyxyToCxcy"],
-    [cxcyToXyxyTensor(b), cxcyToXyxy(boxes), "cxcyToXyxy"],
-    [encodeOffsetsTensor(b, p), encodeOffsets(boxes, priors), "encode"],
-    [decodeOffsetsTensor(b, p), decodeOffsets(boxes, priors), "decode"],
-    [
-      tf.tidy(() => iouMatrixTensor(cxcyToXyxyTensor(b), cxcyToXyxyTensor(p))),
-      iouMatrix(cxcyToXyxy(boxes), cxcyToXyxy(priors)),
-      "iou",
-    ],
-  ];
-  for (const [t, expected, what] of checks) close(t.dataSync(), expected, 2e-6, what);
-  tf.dispose([p, b, ...checks.map((c) => c[0])]);
-  assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks");
 });

@@ -3,6 +3,8 @@ import { goldenF32, goldenJson } from "../helpers.ts";
 import { detectObjects, detectObjectsBatch } from "../../lib/ssd/mod.ts";
 import { softmaxRows } from "../../lib/ssd/postprocess.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
+import { cxcyToXyxy, decodeOffsets, iouMatrix } from "../../lib/ssd/boxes.ts";
+import { mulberry32 } from "../../lib/core/mod.ts";
 
 interface GoldenDetections {
   boxes: number[][];
@@ -116,4 +118,61 @@ Deno.test("softmaxRows() gives rows summing to 1 and is shift invariant", () => 
   const p = softmaxRows(new Float32Array([1, 2, 3, 1001, 1002, 1003]), 3);
   assert(Math.abs(p[0] + p[1] + p[2] - 1) < 1e-6);
   for (let k = 0; k < 3; k++) assert(Math.abs(p[k] - p[k + 3]) < 1e-7);
+});
+
+/** The reference's `detect_objects` literally: every class's full greedy NMS, then the top-k cut by score. */
+function referenceDetectObjects(
+  locs: Float32Array,
+  scores: Float32Array,
+  nClasses: number,
+  o: { minScore: number; maxOverlap: number; topK: number },
+  priors: Float32Array,
+) {
+  const n = priors.length / 4;
+  const probs = softmaxRows(scores, nClasses);
+  const boxes = cxcyToXyxy(decodeOffsets(locs, priors));
+  const out: { box: number[]; classId: number; score: number }[] = [];
+  for (let c = 1; c < nClasses; c++) {
+    const idx = [...Array(n).keys()].filter((p) => probs[p * nClasses + c] > Math.fround(o.minScore));
+    idx.sort((a, b) => probs[b * nClasses + c] - probs[a * nClasses + c] || a - b);
+    const sorted = new Float32Array(idx.flatMap((p) => [...boxes.subarray(p * 4, p * 4 + 4)]));
+    const iou = iouMatrix(sorted, sorted);
+    const suppress = new Uint8Array(idx.length);
+    for (let k = 0; k < idx.length; k++) {
+      if (suppress[k]) continue;
+      for (let m = 0; m < idx.length; m++) {
+        if (iou[k * idx.length + m] > Math.fround(o.maxOverlap)) suppress[m] = 1;
+      }
+      suppress[k] = 0;
+    }
+    idx.forEach((p, k) => {
+      if (!suppress[k]) {
+        out.push({ box: [...boxes.subarray(p * 4, p * 4 + 4)], classId: c, score: probs[p * nClasses + c] });
+      }
+    });
+  }
+  if (out.length > o.topK) {
+    return [...out.keys()].sort((a, b) => out[b].score - out[a].score || a - b).slice(0, o.topK).map((i) =>
+      out[i]
+    );
+  }
+  return out;
+}
+
+Deno.test("detectObjects() (NMS stopped after topK survivors per class) = the reference's full NMS, ties included", () => {
+  const rand = mulberry32(11);
+  const n = 300;
+  const priors = new Float32Array(n * 4).map((_, i) => (i % 4 < 2 ? rand() : 0.05 + 0.3 * rand()));
+  for (
+    const [trial, [topK, nClasses]] of [[1, 4], [3, 4], [10, 4], [40, 4], [1000, 4], [3, 2], [7, 2]].entries()
+  ) {
+    const locs = new Float32Array(n * 4).map(() => (rand() - 0.5) * 0.2);
+    // logits on a coarse grid: many equal scores within and across classes
+    const scores = new Float32Array(n * nClasses).map(() => Math.round(rand() * 4) / 2);
+    const o = { minScore: 0.2, maxOverlap: 0.2 + 0.1 * (trial % 5), topK };
+    const got = detectObjects(locs, scores, nClasses, o, priors);
+    const want = referenceDetectObjects(locs, scores, nClasses, o, priors);
+    assert(want.length > 0);
+    assert.deepEqual(got, want, `topK ${o.topK}`);
+  }
 });

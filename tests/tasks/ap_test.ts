@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApJsonSchema } from "../../lib/eval/coco.ts";
+import { ApJsonSchema } from "../../lib/evaluation/coco_files.ts";
 import { GOLDEN_DIR, type RunOutput, runPiped } from "../helpers.ts";
 
 const TASK = new URL("../../tasks/ap.ts", import.meta.url).pathname;

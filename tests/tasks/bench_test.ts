@@ -72,7 +72,7 @@ Deno.test("describeMachine() reads the CPU model and widest ISA, capped by ONEDN
   ]);
 });
 
-Deno.test("deno task bench --quick --compare writes a bench.json that matches the schema (1 core vs 2, profile)", async () => {
+Deno.test("deno task bench --quick --compare writes a bench.json that matches the schema (1 core vs 2, profile, ONNX Runtime)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/bench.json`;
@@ -113,6 +113,23 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
     assert.ok(
       Math.abs(gflop - SSD300_FORWARD_GFLOP) < 0.05,
       `SSD300_FORWARD_GFLOP: the layers sum to ${gflop}`,
+    );
+    // ONNX Runtime on the same model, images, batch and threads; its detections are ours
+    const ort = r.onnxruntime!;
+    assert.deepEqual([ort.threads, ort.batch_size], [2, 2]);
+    assert.ok(
+      ort.forward.ms_per_image > 0 && ort.inference.ms_per_image > 0 && ort.model_bytes > 80 * 2 ** 20,
+    );
+    assert.ok(
+      Math.abs(ort.detections_per_image - r.runs[1].detections_per_image) <=
+        1 + 0.02 * r.runs[1].detections_per_image,
+      `detections per image: ONNX Runtime ${ort.detections_per_image}, ours ${
+        r.runs[1].detections_per_image
+      }`,
+    );
+    assert.match(
+      stdout,
+      /ONNX Runtime 1\.30\.0 \(model\.onnx, CPU, 2 threads, batch 2\), ms\/img: forward \d+/,
     );
     assert.match(stdout, /speed-up 1 core → 2 workers/);
     assert.match(stdout, /practical peak/);

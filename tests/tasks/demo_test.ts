@@ -4,8 +4,7 @@
  * run's best/ epoch. Small: the fixtures as data, the golden 21-class VOC-shaped checkpoint as X.pth, 1 epoch.
  */
 import assert from "node:assert/strict";
-import { PROJECT_ROOT } from "../../lib/cli/mod.ts";
-import { demoRunDir } from "../../lib/train/mod.ts";
+import { demoRunDir, PROJECT_ROOT } from "../../tasks/compose/mod.ts";
 import { FIXTURE_DIR, ignoreWithoutShared, sharedPath, withTempDir } from "../helpers.ts";
 
 const TASK = `${PROJECT_ROOT}tasks/demo.ts`;

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { detectInImage, DetectionsJsonSchema, toPixelDetections } from "../../lib/ssd/mod.ts";
 import { decodeImage, sniffImageFormat } from "../../lib/image/codec.ts";
-import { CocoResultsSchema, ImagesJsonSchema, listImageInputs } from "../../lib/eval/mod.ts";
+import { CocoResultsSchema, ImagesJsonSchema, listImageInputs } from "../../lib/evaluation/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { saveWeights } from "../../lib/interop/mod.ts";
 import { classNames } from "../../lib/ssd/mod.ts";

@@ -20,7 +20,7 @@ import {
 } from "../helpers.ts";
 import { writeDataset } from "../../lib/data/mod.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
-import { ApJsonSchema } from "../../lib/eval/mod.ts";
+import { ApJsonSchema } from "../../lib/evaluation/mod.ts";
 import { GRAPH_OUTPUTS, loadDetector } from "../../lib/export/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
 import { loadWeights, saveWeights } from "../../lib/interop/mod.ts";

@@ -11,15 +11,11 @@ import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/model.ts";
 import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { runCli } from "../../lib/cli/mod.ts";
-import {
-  decodeResumeState,
-  lossAndGradients,
-  parseFinetuneArgs,
-  type TrainingLog,
-} from "../../lib/train/mod.ts";
+import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
+import { lossAndGradients } from "../../lib/engine/mod.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
 import { loadWeights, modelToStateDict, saveWeights } from "../../lib/interop/mod.ts";
-import { main as finetuneMain } from "../../tasks/finetune.ts";
+import { main as finetuneMain, parseFinetuneArgs } from "../../tasks/finetune.ts";
 import { fixtureFolderDataset, sharedPath } from "../helpers.ts";
 
 /** Runs the task in this process as `deno task finetune` would; returns its exit code. */

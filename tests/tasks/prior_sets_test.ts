@@ -5,15 +5,16 @@
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
-import type { CocoResult } from "../../lib/eval/coco.ts";
+import type { CocoResult } from "../../lib/evaluation/coco_files.ts";
 import { fractionalBoxes, openDatasetSource, writeDataset } from "../../lib/data/mod.ts";
 import { detectInImage, detectObjects } from "../../lib/ssd/mod.ts";
-import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/eval/evaluate.ts";
+import { detectionsToCocoResults, EVAL_DETECT_DEFAULTS } from "../../lib/evaluation/evaluate_split.ts";
 import { preprocessForSsd } from "../../lib/ssd/mod.ts";
 import { matchPriors, multiboxLoss } from "../../lib/ssd/loss.ts";
 import { mulberry32 } from "../../lib/core/mod.ts";
 import { createSsd300, disposeModel, ssdForward, type SsdModel } from "../../lib/ssd/model.ts";
-import { IMAGE_FLOATS, modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
+import { modelParamData, SsdWorkerPool } from "../../lib/engine/pool.ts";
+import { SSD_INPUT_FLOATS } from "../../lib/ssd/mod.ts";
 import { createPriorsCxcy, N_PRIORS, type PriorSetName } from "../../lib/ssd/priors.ts";
 import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
 import { loadWeights } from "../../lib/interop/mod.ts";
@@ -74,7 +75,7 @@ async function run(task: string, args: string[]): Promise<{ ok: boolean; stderr:
   return { ok: out.success, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-/** Class-1 COCO results of `model` on one image, decoded against `priors` (as lib/evaluate.ts does). */
+/** Class-1 COCO results of `model` on one image, decoded against `priors` (as lib/evaluation/evaluate_split.ts does). */
 function cocoResults(
   model: SsdModel,
   image: Float32Array,
@@ -215,7 +216,7 @@ Deno.test({
         data: Uint8Array.from({ length: 300 * 300 * 3 }, () => rand() * 256),
       };
       const images = [preprocessForSsd(rgb)]; // the network input detectInImage builds from rgb
-      assert.equal(images[0].length, IMAGE_FLOATS);
+      assert.equal(images[0].length, SSD_INPUT_FLOATS);
       const { locs, scores } = await pool.forward(images);
       const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 20 };
       const [dets] = await pool.detect(images, opts);

@@ -1,4 +1,4 @@
-"""Helper for tests/torch_roundtrip_test.ts, run with Debian's /usr/bin/python3 (python3-torch).
+"""Helper for tests/torch/roundtrip_test.ts, run with Debian's /usr/bin/python3 (python3-torch).
 
   torch_roundtrip.py load FILE      torch.load FILE (also with weights_only=True) and print a JSON summary:
                                     {"type", "weights_only_ok", "tensors": [{name, shape, dtype, requires_grad,

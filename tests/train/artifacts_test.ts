@@ -14,7 +14,6 @@ import {
   Optimizer,
   readRunJson,
   readTrainingLog,
-  ResultsJsonSchema,
   type ResumeState,
   ResumeStateError,
   type RunJson,
@@ -22,6 +21,7 @@ import {
   writeRunJson,
   writeTrainingLog,
 } from "../../lib/train/mod.ts";
+import { ResultsJsonSchema } from "../../tasks/compose/mod.ts";
 import { withTempDir } from "../helpers.ts";
 
 const RUN: RunJson = {
@@ -128,9 +128,15 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
     for (const [name, v] of model.params) {
       assert.deepEqual(back.model.params.get(name)!.dataSync(), v.dataSync(), name);
     }
-    assert.throws(() => decodeResumeState(bytes.slice(0, bytes.length - 8), "r.bin"), /r\.bin: truncated/);
+    assert.throws(
+      () => decodeResumeState(bytes.slice(0, bytes.length - 8), "r.bin"),
+      /r\.bin: corrupt resume state \(CRC-32 mismatch: .*truncated or damaged\); use --restart/,
+    );
     const old = new TextEncoder().encode("SSDTRAIN"); // checkpoint.bin of older versions
-    assert.throws(() => decodeResumeState(old, "checkpoint.bin"), /checkpoint\.bin: not a resume state/);
+    assert.throws(
+      () => decodeResumeState(old, "checkpoint.bin"),
+      /checkpoint\.bin: corrupt resume state \(not a resume state/,
+    );
   } finally {
     disposeModel(model);
     disposeModel(back.model);

@@ -17,8 +17,8 @@ import {
   type TrainConfig,
   trainingLogCsv,
   type TrainItem,
-  type TrainSample,
 } from "../../lib/train/mod.ts";
+import type { TrainSample } from "../../lib/engine/mod.ts";
 import { withTempDir } from "../helpers.ts";
 
 await initBackend("wasm", null);

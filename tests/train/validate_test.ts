@@ -12,7 +12,7 @@ import {
   toCocoGroundTruth,
 } from "../../lib/data/mod.ts";
 import type { OpenedDataset } from "../../lib/data/mod.ts";
-import { type CocoDet, cocoToEvalInputs, evaluateCoco, pixelXyxyToXywh } from "../../lib/eval/mod.ts";
+import { type CocoDet, cocoToEvalInputs, evaluateCoco, pixelXyxyToXywh } from "../../lib/evaluation/mod.ts";
 import { datasetFingerprint, trainItemsOf, validationAp } from "../../lib/train/mod.ts";
 import { FIXTURE_DIR, FIXTURES_ROOT } from "../helpers.ts";
 

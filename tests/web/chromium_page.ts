@@ -1,12 +1,10 @@
 /**
  * Opens one page in Debian's headless Chromium with playwright-core (never a downloaded browser), waits until
  * the detector page says it is done (`<html data-state="done|error">`), and prints as JSON on stdout its
- * status
- * line, the JSON of `<pre id="detections">`, every URL it requested and its errors; saves a PNG screenshot
- * of the
- * `#view` canvas. Run as a subprocess with `-A` (playwright-core probes /proc at import, which Deno only
- * allows
- * with all permissions):
+ * status line, the JSON of `<pre id="detections">`, the model line, the served images' menu, how many
+ * `<img>` and `<script>` elements the page has, every dialog it opened (dismissed), every URL it requested and
+ * its errors; saves a PNG screenshot of the `#view` canvas. Run as a subprocess with `-A` (playwright-core probes /proc at import,
+ * which Deno only allows with all permissions):
  *
  *   deno run -A tests/web/chromium_page.ts URL SCREENSHOT.png [TIMEOUT_MS]
  */
@@ -31,7 +29,12 @@ try {
   const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
   const requests: string[] = [];
   const errors: string[] = [];
+  const dialogs: string[] = [];
   page.on("request", (r) => requests.push(r.url()));
+  page.on("dialog", (d) => {
+    dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);
   await page.waitForFunction(
@@ -46,6 +49,14 @@ try {
     state: await page.evaluate("document.documentElement.dataset.state"),
     status: await page.textContent("#status"),
     detections: await page.textContent("#detections"),
+    modelInfo: await page.textContent("#model-info"),
+    options: await page.evaluate(
+      `[...document.querySelectorAll("#served option")].map((o) => o.textContent)`,
+    ),
+    elements: await page.evaluate(
+      `({ img: document.querySelectorAll("img").length, script: document.querySelectorAll("script").length })`,
+    ),
+    dialogs,
     requests,
     errors,
   }));
