@@ -10,7 +10,9 @@ import { crc32, mulberry32, sha256Hex } from "../lib/core/mod.ts";
 import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/evaluation/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
-import type { NamedTensor } from "../lib/torch/mod.ts";
+import { type NamedTensor, readTorchCheckpoint } from "../lib/torch/mod.ts";
+import { mergeHeads, modelFromStateDict } from "../lib/interop/mod.ts";
+import { disposeModel, type SsdModel } from "../lib/ssd/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
 import { enableOneDnn, oneDnnConvWithGrad } from "../lib/engine/onednn.ts";
 import type { ConvFn } from "../lib/ssd/model.ts";
@@ -127,6 +129,21 @@ export function ignoreWithoutShared(...relatives: string[]): boolean {
 }
 
 export const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url);
+
+/**
+ * The golden 2-class model of the training parity tests: ssd300_voc.pth with the heads of person_heads.pth
+ * (the reference's head surgery), on the current backend. The caller disposes it.
+ */
+export function goldenPersonModel(): SsdModel {
+  const read = (name: string) =>
+    readTorchCheckpoint(Deno.readFileSync(new URL(name, GOLDEN_DIR)), name).tensors;
+  const model21 = modelFromStateDict(read("ssd300_voc.pth"), "ssd300_voc.pth");
+  try {
+    return mergeHeads(model21, read("person_heads.pth"), "person_heads.pth");
+  } finally {
+    disposeModel(model21);
+  }
+}
 
 /** True when the golden folder is readable; under CI a missing folder throws, otherwise the test is skipped. */
 export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean {

@@ -74,28 +74,35 @@ export function accumulateGradients(
   opts: AccumulateOptions = {},
 ): { loss: number; conf: number; loc: number; grads: Map<string, tf.Tensor> } {
   const { parts, grads } = accumulateOnDevice(model, n, imagesOf, targets, nPositivesTotal, opts);
-  try {
-    return { ...sumParts(parts.dataSync() as Float32Array), grads };
-  } catch (e) {
-    for (const g of grads.values()) g.dispose();
-    throw e;
-  } finally {
-    parts.dispose();
-  }
+  return summed(parts, grads, () => parts.dataSync() as Float32Array);
 }
 
-/** {@link accumulateGradients} with its one read back asynchronous (`await data()`), as WebGPU needs. */
+/**
+ * {@link accumulateGradients} (same arguments) with its one read back asynchronous (`await data()`), as WebGPU
+ * needs.
+ */
 export async function accumulateGradientsAsync(
-  model: SsdModel,
-  n: number,
-  imagesOf: (start: number, end: number) => tf.Tensor4D,
-  targets: readonly ImageTargets[],
-  nPositivesTotal: number,
-  opts: AccumulateOptions = {},
+  ...args: Parameters<typeof accumulateGradients>
 ): Promise<{ loss: number; conf: number; loc: number; grads: Map<string, tf.Tensor> }> {
-  const { parts, grads } = accumulateOnDevice(model, n, imagesOf, targets, nPositivesTotal, opts);
+  const { parts, grads } = accumulateOnDevice(...args);
+  const read = await parts.data().then((d) => d as Float32Array, (e: unknown) => ({ failed: e }));
+  return summed(parts, grads, () => {
+    if ("failed" in read) throw read.failed;
+    return read;
+  });
+}
+
+/**
+ * The loss parts read by `read` ([micro-batches, 3] rows), summed, with the gradients; disposes `parts`, and the
+ * gradients too when the read fails.
+ */
+function summed(
+  parts: tf.Tensor2D,
+  grads: Map<string, tf.Tensor>,
+  read: () => Float32Array,
+): { loss: number; conf: number; loc: number; grads: Map<string, tf.Tensor> } {
   try {
-    return { ...sumParts(await parts.data() as Float32Array), grads };
+    return { ...sumParts(read()), grads };
   } catch (e) {
     for (const g of grads.values()) g.dispose();
     throw e;
@@ -116,17 +123,13 @@ function sumParts(rows: Float32Array): { loss: number; conf: number; loc: number
 }
 
 /**
- * The passes of {@link accumulateGradients}, reading nothing back.
+ * The passes of {@link accumulateGradients} (same arguments), reading nothing back.
  * @returns parts [micro-batches, 3]: each micro-batch's loss, conf and loc shares; the summed gradients
  */
 function accumulateOnDevice(
-  model: SsdModel,
-  n: number,
-  imagesOf: (start: number, end: number) => tf.Tensor4D,
-  targets: readonly ImageTargets[],
-  nPositivesTotal: number,
-  opts: AccumulateOptions,
+  ...args: Parameters<typeof accumulateGradients>
 ): { parts: tf.Tensor2D; grads: Map<string, tf.Tensor> } {
+  const [model, n, imagesOf, targets, nPositivesTotal, opts = {}] = args;
   if (n === 0) throw new RangeError("accumulateGradients: empty batch");
   if (targets.length !== n) {
     throw new RangeError(`accumulateGradients: ${targets.length} targets for ${n} images`);

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initEngine, startRunner } from "../../lib/engine/mod.ts";
-import { loadCheckpointFile, mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
+import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import {
   buildTargets,
   disposeModel,
@@ -23,7 +23,6 @@ import {
   priorsCxcyFor,
   ssdForward,
 } from "../../lib/ssd/mod.ts";
-import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { Optimizer } from "../../lib/train/optim.ts";
 import type { TrainSample } from "../../lib/engine/mod.ts";
 import {
@@ -31,6 +30,7 @@ import {
   GOLDEN_DIR,
   goldenF32,
   goldenJson,
+  goldenPersonModel,
   haveGolden,
   requireWebGpu,
   webGpuForTests,
@@ -113,17 +113,7 @@ Deno.test({
     const input = await goldenF32(t, "input_nchw.f32");
     if (!golden || !input) return;
     const engine = await initEngine({ backend: "webgpu", use: "train" }, null);
-    const voc = readTorchCheckpoint(
-      Deno.readFileSync(new URL("ssd300_voc.pth", GOLDEN_DIR)),
-      "ssd300_voc.pth",
-    );
-    const heads = readTorchCheckpoint(
-      Deno.readFileSync(new URL("person_heads.pth", GOLDEN_DIR)),
-      "person_heads",
-    );
-    const model21 = modelFromStateDict(voc.tensors, "ssd300_voc.pth");
-    const model = mergeHeads(model21, heads.tensors, "person_heads.pth");
-    disposeModel(model21);
+    const model = goldenPersonModel();
     const samples: TrainSample[] = golden.gt_boxes_fractional.map((boxes, i) => {
       const gt: GroundTruth = { boxes: new Float32Array(boxes.flat()), labels: boxes.map(() => 1) };
       return { image: goldenImage(input, i), gt };

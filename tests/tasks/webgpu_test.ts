@@ -18,6 +18,7 @@ import {
   requireWebGpu,
   webGpuForTests,
   withTempDir,
+  xywhIou,
 } from "../helpers.ts";
 
 const GPU = await webGpuForTests();
@@ -75,11 +76,13 @@ Deno.test({
         MAX_SCORE_DIFF,
         "webgpu vs wasm",
       );
-      const worst = gpu.dets.reduce((m, d, i) => Math.max(m, Math.abs(d.score - cpu.dets[i].score)), 0);
+      const [g, c] = [comparablePixelDetections(gpu.dets), comparablePixelDetections(cpu.dets)];
+      const worst = g.reduce((m, d, i) => Math.max(m, Math.abs(d.score - c[i].score)), 0);
+      const minIou = g.reduce((m, d, i) => Math.min(m, xywhIou(d.bbox, c[i].bbox)), 1);
       console.error(
-        `detect: wasm ${cpu.secs.toFixed(1)} s, webgpu ${gpu.secs.toFixed(1)} s; max |Δscore| in order ${
+        `detect: wasm ${cpu.secs.toFixed(1)} s, webgpu ${gpu.secs.toFixed(1)} s; in order: max |Δscore| ${
           worst.toExponential(2)
-        }`,
+        }, min IoU ${minIou.toFixed(6)}`,
       );
     });
   },
