@@ -8,10 +8,28 @@
  * split's worth of detections (lib/bench/ap_timing.ts) → bench.json.
  * @module
  */
-import { BACKEND_FLAG, type CliSpec, ENGINE_FLAGS, parseFlags, runTask } from "../lib/cli/mod.ts";
+import {
+  BACKEND_FLAG,
+  checkInputFiles,
+  type CliSpec,
+  ENGINE_FLAGS,
+  parseFlags,
+  runTask,
+  TRUST_CHECKPOINT_FLAG,
+  UsageError,
+} from "../lib/cli/mod.ts";
 import { lockOutputFiles, writeJsonArtifact } from "../lib/core/mod.ts";
 import { initEngine } from "../lib/engine/mod.ts";
-import { BenchReportSchema, formatBench, runBench, timeApEvaluation } from "../lib/bench/mod.ts";
+import { exportClassNames } from "../lib/export/mod.ts";
+import { loadCheckpointFile } from "../lib/interop/mod.ts";
+import {
+  BenchReportSchema,
+  formatBench,
+  type InterleavedModel,
+  interleaveWithOnnxRuntime,
+  runBench,
+  timeApEvaluation,
+} from "../lib/bench/mod.ts";
 
 const CLI = {
   task: "bench",
@@ -40,6 +58,18 @@ same workload in PyTorch and the same model in ONNX Runtime (inference only) in 
     },
     "skip-torch": { kind: "boolean", description: "no PyTorch comparison" },
     "skip-onnxruntime": { kind: "boolean", description: "no ONNX Runtime comparison" },
+    "onnx-rounds": {
+      kind: "integer",
+      min: 0,
+      default: 0,
+      description: "also N rounds of ours and ONNX Runtime alternating, forward and inference (0: none)",
+    },
+    checkpoint: {
+      kind: "string",
+      value: "X.pth",
+      description: "with --onnx-rounds: this checkpoint (e.g. 21-class VOC) interleaved too",
+    },
+    "trust-checkpoint": TRUST_CHECKPOINT_FLAG,
     python: {
       kind: "string",
       value: "PATH",
@@ -48,8 +78,14 @@ same workload in PyTorch and the same model in ONNX Runtime (inference only) in 
   },
 } as const satisfies CliSpec;
 
+const progress = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+
 async function main(args: string[]): Promise<void> {
   const f = parseFlags(CLI, args);
+  if (f.checkpoint !== undefined && f.onnxRounds === 0) {
+    throw new UsageError("--checkpoint needs --onnx-rounds N");
+  }
+  await checkInputFiles(f, ["checkpoint"]);
   const engine = await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers, use: "train" });
   const report = await runBench({
     batchSize: f.batchSize,
@@ -63,9 +99,27 @@ async function main(args: string[]): Promise<void> {
     pythons: f.skipTorch ? [] : f.python ? [f.python] : ["/usr/bin/python3", "python3"],
     torchScript: new URL("../lib/bench/bench_torch.py", import.meta.url).pathname,
     onnxRuntime: !f.skipOnnxruntime,
-    progress: (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`),
+    progress,
   }, engine);
   report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
+  if (f.onnxRounds > 0) {
+    const others: InterleavedModel[] = [];
+    if (f.checkpoint !== undefined) {
+      const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
+      const model = await loadCheckpointFile(f.checkpoint, read);
+      others.push({
+        label: f.checkpoint,
+        model,
+        classNames: exportClassNames(model.nClasses, f.checkpoint, model.classNames),
+      });
+    }
+    report.onnx_interleaved = await interleaveWithOnnxRuntime(engine, {
+      rounds: f.onnxRounds,
+      batchSize: f.batchSize,
+      others,
+      progress,
+    });
+  }
   await using output = await lockOutputFiles("bench", [f.out]); // its folder's lock, for the write only
   await writeJsonArtifact(output.staged(f.out), BenchReportSchema, report);
   await output.commit();

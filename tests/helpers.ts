@@ -630,3 +630,21 @@ export function taskRunArgs(name: string): string[] {
   assert.equal(words[0], "deno", `deno.json task ${name}: ${line}`);
   return words.slice(1);
 }
+
+/** Whether `path` exists (a dangling symlink counts: lstat, not stat). */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Command-line flags from a record, in its order: `{ out: "x", "batch-size": 2 }` → `["--out", "x",
+ * "--batch-size", "2"]`; `true` gives the bare flag.
+ */
+export function flagArgs(flags: Record<string, string | number | true>): string[] {
+  return Object.entries(flags).flatMap(([k, v]) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
+}

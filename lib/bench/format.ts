@@ -5,6 +5,7 @@
  * @module
  */
 import type { BenchReport, Throughput } from "./schema.ts";
+import { formatInterleaved } from "./onnx_interleaved.ts";
 
 const PHASES = ["forward", "inference", "training"] as const;
 
@@ -66,6 +67,7 @@ export function formatBench(r: BenchReport): string {
       } (ours/ORT ${(r.inference_ms_per_image / o.inference.ms_per_image).toFixed(2)}×)`,
     );
   } else if (r.onnxruntime_skipped_reason) lines.push(`ONNX Runtime: ${r.onnxruntime_skipped_reason}`);
+  for (const row of r.onnx_interleaved ?? []) lines.push(...formatInterleaved(row));
   lines.push(`peak RSS ${r.peak_rss_mb === null ? "n/a" : `${r.peak_rss_mb.toFixed(0)} MiB`}`);
   if (r.speedup) {
     const s = r.speedup;

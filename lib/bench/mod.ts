@@ -7,6 +7,14 @@
 export { AP_BENCH_SHAPE, apBenchCase, timeApEvaluation } from "./ap_timing.ts";
 export { describeMachine, isaOfFlags, isaOfOneDnnCap } from "./machine.ts";
 export { type LayerProfile, type LayerTime, profileLayers } from "./profile.ts";
+export {
+  compareWithOnnxRuntime,
+  formatInterleaved,
+  type InterleavedModel,
+  type InterleavedRow,
+  InterleavedRowSchema,
+  interleaveWithOnnxRuntime,
+} from "./onnx_interleaved.ts";
 export { type OnnxRuntimeFigures, OnnxRuntimeFiguresSchema, runOnnxRuntimeBench } from "./onnxruntime.ts";
 export { runTorchBench, type TorchFigures } from "./pytorch.ts";
 export { type BenchOptions, runBench } from "./run.ts";

@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { OnnxRuntimeFiguresSchema } from "./onnxruntime.ts";
+import { InterleavedRowSchema } from "./onnx_interleaved.ts";
 import { TorchLineSchema } from "./pytorch.ts";
 
 const PhaseSchema = z.object({
@@ -112,6 +113,8 @@ export const BenchReportSchema = z.object({
    */
   onnxruntime: OnnxRuntimeFiguresSchema.nullable().optional(),
   onnxruntime_skipped_reason: z.string().nullable().optional(),
+  /** `--onnx-rounds`: ours and ONNX Runtime alternating round by round (lib/bench/onnx_interleaved.ts) */
+  onnx_interleaved: z.array(InterleavedRowSchema).optional(),
   /** ours / torch in ms per image (lower is better; ≤ 1 means faster than PyTorch) */
   ratios: z.object({
     forward: z.number().positive(),

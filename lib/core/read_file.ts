@@ -10,6 +10,7 @@
  * the open would still block the open, which needs a concurrent writer racing us on the user's own disk.
  * @module
  */
+import { concatBytes } from "./bytes.ts";
 import { InputError } from "./errors.ts";
 
 const MiB = 1024 * 1024;
@@ -122,15 +123,8 @@ class BoundedRead {
 
   /** The bytes read. */
   bytes(): Uint8Array {
-    const { parts, total } = this;
-    if (parts.length === 2 && parts[1].length === 0) return parts[0];
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    const { parts } = this;
+    return concatBytes(parts.length === 2 && parts[1].length === 0 ? [parts[0]] : parts);
   }
 }
 

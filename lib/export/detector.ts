@@ -20,6 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GraphModel, loadGraphModel } from "@tensorflow/tfjs-converter";
+import { concatBytes } from "../core/bytes.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { preprocessForSsd } from "../ssd/preprocess.ts";
 import {
@@ -243,13 +244,7 @@ async function readBounded(url: string, what: string, maxBytes: number, exact = 
     chunks.push(r.value);
   }
   if (exact && size !== maxBytes) throw wrongSize(String(size));
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
 
 /**

@@ -30,7 +30,7 @@ import { N_PRIORS } from "../ssd/priors.ts";
 import { SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { type OnnxAttr, onnxElemType, OnnxGraphBuilder } from "./onnx_proto.ts";
 import { type Quantization, quantizeFloat16, quantizeUint8 } from "./shards.ts";
-import { type PoolSpec, walkSsdNetwork } from "./ssd_network.ts";
+import { type PoolSpec, splitPriors, walkSsdNetwork } from "./ssd_network.ts";
 
 /** Names of the ONNX graph's inputs. */
 export const ONNX_INPUTS = {
@@ -309,17 +309,4 @@ function detectionHead(g: OnnxGraphBuilder, locs: string, scores: string, input:
   );
   g.output(pick(ONNX_OUTPUTS.classes, classOf), "int64", ["K"], ONNX_OUTPUT_DOCS[ONNX_OUTPUTS.classes]);
   g.output(pick(ONNX_OUTPUTS.imageIndex, imageOf), "int64", ["K"], ONNX_OUTPUT_DOCS[ONNX_OUTPUTS.imageIndex]);
-}
-
-/** Priors [8732 * 4] (cx, cy, w, h) → centres and sizes, [8732 * 2] each. */
-function splitPriors(priorsCxcy: Float32Array): { centres: Float32Array; sizes: Float32Array } {
-  if (priorsCxcy.length !== N_PRIORS * 4) {
-    throw new RangeError(`priors: ${priorsCxcy.length / 4}, expected ${N_PRIORS}`);
-  }
-  const centres = new Float32Array(N_PRIORS * 2), sizes = new Float32Array(N_PRIORS * 2);
-  for (let p = 0; p < N_PRIORS; p++) {
-    centres.set(priorsCxcy.subarray(p * 4, p * 4 + 2), p * 2);
-    sizes.set(priorsCxcy.subarray(p * 4 + 2, p * 4 + 4), p * 2);
-  }
-  return { centres, sizes };
 }

@@ -20,7 +20,7 @@ import { CENTER_VARIANCE_DIVISOR, SIZE_VARIANCE_FACTOR } from "../ssd/boxes.ts";
 import type { DetectOptions } from "../ssd/postprocess.ts";
 import { SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
 import { attr, type AttrValue, type ConstTensor, GraphBuilder, type GraphDef } from "./graphdef.ts";
-import { type PoolSpec, torchConvSide, torchPoolSide, walkSsdNetwork } from "./ssd_network.ts";
+import { type PoolSpec, splitPriors, torchConvSide, torchPoolSide, walkSsdNetwork } from "./ssd_network.ts";
 
 /** Names of the graph's inputs and outputs (node names; the signature uses the same keys). */
 export const GRAPH_INPUTS = {
@@ -269,14 +269,7 @@ export function buildSsdGraph(input: SsdGraphInput): SsdGraph {
  * @returns the node of the [8732, 4] fractional (x_min, y_min, x_max, y_max) boxes
  */
 function decodeBoxes(g: GraphBuilder, locs: string, priorsCxcy: Float32Array): string {
-  if (priorsCxcy.length !== N_PRIORS * 4) {
-    throw new RangeError(`priors: ${priorsCxcy.length / 4}, expected ${N_PRIORS}`);
-  }
-  const centres = new Float32Array(N_PRIORS * 2), sizes = new Float32Array(N_PRIORS * 2);
-  for (let p = 0; p < N_PRIORS; p++) {
-    centres.set(priorsCxcy.subarray(p * 4, p * 4 + 2), p * 2);
-    sizes.set(priorsCxcy.subarray(p * 4 + 2, p * 4 + 4), p * 2);
-  }
+  const { centres, sizes } = splitPriors(priorsCxcy);
   const int32 = (name: string, values: number[], shape = [values.length]) =>
     g.constant(name, "int32", shape, values, false);
   const scalar = (name: string, v: number) => g.constant(name, "float32", [], [v], false);

@@ -99,3 +99,16 @@ export function walkSsdNetwork<T>(nClasses: number, input: T, ops: NetworkOps<T>
   if (total !== N_PRIORS) throw new Error(`internal: ${total} priors, expected ${N_PRIORS}`);
   return { locs: ops.concat("locs", locParts), scores: ops.concat("scores", scoreParts) };
 }
+
+/** Priors [8732 * 4] (cx, cy, w, h) → centres and sizes, [8732 * 2] each. */
+export function splitPriors(priorsCxcy: Float32Array): { centres: Float32Array; sizes: Float32Array } {
+  if (priorsCxcy.length !== N_PRIORS * 4) {
+    throw new RangeError(`priors: ${priorsCxcy.length / 4}, expected ${N_PRIORS}`);
+  }
+  const centres = new Float32Array(N_PRIORS * 2), sizes = new Float32Array(N_PRIORS * 2);
+  for (let p = 0; p < N_PRIORS; p++) {
+    centres.set(priorsCxcy.subarray(p * 4, p * 4 + 2), p * 2);
+    sizes.set(priorsCxcy.subarray(p * 4 + 2, p * 4 + 4), p * 2);
+  }
+  return { centres, sizes };
+}

@@ -6,18 +6,19 @@ import {
   RunFolderBusyError,
 } from "../../lib/core/run_folder.ts";
 import { writeFileAtomic } from "../../lib/core/artifacts.ts";
-import { withTempDir } from "../helpers.ts";
+import { pathExists, withTempDir } from "../helpers.ts";
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 const read = (path: string) => Deno.readTextFileSync(path);
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
+
+/** `<dir>/photos/<photo>` holding "user's photo" (the user's files outside), and the run folder's path. */
+async function photosBesideRun(dir: string, photo: string): Promise<{ outside: string; run: string }> {
+  const outside = `${dir}/photos`;
+  await Deno.mkdir(outside);
+  await Deno.writeTextFile(`${outside}/${photo}`, "user's photo");
+  return { outside, run: `${dir}/run` };
+}
+const exists = pathExists;
 
 /** A child Deno process that takes the lock of `dir` and holds it until killed; resolves once it holds it. */
 async function holderProcess(dir: string): Promise<Deno.ChildProcess> {
@@ -180,10 +181,7 @@ Deno.test("lockRunFolder() removes temps and half-written bookkeeping of a dead 
 
 Deno.test("RunFolder.commit() refuses a symlinked folder on the way and replaces (never follows) a symlinked file", async () => {
   await withTempDir(async (dir) => {
-    const outside = `${dir}/photos`;
-    await Deno.mkdir(outside);
-    await Deno.writeTextFile(`${outside}/p.jpg`, "user's photo");
-    const run = `${dir}/run`;
+    const { outside, run } = await photosBesideRun(dir, "p.jpg");
     await Deno.mkdir(run);
     await Deno.symlink(outside, `${run}/annotated`);
     await Deno.symlink(`${outside}/p.jpg`, `${run}/out.jpg`);
@@ -223,10 +221,7 @@ Deno.test("a composed task's lock excludes a second composition but not its chil
 
 Deno.test("neither a replace nor a crafted journal removes or writes through a symlinked folder", async () => {
   await withTempDir(async (dir) => {
-    const outside = `${dir}/photos`;
-    await Deno.mkdir(outside);
-    await Deno.writeTextFile(`${outside}/x.jpg`, "user's photo");
-    const run = `${dir}/run`;
+    const { outside, run } = await photosBesideRun(dir, "x.jpg");
     await Deno.mkdir(`${run}/.ssd300/staging/annotated`, { recursive: true });
     await Deno.symlink(outside, `${run}/annotated`);
     // a record that claims annotated/x.jpg is ours, and a journal that moves a file through the link

@@ -7,15 +7,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  assertSameDetections,
-  compareArrays,
-  FIXTURE_DIR,
-  goldenF32,
-  goldenJson,
-  ignoreWithoutShared,
-  sharedPath,
-} from "../helpers.ts";
+import { assertSameDetections, FIXTURE_DIR } from "../helpers.ts";
 import { initBackend } from "../../lib/engine/mod.ts";
 import {
   composeOnnxModel,
@@ -36,10 +28,8 @@ import {
   readOnnxMetadata,
 } from "../../lib/export/mod.ts";
 import { decodeImage } from "../../lib/image/mod.ts";
-import { loadCheckpointFile } from "../../lib/interop/mod.ts";
 import {
   createSsd300,
-  type Detection,
   detectObjects,
   disposeModel,
   N_PRIORS,
@@ -48,28 +38,11 @@ import {
   ssdForward,
 } from "../../lib/ssd/mod.ts";
 
+import { assertRelClose, comparable, DEFAULTS, goldenVocTest } from "./compare.ts";
 await initBackend("wasm", null);
 
-const DEFAULTS = { minScore: 0.2, maxOverlap: 0.45, topK: 200 };
 /** float16 weights: raw outputs within this relative error of the golden tensors (measured: 1.9e-4) */
 const F16_REL_TOLERANCE = 1e-3;
-
-/** Relative Frobenius error ≤ tol and max |Δ| ≤ tol · max |expected|. */
-function assertRelClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string) {
-  const { maxAbs, relFro } = compareArrays(actual, expected);
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  assert(relFro <= tol && maxAbs <= tol * maxRef, `${what}: relative Frobenius ${relFro}, max |Δ| ${maxAbs}`);
-}
-
-/** Detections as comparable fractional [x, y, w, h] boxes (background placeholder dropped). */
-function comparable(dets: readonly Detection[]) {
-  return dets.filter((d) => d.classId !== 0).map((d) => ({
-    class: d.classId,
-    score: d.score,
-    bbox: fractionalXyxyToBbox(d.box, 1, 1),
-  }));
-}
 
 /** NCHW [n, 3, 300, 300] → n NHWC images of 300 × 300 × 3. */
 function nchwToImages(x: Float32Array): Float32Array[] {
@@ -231,83 +204,69 @@ function onnxChecker(): boolean {
   }
 }
 
-Deno.test({
-  name:
-    "the golden ssd300_voc.pth as model.onnx: golden tensors (f32 ≤ 1e-4, f16 ≤ 1e-3), golden detections, onnx checker",
-  ignore: ignoreWithoutShared("golden/ssd300_voc.pth"),
-  async fn(t) {
-    const golden = await goldenJson(t);
-    const input = await goldenF32(t, "input_nchw.f32");
-    const goldLocs = await goldenF32(t, "voc_locs.f32");
-    const goldScores = await goldenF32(t, "voc_scores.f32");
-    if (!golden || !input || !goldLocs || !goldScores) return;
-    const model = await loadCheckpointFile(sharedPath("golden/ssd300_voc.pth"));
-    const dir = await Deno.makeTempDir({ prefix: "onnx_golden_" });
-    try {
-      const images = nchwToImages(input);
-      const results: Record<string, { locs: Float32Array; scores: Float32Array }> = {};
-      for (const quantize of ["none", "float16"] as const) {
-        const { bytes } = composeOnnxModel(model, {
-          quantize,
-          classNames: exportClassNames(21, "voc"),
-          source: "ssd300_voc.pth",
-        });
-        await Deno.writeFile(`${dir}/${quantize}.onnx`, bytes);
-        const ssd = await OnnxSsd.create(bytes, 2);
-        try {
-          results[quantize] = await ssd.forward(images);
-          if (quantize !== "none") continue;
-          const sets = golden.detections as Record<
-            string,
-            { boxes: number[][]; labels: number[]; scores: number[] }[]
-          >;
-          for (const [key, perImage] of Object.entries(sets)) {
-            const [, minScore, maxOverlap, topK] = /min_score=([\d.]+),max_overlap=([\d.]+),top_k=(\d+)/
-              .exec(key)!.map(Number);
-            const got = await ssd.detect(images, { minScore, maxOverlap, topK });
-            for (const [i, exp] of perImage.entries()) {
-              const want = exp.labels.map((c, k) => ({
-                class: c,
-                score: exp.scores[k],
-                bbox: fractionalXyxyToBbox(exp.boxes[k], 1, 1),
-              }));
-              assertSameDetections(comparable(got[i]), want, 0.999, 1e-4, `${key} image ${i}`);
-            }
-          }
-        } finally {
-          await ssd.release();
-        }
-      }
-      assertRelClose(results.none.locs, goldLocs, 1e-4, "f32 locs vs voc_locs.f32");
-      assertRelClose(results.none.scores, goldScores, 1e-4, "f32 scores vs voc_scores.f32");
-      assertRelClose(results.float16.locs, goldLocs, F16_REL_TOLERANCE, "f16 locs vs voc_locs.f32");
-      assertRelClose(results.float16.scores, goldScores, F16_REL_TOLERANCE, "f16 scores vs voc_scores.f32");
-
-      await t.step({
-        name: "onnx.checker.check_model(full_check=True) passes (python3-onnx)",
-        ignore: !onnxChecker() && !Deno.env.get("CI"),
-        fn: async () => {
-          assert(onnxChecker(), "/usr/bin/python3 cannot import onnx: apt-get install python3-onnx");
-          for (const q of ["none", "float16"]) {
-            const out = await new Deno.Command("/usr/bin/python3", {
-              args: [
-                "-c",
-                "import onnx, sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-                `${dir}/${q}.onnx`,
-              ],
-              stdout: "piped",
-              stderr: "piped",
-            }).output();
-            assert(out.success, `${q}: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
-          }
-        },
+goldenVocTest(
+  "the golden ssd300_voc.pth as model.onnx: golden tensors (f32 ≤ 1e-4, f16 ≤ 1e-3), golden detections, onnx checker",
+  async ({ golden, input, locs: goldLocs, scores: goldScores, model, dir }, t) => {
+    const images = nchwToImages(input);
+    const results: Record<string, { locs: Float32Array; scores: Float32Array }> = {};
+    for (const quantize of ["none", "float16"] as const) {
+      const { bytes } = composeOnnxModel(model, {
+        quantize,
+        classNames: exportClassNames(21, "voc"),
+        source: "ssd300_voc.pth",
       });
-    } finally {
-      disposeModel(model);
-      await Deno.remove(dir, { recursive: true });
+      await Deno.writeFile(`${dir}/${quantize}.onnx`, bytes);
+      const ssd = await OnnxSsd.create(bytes, 2);
+      try {
+        results[quantize] = await ssd.forward(images);
+        if (quantize !== "none") continue;
+        const sets = golden.detections as Record<
+          string,
+          { boxes: number[][]; labels: number[]; scores: number[] }[]
+        >;
+        for (const [key, perImage] of Object.entries(sets)) {
+          const [, minScore, maxOverlap, topK] = /min_score=([\d.]+),max_overlap=([\d.]+),top_k=(\d+)/
+            .exec(key)!.map(Number);
+          const got = await ssd.detect(images, { minScore, maxOverlap, topK });
+          for (const [i, exp] of perImage.entries()) {
+            const want = exp.labels.map((c, k) => ({
+              class: c,
+              score: exp.scores[k],
+              bbox: fractionalXyxyToBbox(exp.boxes[k], 1, 1),
+            }));
+            assertSameDetections(comparable(got[i]), want, 0.999, 1e-4, `${key} image ${i}`);
+          }
+        }
+      } finally {
+        await ssd.release();
+      }
     }
+    assertRelClose(results.none.locs, goldLocs, 1e-4, "f32 locs vs voc_locs.f32");
+    assertRelClose(results.none.scores, goldScores, 1e-4, "f32 scores vs voc_scores.f32");
+    assertRelClose(results.float16.locs, goldLocs, F16_REL_TOLERANCE, "f16 locs vs voc_locs.f32");
+    assertRelClose(results.float16.scores, goldScores, F16_REL_TOLERANCE, "f16 scores vs voc_scores.f32");
+
+    await t.step({
+      name: "onnx.checker.check_model(full_check=True) passes (python3-onnx)",
+      ignore: !onnxChecker() && !Deno.env.get("CI"),
+      fn: async () => {
+        assert(onnxChecker(), "/usr/bin/python3 cannot import onnx: apt-get install python3-onnx");
+        for (const q of ["none", "float16"]) {
+          const out = await new Deno.Command("/usr/bin/python3", {
+            args: [
+              "-c",
+              "import onnx, sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
+              `${dir}/${q}.onnx`,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          assert(out.success, `${q}: ${new TextDecoder().decode(out.stderr).slice(-2000)}`);
+        }
+      },
+    });
   },
-});
+);
 
 Deno.test("readOnnxMetadata() refuses what is not an SSD300 export with a DetectorModelError", () => {
   assert.throws(() => readOnnxMetadata(new TextEncoder().encode("not a model at all")), DetectorModelError);

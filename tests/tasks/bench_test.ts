@@ -84,6 +84,8 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
       "2",
       "--compare",
       "--skip-torch",
+      "--onnx-rounds",
+      "1",
       "--out",
       out,
     ]);
@@ -131,6 +133,12 @@ Deno.test("deno task bench --quick --compare writes a bench.json that matches th
       stdout,
       /ONNX Runtime 1\.30\.0 \(model\.onnx, CPU, 2 threads, batch 2\), ms\/img: forward \d+/,
     );
+    // --onnx-rounds 1: one interleaved round of the bench model, every phase timed once
+    const [row, ...more] = r.onnx_interleaved ?? [];
+    assert.equal(more.length, 0);
+    assert.deepEqual([row.model, row.num_classes, row.batch_size], ["bench 2-class model", 2, 2]);
+    assert.deepEqual(Object.values(row.runs_ms_per_image).map((v) => v.length), [1, 1, 1, 1]);
+    assert.match(stdout, /ours vs ONNX Runtime, interleaved, bench 2-class model/);
     assert.match(stdout, /speed-up 1 core → 2 workers/);
     assert.match(stdout, /practical peak/);
   } finally {
@@ -142,4 +150,7 @@ Deno.test("bench rejects bad arguments with a usage message", async () => {
   const res = await runTaskScript("bench", ["--batch-size", "0"]);
   assert.equal(res.code, 2);
   assert.match(res.stderr, /--batch-size: expected an integer ≥ 1, got 0/);
+  const alone = await runTaskScript("bench", ["--checkpoint", "x.pth"]);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--checkpoint needs --onnx-rounds N/);
 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { buildDataset, openDirectorySource, writeDataset } from "../../lib/data/mod.ts";
-import { call, denoTask, dict, FIXTURE_DIR, pickle, str, zipCheckpoint } from "../helpers.ts";
+import { call, denoTask, dict, FIXTURE_DIR, flagArgs, pickle, str, zipCheckpoint } from "../helpers.ts";
 
 const TASKS = [
   ...["prepare", "detect", "finetune", "ap", "report", "demo", "experiments", "bench", "fixtures"],
@@ -120,16 +120,11 @@ Deno.test("a corrupt dataset.json or a missing checkpoint exits 1 with a clean m
         await experiments({ dataset: bad, start: { from_scratch: true } }),
         /dataset\.json: not valid JSON/,
       ],
-      ["detect", [
-        "--checkpoint",
-        missing,
-        "--image",
-        bad,
-        "--out",
-        `${dir}/a.png`,
-        "--json",
-        `${dir}/a.json`,
-      ], /--checkpoint .*no such file/],
+      [
+        "detect",
+        flagArgs({ checkpoint: missing, image: bad, out: `${dir}/a.png`, json: `${dir}/a.json` }),
+        /--checkpoint .*no such file/,
+      ],
       [
         "demo",
         ["--checkpoint", missing, "--out", `${dir}/demo`],

@@ -9,6 +9,7 @@ import {
   comparablePixelDetections,
   detectOneImageArgs,
   fixtureFolderDataset,
+  flagArgs,
   ignoreWithoutShared,
   runTaskScript,
   sharedPath,
@@ -33,18 +34,9 @@ Deno.test({
     const image = sharedPath("golden/crop_FudanPed00001.png");
     try {
       await writeDataset(`${dir}/dataset.json`, await fixtureFolderDataset(4));
-      const ex = await runTaskScript("export", [
-        "--checkpoint",
-        checkpoint,
-        "--format",
-        "onnx",
-        "--out",
-        `${dir}/f32`,
-        "--evaluate",
-        `${dir}/dataset.json`,
-        "--limit",
-        "2",
-      ]);
+      const onnx = { checkpoint, format: "onnx" };
+      const evaluate = { evaluate: `${dir}/dataset.json`, limit: 2 };
+      const ex = await runTaskScript("export", flagArgs({ ...onnx, out: `${dir}/f32`, ...evaluate }));
       assert.equal(ex.code, 0, ex.stderr);
       assert.match(ex.stdout, /f32\/model\.onnx: \d+ nodes, \d+ initializers, 100\.\d\d MiB \(none\)/);
       assert.match(ex.stdout, /AP@0\.5 \d\.\d{4}/);
@@ -54,16 +46,10 @@ Deno.test({
         [2, "onnx", "none", 0.01],
       );
       assert(ap.n_detections > 0);
-      const f16 = await runTaskScript("export", [
-        "--checkpoint",
-        checkpoint,
-        "--format",
-        "onnx",
-        "--quantize",
-        "float16",
-        "--out",
-        `${dir}/f16`,
-      ]);
+      const f16 = await runTaskScript(
+        "export",
+        flagArgs({ ...onnx, quantize: "float16", out: `${dir}/f16` }),
+      );
       assert.equal(f16.code, 0, f16.stderr);
       const size = async (d: string) => (await Deno.stat(`${dir}/${d}/${MODEL_ONNX}`)).size;
       assert((await size("f16")) < 0.51 * (await size("f32")), "float16 halves the file");

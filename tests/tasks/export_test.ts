@@ -103,11 +103,7 @@ Deno.test("deno task export: a finetune model exports, evaluates, equals forward
       disposeModel(model);
     }
 
-    const det = await task("detect", [
-      "--weights",
-      weights,
-      ...detectOneImageArgs(dir, IMAGE),
-    ]);
+    const det = await task("detect", ["--weights", weights, ...detectOneImageArgs(dir, IMAGE)]);
     assert.deepEqual(det.code, 0, det.stderr);
     const expected = DetectionsJsonSchema.parse(
       JSON.parse(await Deno.readTextFile(`${dir}/detections.json`)),

@@ -158,11 +158,7 @@ Deno.test({
         2,
         null,
         null,
-      ], [
-        3,
-        null,
-        null,
-      ]]);
+      ], [3, null, null]]);
       // step 1's loss is the start model's loss on the two train images (before any update)
       const start = await loadWeights(weights);
       const train = dataset.images.filter((im) => im.split === "train");

@@ -13,7 +13,14 @@ import { saveWeights, type WeightsManifest } from "../../lib/interop/mod.ts";
 import { createSsd300, disposeModel } from "../../lib/ssd/mod.ts";
 import { encodeResumeState, type ResumeState } from "../../lib/train/mod.ts";
 import { PROJECT_ROOT } from "../../tasks/compose/mod.ts";
-import { FIXTURE_DIR, fixtureFolderDataset, FIXTURES_ROOT, type RunOutput, runPiped } from "../helpers.ts";
+import {
+  FIXTURE_DIR,
+  fixtureFolderDataset,
+  FIXTURES_ROOT,
+  flagArgs,
+  type RunOutput,
+  runPiped,
+} from "../helpers.ts";
 import { writeDataset } from "../../lib/data/mod.ts";
 
 await initBackend("wasm", null);
@@ -60,6 +67,10 @@ const IMAGE = `${FIXTURE_DIR}/PNGImages/FudanPed00001.png`;
 const MANIFEST: WeightsManifest = JSON.parse(await Deno.readTextFile(`${DIR}/w.json`));
 const ENGINE = ["--backend", "wasm", "--workers", "1"];
 
+/** `deno task detect` of the fixture weights on `--images images` into `out`, on one WASM worker. */
+const detectImages = (images: string, out: string) =>
+  task("detect", ["--weights", `${DIR}/w.json`, "--images", images, "--out", out, ...ENGINE]);
+
 Deno.test("detect --images on a folder with ln -s ., a link loop, links out of it, a FIFO and a link to /dev/zero: ends, each image once", async () => {
   const photos = `${DIR}/photos`;
   await Deno.mkdir(`${photos}/sub`, { recursive: true });
@@ -73,31 +84,13 @@ Deno.test("detect --images on a folder with ln -s ., a link loop, links out of i
   await Deno.symlink(`${DIR}/elsewhere`, `${photos}/ext`);
   await Deno.symlink("/dev/zero", `${photos}/zero.png`);
   await mkfifo(`${photos}/pipe.png`);
-  const r = await task("detect", [
-    "--weights",
-    `${DIR}/w.json`,
-    "--images",
-    photos,
-    "--out",
-    `${DIR}/out`,
-    ...ENGINE,
-  ]);
+  const r = await detectImages(photos, `${DIR}/out`);
   assert.equal(r.code, 0, r.stderr);
   const images = JSON.parse(await Deno.readTextFile(`${DIR}/out/images.json`)).images;
   assert.deepEqual(images.map((im: { file_name: string }) => im.file_name), ["a.png", "sub/b.png"]);
   assert.match(r.stderr, /photos: skipped 3 symlink\(s\) leading out of the folder: ext, parent, zero\.png/);
   // the same through a glob
-  const g = await task("detect", [
-    ...[
-      "--weights",
-      `${DIR}/w.json`,
-      "--images",
-      `${photos}/**/*.png`,
-      "--out",
-      `${DIR}/out-glob`,
-      ...ENGINE,
-    ],
-  ]);
+  const g = await detectImages(`${photos}/**/*.png`, `${DIR}/out-glob`);
   assert.equal(g.code, 0, g.stderr);
   assert.equal(JSON.parse(await Deno.readTextFile(`${DIR}/out-glob/images.json`)).images.length, 2);
 });
@@ -109,15 +102,7 @@ Deno.test("detect --images list.txt naming /dev/zero, a FIFO, a folder and missi
     `${DIR}/list.txt`,
     ["/dev/zero", "list-pipe.png", FIXTURES_ROOT, IMAGE, ...missing].join("\n") + "\n",
   );
-  const r = await task("detect", [
-    "--weights",
-    `${DIR}/w.json`,
-    "--images",
-    `${DIR}/list.txt`,
-    "--out",
-    `${DIR}/o`,
-    ...ENGINE,
-  ]);
+  const r = await detectImages(`${DIR}/list.txt`, `${DIR}/o`);
   refused(r, /25 unreadable image\(s\):/);
   assert.match(r.stderr, /\n {2}- \/dev\/zero: is a character device, not a regular file\n/);
   assert.match(r.stderr, /list-pipe\.png: is a FIFO \(named pipe\), not a regular file\n/);
@@ -127,15 +112,7 @@ Deno.test("detect --images list.txt naming /dev/zero, a FIFO, a folder and missi
   // the list itself: a FIFO or /dev/zero is refused, not read
   await mkfifo(`${DIR}/list-fifo.txt`);
   for (const list of [`${DIR}/list-fifo.txt`, "/dev/zero"]) {
-    const l = await task("detect", [
-      "--weights",
-      `${DIR}/w.json`,
-      "--images",
-      list,
-      "--out",
-      `${DIR}/o`,
-      ...ENGINE,
-    ]);
+    const l = await detectImages(list, `${DIR}/o`);
     refused(l, /--images .*: cannot read the list: is a (FIFO|character device)/);
   }
 });
@@ -145,19 +122,8 @@ Deno.test("detect refuses a weights.json whose bin leaves its folder or is /dev/
     const m = structuredClone(MANIFEST);
     edit(m);
     await Deno.writeTextFile(`${DIR}/bad.json`, JSON.stringify(m));
-    return await task("detect", [
-      ...[
-        "--weights",
-        `${DIR}/bad.json`,
-        "--image",
-        IMAGE,
-        "--out",
-        `${DIR}/x.png`,
-        "--json",
-        `${DIR}/x.json`,
-      ],
-      ...ENGINE,
-    ]);
+    const flags = { weights: `${DIR}/bad.json`, image: IMAGE, out: `${DIR}/x.png`, json: `${DIR}/x.json` };
+    return await task("detect", [...flagArgs(flags), ...ENGINE]);
   };
   refused(await run((m) => (m.bin = "../../dev/zero")), /bad\.json: field bin: must be a plain file name/);
   await Deno.symlink("/dev/zero", `${DIR}/zero.bin`);
@@ -219,14 +185,7 @@ Deno.test("prepare --data instances.json --images DIR with a loop and a FIFO in 
   assert.equal(r.code, 0, r.stderr);
   const categories = Array.from({ length: 10_000 }, (_, i) => ({ id: i + 1, name: `category_${i + 1}` }));
   await Deno.writeTextFile(`${DIR}/many.json`, JSON.stringify({ images: [], annotations: [], categories }));
-  const many = await task("prepare", [
-    "--data",
-    `${DIR}/many.json`,
-    "--images",
-    images,
-    "--out",
-    `${DIR}/c2`,
-  ]);
+  const many = await task("prepare", flagArgs({ data: `${DIR}/many.json`, images, out: `${DIR}/c2` }));
   refused(
     many,
     /10000 categories \(1:category_1, .*, 20:category_20, … and 9980 more\); choose one with --category/,
@@ -235,14 +194,10 @@ Deno.test("prepare --data instances.json --images DIR with a loop and a FIFO in 
   const gt = { images: [{ id: 1, file_name: "a.png", width: 10, height: 10 }], annotations: [], categories };
   await Deno.writeTextFile(`${DIR}/gt.json`, JSON.stringify(gt));
   await Deno.writeTextFile(`${DIR}/dets.json`, "[]");
-  const ap = await task("ap", [
-    "--annotations",
-    `${DIR}/gt.json`,
-    "--detections",
-    `${DIR}/dets.json`,
-    "--out",
-    `${DIR}/ap`,
-  ]);
+  const ap = await task(
+    "ap",
+    flagArgs({ annotations: `${DIR}/gt.json`, detections: `${DIR}/dets.json`, out: `${DIR}/ap` }),
+  );
   refused(
     ap,
     /gt\.json: cannot choose category one among \[1:category_1, .*, … and 9980 more\]; pass --category/,

@@ -23,6 +23,8 @@ import {
   fakeRun,
   FIXTURE_DIR,
   fixtureFolderDataset,
+  flagArgs,
+  pathExists,
   type RunOutput,
   runPiped,
   withTempDir,
@@ -72,14 +74,7 @@ const textOf = (path: string) => {
     return "";
   }
 };
-const exists = (path: string) => {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const exists = pathExists;
 
 const decoded = async (child: Deno.ChildProcess): Promise<RunOutput> => {
   const out = await child.output();
@@ -215,27 +210,13 @@ Deno.test("detect --images keeps annotated copies inside --out: `..` and absolut
 Deno.test("prepare writes one preview per image when COCO images share a base name or are inputs in --out; a smaller --preview removes only its own old previews", async () => {
   await withTempDir(async (dir) => {
     const input = await cocoWithSharedNames(dir, 5);
-    const first = await runTask("prepare", [
-      ...input,
-      "--test-size",
-      "1",
-      "--preview",
-      "5",
-      "--out",
-      `${dir}/run`,
-    ]);
+    const prepare = (preview: number) =>
+      runTask("prepare", [...input, ...flagArgs({ "test-size": 1, preview, out: `${dir}/run` })]);
+    const first = await prepare(5);
     assert.equal(first.code, 0, first.stderr);
     assert.deepEqual(filesBelow(`${dir}/run/preview`), ["a-2.png", "a-3.png", "a-4.png", "a-5.png", "a.png"]);
     await Deno.writeTextFile(`${dir}/run/preview/notes.txt`, "mine");
-    const second = await runTask("prepare", [
-      ...input,
-      "--test-size",
-      "1",
-      "--preview",
-      "2",
-      "--out",
-      `${dir}/run`,
-    ]);
+    const second = await prepare(2);
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(filesBelow(`${dir}/run/preview`), ["a-2.png", "a.png", "notes.txt"]);
     // the images themselves in --out/preview/: each preview gets another name, no input is overwritten
@@ -434,14 +415,10 @@ Deno.test({
         // … or already at its lock file, on a disk with no block free
         await fill(disk, 0);
         assertKnown(
-          await runTask("ap", [
-            "--annotations",
-            `${dir}/gt.json`,
-            "--detections",
-            `${dir}/dets.json`,
-            "--out",
-            `${disk}/ap`,
-          ]),
+          await runTask(
+            "ap",
+            flagArgs({ annotations: `${dir}/gt.json`, detections: `${dir}/dets.json`, out: `${disk}/ap` }),
+          ),
           "ap",
           known,
         );
@@ -468,16 +445,7 @@ Deno.test({
       const weightBytes = Deno.statSync(`${dir}/w.bin`).size;
       await withDisk(dir, `${Math.ceil((weightBytes * 1.5) / 2 ** 20)}m`, async (disk) => {
         const args = [
-          ...[
-            "--dataset",
-            `${dir}/dataset.json`,
-            "--weights",
-            weights,
-            "--out",
-            `${disk}/run`,
-            "--epochs",
-            "2",
-          ],
+          ...flagArgs({ dataset: `${dir}/dataset.json`, weights, out: `${disk}/run`, epochs: 2 }),
           ...["--batch-size", "3", "--freeze", "base+aux", "--val-fraction", "0", "--backend", "wasm"],
         ];
         const full = await runTask("finetune", args);
