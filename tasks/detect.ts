@@ -2,7 +2,7 @@
  * `deno task detect` — run SSD300 on one image (homework Task 0), or on many.
  *
  *   deno task detect (--checkpoint X.pth | --weights W.json) --image img.png|jpg --out annotated.png|jpg
- *     --json detections.json [--min-score 0.2] [--max-overlap 0.45] [--top-k 200] [--backend auto|wasm|cpu|tensorflow]
+ *     --json detections.json [--min-score 0.2] [--max-overlap 0.45] [--top-k 200] [--backend auto|wasm|cpu|tensorflow|webgpu]
  *   deno task detect (--checkpoint X.pth | --weights W.json) --images DIR|GLOB|LIST.txt --out DIR [--batch-size 8]
  *     [--shard K/N|auto]
  *   deno task detect --merge SHARD_DIR… --out DIR

@@ -10,11 +10,13 @@ import { crc32, mulberry32, sha256Hex } from "../lib/core/mod.ts";
 import { buildDataset, type Dataset, openDirectorySource, openZipBytes } from "../lib/data/mod.ts";
 import { evaluateCocoFiles, withBootstrapIntervals, type XywhBox } from "../lib/evaluation/mod.ts";
 import type { RunData } from "../lib/report/mod.ts";
-import type { NamedTensor } from "../lib/torch/mod.ts";
+import { type NamedTensor, readTorchCheckpoint } from "../lib/torch/mod.ts";
+import { mergeHeads, modelFromStateDict, saveWeights } from "../lib/interop/mod.ts";
+import { disposeModel, type SsdModel } from "../lib/ssd/mod.ts";
 import { convWithGrad } from "../lib/engine/conv_grad.ts";
 import { enableOneDnn, oneDnnConvWithGrad } from "../lib/engine/onednn.ts";
-import { type ConvFn, createSsd300, disposeModel } from "../lib/ssd/model.ts";
-import { saveWeights } from "../lib/interop/mod.ts";
+import { type ConvFn, createSsd300 } from "../lib/ssd/model.ts";
+import { probeWebGpu, type WebGpuAdapter } from "../lib/engine/webgpu.ts";
 import { PROJECT_ROOT } from "../tasks/compose/mod.ts";
 
 /** Absolute path of the committed fixtures folder (fixtures/): the synthetic dataset, its generator, configs. */
@@ -128,6 +130,21 @@ export function ignoreWithoutShared(...relatives: string[]): boolean {
 
 export const GOLDEN_DIR = new URL("../../shared/golden/", import.meta.url);
 
+/**
+ * The golden 2-class model of the training parity tests: ssd300_voc.pth with the heads of person_heads.pth
+ * (the reference's head surgery), on the current backend. The caller disposes it.
+ */
+export function goldenPersonModel(): SsdModel {
+  const read = (name: string) =>
+    readTorchCheckpoint(Deno.readFileSync(new URL(name, GOLDEN_DIR)), name).tensors;
+  const model21 = modelFromStateDict(read("ssd300_voc.pth"), "ssd300_voc.pth");
+  try {
+    return mergeHeads(model21, read("person_heads.pth"), "person_heads.pth");
+  } finally {
+    disposeModel(model21);
+  }
+}
+
 /** True when the golden folder is readable; under CI a missing folder throws, otherwise the test is skipped. */
 export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean {
   try {
@@ -138,6 +155,23 @@ export function haveGolden(t: Deno.TestContext | undefined, file = ""): boolean 
     console.warn(`skipping ${t?.name ?? "check"}: ${new URL(file, GOLDEN_DIR).pathname} not found`);
     return false;
   }
+}
+
+/**
+ * The WebGPU adapter of the WebGPU tests (Mesa's llvmpipe in CI: Debian's mesa-vulkan-drivers) and their `ignore`
+ * flag: without an adapter they are skipped, except under CI, where they run and fail ({@link requireWebGpu}).
+ * Call once at the top of a test file that needs it (it asks for an adapter).
+ */
+export async function webGpuForTests(): Promise<{ adapter: WebGpuAdapter | null; ignore: boolean }> {
+  const adapter = await probeWebGpu();
+  if (!adapter && !Deno.env.get("CI")) console.warn("no WebGPU adapter: the WebGPU tests are skipped");
+  return { adapter, ignore: adapter === null && !Deno.env.get("CI") };
+}
+
+/** The adapter, or an error (a test run without one: under CI). */
+export function requireWebGpu(gpu: { adapter: WebGpuAdapter | null }): WebGpuAdapter {
+  if (!gpu.adapter) throw new Error("no WebGPU adapter under CI (install mesa-vulkan-drivers; see .ci/run)");
+  return gpu.adapter;
 }
 
 /** Reads a raw little-endian float32 golden, or undefined (skip) when absent outside CI. */

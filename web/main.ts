@@ -2,11 +2,12 @@
 /// <reference lib="dom.iterable" />
 /**
  * The detector page (web/index.html), bundled by `deno task serve` (lib/export/serve.ts) with esbuild from
- * the installed npm packages: TF.js core, the WebGL, WASM and CPU backends, tfjs-converter, and our detector
- * API (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
+ * the installed npm packages: TF.js core, the WebGPU, WebGL, WASM and CPU backends, tfjs-converter, and our
+ * detector API (lib/export/detector.ts) and image codecs (lib/image). Nothing is fetched from outside the server.
  *
- * Backend: `?backend=webgl|wasm|cpu`, else WebGL when the GPU is real, WASM when WebGL is missing or a
- * software rasteriser (SwiftShader, llvmpipe: slower than WASM), CPU as the last resort.
+ * Backend: `?backend=webgpu|webgl|wasm|cpu`, else WebGPU when `navigator.gpu` gives a hardware adapter, else
+ * WebGL when the GPU is real, WASM when WebGL is missing or a software rasteriser (SwiftShader, llvmpipe: slower
+ * than WASM), CPU as the last resort.
  * `?image=/images/<name>` runs detection on that image with the default thresholds and writes `{ backend, ms,
  * detections }` into `<pre id="detections">` (`?repeat=N` runs it N times and reports the last); `?image=` and
  * `?model=` must be on this server.
@@ -17,6 +18,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-webgl";
+import "@tensorflow/tfjs-backend-webgpu";
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
 import {
   type DetectedObject,
@@ -26,6 +28,7 @@ import {
 } from "../lib/export/detector.ts";
 import { decodeImage, type RgbImage, sniffImageFormat } from "../lib/image/codec.ts";
 import { classColor } from "../lib/ssd/classes.ts";
+import { isSoftwareAdapter } from "../lib/engine/webgpu.ts";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -51,10 +54,34 @@ function hardwareWebgl(): boolean {
   return !/swiftshader|llvmpipe|software|basic render/i.test(renderer);
 }
 
+/** The WebGPU adapter TF.js would use (its `powerPreference`), when `navigator.gpu` gives one. */
+async function webgpuAdapter(): Promise<GPUAdapter | null> {
+  try {
+    return await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether WebGPU runs on a real GPU (not a fallback/software adapter such as SwiftShader). */
+async function hardwareWebgpu(): Promise<boolean> {
+  const adapter = await webgpuAdapter();
+  if (!adapter) return false;
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const fallback = info.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  return !isSoftwareAdapter(info, fallback ?? false);
+}
+
 async function startBackend(): Promise<string> {
   tfWasm.setWasmPaths("/wasm/");
   const wanted = params.get("backend");
-  const order = wanted ? [wanted] : hardwareWebgl() ? ["webgl", "wasm", "cpu"] : ["wasm", "webgl", "cpu"];
+  const order = wanted
+    ? [wanted]
+    : await hardwareWebgpu()
+    ? ["webgpu", "webgl", "wasm", "cpu"]
+    : hardwareWebgl()
+    ? ["webgl", "wasm", "cpu"]
+    : ["wasm", "webgl", "cpu"];
   for (const name of order) {
     try {
       if (await tf.setBackend(name)) {
@@ -68,8 +95,12 @@ async function startBackend(): Promise<string> {
   throw new Error(`no TF.js backend could start (tried ${order.join(", ")})`);
 }
 
-/** What the backend runs on: WASM SIMD/threads, or the WebGL renderer (shown in `data-backend-info`). */
+/** What the backend runs on: WASM SIMD/threads, the WebGL renderer or the WebGPU adapter (`data-backend-info`). */
 async function backendInfo(backend: string): Promise<string> {
+  if (backend === "webgpu") {
+    const info = (await webgpuAdapter())?.info;
+    return [info?.description, info?.vendor, info?.architecture].filter(Boolean).join(", ") || "WebGPU";
+  }
   if (backend === "wasm") {
     const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
     const threads = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");

@@ -141,7 +141,7 @@ export async function runEpochBench(o: EpochBenchOptions): Promise<EpochReport> 
         return two;
       })
       : createSsd300(2, 0);
-    await Deno.writeFile(start, writeTorchStateDict(modelToStateDict(model), "start"));
+    await Deno.writeFile(start, writeTorchStateDict(await modelToStateDict(model), "start"));
     disposeModel(model);
     // finetune's split of the train images (its default --val-fraction and --seed)
     const defaults = o.finetuneArgs(["--dataset", datasetPath, "--checkpoint", start, "--out", dir]).config;

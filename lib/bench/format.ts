@@ -22,7 +22,9 @@ export function formatBench(r: BenchReport): string {
   const lines = [
     `SSD300 300×300, batch ${r.batch_size}${r.quick ? " (quick)" : ""}; ${m.cpu_model ?? "unknown CPU"}, ` +
     `${m.cores} cores, ${isa}`,
-    `engine: ${r.conv} convolutions, ${r.workers} worker(s) × ${r.threads} thread(s), ${r.backend} backend`,
+    r.adapter
+      ? `engine: ${r.backend} backend on ${r.adapter}`
+      : `engine: ${r.conv} convolutions, ${r.workers} worker(s) × ${r.threads} thread(s), ${r.backend} backend`,
     `practical peak (large convolution, all cores): ${
       r.peak_gflops === null ? "n/a" : r.peak_gflops.toFixed(0)
     } GFLOP/s`,

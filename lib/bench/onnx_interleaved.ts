@@ -112,7 +112,7 @@ export async function interleaveWithOnnxRuntime(
   const bench = createSsd300Bench();
   const rows: InterleavedRow[] = [];
   try {
-    calibrateCandidates(bench, images);
+    await calibrateCandidates(bench, images);
     o.progress?.(`ours vs ONNX Runtime interleaved: bench 2-class model, ${o.rounds} rounds`);
     rows.push(
       await compareWithOnnxRuntime(

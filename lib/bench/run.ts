@@ -75,7 +75,7 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
   const log = o.progress ?? (() => {});
   const init = createSsd300Bench();
   const images = benchImages(o.batchSize, 0);
-  calibrateCandidates(init, images);
+  await calibrateCandidates(init, images);
   const params = await modelParamData(init);
   disposeParams(init);
   const boxes = benchBoxes(o.batchSize, 1);
@@ -137,7 +137,10 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
       disposeParams(model);
     }
   }
-  const profile = o.profileBatch > 0 ? profileOnThisThread(o, engine, params, boxes, images, log) : null;
+  // the profile times each kernel call as it returns: meaningful where kernels run synchronously (not on a GPU)
+  const profile = o.profileBatch > 0 && engine.backend !== "webgpu"
+    ? profileOnThisThread(o, engine, params, boxes, images, log)
+    : null;
   const cores = engine.workers * engine.threads;
   let ort: OnnxRuntimeFigures | null = null, ortReason: string | null = "skipped (--skip-onnxruntime)";
   if (o.onnxRuntime) {
@@ -173,6 +176,7 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
     backend: engine.backend,
     conv: engine.conv,
     library: engine.library,
+    ...(engine.adapter ? { adapter: engine.adapter } : {}),
     workers: engine.workers,
     threads: engine.threads,
     forward_ms_per_image: f,

@@ -76,6 +76,8 @@ export const BenchReportSchema = z.object({
   /** convolution kernels: "wasm" or "onednn" (+ the library in `library`) */
   conv: z.string(),
   library: z.string().nullable(),
+  /** the GPU adapter of the webgpu backend (lib/engine/webgpu.ts `describeAdapter`); absent on the others */
+  adapter: z.string().optional(),
   /** the headline engine: data-parallel workers × oneDNN threads each */
   workers: z.number().int().positive(),
   threads: z.number().int().positive(),

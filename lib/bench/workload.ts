@@ -104,17 +104,19 @@ export function createSsd300Bench(): SsdModel {
  * calibrate to the same candidate count and their detection steps do the same amount of NMS work.
  * @returns the extra shift applied
  */
-export function calibrateCandidates(
+export async function calibrateCandidates(
   model: SsdModel,
   images: readonly Float32Array[],
   perImage = BENCH_CANDIDATES_PER_IMAGE,
-): number {
-  const margins = tf.tidy(() => {
+): Promise<number> {
+  const margin = tf.tidy(() => {
     const x = tf.tensor4d(stackImages(images), [images.length, 300, 300, 3]);
     const { scores } = ssdForward(model, x); // [B, 8732, 2]
     const [bg, person] = tf.split(scores, 2, 2);
-    return tf.sub(person, bg).dataSync() as Float32Array; // [B·8732] person − background logit
+    return tf.sub(person, bg);
   });
+  const margins = (await margin.data()) as Float32Array; // [B·8732] person − background logit
+  margin.dispose();
   const sorted = Float32Array.from(margins).sort().reverse();
   const k = Math.min(sorted.length - 1, perImage * images.length);
   const logitMin = Math.log(BENCH_DETECT.minScore / (1 - BENCH_DETECT.minScore));

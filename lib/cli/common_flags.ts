@@ -7,12 +7,13 @@ import { BACKEND_CHOICES, CONV_CHOICES } from "../engine/mod.ts";
 import { DEFAULT_MAX_IMAGE_PIXELS, setMaxImagePixels } from "../image/mod.ts";
 import type { FlagSpec } from "./flags.ts";
 
-/** `--backend auto|wasm|cpu|tensorflow`. */
+/** `--backend auto|wasm|cpu|tensorflow|webgpu`. */
 export const BACKEND_FLAG = {
   kind: "choice",
   choices: BACKEND_CHOICES,
   default: "auto",
-  description: "tf.js backend (auto: tfjs-node when installed with its library, else wasm)",
+  description:
+    "tf.js backend (auto: webgpu on a hardware GPU, else tfjs-node when installed with its library, else wasm)",
 } as const satisfies FlagSpec;
 
 /** `--min-score`, `--max-overlap`, `--top-k` of the reference's `detect_objects`, with this min-score default. */

@@ -1,18 +1,21 @@
 /**
  * TensorFlow.js backend selection.
  *
- * `auto` prefers the native bindings (`@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node`) when they are
- * installed and their native library loads; otherwise it uses the WASM backend, whose `.wasm` binaries are read
- * from the installed npm package (never fetched from the network).
+ * `auto` prefers WebGPU on a hardware GPU adapter (lib/engine/webgpu.ts; never a software rasteriser such as
+ * llvmpipe, which is slower than the CPU), then the native bindings (`@tensorflow/tfjs-node-gpu`, then
+ * `@tensorflow/tfjs-node`) when they are installed and their native library loads; otherwise it uses the WASM
+ * backend, whose `.wasm` binaries are read from the installed npm package (never fetched from the network).
+ * `webgpu` uses whatever adapter there is, software ones included.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 // A namespace import: a bare named import does not evaluate the package's backend registration under Deno.
 import * as tfWasm from "@tensorflow/tfjs-backend-wasm";
 import { InputError } from "../core/errors.ts";
+import { describeAdapter, probeWebGpu, startWebGpu } from "./webgpu.ts";
 
 /** Backends a task can be asked for on the command line (`--backend`). */
-export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "tensorflow"] as const;
+export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "tensorflow", "webgpu"] as const;
 export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 /** Thrown when the requested backend cannot be started. */
@@ -54,11 +57,17 @@ function wasmDirectory(): string {
 
 let initialised: string | undefined;
 
+/** The message of `--backend webgpu` without an adapter (exit 1). */
+export const NO_WEBGPU_ADAPTER =
+  "--backend webgpu: no WebGPU adapter found (Linux: install the Vulkan driver of the " +
+  "GPU, e.g. mesa-vulkan-drivers; macOS uses Metal, Windows DX12)";
+
 /**
- * Starts the requested backend and returns its name (`wasm`, `cpu` or `tensorflow`).
+ * Starts the requested backend and returns its name (`wasm`, `cpu`, `tensorflow` or `webgpu`).
  * Idempotent: later calls with the same choice return the running backend.
- * @param choice `auto` | `wasm` | `cpu` | `tensorflow`
+ * @param choice `auto` | `wasm` | `cpu` | `tensorflow` | `webgpu`
  * @param log where to print the choice (stderr by default); pass `null` to stay quiet
+ * @throws BackendUnavailableError when the requested backend cannot start (`webgpu` without an adapter)
  */
 export async function initBackend(
   choice: BackendChoice = "auto",
@@ -67,6 +76,16 @@ export async function initBackend(
   if (initialised && (choice === "auto" || choice === initialised)) return initialised;
   let name: string;
   let why = "";
+  if (choice === "webgpu" || choice === "auto") {
+    const probe = choice === "auto" ? await probeWebGpu() : null;
+    if (choice === "webgpu" || (probe && !probe.software)) {
+      const adapter = await startWebGpu();
+      if (!adapter) throw new BackendUnavailableError(NO_WEBGPU_ADAPTER);
+      initialised = "webgpu";
+      log?.(`backend: webgpu (${describeAdapter(adapter)})`);
+      return initialised;
+    }
+  }
   if (choice === "tensorflow" || choice === "auto") {
     const pkg = await tryNativeBinding();
     if (pkg) {

@@ -78,14 +78,15 @@ function cropSpatial(t: tf.Tensor4D, top: number, bottom: number, left: number, 
  * Output positions (Ho·Wo) from which dW switches from the per-offset matMul formulation to one conv2d over
  * (batch ↔ channel)-swapped tensors: the k² window copies of large, thin activations (conv1_x, conv2_x) cost more
  * than the conv2d's lower arithmetic efficiency (measured on WASM: 75×75×256 windows 20 vs conv 12 GFLOP/s;
- * 300×300×64 windows 4.9 vs conv 8.7 GFLOP/s).
+ * 300×300×64 windows 4.9 vs conv 8.7 GFLOP/s). Not on WebGPU, where the matMuls are the faster (llvmpipe:
+ * 300×300×64 6.5 vs 28 s, 150×150×128 2.8 vs 47 s) and TF.js's conv2d with a 300×300 filter gave wrong values.
  */
 export const FILTER_GRAD_CONV_MIN_POSITIONS = 100 * 100;
 
 /**
  * dL/dW of a convolution (no bias, no activation) given dL/dY.
- * - Ho·Wo < {@link FILTER_GRAD_CONV_MIN_POSITIONS}: for each offset (kh, kw), dYᵀ [Cout, N·Ho·Wo] (transposed once)
- *   times the strided window of the padded input [N·Ho·Wo, Cin] → [Cout, Cin].
+ * - Ho·Wo < {@link FILTER_GRAD_CONV_MIN_POSITIONS} (always on WebGPU): for each offset (kh, kw), dYᵀ [Cout, N·Ho·Wo]
+ *   (transposed once) times the strided window of the padded input [N·Ho·Wo, Cin] → [Cout, Cin].
  * - otherwise: dW[ci, i, j, co] = Σ x[ci, i·d + h·s, j·d + w·s, n] · dY[h, w, n, co], i.e. conv2d of x as
  *   [Cin, H, W, N] with dY as an HWIO filter [Ho, Wo, N, Cout], stride = forward dilation, dilation = forward stride.
  * @param x input NHWC [N, H, W, Cin]
@@ -103,7 +104,7 @@ export function conv2dFilterGrad(
     const [n, , , cin] = x.shape;
     const [, ho, wo, cout] = dy.shape;
     const { stride: s, pad: p, dilation: d } = o;
-    if (ho * wo >= FILTER_GRAD_CONV_MIN_POSITIONS && (s === 1 || d === 1)) {
+    if (ho * wo >= FILTER_GRAD_CONV_MIN_POSITIONS && (s === 1 || d === 1) && tf.getBackend() !== "webgpu") {
       const xT = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [Cin, H, W, N]
       const dyF = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [Ho, Wo, N, Cout] as HWIO
       // output [Cin, kh', kw', Cout] with kh' ≥ kh: rows past the kernel (stride leftovers) are cropped
@@ -184,9 +185,10 @@ export function conv2dInputGrad(
     let dyz: tf.Tensor4D = dy;
     let hz = ho, wz = wo; // rows/cols of dY after zero insertion (trailing zeros included)
     if (s > 1) {
-      const e = tf.reshape(dy, [n, ho, 1, wo, 1, cout]); // [N, Ho, 1, Wo, 1, C]
-      const z = tf.pad(e, [[0, 0], [0, 0], [0, s - 1], [0, 0], [0, s - 1], [0, 0]]); // [N, Ho, s, Wo, s, C]
-      dyz = tf.reshape(z, [n, ho * s, wo * s, cout]); // [N, Ho·s, Wo·s, C]: (Ho-1)·s+1 rows then s-1 zero rows
+      // zeros after every row, then after every column, with rank-4 pads (TF.js's WebGPU PadV2 fails above rank 4)
+      const rows = tf.pad(tf.reshape(dy, [n, ho, 1, wo * cout]), [[0, 0], [0, 0], [0, s - 1], [0, 0]]); // [N, Ho, s, Wo·C]
+      const cols = tf.pad(tf.reshape(rows, [n * ho * s, wo, 1, cout]), [[0, 0], [0, 0], [0, s - 1], [0, 0]]);
+      dyz = tf.reshape(cols, [n, ho * s, wo * s, cout]); // [N, Ho·s, Wo·s, C]: (Ho-1)·s+1 rows then s-1 zero rows
       hz = ho * s;
       wz = wo * s;
     }

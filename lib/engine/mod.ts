@@ -24,10 +24,12 @@ export {
 } from "./conv_grad.ts";
 export {
   accumulateGradients,
+  accumulateGradientsAsync,
   type AccumulateOptions,
   type GradientOptions,
   type LossAndGradients,
   lossAndGradients,
+  lossAndGradientsAsync,
   type TrainSample,
 } from "./batch_gradients.ts";
 export { registerTrainingGradients, TRAINING_GRADIENT_KERNELS } from "./kernel_gradients.ts";

@@ -18,24 +18,25 @@ export const PEAK_CONV_GFLOP = (2 * PEAK_CONV.k * PEAK_CONV.k * PEAK_CONV.cin * 
   PEAK_CONV.side * PEAK_CONV.side * PEAK_CONV.batch) / 1e9;
 
 /**
- * Runs {@link PEAK_CONV} `reps` times after one warm-up.
+ * Runs {@link PEAK_CONV} `reps` times after one warm-up, each read back (`await data()`: on a GPU backend that
+ * waits for the kernel).
  * @returns GFLOP done and the wall time of the timed runs, ms
  */
-export function timePeakConv(reps: number): { gflop: number; ms: number } {
+export async function timePeakConv(reps: number): Promise<{ gflop: number; ms: number }> {
   const { batch, side, cin, cout, k } = PEAK_CONV;
   const x = tf.randomNormal([batch, side, side, cin], 0, 1, "float32", 1) as tf.Tensor4D;
   const w = tf.randomNormal([k, k, cin, cout], 0, 0.02, "float32", 2) as tf.Tensor4D;
   const b = tf.zeros([cout]) as tf.Tensor1D;
   const winograd = setOneDnnWinograd(false);
-  const once = () => {
+  const once = async () => {
     const y = tf.fused.conv2d({ x, filter: w, bias: b, strides: 1, pad: "same", activation: "relu" });
-    y.dataSync(); // the WASM backend computes synchronously; this only makes sure
+    await y.data(); // the WASM backend computes synchronously; a GPU one finishes here
     y.dispose();
   };
   try {
-    once();
+    await once();
     const t0 = performance.now();
-    for (let i = 0; i < reps; i++) once();
+    for (let i = 0; i < reps; i++) await once();
     return { gflop: reps * PEAK_CONV_GFLOP, ms: performance.now() - t0 };
   } finally {
     setOneDnnWinograd(winograd);

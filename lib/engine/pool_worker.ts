@@ -142,7 +142,7 @@ const handle: Handler = async (req) => {
       }
     }
     case "peak":
-      return { result: timePeakConv(req.reps) };
+      return { result: await timePeakConv(req.reps) };
     case "fail":
       throw new Error(req.message);
     case "close":

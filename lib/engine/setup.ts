@@ -24,7 +24,8 @@ import {
   type SsdModel,
   stackImages,
 } from "../ssd/mod.ts";
-import { type LossAndGradients, lossAndGradients, type TrainSample } from "./batch_gradients.ts";
+import { type LossAndGradients, lossAndGradientsAsync, type TrainSample } from "./batch_gradients.ts";
+import { describeAdapter, webGpuAdapter, webGpuImagesPerPass } from "./webgpu.ts";
 
 /** `--conv` values: `auto` = oneDNN when libdnnl.so.2 loads, else WASM. */
 export const CONV_CHOICES = ["auto", "wasm", "onednn"] as const;
@@ -50,16 +51,18 @@ export const INSTALL_ONEDNN_HINT = "apt-get install libdnnl2";
 
 /** What {@link initEngine} chose. */
 export interface EngineInfo {
-  /** tf.js backend of this thread and the workers (`wasm`, `cpu`, `tensorflow`) */
+  /** tf.js backend of this thread and the workers (`wasm`, `cpu`, `tensorflow`, `webgpu`) */
   backend: string;
   /** convolution kernels that run */
-  conv: "wasm" | "onednn" | "cpu" | "tensorflow";
+  conv: "wasm" | "onednn" | "cpu" | "tensorflow" | "webgpu";
   /** data-parallel workers (1: this thread) */
   workers: number;
   /** oneDNN threads per convolution (1 without oneDNN) */
   threads: number;
   /** the oneDNN library loaded, or null */
   library: string | null;
+  /** the GPU adapter of the webgpu backend (lib/engine/webgpu.ts `describeAdapter`); absent on the others */
+  adapter?: string;
 }
 
 /** The request of a task (its flags). `workers` undefined: as many as the machine has cores. */
@@ -76,8 +79,13 @@ export function machineCores(): number {
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
 
-/** One line naming an engine, e.g. `engine: oneDNN convolutions on 2 workers × 1 thread (wasm backend)`. */
+/**
+ * One line naming an engine, e.g. `engine: oneDNN convolutions on 2 workers × 1 thread (wasm backend)`, or with
+ * the adapter: `engine: WebGPU kernels on llvmpipe (LLVM 15.0.6, 256 bits) [vendor 65541, device 0, software
+ * adapter] (webgpu backend)`.
+ */
 export function describeEngine(e: EngineInfo): string {
+  if (e.backend === "webgpu") return `engine: WebGPU kernels on ${e.adapter ?? "the GPU"} (webgpu backend)`;
   const conv = e.conv === "onednn" ? "oneDNN" : e.conv === "wasm" ? "WASM" : e.conv;
   const par = e.workers > 1
     ? `${e.workers} workers × ${e.threads} thread${e.threads > 1 ? "s" : ""}`
@@ -111,6 +119,8 @@ export async function initEngine(
       throw new InputError(`--workers ${workers} needs --backend wasm or cpu (the backend is ${backend})`);
     }
     info = { backend, conv: backend as EngineInfo["conv"], workers, threads: 1, library: null };
+    const adapter = backend === "webgpu" ? webGpuAdapter() : null;
+    if (adapter) info.adapter = describeAdapter(adapter);
   } else if (conv === "wasm") {
     if (oneDnnLibrary()) {
       throw new Error(
@@ -225,20 +235,44 @@ function localRunner(
   priorsCxcy: Float32Array,
   microBatch: number | undefined,
 ): SsdRunner {
+  // images per pass: unbounded on the CPU backends; on WebGPU every tensor must fit the adapter's largest binding
+  const perPass = webGpuImagesPerPass();
+  const chunks = (images: readonly Float32Array[]) => {
+    const step = Math.max(1, Math.min(perPass, images.length));
+    const out: Float32Array[][] = [];
+    for (let s = 0; s < images.length; s += step) out.push(images.slice(s, s + step));
+    return out;
+  };
   return {
     info,
-    forward: (images) => Promise.resolve(forwardImages(model, images)),
-    detect: (images, o) => Promise.resolve(forwardAndDetect(model, stackImages(images), o)),
+    // one pass per chunk; values are read back with `await data()` (the only read the WebGPU backend has)
+    forward: async (images) => {
+      const parts: { locs: Float32Array; scores: Float32Array }[] = [];
+      for (const chunk of chunks(images)) parts.push(await forwardImages(model, chunk));
+      if (parts.length === 1) return parts[0];
+      const join = (arrays: Float32Array[]) => {
+        const all = new Float32Array(arrays.reduce((s, a) => s + a.length, 0));
+        let at = 0;
+        for (const a of arrays) (all.set(a, at), at += a.length);
+        return all;
+      };
+      return { locs: join(parts.map((p) => p.locs)), scores: join(parts.map((p) => p.scores)) };
+    },
+    detect: async (images, o) => {
+      const found: Detection[][] = [];
+      for (const chunk of chunks(images)) found.push(...await forwardAndDetect(model, stackImages(chunk), o));
+      return found;
+    },
     gradients: (batch, trainable) =>
-      Promise.resolve(lossAndGradients(model, batch, {
+      lossAndGradientsAsync(model, batch, {
         priorsCxcy,
-        microBatch,
+        microBatch: Math.min(microBatch ?? batch.length, perPass),
         trainable,
         conv: info.conv === "onednn" ? oneDnnConvWithGrad : undefined,
-      })),
-    peakGflops: (reps) => {
-      const r = timePeakConv(reps);
-      return Promise.resolve(r.gflop / (r.ms / 1000));
+      }),
+    peakGflops: async (reps) => {
+      const r = await timePeakConv(reps);
+      return r.gflop / (r.ms / 1000);
     },
     close: () => Promise.resolve(),
   };

@@ -68,7 +68,7 @@ export async function detectBatched(
   }
   const detect = "detect" in model
     ? (images: RgbImage[]) => model.detect(images.map(preprocessForSsd), opts)
-    : (images: RgbImage[]) => Promise.resolve(detectImages(model, images, opts));
+    : (images: RgbImage[]) => detectImages(model, images, opts);
   const out: Detection[][] = [];
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);

@@ -355,7 +355,7 @@ export async function predictImage(
   const { rgb } = image;
   const t0 = performance.now();
   const detections = toPixelDetections(
-    detectInImage(model, rgb, o),
+    await detectInImage(model, rgb, o),
     rgb.width,
     rgb.height,
     modelClassNames(model),

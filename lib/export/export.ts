@@ -176,15 +176,15 @@ export function ssdMetadata(
 }
 
 /** `model.json` contents for a built graph (pure; the writer below adds the shards). */
-export function composeModelJson(
+export async function composeModelJson(
   model: SsdModel,
   opts: Pick<ExportOptions, "quantize" | "classNames" | "source">,
-): { json: ModelJson; shards: { name: string; bytes: Uint8Array }[] } {
+): Promise<{ json: ModelJson; shards: { name: string; bytes: Uint8Array }[] }> {
   if (opts.classNames.length !== model.nClasses) {
     throw new RangeError(`${opts.classNames.length} class names for ${model.nClasses} classes`);
   }
   const params = new Map<string, Float32Array>();
-  for (const [name, v] of model.params) params.set(name, v.dataSync() as Float32Array);
+  for (const [name, v] of model.params) params.set(name, await v.data() as Float32Array);
   const priorSet = model.priorSet ?? "reference";
   const built = buildSsdGraph({
     nClasses: model.nClasses,
@@ -226,7 +226,7 @@ export async function exportGraphModel(
   opts: ExportOptions,
 ): Promise<ExportSummary> {
   await checkOutputDir(dir);
-  const { json, shards } = composeModelJson(model, opts);
+  const { json, shards } = await composeModelJson(model, opts);
   const text = new TextEncoder().encode(JSON.stringify(json));
   const { target, files } = await writeModelFolder(dir, [...shards, { name: MODEL_JSON, bytes: text }], opts);
   return {

@@ -102,13 +102,13 @@ export function toSingleClass(
       const boxes = c.outC / 2;
       const keep: number[] = []; // for each box slot: its background and object channels of the 21-class conv
       for (let s = 0; s < boxes; s++) keep.push(s * 21 + BACKGROUND_CLASS, s * 21 + keepClass);
-      const idx = tf.tensor1d(keep, "int32");
-      const gw = tf.gather(model.params.get(`${c.name}.weight`)!, idx, 3); // [3, 3, in, boxes·2]
-      const gb = tf.gather(model.params.get(`${c.name}.bias`)!, idx); // [boxes·2]
-      // copy the values out into new tensors: variables must not share the gathered tensors' backend data
-      w = tf.tensor(gw.dataSync().slice(), gw.shape, "float32");
-      b = tf.tensor(gb.dataSync().slice(), gb.shape, "float32");
-      tf.dispose([idx, gw, gb]);
+      // picked on the host into new tensors (variables must not share a gathered tensor's backend data); the
+      // loaded model's values are on the host on every backend (lib/interop/state_dict.ts `toOurLayout`)
+      w = tf.tensor(
+        keepLastAxis(model.params.get(`${c.name}.weight`)!.dataSync(), 21 * boxes, keep),
+        [c.k, c.k, c.inC, c.outC],
+      ); // [3, 3, in, boxes·2]
+      b = tf.tensor(keepLastAxis(model.params.get(`${c.name}.bias`)!.dataSync(), 21 * boxes, keep), [c.outC]);
     }
     params.set(`${c.name}.weight`, tf.variable(w, true));
     params.set(`${c.name}.bias`, tf.variable(b, true));
@@ -117,4 +117,14 @@ export function toSingleClass(
   // keep the reference's state_dict order
   const ordered = new Map([...paramShapes(2).keys()].map((k) => [k, params.get(k)!]));
   return { nClasses: 2, params: ordered, ...priorSetOf(model) };
+}
+
+/** The entries `keep` of every row of a row-major array whose last axis has `width` entries. */
+function keepLastAxis(src: ArrayLike<number>, width: number, keep: readonly number[]): Float32Array {
+  const rows = src.length / width;
+  const out = new Float32Array(rows * keep.length);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < keep.length; j++) out[r * keep.length + j] = src[r * width + keep[j]];
+  }
+  return out;
 }

@@ -170,26 +170,48 @@ export function checkAgainst(
   checkFinite(file, [...tensors].map(([k, t]) => [k, t.data] as const));
 }
 
-/** One torch-layout tensor → a tf tensor in our layout (the caller disposes it). */
+/**
+ * One torch-layout tensor → a tf tensor in our layout (the caller disposes it). Conv weights are transposed here
+ * on the CPU, so that a loaded model's values are on the host on every backend (a GPU backend reads back
+ * asynchronously only; lib/interop/heads.ts reads them synchronously).
+ */
 export function toOurLayout(name: string, t: NamedTensor): tf.Tensor {
-  return tf.tidy(() => {
-    const x = tf.tensor(t.data, t.shape, "float32");
-    if (name === "rescale_factors") return tf.reshape(x, [1, 1, 1, t.shape[1]]); // [1, 512, 1, 1] → [1, 1, 1, 512]
-    if (t.shape.length === 4) return tf.transpose(x, OIHW_TO_HWIO); // OIHW → HWIO
-    return x;
-  });
+  if (name === "rescale_factors") return tf.tensor(t.data, [1, 1, 1, t.shape[1]], "float32"); // [1, 512, 1, 1]
+  if (t.shape.length === 4) {
+    return tf.tensor(
+      oihwToHwio(t.data, t.shape),
+      OIHW_TO_HWIO.map((a) => t.shape[a]),
+    );
+  }
+  return tf.tensor(t.data, t.shape, "float32");
 }
 
-/** Our variable → a torch-layout NamedTensor (a copy). */
-function toTorchLayout(name: string, v: tf.Tensor): NamedTensor {
+/** OIHW → HWIO of a float32 array (the permutation {@link OIHW_TO_HWIO}). */
+function oihwToHwio(src: ArrayLike<number>, [o, i, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(o * i * h * w);
+  for (let oo = 0; oo < o; oo++) {
+    for (let ii = 0; ii < i; ii++) {
+      for (let hh = 0; hh < h; hh++) {
+        const from = ((oo * i + ii) * h + hh) * w;
+        for (let ww = 0; ww < w; ww++) out[((hh * w + ww) * i + ii) * o + oo] = src[from + ww];
+      }
+    }
+  }
+  return out;
+}
+
+/** Our variable → a torch-layout NamedTensor (a copy, read back with `await data()`). */
+async function toTorchLayout(name: string, v: tf.Tensor): Promise<NamedTensor> {
   const shape = torchShape(name, v.shape);
   if (v.rank === 4 && name !== "rescale_factors") {
     const t = tf.transpose(v, HWIO_TO_OIHW); // HWIO → OIHW
-    const data = Float32Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return { shape, data };
+    try {
+      return { shape, data: Float32Array.from(await t.data() as Float32Array) };
+    } finally {
+      t.dispose();
+    }
   }
-  return { shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+  return { shape, data: Float32Array.from(await v.data() as Float32Array) };
 }
 
 /**
@@ -215,12 +237,12 @@ export function modelFromStateDict(tensors: Map<string, NamedTensor>, file = "st
 }
 
 /** The model's parameters as a reference state_dict (torch layout, reference names and order). */
-export function modelToStateDict(model: SsdModel): Map<string, NamedTensor> {
+export async function modelToStateDict(model: SsdModel): Promise<Map<string, NamedTensor>> {
   const out = new Map<string, NamedTensor>();
   for (const name of torchParamShapes(model.nClasses).keys()) {
     const v = model.params.get(name);
     if (!v) throw new StateDictError("model", [name], [], []);
-    out.set(name, toTorchLayout(name, v));
+    out.set(name, await toTorchLayout(name, v));
   }
   return out;
 }

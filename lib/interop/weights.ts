@@ -95,7 +95,7 @@ export async function saveWeights(
   for (const name of names) {
     const v = model.params.get(name);
     if (!v) throw new StateDictError("model", [name], [], []);
-    data.set(v.dataSync() as Float32Array, offset);
+    data.set(await v.data() as Float32Array, offset);
     tensors.push({ name, shape: v.shape, offset: offset * 4 });
     offset += v.size;
   }

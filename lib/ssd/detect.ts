@@ -15,28 +15,39 @@ import { preprocessForSsd, SSD_INPUT_FLOATS, SSD_INPUT_SIDE, stackImages } from 
 import { priorsCxcyFor } from "./priors.ts";
 
 /**
- * Runs the network on a batch of preprocessed images and reads its raw outputs back. Creates no lasting tensors.
+ * Runs the network on a batch of preprocessed images and reads its raw outputs back with `await data()` (the
+ * only read a GPU backend such as WebGPU has). Creates no lasting tensors.
  * @param images each Float32Array HWC [300*300*3] ({@link preprocessForSsd})
  * @returns locs Float32Array [n*8732*4] (encoded offsets against the priors), scores [n*8732*nClasses] logits
  */
-export function forwardImages(
+export async function forwardImages(
   model: SsdModel,
   images: readonly Float32Array[],
-): { locs: Float32Array; scores: Float32Array } {
+): Promise<{ locs: Float32Array; scores: Float32Array }> {
   const x = stackImages(images);
-  return tf.tidy(() => {
-    const out = ssdForward(model, tf.tensor4d(x, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]));
-    return { locs: out.locs.dataSync() as Float32Array, scores: out.scores.dataSync() as Float32Array };
-  });
+  const out = tf.tidy(() =>
+    ssdForward(model, tf.tensor4d(x, [images.length, SSD_INPUT_SIDE, SSD_INPUT_SIDE, 3]))
+  );
+  try {
+    const [locs, scores] = await Promise.all([out.locs.data(), out.scores.data()]);
+    return { locs: locs as Float32Array, scores: scores as Float32Array };
+  } finally {
+    tf.dispose([out.locs, out.scores]);
+  }
 }
 
 /**
  * Runs the model on a batch of preprocessed images and decodes its outputs: {@link ssdForward}, then
- * `detect_objects` per image against the model's prior set (`model.priorSet`). Creates no lasting tensors.
+ * `detect_objects` per image against the model's prior set (`model.priorSet`). Creates no lasting tensors. The
+ * outputs are read back with `await data()` (the only read a GPU backend such as WebGPU has).
  * @param images Float32Array [n * 300 * 300 * 3]: n preprocessed HWC images back to back ({@link preprocessForSsd})
  * @returns per image its fractional detections (see `detectObjects`), in batch order
  */
-export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: DetectOptions): Detection[][] {
+export async function forwardAndDetect(
+  model: SsdModel,
+  images: Float32Array,
+  opts: DetectOptions,
+): Promise<Detection[][]> {
   const n = images.length / SSD_INPUT_FLOATS;
   if (!(Number.isInteger(n) && n >= 1)) {
     throw new RangeError(`forwardAndDetect: ${images.length} values are not n ≥ 1 images of 300 × 300 × 3`);
@@ -46,8 +57,8 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
   );
   let locData: Float32Array, scoreData: Float32Array;
   try {
-    locData = locs.dataSync() as Float32Array; // [n, 8732, 4]
-    scoreData = scores.dataSync() as Float32Array; // [n, 8732, nClasses]
+    locData = (await locs.data()) as Float32Array; // [n, 8732, 4]
+    scoreData = (await scores.data()) as Float32Array; // [n, 8732, nClasses]
   } finally {
     tf.dispose([locs, scores]);
   }
@@ -60,13 +71,13 @@ export function forwardAndDetect(model: SsdModel, images: Float32Array, opts: De
  * of every multi-image path (`deno task detect --images`, evaluation); creates no lasting tensors.
  * @returns per image its fractional detections (see `detectObjects`), in order
  */
-export function detectImages(
+export async function detectImages(
   model: SsdModel,
   images: readonly RgbImage[],
   opts: DetectOptions,
-): Detection[][] {
+): Promise<Detection[][]> {
   if (images.length === 0) return [];
-  return forwardAndDetect(model, stackImages(images.map(preprocessForSsd)), opts);
+  return await forwardAndDetect(model, stackImages(images.map(preprocessForSsd)), opts);
 }
 
 /**
@@ -74,8 +85,12 @@ export function detectImages(
  * {@link forwardAndDetect}. Creates no lasting tensors.
  * @returns fractional detections (see `detectObjects`)
  */
-export function detectInImage(model: SsdModel, img: RgbImage, opts: DetectOptions): Detection[] {
-  return forwardAndDetect(model, preprocessForSsd(img), opts)[0];
+export async function detectInImage(
+  model: SsdModel,
+  img: RgbImage,
+  opts: DetectOptions,
+): Promise<Detection[]> {
+  return (await forwardAndDetect(model, preprocessForSsd(img), opts))[0];
 }
 
 /** A detection in original-image pixels, as written to `detections.json`. */

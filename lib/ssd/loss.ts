@@ -50,6 +50,12 @@ export interface LossOptions {
   threshold?: number;
   negPosRatio?: number;
   alpha?: number;
+  /**
+   * Where hard negatives are mined (same selection either way): `host` reads the cross-entropies back
+   * synchronously ({@link hardNegatives}), `device` selects them with tensor ops ({@link hardNegativesOnDevice}:
+   * nothing read back). Default: `device` on the WebGPU backend (no synchronous reads), else `host`.
+   */
+  mining?: "host" | "device";
 }
 
 /** Index and value of the largest of the `n` values `a[start + i · stride]`; the first on ties (as torch's max). */
@@ -178,6 +184,53 @@ export function hardNegatives(
   return mask;
 }
 
+/**
+ * {@link hardNegatives} of every image of a micro-batch with tensor ops, reading nothing back: the same selection
+ * (descending CE among the background priors, equal values by index). Per image, the k-th largest candidate CE t
+ * (`topk`) splits the candidates into those above t (all taken) and those equal to t, of which the first
+ * k − #above by index are taken (a cumulative sum). Not differentiated (the selection is piecewise constant): the
+ * caller treats the mask as a constant.
+ * @param ce [b, nPriors] cross-entropy per prior (≥ 0)
+ * @param targets the b images' targets (positives are never candidates)
+ * @returns [b, nPriors] float32, 1 for a hard negative
+ */
+export function hardNegativesOnDevice(
+  ce: tf.Tensor2D,
+  targets: readonly ImageTargets[],
+  negPosRatio = NEG_POS_RATIO,
+): tf.Tensor2D {
+  const [b, nPriors] = ce.shape;
+  const background = new Uint8Array(b * nPriors);
+  const k = targets.map((t, i) => {
+    let candidates = 0;
+    for (let p = 0; p < nPriors; p++) {
+      if (t.trueClasses[p] === BACKGROUND_CLASS) {
+        background[i * nPriors + p] = 1;
+        candidates++;
+      }
+    }
+    return Math.min(negPosRatio * t.nPositives, nPriors, candidates);
+  });
+  const kMax = Math.max(0, ...k);
+  if (kMax === 0) return tf.zeros([b, nPriors]);
+  // one-hot of each image's k-th rank in the top-kMax list; rows of images without hard negatives stay 0
+  const kth = new Float32Array(b * kMax);
+  k.forEach((ki, i) => ki > 0 && (kth[i * kMax + ki - 1] = 1));
+  return tf.tidy(() => {
+    const isCandidate = tf.tensor2d(background, [b, nPriors], "bool");
+    const cand = tf.where(isCandidate, ce, tf.fill([b, nPriors], -1)); // positives below every CE (≥ 0)
+    const top = tf.topk(cand, kMax).values; // [b, kMax], descending
+    const t = tf.sum(tf.mul(top, tf.tensor2d(kth, [b, kMax])), 1, true); // [b, 1]: the k-th largest
+    const above = tf.greater(cand, t); // [b, nPriors]
+    const ties = tf.logicalAnd(tf.equal(cand, t), isCandidate);
+    const rank = tf.cumsum(tf.cast(ties, "float32"), 1); // 1, 2, … over the ties, by index
+    const wanted = tf.sub(tf.tensor2d(k, [b, 1]), tf.sum(tf.cast(above, "float32"), 1, true)); // [b, 1]
+    const picked = tf.logicalOr(above, tf.logicalAnd(ties, tf.lessEqual(rank, wanted)));
+    const active = tf.tensor2d(k.map((ki) => (ki > 0 ? 1 : 0)), [b, 1]);
+    return tf.mul(tf.cast(picked, "float32"), active) as tf.Tensor2D;
+  });
+}
+
 /** The parts of a (micro-)batch's loss share, as differentiable scalars. */
 export interface LossPart {
   /** (conf + α · loc) / N: sum these over micro-batches for the batch loss */
@@ -190,8 +243,8 @@ export interface LossPart {
 
 /**
  * The share of the batch loss contributed by some images (a micro-batch), differentiable w.r.t. locs and scores.
- * Reads the cross-entropies back once (for hard-negative mining), so call it inside the function given to
- * `tf.variableGrads`, not inside `tf.tidy`-less hot loops.
+ * With host mining ({@link LossOptions.mining}) it reads the cross-entropies back once (synchronously); with
+ * device mining it reads nothing. Call it inside the function given to `tf.variableGrads`.
  * @param locs [b, nPriors, 4] predicted offsets
  * @param scores [b, nPriors, nClasses] class logits
  * @param targets the b images' targets (from {@link buildTargets} over the whole batch)
@@ -248,21 +301,38 @@ export function multiboxLossPart(
     const logp = tf.logSoftmax(tf.reshape(scores, [b * nPriors, nClasses])); // [b·nPriors, C]
     const ce = tf.neg(tf.sum(tf.mul(logp, oneHot), 1)); // [b·nPriors]
     // positives and hard negatives (mined on the values; the selection itself is not differentiated)
-    const ceValues = ce.dataSync() as Float32Array;
-    const confMask = new Float32Array(b * nPriors);
-    targets.forEach((t, i) => {
-      const off = i * nPriors;
-      const neg = hardNegatives(
-        ceValues.subarray(off, off + nPriors),
-        t.trueClasses,
-        t.nPositives,
-        negPosRatio,
-      );
-      for (let p = 0; p < nPriors; p++) {
-        confMask[off + p] = t.trueClasses[p] !== BACKGROUND_CLASS || neg[p] ? 1 : 0;
-      }
-    });
-    const conf = tf.div(tf.sum(tf.mul(ce, tf.tensor1d(confMask))), nPositivesTotal) as tf.Scalar;
+    const mining = opts.mining ?? (tf.getBackend() === "webgpu" ? "device" : "host");
+    let conf: tf.Scalar;
+    if (mining === "device") {
+      const positives = new Float32Array(b * nPriors);
+      for (let i = 0; i < b * nPriors; i++) positives[i] = classes[i] !== BACKGROUND_CLASS ? 1 : 0;
+      // a custom gradient of 0 keeps topk & co. off the autodiff tape (TF.js has no TopK gradient)
+      const negatives = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+        const x = args[0] as tf.Tensor;
+        return {
+          value: hardNegativesOnDevice(tf.reshape(x, [b, nPriors]) as tf.Tensor2D, targets, negPosRatio),
+          gradFunc: () => tf.zerosLike(x),
+        };
+      })(ce);
+      const confMask = tf.add(tf.tensor1d(positives), tf.reshape(negatives, [b * nPriors]));
+      conf = tf.div(tf.sum(tf.mul(ce, confMask)), nPositivesTotal) as tf.Scalar;
+    } else {
+      const ceValues = ce.dataSync() as Float32Array;
+      const confMask = new Float32Array(b * nPriors);
+      targets.forEach((t, i) => {
+        const off = i * nPriors;
+        const neg = hardNegatives(
+          ceValues.subarray(off, off + nPriors),
+          t.trueClasses,
+          t.nPositives,
+          negPosRatio,
+        );
+        for (let p = 0; p < nPriors; p++) {
+          confMask[off + p] = t.trueClasses[p] !== BACKGROUND_CLASS || neg[p] ? 1 : 0;
+        }
+      });
+      conf = tf.div(tf.sum(tf.mul(ce, tf.tensor1d(confMask))), nPositivesTotal) as tf.Scalar;
+    }
     // L1 over the positives' offsets, mean over all 4·N positive elements of the batch (nn.L1Loss)
     const diff = tf.abs(tf.sub(locs, tf.tensor3d(trueLocs, [b, nPriors, 4]))); // [b, nPriors, 4]
     const loc = tf.div(

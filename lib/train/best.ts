@@ -40,7 +40,7 @@ export async function writeBestWeights(runDir: string, model: SsdModel): Promise
   const files = [`${runDir}/${BEST_DIR}/weights.json`, `${runDir}/${BEST_DIR}/model.pth`];
   await Deno.mkdir(`${runDir}/${BEST_DIR}`, { recursive: true });
   await saveWeights(files[0], model);
-  await writeFileAtomic(files[1], writeTorchStateDict(modelToStateDict(model), "model"));
+  await writeFileAtomic(files[1], writeTorchStateDict(await modelToStateDict(model), "model"));
   return files;
 }
 

@@ -182,6 +182,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     conv: engineInfo.conv,
     workers: engineInfo.workers,
     threads: engineInfo.threads,
+    ...(engineInfo.adapter ? { adapter: engineInfo.adapter } : {}),
   };
   const runJson = (
     stopped: Stopped,
@@ -245,7 +246,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
           );
         },
         saveResumeState: async (state) => {
-          await writeFileAtomic(folder.staged(RESUME_FILE), encodeResumeState(model, state, key));
+          await writeFileAtomic(folder.staged(RESUME_FILE), await encodeResumeState(model, state, key));
           await writeTrainingLogs(folder.stagingDir(), state.log);
           await folder.commit();
           haveResumeState = true;
@@ -279,7 +280,10 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     const trainMs = performance.now() - trainStart;
     const files = [`${o.out}/weights.json`, `${o.out}/model.pth`];
     await saveWeights(folder.staged("weights.json"), model);
-    await writeFileAtomic(folder.staged("model.pth"), writeTorchStateDict(modelToStateDict(model), "model"));
+    await writeFileAtomic(
+      folder.staged("model.pth"),
+      writeTorchStateDict(await modelToStateDict(model), "model"),
+    );
     await writeTrainingLogs(folder.stagingDir(), result.log);
     files.push(`${o.out}/${TRAIN_LOG_FILE}`, `${o.out}/${TRAIN_LOG_CSV_FILE}`, `${o.out}/${RUN_JSON_FILE}`);
     const stopped = { reason: result.stopReason, epochs_done: result.epochsDone };

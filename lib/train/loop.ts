@@ -141,9 +141,9 @@ export interface TrainResult {
  * kernel then rejects its bias ("only supports rank-1 bias but got rank 4"). lib/interop builds fresh buffers
  * itself (`toSingleClass` included); this guards models that callers assemble from tensor ops.
  */
-export function ownParamBuffers(model: SsdModel): void {
+export async function ownParamBuffers(model: SsdModel): Promise<void> {
   for (const v of model.params.values()) {
-    const fresh = tf.tensor(v.dataSync().slice(), v.shape, v.dtype);
+    const fresh = tf.tensor((await v.data()).slice(), v.shape, v.dtype);
     v.assign(fresh);
     fresh.dispose();
   }
@@ -189,7 +189,7 @@ export async function train(
   ) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`train: ${k} must be an integer ≥ 1, got ${v}`);
   }
-  ownParamBuffers(model);
+  await ownParamBuffers(model);
   const priorsCxcy = priorsCxcyFor(model.priorSet); // targets and validation against the model's prior set
   const trainable = trainableNames(model, cfg.freeze);
   const schedule = scheduleOf(cfg, trainItems.length);
@@ -323,7 +323,7 @@ export async function train(
         step,
         rng: rng.state(),
         log: structuredClone(log),
-        optimizer: opt.exportState(),
+        optimizer: await opt.exportState(),
         best,
       });
       time.save = since(ts);

@@ -105,11 +105,19 @@ export class Optimizer {
     }
   }
 
-  /** A copy of the state as plain arrays (for the resume state). */
-  exportState(): OptimizerState {
-    const read = (m: Map<string, tf.Tensor>) =>
-      new Map([...m].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
-    return { kind: this.config.kind, step: this.stepCount, buf1: read(this.buf1), buf2: read(this.buf2) };
+  /** A copy of the state as plain arrays (for the resume state), read back with `await data()`. */
+  async exportState(): Promise<OptimizerState> {
+    const read = async (m: Map<string, tf.Tensor>) => {
+      const out = new Map<string, Float32Array>();
+      for (const [k, v] of m) out.set(k, (await v.data()).slice() as Float32Array);
+      return out;
+    };
+    return {
+      kind: this.config.kind,
+      step: this.stepCount,
+      buf1: await read(this.buf1),
+      buf2: await read(this.buf2),
+    };
   }
 
   /** Restores a state from {@link exportState}; shapes come from the parameters. */

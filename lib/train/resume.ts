@@ -105,11 +105,15 @@ type Header = z.infer<typeof HeaderSchema>;
  * float32 data (parameters, then the optimiser's buffers), and the CRC-32 of all of that (uint32).
  * @param settings the run's settings that a resume must match
  */
-export function encodeResumeState(model: SsdModel, state: ResumeState, settings: object): Uint8Array {
+export async function encodeResumeState(
+  model: SsdModel,
+  state: ResumeState,
+  settings: object,
+): Promise<Uint8Array> {
   const entries: { group: "param" | "buf1" | "buf2"; name: string; shape: number[]; data: Float32Array }[] =
     [];
   for (const [name, v] of model.params) {
-    entries.push({ group: "param", name, shape: v.shape, data: v.dataSync() as Float32Array });
+    entries.push({ group: "param", name, shape: v.shape, data: await v.data() as Float32Array });
   }
   for (const [group, buffers] of [["buf1", state.optimizer.buf1], ["buf2", state.optimizer.buf2]] as const) {
     for (const [name, d] of buffers) {

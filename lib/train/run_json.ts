@@ -23,14 +23,16 @@ export type StartModel = z.infer<typeof StartModelSchema>;
 
 /** The engine a run trained on. */
 export const EngineSchema = z.object({
-  /** tf.js backend (`wasm`, `cpu`, `tensorflow`) */
+  /** tf.js backend (`wasm`, `cpu`, `tensorflow`, `webgpu`) */
   backend: z.string(),
   /** convolution implementation that ran (after any fallback): oneDNN or the backend's own; null: not recorded */
-  conv: z.enum(["wasm", "onednn", "cpu", "tensorflow"]).nullable(),
+  conv: z.enum(["wasm", "onednn", "cpu", "tensorflow", "webgpu"]).nullable(),
   /** data-parallel workers (1: in-process) */
   workers: z.number().int().min(1),
   /** oneDNN threads per convolution (1 without oneDNN); absent in runs before it was recorded */
   threads: z.number().int().min(1).optional(),
+  /** the GPU adapter of the webgpu backend (lib/engine/webgpu.ts `describeAdapter`); absent on the others */
+  adapter: z.string().optional(),
 });
 export type Engine = z.infer<typeof EngineSchema>;
 

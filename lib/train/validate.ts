@@ -40,7 +40,7 @@ export async function validateModel(
   items: readonly TrainItem[],
   priorsCxcy: Float32Array,
   batchSize: number,
-  forward: ValidationForward = (images) => Promise.resolve(forwardImages(model, images)),
+  forward: ValidationForward = (images) => forwardImages(model, images),
   prepare: (item: TrainItem) => TrainSample = (it) => prepareSample(it, null),
 ): Promise<{ loss: number; ap75: number; ap: number }> {
   const dets: CocoDet[] = [];
@@ -51,16 +51,17 @@ export async function validateModel(
     const samples = part.map(prepare);
     const { targets, nPositivesTotal } = buildTargets(samples.map((s) => s.gt), priorsCxcy);
     const { locs, scores } = await forward(samples.map((s) => s.image));
-    const value = tf.tidy(() => {
+    const lossTensor = tf.tidy(() => {
       const n = part.length;
-      const l = multiboxLossPart(
+      return multiboxLossPart(
         tf.tensor3d(locs, [n, nPriors, 4]),
         tf.tensor3d(scores, [n, nPriors, model.nClasses]),
         targets,
         nPositivesTotal,
-      );
-      return l.loss.dataSync()[0];
+      ).loss;
     });
+    const value = (await lossTensor.data())[0];
+    lossTensor.dispose();
     loss += value * part.length; // per-batch loss, weighted by images for the mean below
     const found = detectObjectsBatch(locs, scores, model.nClasses, EVAL_DETECT_DEFAULTS, priorsCxcy);
     part.forEach((it, k) => dets.push(...detectionsToCocoResults(found[k], 1, it)));

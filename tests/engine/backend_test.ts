@@ -21,7 +21,11 @@ function nativeInstalled(): boolean {
   });
 }
 
-/** Runs initBackend(choice) and a tiny op in a fresh process without network permission. */
+/**
+ * Runs initBackend(choice) and a tiny op in a fresh process without network permission. GPUs are hidden from it
+ * (`DENO_WEBGPU_BACKEND=none`), so that `auto` means the CPU backends on every machine (tests/tasks/webgpu_test.ts
+ * checks `auto` with the GPU visible).
+ */
 async function runBackend(choice: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const dir = await Deno.makeTempDir();
   try {
@@ -46,6 +50,7 @@ console.log(JSON.stringify({ name, active: tf.getBackend(), y: Array.from(y.data
         script,
       ],
       cwd: ROOT.pathname,
+      env: { DENO_WEBGPU_BACKEND: "none" },
       stdout: "piped",
       stderr: "piped",
     });
@@ -57,10 +62,10 @@ console.log(JSON.stringify({ name, active: tf.getBackend(), y: Array.from(y.data
   }
 }
 
-Deno.test("isBackendChoice() accepts exactly auto, wasm, cpu, tensorflow", () => {
-  assert.deepEqual([...BACKEND_CHOICES], ["auto", "wasm", "cpu", "tensorflow"]);
+Deno.test("isBackendChoice() accepts exactly auto, wasm, cpu, tensorflow, webgpu", () => {
+  assert.deepEqual([...BACKEND_CHOICES], ["auto", "wasm", "cpu", "tensorflow", "webgpu"]);
   for (const c of BACKEND_CHOICES) assert(isBackendChoice(c));
-  for (const c of ["", "webgl", "WASM", "gpu", "node"]) assert(!isBackendChoice(c), c);
+  for (const c of ["", "webgl", "WASM", "gpu", "node", "WebGPU"]) assert(!isBackendChoice(c), c);
 });
 
 Deno.test("initBackend() starts wasm and cpu without network access, computes, and prints the choice", async () => {

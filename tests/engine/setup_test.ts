@@ -38,6 +38,7 @@ console.log(JSON.stringify(await initEngine(${JSON.stringify(request)})));
       clearEnv: true,
       env: {
         ...Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => k !== "OMP_NUM_THREADS")),
+        DENO_WEBGPU_BACKEND: "none", // no GPU: the CPU engines' choice on every machine
         ...env,
       },
       stdout: "piped",

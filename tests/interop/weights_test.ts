@@ -57,7 +57,7 @@ function syntheticStateDict(nClasses: number): Map<string, NamedTensor> {
   return out;
 }
 
-Deno.test("modelFromStateDict() loads ssd300_voc.pth as 21 classes and modelToStateDict() gives it back bit-exact", (t) => {
+Deno.test("modelFromStateDict() loads ssd300_voc.pth as 21 classes and modelToStateDict() gives it back bit-exact", async (t) => {
   if (!haveGolden(t, "ssd300_voc.pth")) return;
   const before = tf.memory().numTensors;
   const ck = readGoldenCheckpoint("ssd300_voc.pth");
@@ -71,7 +71,7 @@ Deno.test("modelFromStateDict() loads ssd300_voc.pth as 21 classes and modelToSt
   const [o, i, h, w] = [5, 7, 2, 1];
   const hwio = model.params.get("base.conv1_2.weight")!.arraySync() as number[][][][];
   assert.deepEqual(hwio[h][w][i][o], oihw.data[((o * 64 + i) * 3 + h) * 3 + w]);
-  const back = modelToStateDict(model);
+  const back = await modelToStateDict(model);
   assert.deepEqual([...back.keys()], [...ck.tensors.keys()]);
   for (const [name, t0] of ck.tensors) {
     assert.deepEqual(back.get(name)!.shape, t0.shape, name);
@@ -122,7 +122,7 @@ Deno.test("modelFromStateDict() recognises a 2-class checkpoint", () => {
   disposeModel(model);
 });
 
-Deno.test("mergeHeads() takes person_heads.pth (zip) and the legacy module file alike", (t) => {
+Deno.test("mergeHeads() takes person_heads.pth (zip) and the legacy module file alike", async (t) => {
   if (!haveGolden(t, "person_heads.pth") || !haveGolden(t, "person_heads.legacy.pth.tar")) return;
   const base = modelFromStateDict(syntheticStateDict(21));
   const zip = readGoldenCheckpoint("person_heads.pth");
@@ -135,7 +135,7 @@ Deno.test("mergeHeads() takes person_heads.pth (zip) and the legacy module file 
   const b = mergeHeads(base, legacy.tensors, "person_heads.legacy.pth.tar");
   assert.deepEqual(a.nClasses, 2);
   assert.deepEqual(b.nClasses, 2);
-  const sa = modelToStateDict(a), sb = modelToStateDict(b), s0 = modelToStateDict(base);
+  const [sa, sb, s0] = await Promise.all([a, b, base].map(modelToStateDict));
   for (const [name, t0] of sa) {
     assert(sameData(t0.data, sb.get(name)!.data), `${name}: zip and legacy differ`);
     if (name.startsWith("pred_convs.")) assert(sameData(t0.data, zip.tensors.get(name)!.data), name);
@@ -200,7 +200,7 @@ Deno.test("toSingleClass() random re-initialises heads with xavier-uniform weigh
   [voc, person, same].forEach(disposeModel);
 });
 
-Deno.test("importTorchvisionVgg16() maps features.* and decimates fc6/fc7 into conv6/conv7 as the reference", () => {
+Deno.test("importTorchvisionVgg16() maps features.* and decimates fc6/fc7 into conv6/conv7 as the reference", async () => {
   // synthetic torchvision VGG16 state_dict: value = a function of the element's index
   const vgg = new Map<string, NamedTensor>();
   const shapes = torchParamShapes(21);
@@ -238,7 +238,7 @@ Deno.test("importTorchvisionVgg16() maps features.* and decimates fc6/fc7 into c
 
   const model = createSsd300FromVgg16(2, vgg, 1);
   assert.deepEqual(model.nClasses, 2);
-  const sd = modelToStateDict(model);
+  const sd = await modelToStateDict(model);
   assert(sameData(sd.get("base.conv6.weight")!.data, c6.data));
   disposeModel(model);
 

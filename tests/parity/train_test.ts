@@ -10,10 +10,8 @@ import { buildTargets, type GroundTruth, multiboxLossPart } from "../../lib/ssd/
 import { ssdForward } from "../../lib/ssd/model.ts";
 import { Optimizer } from "../../lib/train/optim.ts";
 import { createPriorsCxcy } from "../../lib/ssd/priors.ts";
-import { readTorchCheckpoint } from "../../lib/torch/mod.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/engine/mod.ts";
-import { mergeHeads, modelFromStateDict } from "../../lib/interop/mod.ts";
-import { GOLDEN_DIR, parityTestConv } from "../helpers.ts";
+import { GOLDEN_DIR, goldenPersonModel, parityTestConv } from "../helpers.ts";
 
 /** Tolerances (issue 4): loss 1e-5 relative; gradient |sum|, L2 1e-3 relative; trajectory 1e-3 relative. */
 const LOSS_RTOL = 1e-5;
@@ -63,17 +61,7 @@ Deno.test({
     await initBackend("wasm", null);
     const { conv } = parityTestConv();
     const golden: Golden = JSON.parse(Deno.readTextFileSync(new URL("golden.json", GOLDEN_DIR)));
-    const voc = readTorchCheckpoint(
-      Deno.readFileSync(new URL("ssd300_voc.pth", GOLDEN_DIR)),
-      "ssd300_voc.pth",
-    );
-    const heads = readTorchCheckpoint(
-      Deno.readFileSync(new URL("person_heads.pth", GOLDEN_DIR)),
-      "person_heads.pth",
-    );
-    const model21 = modelFromStateDict(voc.tensors, "ssd300_voc.pth");
-    const model = mergeHeads(model21, heads.tensors, "person_heads.pth");
-    for (const v of model21.params.values()) v.dispose();
+    const model = goldenPersonModel();
 
     // inputs: NCHW [3, 3, 300, 300] → per-image HWC
     const nchw = f32("input_nchw.f32");

@@ -27,16 +27,16 @@ function image(width: number, height: number, seed: number): RgbImage {
   return { width, height, data };
 }
 
-Deno.test("forwardAndDetect() decodes a batch image by image as detectInImage() does, without leaking tensors", () => {
+Deno.test("forwardAndDetect() decodes a batch image by image as detectInImage() does, without leaking tensors", async () => {
   const model = createSsd300(2, 3);
   try {
     const opts = { minScore: 0.3, maxOverlap: 0.45, topK: 20 };
     const images = [image(64, 48, 1), image(40, 80, 2)];
     const before = tf.memory().numTensors;
-    const single = images.map((im) => detectInImage(model, im, opts));
+    const single = await Promise.all(images.map((im) => detectInImage(model, im, opts)));
     const input = new Float32Array(2 * SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3);
     images.forEach((im, i) => input.set(preprocessForSsd(im), i * SSD_INPUT_SIDE * SSD_INPUT_SIDE * 3));
-    const batch = forwardAndDetect(model, input, opts);
+    const batch = await forwardAndDetect(model, input, opts);
     assert.equal(tf.memory().numTensors, before, "no tensor left behind");
     assert.equal(batch.length, 2);
     batch.forEach((dets, i) => {
@@ -49,7 +49,7 @@ Deno.test("forwardAndDetect() decodes a batch image by image as detectInImage() 
         assert.ok(Math.abs(d.score - single[i][k].score) < 1e-5, `image ${i} score ${k}`);
       });
     });
-    assert.throws(() => forwardAndDetect(model, new Float32Array(10), opts), /not n ≥ 1 images/);
+    await assert.rejects(() => forwardAndDetect(model, new Float32Array(10), opts), /not n ≥ 1 images/);
   } finally {
     disposeModel(model);
   }

@@ -7,6 +7,8 @@ import {
   buildTargets,
   type GroundTruth,
   hardNegatives,
+  hardNegativesOnDevice,
+  type ImageTargets,
   matchPriors,
   MIN_TARGET_SIDE,
   multiboxLoss,
@@ -215,4 +217,65 @@ Deno.test("matchPriors() keeps the offsets of a zero-size box finite (MIN_TARGET
   const p = t.trueClasses.indexOf(1); // the prior the object is forced onto
   assert.ok(p >= 0);
   assert.ok(Math.abs(t.trueLocs[p * 4 + 2] - Math.log(MIN_TARGET_SIDE / PRIORS[p * 4 + 2]) * 5) < 1e-3);
+});
+
+/** Cross-entropies with many exact ties (values on a coarse grid) and targets with 0 to many positives. */
+function tiedCase(nPriors: number, positives: readonly number[], seed: number) {
+  const rand = randomArray(positives.length * nPriors * 2, seed);
+  const ce = Float32Array.from(
+    rand.subarray(0, positives.length * nPriors),
+    (v) => Math.round(Math.abs(v) * 8) / 4,
+  );
+  const targets: ImageTargets[] = positives.map((nPos, i) => {
+    const trueClasses = new Int32Array(nPriors);
+    // nPos positives at pseudo-random priors
+    for (let k = 0; k < nPos; k++) {
+      trueClasses[Math.floor(Math.abs(rand[(i + 1) * nPriors + k]) * 1e6) % nPriors] = 1;
+    }
+    const n = trueClasses.reduce((a, c) => a + c, 0);
+    return { trueClasses, trueLocs: new Float32Array(nPriors * 4), nPositives: n };
+  });
+  return { ce, targets };
+}
+
+Deno.test("hardNegativesOnDevice() picks exactly hardNegatives()' priors, equal CEs by index", () => {
+  // 0 positives (none picked), a few, and so many that all negatives are wanted (3 · 40 > 60 candidates)
+  const nPriors = 100;
+  const { ce, targets } = tiedCase(nPriors, [0, 3, 12, 40], 5);
+  const before = tf.memory().numTensors;
+  const ceT = tf.tensor2d(ce, [targets.length, nPriors]);
+  const mask = hardNegativesOnDevice(ceT, targets);
+  const device = mask.dataSync();
+  tf.dispose([ceT, mask]);
+  assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+  targets.forEach((t, i) => {
+    const host = hardNegatives(ce.subarray(i * nPriors, (i + 1) * nPriors), t.trueClasses, t.nPositives);
+    assert.deepEqual([...device.subarray(i * nPriors, (i + 1) * nPriors)], [...host], `image ${i}`);
+  });
+  assert.ok(device.some((v) => v === 1));
+});
+
+Deno.test("multiboxLossPart() mines on the device as on the host: same loss and gradients", () => {
+  const priors = createPriorsCxcy();
+  const nPriors = priors.length / 4, nClasses = 2, b = GTS.length;
+  const locs = tf.tensor3d(randomArray(b * nPriors * 4, 31), [b, nPriors, 4]);
+  // logits on a coarse grid: many priors share their cross-entropy, so the tie rule matters
+  const grid = randomArray(b * nPriors * nClasses, 32).map((v) => Math.round(v * 4) / 2);
+  const scores = tf.tensor3d(grid, [b, nPriors, nClasses]);
+  const { targets, nPositivesTotal } = buildTargets(GTS, priors);
+  const run = (mining: "host" | "device") => {
+    const f = (lo: tf.Tensor, sc: tf.Tensor) =>
+      multiboxLossPart(lo as tf.Tensor3D, sc as tf.Tensor3D, targets, nPositivesTotal, { mining }).loss;
+    const loss = tf.tidy(() => f(locs, scores).dataSync()[0]);
+    const grads = tf.grads(f)([locs, scores]);
+    const data = grads.map((g) => g.dataSync().slice());
+    tf.dispose(grads);
+    return { loss, data };
+  };
+  const before = tf.memory().numTensors;
+  const host = run("host"), device = run("device");
+  assert.equal(tf.memory().numTensors, before, "no tensor leaks");
+  assert.equal(device.loss, host.loss);
+  assert.deepEqual(device.data, host.data);
+  tf.dispose([locs, scores]);
 });

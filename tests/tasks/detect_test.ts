@@ -137,7 +137,7 @@ Deno.test("detectInImage() leaves no tensors behind; toPixelDetections() names 2
   const model = createSsd300(2, 4);
   const img = decodeImage(await Deno.readFile(FIXTURE_IMAGE));
   const before = tf.memory().numTensors;
-  const dets = detectInImage(model, img, { minScore: 0.01, maxOverlap: 0.45, topK: 5 });
+  const dets = await detectInImage(model, img, { minScore: 0.01, maxOverlap: 0.45, topK: 5 });
   assert.deepEqual(tf.memory().numTensors, before, "no tensor leaks across a detect call");
   assert(dets.length >= 1 && dets.length <= 5);
   const px = toPixelDetections(

@@ -179,7 +179,7 @@ Deno.test({
       // exports: our weights and a .pth with the same tensors; run.json with the settings
       const trained = await loadWeights(`${out}/weights.json`);
       const pth = readTorchCheckpoint(await Deno.readFile(`${out}/model.pth`), "model.pth");
-      const sd = modelToStateDict(trained);
+      const sd = await modelToStateDict(trained);
       assert.deepEqual([...pth.tensors.keys()], [...sd.keys()]);
       for (const [k, t] of sd) assert.deepEqual(pth.tensors.get(k)!.data, t.data, k);
       const frozen = (await loadWeights(weights)).params.get("base.conv1_1.weight")!;
@@ -215,8 +215,9 @@ Deno.test({
       // the export path of tasks/finetune.ts, on a small random model
       const { writeTorchStateDict } = await import("../../lib/torch/mod.ts");
       const model = createSsd300(2, 3);
-      await Deno.writeFile(`${dir}/model.pth`, writeTorchStateDict(modelToStateDict(model), "model"));
-      const sum = modelToStateDict(model).get("pred_convs.cl_conv4_3.bias")!.data.reduce((a, b) => a + b, 0);
+      const sd = await modelToStateDict(model);
+      await Deno.writeFile(`${dir}/model.pth`, writeTorchStateDict(sd, "model"));
+      const sum = sd.get("pred_convs.cl_conv4_3.bias")!.data.reduce((a, b) => a + b, 0);
       disposeModel(model);
       const py = new Deno.Command("/usr/bin/python3", {
         args: [

@@ -221,12 +221,12 @@ Deno.test("finetune calls a bit-flipped, NaN or FIFO resume.bin a corrupt resume
     optimizer: { kind: "sgd", step: 1, buf1: new Map(), buf2: new Map() },
     best: null,
   };
-  const flipped = encodeResumeState(model, state, {});
+  const flipped = await encodeResumeState(model, state, {});
   flipped[flipped.length >> 1] ^= 4;
   const name = "pred_convs.loc_conv4_3.weight";
   const v = model.params.get(name)!;
   v.assign(tf.fill(v.shape, NaN));
-  const nan = encodeResumeState(model, state, {}); // a valid CRC-32 over a NaN
+  const nan = await encodeResumeState(model, state, {}); // a valid CRC-32 over a NaN
   disposeModel(model);
   const file = `${dir}/run/resume.bin`;
   await Deno.writeFile(file, flipped);

@@ -220,7 +220,7 @@ Deno.test({
       const { locs, scores } = await pool.forward(images);
       const opts = { minScore: 0.2, maxOverlap: 0.45, topK: 20 };
       const [dets] = await pool.detect(images, opts);
-      const inProcess = detectInImage(model, rgb, opts);
+      const inProcess = await detectInImage(model, rgb, opts);
       const decode = (a: PriorSetName) => detectObjects(locs, scores, 2, opts, PRIORS[a]);
       const [pedestrian, reference] = [decode("pedestrian"), decode("reference")];
       assert.equal(locs.length, N_PRIORS * 4);

@@ -460,33 +460,38 @@ Deno.test({
       const origin = await serverUrl(server, 120_000);
 
       const shotPath = `${dir}/canvas.png`;
-      const driver = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          `${ROOT}tests/web/chromium_page.ts`,
-          `${origin}/?image=/images/${IMAGE}`,
-          shotPath,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.deepEqual(driver.code, 0, new TextDecoder().decode(driver.stderr));
-      const page = JSON.parse(new TextDecoder().decode(driver.stdout));
-      assert.deepEqual(page.state, "done", `${page.status} ${page.errors}`);
-      const result = JSON.parse(page.detections);
+      /** The page at `query` in headless Chromium (tests/web/chromium_page.ts): its state and its result. */
+      const openPage = async (query: string, shot: string) => {
+        const driver = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", `${ROOT}tests/web/chromium_page.ts`, `${origin}/${query}`, shot],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.deepEqual(driver.code, 0, new TextDecoder().decode(driver.stderr));
+        const page = JSON.parse(new TextDecoder().decode(driver.stdout));
+        assert.deepEqual(page.state, "done", `${page.status} ${page.errors}`);
+        const result = JSON.parse(page.detections);
+        assert(result.ms > 0, `ms ${result.ms}`);
+        console.log(
+          `page: backend ${result.backend}, ${
+            result.ms.toFixed(0)
+          } ms, ${result.detections.length} detections`,
+        );
+        assertSameDetections(
+          result.detections,
+          comparablePixelDetections(expected.detections),
+          0.99,
+          1e-3,
+          `page (${result.backend}) vs deno task detect`,
+        );
+        return { page, result };
+      };
+      const { page, result } = await openPage(`?image=/images/${IMAGE}`, shotPath);
+      // with --disable-gpu Chromium's only WebGPU adapter is SwiftShader, a fallback one: never picked unasked
       assert(["webgl", "wasm", "cpu"].includes(result.backend), `backend ${result.backend}`);
-      assert(result.ms > 0, `ms ${result.ms}`);
-      console.log(
-        `page: backend ${result.backend}, ${result.ms.toFixed(0)} ms, ${result.detections.length} detections`,
-      );
-      assertSameDetections(
-        result.detections,
-        comparablePixelDetections(expected.detections),
-        0.99,
-        1e-3,
-        "page vs deno task detect",
-      );
+      // ?backend=webgpu: the same detections on Chromium's WebGPU (its software adapter, SwiftShader, here)
+      const onGpu = await openPage(`?backend=webgpu&image=/images/${IMAGE}`, `${dir}/gpu.png`);
+      assert.deepEqual(onGpu.result.backend, "webgpu");
       const requests: string[] = page.requests;
       const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
       assert.deepEqual(foreign, [], "requests outside the local server");

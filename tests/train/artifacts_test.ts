@@ -114,12 +114,12 @@ Deno.test("resume.bin: encodeResumeState() then decodeResumeState() gives the sa
     step: 2,
     rng: [1, 2, 3, 4],
     log: LOG,
-    optimizer: opt.exportState(),
+    optimizer: await opt.exportState(),
     best: { epoch: 1, metric: "ap75", value: 0.25 },
   };
   opt.dispose();
   const settings = { dataset: "d.json", priorSet: "pedestrian", epochs: 3 };
-  const bytes = encodeResumeState(model, state, settings);
+  const bytes = await encodeResumeState(model, state, settings);
   const back = decodeResumeState(bytes, "run/resume.bin");
   try {
     assert.deepEqual(back.settings, settings);

@@ -59,7 +59,7 @@ Deno.test("Optimizer adam follows torch.optim.Adam (bias corrections, eps outsid
   p.get("w")!.dispose();
 });
 
-Deno.test("Optimizer exportState()/importState() continue exactly like an uninterrupted optimiser", () => {
+Deno.test("Optimizer exportState()/importState() continue exactly like an uninterrupted optimiser", async () => {
   for (const kind of ["sgd", "adam"] as const) {
     const a = params([1, 2, 3]), b = params([1, 2, 3]);
     const oa = new Optimizer({ kind }), ob = new Optimizer({ kind });
@@ -67,7 +67,7 @@ Deno.test("Optimizer exportState()/importState() continue exactly like an uninte
       g2 = new Map([["w", tf.tensor1d([0.5, 0.1, -0.1])]]);
     oa.step(a, g1, 0.01);
     ob.step(b, g1, 0.01);
-    const state = ob.exportState();
+    const state = await ob.exportState();
     ob.dispose();
     const oc = new Optimizer({ kind });
     oc.importState(state, b);

@@ -25,7 +25,7 @@ await initBackend("wasm", null);
 const SETTINGS = { dataset: "sha256:x", lr: 0.001 };
 
 /** A real resume state (2-class model, SGD with momentum buffers of two parameters), encoded. */
-const GOOD: Uint8Array = (() => {
+const GOOD: Uint8Array = await (async () => {
   const model = createSsd300(2, 1);
   const opt = new Optimizer({ kind: "sgd", momentum: 0.9 });
   const names = ["rescale_factors", "pred_convs.cl_conv4_3.bias"];
@@ -37,11 +37,11 @@ const GOOD: Uint8Array = (() => {
     step: 1,
     rng: [1, 2, 3, 4],
     log: { steps: [{ epoch: 1, step: 1, loss: 2.5 }], epochs: [] },
-    optimizer: opt.exportState(),
+    optimizer: await opt.exportState(),
     best: null,
   };
   opt.dispose();
-  const bytes = encodeResumeState(model, state, SETTINGS);
+  const bytes = await encodeResumeState(model, state, SETTINGS);
   disposeModel(model);
   return bytes;
 })();

@@ -17,6 +17,8 @@ const browser = await chromium.launch({
   args: [
     "--no-sandbox",
     "--disable-gpu",
+    // WebGPU on Chromium's software adapter (SwiftShader, a fallback adapter: the page picks it only when asked)
+    "--enable-unsafe-webgpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
