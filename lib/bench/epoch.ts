@@ -11,9 +11,15 @@ import { openPrepareInput, prepareRunDir } from "../data/mod.ts";
 import { loadCheckpointFile, modelToStateDict, toSingleClass } from "../interop/mod.ts";
 import { createSsd300, disposeModel } from "../ssd/mod.ts";
 import { writeTorchStateDict } from "../torch/mod.ts";
-import { EpochTimingSchema, finetune, type FinetuneOptions, splitTrainVal } from "../train/mod.ts";
+import {
+  EngineSchema,
+  EpochTimingSchema,
+  finetune,
+  type FinetuneOptions,
+  splitTrainVal,
+} from "../train/mod.ts";
 import { describeMachine } from "./machine.ts";
-import { MachineSchema } from "./schema.ts";
+import { BenchReportSchema } from "./schema.ts";
 
 /** epoch_torch.py's line: per epoch the wall seconds and where they went. */
 export const TorchEpochLineSchema = z.object({
@@ -54,10 +60,8 @@ const EpochRunSchema = z.object({
 });
 
 /** bench-epoch.json. */
-export const EpochReportSchema = z.object({
+export const EpochReportSchema = BenchReportSchema.pick({ created: true, machine: true }).extend({
   kind: z.literal("epoch"),
-  created: z.string(),
-  machine: MachineSchema,
   data: z.string(),
   /** what both sides start from: "random (seed 0)" or the checkpoint converted to two classes */
   start: z.string(),
@@ -66,12 +70,7 @@ export const EpochReportSchema = z.object({
   batch_size: z.number().int(),
   epochs: z.number().int(),
   /** our engine, as finetune chose it */
-  engine: z.object({
-    backend: z.string(),
-    conv: z.string().nullable(),
-    workers: z.number(),
-    threads: z.number(),
-  }),
+  engine: EngineSchema.required({ threads: true }),
   runs: z.array(EpochRunSchema),
   torch_skipped_reason: z.string().nullable(),
 });

@@ -19,6 +19,7 @@ export {
   writeJsonArtifact,
 } from "./artifacts.ts";
 export { concatBytes } from "./bytes.ts";
+export { transpose4d } from "./transpose.ts";
 export { crc32, sha256Hex } from "./checksum.ts";
 export { bulletList, describeValue, inlineList, InputError, MAX_LISTED } from "./errors.ts";
 export { FileSystemError, KNOWN_IO_CODES, knownIoError, naming } from "./io_errors.ts";

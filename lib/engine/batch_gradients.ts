@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { convWithGrad } from "./conv_grad.ts";
 import {
+  type BatchTargets,
   buildTargets,
   type ConvFn,
   type GroundTruth,
@@ -192,8 +193,7 @@ export function lossAndGradients(
   batch: readonly TrainSample[],
   opts: GradientOptions,
 ): LossAndGradients {
-  if (batch.length === 0) throw new RangeError("lossAndGradients: empty batch");
-  const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
+  const { targets, nPositivesTotal } = batchTargets(batch, opts, "lossAndGradients");
   const r = accumulateGradients(model, batch.length, imagesOfBatch(batch), targets, nPositivesTotal, opts);
   return { ...r, nPositives: nPositivesTotal };
 }
@@ -204,11 +204,23 @@ export async function lossAndGradientsAsync(
   batch: readonly TrainSample[],
   opts: GradientOptions,
 ): Promise<LossAndGradients> {
-  if (batch.length === 0) throw new RangeError("lossAndGradients: empty batch");
-  const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
+  const { targets, nPositivesTotal } = batchTargets(batch, opts, "lossAndGradients");
   const imagesOf = imagesOfBatch(batch);
   const r = await accumulateGradientsAsync(model, batch.length, imagesOf, targets, nPositivesTotal, opts);
   return { ...r, nPositives: nPositivesTotal };
+}
+
+/**
+ * The whole batch's matched targets and its total number of positives (`buildTargets` over every sample).
+ * @throws RangeError naming `caller` when the batch is empty
+ */
+export function batchTargets(
+  batch: readonly TrainSample[],
+  opts: GradientOptions,
+  caller: string,
+): BatchTargets {
+  if (batch.length === 0) throw new RangeError(`${caller}: empty batch`);
+  return buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
 }
 
 /** The images [start, end) of a batch as one NHWC input [end − start, 300, 300, 3]. */

@@ -27,7 +27,6 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import {
-  buildTargets,
   type Detection,
   type DetectOptions,
   type ImageTargets,
@@ -37,10 +36,11 @@ import {
   type SsdModel,
   stackImages,
 } from "../ssd/mod.ts";
-import type {
-  GradientOptions as TrainGradientOptions,
-  LossAndGradients,
-  TrainSample,
+import {
+  batchTargets,
+  type GradientOptions as TrainGradientOptions,
+  type LossAndGradients,
+  type TrainSample,
 } from "./batch_gradients.ts";
 import type { WorkerReply, WorkerRequest, WorkerResults } from "./pool_protocol.ts";
 
@@ -457,8 +457,7 @@ export async function poolLossAndGradients(
   batch: readonly TrainSample[],
   opts: TrainGradientOptions,
 ): Promise<LossAndGradients> {
-  if (batch.length === 0) throw new RangeError("poolLossAndGradients: empty batch");
-  const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), opts.priorsCxcy, opts);
+  const { targets, nPositivesTotal } = batchTargets(batch, opts, "poolLossAndGradients");
   const r = await pool.gradients(batch.map((s) => s.image), targets, {
     nPositivesTotal,
     microBatch: opts.microBatch,

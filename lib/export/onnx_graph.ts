@@ -28,6 +28,7 @@ import { CENTER_VARIANCE_DIVISOR, SIZE_VARIANCE_FACTOR } from "../ssd/boxes.ts";
 import type { DetectOptions } from "../ssd/postprocess.ts";
 import { N_PRIORS } from "../ssd/priors.ts";
 import { SSD_INPUT_SIDE } from "../ssd/preprocess.ts";
+import { transpose4d } from "../core/transpose.ts";
 import { type OnnxAttr, onnxElemType, OnnxGraphBuilder } from "./onnx_proto.ts";
 import { type Quantization, quantizeFloat16, quantizeUint8 } from "./shards.ts";
 import { type PoolSpec, splitPriors, walkSsdNetwork } from "./ssd_network.ts";
@@ -81,16 +82,7 @@ export function hwioToOihw(w: Float32Array, k: number, inC: number, outC: number
   if (w.length !== k * k * inC * outC) {
     throw new RangeError(`hwioToOihw: ${w.length} values for [${k}, ${k}, ${inC}, ${outC}]`);
   }
-  const out = new Float32Array(w.length);
-  for (let y = 0; y < k; y++) {
-    for (let x = 0; x < k; x++) {
-      for (let i = 0; i < inC; i++) {
-        const src = ((y * k + x) * inC + i) * outC;
-        for (let o = 0; o < outC; o++) out[((o * inC + i) * k + y) * k + x] = w[src + o];
-      }
-    }
-  }
-  return out;
+  return transpose4d(w, [k, k, inC, outC], [3, 2, 0, 1]);
 }
 
 /**

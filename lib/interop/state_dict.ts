@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { bulletList, inlineList, InputError } from "../core/mod.ts";
+import { bulletList, inlineList, InputError, transpose4d } from "../core/mod.ts";
 import { BOXES_PER_LOCATION, paramShapes, type SsdModel } from "../ssd/mod.ts";
 import type { NamedTensor } from "../torch/mod.ts";
 import { checkModelIdentity } from "./identify.ts";
@@ -187,17 +187,8 @@ export function toOurLayout(name: string, t: NamedTensor): tf.Tensor {
 }
 
 /** OIHW → HWIO of a float32 array (the permutation {@link OIHW_TO_HWIO}). */
-function oihwToHwio(src: ArrayLike<number>, [o, i, h, w]: readonly number[]): Float32Array {
-  const out = new Float32Array(o * i * h * w);
-  for (let oo = 0; oo < o; oo++) {
-    for (let ii = 0; ii < i; ii++) {
-      for (let hh = 0; hh < h; hh++) {
-        const from = ((oo * i + ii) * h + hh) * w;
-        for (let ww = 0; ww < w; ww++) out[((hh * w + ww) * i + ii) * o + oo] = src[from + ww];
-      }
-    }
-  }
-  return out;
+function oihwToHwio(src: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  return transpose4d(src, shape, OIHW_TO_HWIO);
 }
 
 /** Our variable → a torch-layout NamedTensor (a copy, read back with `await data()`). */

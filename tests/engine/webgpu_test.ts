@@ -133,51 +133,26 @@ function convInputs(x: number[], k: number, cout: number, seed: number) {
   };
 }
 
-const CONV_CASES: { name: string; x: number[]; k: number; cout: number; o: ConvOptions }[] = [
-  {
-    name: "3×3 pad 1 + ReLU (VGG)",
-    x: [2, 12, 12, 8],
-    k: 3,
-    cout: 16,
-    o: { stride: 1, pad: 1, dilation: 1, relu: true },
-  },
-  {
-    name: "3×3 dilation 6 pad 6 (conv6)",
-    x: [1, 19, 19, 8],
-    k: 3,
-    cout: 8,
-    o: { stride: 1, pad: 6, dilation: 6, relu: true },
-  },
-  {
-    name: "3×3 stride 2 pad 1 (conv8_2)",
-    x: [1, 19, 19, 8],
-    k: 3,
-    cout: 8,
-    o: { stride: 2, pad: 1, dilation: 1, relu: true },
-  },
-  {
-    name: "3×3 pad 0 (conv10_2)",
-    x: [2, 5, 5, 8],
-    k: 3,
-    cout: 8,
-    o: { stride: 1, pad: 0, dilation: 1, relu: true },
-  },
-  { name: "1×1 (conv7)", x: [2, 7, 7, 16], k: 1, cout: 8, o: { stride: 1, pad: 0, dilation: 1, relu: true } },
-  {
-    name: "3×3 pad 1 head, no ReLU",
-    x: [2, 10, 10, 8],
-    k: 3,
-    cout: 12,
-    o: { stride: 1, pad: 1, dilation: 1, relu: false },
-  },
+type ConvCase = { name: string; x: number[]; k: number; cout: number; o: ConvOptions };
+
+/** A 3×3 (or `k`) stride-1 ReLU conv on NHWC `x`, with `o` changing any of stride, pad, dilation, relu. */
+const convCase = (name: string, x: number[], cout: number, o: Partial<ConvOptions>, k = 3): ConvCase => ({
+  name,
+  x,
+  k,
+  cout,
+  o: { stride: 1, pad: 1, dilation: 1, relu: true, ...o },
+});
+
+const CONV_CASES: ConvCase[] = [
+  convCase("3×3 pad 1 + ReLU (VGG)", [2, 12, 12, 8], 16, {}),
+  convCase("3×3 dilation 6 pad 6 (conv6)", [1, 19, 19, 8], 8, { pad: 6, dilation: 6 }),
+  convCase("3×3 stride 2 pad 1 (conv8_2)", [1, 19, 19, 8], 8, { stride: 2 }),
+  convCase("3×3 pad 0 (conv10_2)", [2, 5, 5, 8], 8, { pad: 0 }),
+  convCase("1×1 (conv7)", [2, 7, 7, 16], 8, { pad: 0 }, 1),
+  convCase("3×3 pad 1 head, no ReLU", [2, 10, 10, 8], 12, { relu: false }),
   // 100 × 100 output positions: the filter gradient as one conv2d over swapped axes (conv1_x, conv2_x)
-  {
-    name: "3×3 pad 1 on 100 × 100 (large-map dW)",
-    x: [1, 100, 100, 3],
-    k: 3,
-    cout: 4,
-    o: { stride: 1, pad: 1, dilation: 1, relu: true },
-  },
+  convCase("3×3 pad 1 on 100 × 100 (large-map dW)", [1, 100, 100, 3], 4, {}),
 ];
 
 Deno.test({

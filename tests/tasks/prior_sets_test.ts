@@ -18,7 +18,7 @@ import { SSD_INPUT_FLOATS } from "../../lib/ssd/mod.ts";
 import { createPriorsCxcy, N_PRIORS, type PriorSetName } from "../../lib/ssd/priors.ts";
 import { decodeResumeState, type TrainingLog } from "../../lib/train/mod.ts";
 import { loadWeights } from "../../lib/interop/mod.ts";
-import { fixtureFolderDataset } from "../helpers.ts";
+import { fixtureFolderDataset, withTempDir } from "../helpers.ts";
 
 const FINETUNE = new URL("../../tasks/finetune.ts", import.meta.url).pathname;
 const AP = new URL("../../tasks/ap.ts", import.meta.url).pathname;
@@ -92,9 +92,8 @@ Deno.test({
   name:
     "finetune --priors pedestrian trains on those priors and saves them; ap decodes with them; resume refuses other priors",
   sanitizeResources: false,
-  fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "prior_sets_test_" });
-    try {
+  fn: () =>
+    withTempDir(async (dir) => {
       const dataset = await fixtureDataset(10); // 2 train, 10 test images
       await writeDataset(`${dir}/dataset.json`, dataset);
       const out = `${dir}/run`;
@@ -190,10 +189,7 @@ Deno.test({
       const again = await run(FINETUNE, finetuneArgs("reference"));
       assert.equal(again.ok, false);
       assert.match(again.stderr, /priorSet: "pedestrian"/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }, "prior_sets_test_"),
 });
 
 Deno.test({
