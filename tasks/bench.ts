@@ -153,6 +153,14 @@ async function main(args: string[]): Promise<void> {
   }
   await checkInputFiles(f, ["checkpoint"]);
   const engine = await initEngine({ backend: f.backend, conv: f.conv, workers: f.workers, use: "train" });
+  // the checkpoint is read before the timings, so that a bad one stops the bench at once
+  const others: InterleavedModel[] = [];
+  if (f.checkpoint !== undefined) {
+    const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
+    const model = await loadCheckpointFile(f.checkpoint, read);
+    const classNames = exportClassNames(model.nClasses, f.checkpoint, model.classNames);
+    others.push({ label: f.checkpoint, model, classNames });
+  }
   const report = await runBench({
     batchSize: f.batchSize,
     compare: f.compare,
@@ -169,16 +177,6 @@ async function main(args: string[]): Promise<void> {
   }, engine);
   report.ap_ms = timeApEvaluation(f.quick ? 1 : 5);
   if (f.onnxRounds > 0) {
-    const others: InterleavedModel[] = [];
-    if (f.checkpoint !== undefined) {
-      const read = { trustCheckpoint: f.trustCheckpoint, onNote: (note: string) => console.error(note) };
-      const model = await loadCheckpointFile(f.checkpoint, read);
-      others.push({
-        label: f.checkpoint,
-        model,
-        classNames: exportClassNames(model.nClasses, f.checkpoint, model.classNames),
-      });
-    }
     report.onnx_interleaved = await interleaveWithOnnxRuntime(engine, {
       rounds: f.onnxRounds,
       batchSize: f.batchSize,
