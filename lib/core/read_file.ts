@@ -131,6 +131,46 @@ class BoundedRead {
 /** Chunk size of reads past the size the file reported. */
 const CHUNK = 1024 * 1024;
 
+/** A file operation that {@link readSteps} asks for; each reader carries it out with Deno's calls. */
+type Step = { op: "stat" } | { op: "open" } | { op: "fstat" } | { op: "read"; into: Uint8Array };
+
+/**
+ * One bounded read of `path` as a generator, so that the asynchronous and the synchronous reader share every
+ * check: it yields the file operation it needs next and is resumed with that operation's result, or thrown
+ * its error. The reader opens (and closes) the file.
+ */
+function* readSteps(path: string, limit: ReadLimit): Generator<Step, Uint8Array, unknown> {
+  let info: Deno.FileInfo;
+  try {
+    info = (yield { op: "stat" }) as Deno.FileInfo;
+  } catch (e) {
+    throw new FileReadError(path, reasonOf(e));
+  }
+  checkInfo(path, info, limit);
+  try {
+    yield { op: "open" };
+  } catch (e) {
+    throw new FileReadError(path, reasonOf(e));
+  }
+  try {
+    const opened = (yield { op: "fstat" }) as Deno.FileInfo;
+    checkInfo(path, opened, limit);
+    if (!sameFile(info, opened)) throw new FileReadError(path, "was replaced while being opened");
+    const read = new BoundedRead(path, opened.size, limit);
+    while (read.buffer) {
+      const buffer = read.buffer;
+      let n = 0;
+      for (let got: number | null = 0; got !== null && n < buffer.length; n += got ?? 0) {
+        got = (yield { op: "read", into: buffer.subarray(n) }) as number | null;
+      }
+      read.filled(n);
+    }
+    return read.bytes();
+  } catch (e) {
+    throw e instanceof FileReadError ? e : new FileReadError(path, reasonOf(e));
+  }
+}
+
 /**
  * Reads `path` whole when it is a regular file of at most `limit.maxBytes` (symlinks are followed: the file they
  * lead to must be one).
@@ -138,73 +178,55 @@ const CHUNK = 1024 * 1024;
  *   directory), or larger than the limit (before reading; or while reading, when it grows past it)
  */
 export async function readRegularFile(path: string, limit: ReadLimit): Promise<Uint8Array> {
-  let info: Deno.FileInfo;
+  const steps = readSteps(path, limit);
+  let file: Deno.FsFile | undefined;
+  const perform = async (step: Step): Promise<unknown> => {
+    if (step.op === "stat") return await Deno.stat(path);
+    if (step.op === "open") return file = await Deno.open(path, { read: true });
+    return step.op === "fstat" ? await file!.stat() : await file!.read(step.into);
+  };
   try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    throw new FileReadError(path, reasonOf(e));
-  }
-  checkInfo(path, info, limit);
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    throw new FileReadError(path, reasonOf(e));
-  }
-  try {
-    const opened = await file.stat();
-    checkInfo(path, opened, limit);
-    if (!sameFile(info, opened)) throw new FileReadError(path, "was replaced while being opened");
-    const read = new BoundedRead(path, opened.size, limit);
-    while (read.buffer) {
-      const buffer = read.buffer;
-      let n = 0;
-      for (let got: number | null = 0; got !== null && n < buffer.length; n += got ?? 0) {
-        got = await file.read(buffer.subarray(n));
+    let next = steps.next();
+    while (!next.done) {
+      let result: unknown;
+      try {
+        result = await perform(next.value);
+      } catch (e) {
+        next = steps.throw(e);
+        continue;
       }
-      read.filled(n);
+      next = steps.next(result);
     }
-    return read.bytes();
-  } catch (e) {
-    throw e instanceof FileReadError ? e : new FileReadError(path, reasonOf(e));
+    return next.value;
   } finally {
-    file.close();
+    file?.close();
   }
 }
 
 /** {@link readRegularFile}, synchronously (for sources read one file at a time inside synchronous code). */
 export function readRegularFileSync(path: string, limit: ReadLimit): Uint8Array {
-  let info: Deno.FileInfo;
+  const steps = readSteps(path, limit);
+  let file: Deno.FsFile | undefined;
+  const perform = (step: Step): unknown => {
+    if (step.op === "stat") return Deno.statSync(path);
+    if (step.op === "open") return file = Deno.openSync(path, { read: true });
+    return step.op === "fstat" ? file!.statSync() : file!.readSync(step.into);
+  };
   try {
-    info = Deno.statSync(path);
-  } catch (e) {
-    throw new FileReadError(path, reasonOf(e));
-  }
-  checkInfo(path, info, limit);
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true });
-  } catch (e) {
-    throw new FileReadError(path, reasonOf(e));
-  }
-  try {
-    const opened = file.statSync();
-    checkInfo(path, opened, limit);
-    if (!sameFile(info, opened)) throw new FileReadError(path, "was replaced while being opened");
-    const read = new BoundedRead(path, opened.size, limit);
-    while (read.buffer) {
-      const buffer = read.buffer;
-      let n = 0;
-      for (let got: number | null = 0; got !== null && n < buffer.length; n += got ?? 0) {
-        got = file.readSync(buffer.subarray(n));
+    let next = steps.next();
+    while (!next.done) {
+      let result: unknown;
+      try {
+        result = perform(next.value);
+      } catch (e) {
+        next = steps.throw(e);
+        continue;
       }
-      read.filled(n);
+      next = steps.next(result);
     }
-    return read.bytes();
-  } catch (e) {
-    throw e instanceof FileReadError ? e : new FileReadError(path, reasonOf(e));
+    return next.value;
   } finally {
-    file.close();
+    file?.close();
   }
 }
 
