@@ -1,10 +1,11 @@
 /**
- * The whole `deno task bench`: on the engine the user's defaults choose (lib/engine/setup.ts), a runner with the
- * benchmark's weights times the network forward, inference (forward + detection) and training steps (gradients
- * on the engine, SGD on this thread, weights back to the workers), with the process's peak RSS; then the
- * engine's practical peak (a large convolution on all its cores), the per-layer profile on this thread, ONNX
- * Runtime on the same model exported as model.onnx (lib/bench/onnxruntime.ts, as many threads as our engine
- * uses cores) and PyTorch on the same workload (lib/bench/bench_torch.py) in the same run.
+ * The whole `deno task bench`: on the engine the user's defaults choose (lib/engine/setup.ts), a runner with
+ * the benchmark's weights times the network forward, inference (forward + detection) and training steps
+ * (gradients and SGD on the engine's workers, as finetune steps; on this thread for a one-worker engine),
+ * with the process's peak RSS; then the engine's practical peak (a large convolution on all its cores), the
+ * per-layer profile on this thread, ONNX Runtime on the same model exported as model.onnx
+ * (lib/bench/onnxruntime.ts, as many threads as our engine uses cores) and PyTorch on the same workload
+ * (lib/bench/bench_torch.py) in the same run.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -68,8 +69,8 @@ const percentOf = (t: Throughput, peak: number | null): Throughput | null =>
   };
 
 /**
- * Runs the benchmark on `engine` (as {@link initEngine} chose it; the caller started it).
- * A one-core comparison (`compare`) needs the engine's oneDNN threads to be 1 (the workers' layout).
+ * Runs the benchmark on `engine` (as {@link initEngine} chose it; the caller started it). A one-core
+ * comparison (`compare`) needs the engine's oneDNN threads to be 1 (the workers' layout).
  */
 export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<BenchReport> {
   const log = o.progress ?? (() => {});
@@ -106,7 +107,15 @@ export async function runBench(o: BenchOptions, engine: EngineInfo): Promise<Ben
       const forward = await time("forward", async () => void await runner.forward(images));
       const inference = await time("inference", async () => void await runner.detect(images, BENCH_DETECT));
       let lossFirst = NaN;
+      // as finetune steps: SGD on the engine's workers where it has them, else on this thread
+      const sgd = runner.sgd;
       const training = await time("training", async () => {
+        if (sgd) {
+          const r = await sgd.gradients(batch, names);
+          if (Number.isNaN(lossFirst)) lossFirst = r.loss;
+          await sgd.step({ lr: BENCH_SGD.lr, momentum: BENCH_SGD.momentum, weightDecay: 0 });
+          return;
+        }
         const r = await runner.gradients(batch, names);
         if (Number.isNaN(lossFirst)) lossFirst = r.loss;
         try {

@@ -34,6 +34,28 @@ export type WorkerRequest =
     microBatch: number;
     trainable: string[] | null;
     loss: LossOptions;
+    /**
+     * where to leave the gradients instead of returning them: the pool's gradient buffer, this worker's slot at
+     * `slot` floats, each parameter at its offset in the weights buffer (zeros for a trainable one without a
+     * gradient); null: returned in the reply
+     */
+    into: { buffer: SharedArrayBuffer; slot: number } | null;
+  }
+  /**
+   * SGD with momentum (torch.optim.SGD) on this worker's share of the shared weights, from the gradients the
+   * workers left in the gradient buffer (summed in worker order) and the momentum buffer (both laid out as the
+   * weights); `segments` are [start, end, fresh] triples of float offsets, `fresh` 1 where a parameter has no
+   * momentum yet (its buffer becomes the gradient, as torch's first step)
+   */
+  | {
+    type: "sgd";
+    grads: SharedArrayBuffer;
+    workers: number;
+    momentumBuffer: SharedArrayBuffer | null;
+    segments: number[];
+    lr: number;
+    momentum: number;
+    weightDecay: number;
   }
   | { type: "peak"; reps: number }
   | { type: "fail"; message: string }
@@ -43,6 +65,7 @@ export type WorkerRequest =
 export interface WorkerResults {
   init: { backend: string; conv: string };
   setWeights: null;
+  sgd: null;
   forward: { locs?: Float32Array; scores?: Float32Array; detections?: Detection[][] };
   gradients: { loss: number; conf: number; loc: number; names: string[]; grads: Float32Array[] };
   peak: { gflop: number; ms: number };

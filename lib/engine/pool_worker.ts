@@ -59,6 +59,90 @@ function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
   return tf.tensor4d(images, [n, 300, 300, 3]);
 }
 
+/**
+ * Writes this worker's gradients into its slot of the pool's gradient buffer, each at its parameter's offset in
+ * the weights buffer; a trainable parameter without a gradient (no path to the loss) gets zeros.
+ */
+function leaveGradients(
+  grads: Map<string, tf.Tensor>,
+  trainable: readonly string[],
+  into: { buffer: SharedArrayBuffer; slot: number },
+): void {
+  const all = new Float32Array(into.buffer);
+  for (const name of trainable) {
+    const at = shared?.offsets.get(name);
+    const v = model?.params.get(name);
+    if (at === undefined || !v) throw new RangeError(`gradients: unknown parameter '${name}'`);
+    const dst = all.subarray(into.slot + at, into.slot + at + v.size);
+    const g = grads.get(name);
+    if (g) dst.set(g.dataSync() as Float32Array);
+    else dst.fill(0);
+  }
+}
+
+/**
+ * One SGD update of the segments [start, end) of the shared weights, as torch.optim.SGD (and lib/train/optim.ts)
+ * computes it in float32: g = Σ_workers grad (+ wd·p); buf = g on a fresh segment, else momentum·buf + g;
+ * p −= lr·buf (p −= lr·g without momentum). Two workers with momentum, the usual case, have loops of their own
+ * (the general one is ≈ 1.8× slower).
+ */
+function sgdSegments(weights: Float32Array, req: Extract<WorkerRequest, { type: "sgd" }>): void {
+  const grads = new Float32Array(req.grads);
+  const total = weights.length;
+  const buf = req.momentumBuffer ? new Float32Array(req.momentumBuffer) : null;
+  const f = Math.fround;
+  const lr = f(req.lr), mu = f(req.momentum), wd = f(req.weightDecay);
+  const seg = req.segments;
+  for (let s = 0; s < seg.length; s += 3) {
+    const start = seg[s], end = seg[s + 1], fresh = seg[s + 2] === 1;
+    if (buf && !fresh && req.workers === 2) {
+      if (wd > 0) momentumStep2(weights, grads, buf, start, end, total, lr, mu, wd);
+      else momentumStep2(weights, grads, buf, start, end, total, lr, mu);
+      continue;
+    }
+    for (let i = start; i < end; i++) {
+      let g = grads[i];
+      for (let k = 1; k < req.workers; k++) g = f(g + grads[k * total + i]);
+      const p = weights[i];
+      if (wd > 0) g = f(g + f(p * wd));
+      if (buf) {
+        g = fresh ? g : f(f(buf[i] * mu) + g);
+        buf[i] = g;
+      }
+      weights[i] = f(p - f(g * lr));
+    }
+  }
+}
+
+/** {@link sgdSegments}' loop for two gradient slots and a momentum buffer (`wd` absent: no weight decay). */
+function momentumStep2(
+  w: Float32Array,
+  g: Float32Array,
+  buf: Float32Array,
+  start: number,
+  end: number,
+  total: number,
+  lr: number,
+  mu: number,
+  wd?: number,
+): void {
+  const f = Math.fround;
+  if (wd === undefined) {
+    for (let i = start; i < end; i++) {
+      const m = f(f(buf[i] * mu) + f(g[i] + g[total + i]));
+      buf[i] = m;
+      w[i] = f(w[i] - f(m * lr));
+    }
+    return;
+  }
+  for (let i = start; i < end; i++) {
+    const p = w[i];
+    const m = f(f(buf[i] * mu) + f(f(g[i] + g[total + i]) + f(p * wd)));
+    buf[i] = m;
+    w[i] = f(p - f(m * lr));
+  }
+}
+
 type Handler = (req: WorkerRequest) => Promise<{ result: unknown; transfer?: Transferable[] }>;
 
 const handle: Handler = async (req) => {
@@ -89,6 +173,10 @@ const handle: Handler = async (req) => {
     }
     case "setWeights":
       setParams(req.names);
+      return { result: null };
+    case "sgd":
+      if (!shared) throw new Error("worker has no weights (init was not called)");
+      sgdSegments(shared.weights, req);
       return { result: null };
     case "forward": {
       const m = requireModel();
@@ -128,6 +216,10 @@ const handle: Handler = async (req) => {
         },
       );
       try {
+        if (req.into) {
+          leaveGradients(grads, req.trainable ?? [...m.params.keys()], req.into);
+          return { result: { loss, conf, loc, names: [...grads.keys()], grads: [] } };
+        }
         const outNames: string[] = [], out: Float32Array[] = [];
         for (const [name, t] of grads) {
           outNames.push(name);

@@ -10,11 +10,12 @@
  * same results on every engine (up to float summation order; the golden parity tests hold on each).
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
 import { InputError } from "../core/errors.ts";
 import { type BackendChoice, initBackend } from "./backend.ts";
 import { enableOneDnn, oneDnnConvWithGrad, oneDnnLibrary } from "./onednn.ts";
 import { timePeakConv } from "./peak.ts";
-import { modelParamData, poolLossAndGradients, SsdWorkerPool } from "./pool.ts";
+import { modelParamData, poolLossAndGradients, type SgdHyper, SsdWorkerPool } from "./pool.ts";
 import {
   type Detection,
   type DetectOptions,
@@ -24,7 +25,12 @@ import {
   type SsdModel,
   stackImages,
 } from "../ssd/mod.ts";
-import { type LossAndGradients, lossAndGradientsAsync, type TrainSample } from "./batch_gradients.ts";
+import {
+  batchTargets,
+  type LossAndGradients,
+  lossAndGradientsAsync,
+  type TrainSample,
+} from "./batch_gradients.ts";
 import { describeAdapter, webGpuAdapter, webGpuImagesPerPass } from "./webgpu.ts";
 
 /** `--conv` values: `auto` = oneDNN when libdnnl.so.2 loads, else WASM. */
@@ -178,7 +184,35 @@ export interface SsdRunner {
   gradients(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
   /** The engine's practical convolution peak on all its cores, GFLOP/s (lib/engine/peak.ts, `reps` runs each). */
   peakGflops(reps: number): Promise<number>;
+  /**
+   * SGD computed where the weights live: the workers update their shared weights in parallel, with no gradient
+   * or weight crossing to this thread per step; null on an engine without workers (there lib/train/optim.ts
+   * updates `model.params` on this thread).
+   */
+  readonly sgd: EngineSgd | null;
   close(): Promise<void>;
+}
+
+/**
+ * A training step split as torch's `loss.backward()` / `optimizer.step()`, both on the engine: {@link gradients}
+ * leaves the batch's gradients in the engine, {@link step} applies SGD with momentum to them (torch.optim.SGD
+ * semantics, float32, equal to lib/train/optim.ts `Optimizer`'s). `model.params` fall behind until
+ * {@link pullWeights}.
+ */
+export interface EngineSgd {
+  /** Loss of a batch w.r.t. `trainable` (as {@link SsdRunner.gradients}); the gradients stay in the engine. */
+  gradients(
+    batch: readonly TrainSample[],
+    trainable: readonly string[],
+  ): Promise<{ loss: number; conf: number; loc: number; nPositives: number }>;
+  /** One update from the last {@link gradients} call's gradients. */
+  step(h: SgdHyper): Promise<void>;
+  /** Copies the engine's current values of `names` into `model.params`. */
+  pullWeights(names: readonly string[]): Promise<void>;
+  /** Copies of the momentum buffers (parameters that have one; torch's `momentum_buffer`). */
+  momentumBuffers(): Map<string, Float32Array>;
+  /** Replaces the momentum buffers (e.g. from a resume state); parameters not named start fresh. */
+  setMomentumBuffers(buffers: Map<string, Float32Array>): void;
 }
 
 /**
@@ -225,6 +259,28 @@ export async function startRunner(
       return r;
     },
     peakGflops: (reps) => pool.peakGflops(reps),
+    sgd: {
+      gradients: async (batch, trainable) => {
+        await sync();
+        const { targets, nPositivesTotal } = batchTargets(batch, { priorsCxcy }, "gradients");
+        const r = await pool.gradients(batch.map((s) => s.image), targets, {
+          nPositivesTotal,
+          microBatch: opts.microBatch,
+          trainable,
+          keep: true,
+        });
+        return { loss: r.loss, conf: r.conf, loc: r.loc, nPositives: nPositivesTotal };
+      },
+      step: (h) => pool.sgdStep(h),
+      pullWeights: async (names) => {
+        for (const [n, data] of await pool.readWeights(names)) {
+          const v = model.params.get(n)!;
+          tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+        }
+      },
+      momentumBuffers: () => pool.momentumBuffers(),
+      setMomentumBuffers: (b) => pool.setMomentumBuffers(b),
+    },
     close: () => pool.close(),
   };
 }
@@ -274,6 +330,7 @@ function localRunner(
       const r = await timePeakConv(reps);
       return r.gflop / (r.ms / 1000);
     },
+    sgd: null,
     close: () => Promise.resolve(),
   };
 }

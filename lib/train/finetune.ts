@@ -219,6 +219,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneSummary> {
     try {
       result = await train(model, trainSet, valSet, c, {
         gradients: runner.gradients,
+        sgd: runner.sgd,
         forward: runner.forward,
         resume,
         onStep: (s) => {

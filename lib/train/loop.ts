@@ -9,16 +9,12 @@ import { inlineList, InputError, Rng, shuffled } from "../core/mod.ts";
 import { priorsCxcyFor, type SsdModel } from "../ssd/mod.ts";
 import { type BestEpoch, improves, type SelectMetric } from "./best.ts";
 import { type FreezeMode, trainableNames } from "./freeze.ts";
-import {
-  learningRateAt,
-  Optimizer,
-  type OptimizerKind,
-  type ScheduleConfig,
-  type ScheduleKind,
-} from "./optim.ts";
+import { learningRateAt, type OptimizerKind, type ScheduleConfig, type ScheduleKind } from "./optim.ts";
 import type { ResumeState } from "./resume.ts";
 import { SampleCache, type TrainItem } from "./samples.ts";
 import { type LossAndGradients, lossAndGradients, type TrainSample } from "../engine/batch_gradients.ts";
+import type { EngineSgd } from "../engine/setup.ts";
+import { engineStepper, hostStepper } from "./stepper.ts";
 import type { TrainingLog } from "./train_log.ts";
 import { validateModel, type ValidationForward } from "./validate.ts";
 
@@ -95,6 +91,11 @@ export interface TrainHooks {
   validate?(items: readonly TrainItem[]): { loss: number; ap75: number; ap: number };
   /** replaces in-process {@link lossAndGradients} (e.g. a data-parallel pool); same contract */
   gradients?(batch: readonly TrainSample[], trainable: readonly string[]): Promise<LossAndGradients>;
+  /**
+   * SGD on the engine (lib/engine/setup.ts `SsdRunner.sgd`): with `cfg.optimizer` "sgd" it computes the
+   * gradients and updates in place of `gradients` and this thread's optimiser (lib/train/stepper.ts)
+   */
+  sgd?: EngineSgd | null;
   /** replaces in-process forward passes of the validation (e.g. lib/engine/setup.ts `SsdRunner.forward`) */
   forward?: ValidationForward;
 }
@@ -194,24 +195,27 @@ export async function train(
   const trainable = trainableNames(model, cfg.freeze);
   const schedule = scheduleOf(cfg, trainItems.length);
   const stepsPerEpoch = schedule.stepsPerEpoch;
-  const opt = new Optimizer({ kind: cfg.optimizer, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+  const gradients = hooks.gradients ??
+    ((batch: readonly TrainSample[], names: readonly string[]) =>
+      Promise.resolve(
+        lossAndGradients(model, batch, { priorsCxcy, microBatch: cfg.microBatch, trainable: names }),
+      ));
+  const optConfig = { kind: cfg.optimizer, momentum: cfg.momentum, weightDecay: cfg.weightDecay };
+  const opt = cfg.optimizer === "sgd" && hooks.sgd
+    ? engineStepper(model, optConfig, hooks.sgd, trainable)
+    : hostStepper(model, optConfig, gradients);
   let rng = new Rng(cfg.seed);
   let log: TrainingLog = { steps: [], epochs: [] };
   let epoch0 = 0, step = 0;
   let best: BestEpoch | null = null;
   if (hooks.resume) {
     best = hooks.resume.best;
-    opt.importState(hooks.resume.optimizer, model.params);
+    opt.importState(hooks.resume.optimizer);
     rng = new Rng(hooks.resume.rng);
     log = structuredClone(hooks.resume.log);
     epoch0 = hooks.resume.epoch;
     step = hooks.resume.step;
   }
-  const gradients = hooks.gradients ??
-    ((batch: readonly TrainSample[], names: readonly string[]) =>
-      Promise.resolve(
-        lossAndGradients(model, batch, { priorsCxcy, microBatch: cfg.microBatch, trainable: names }),
-      ));
   let imagesTrained = 0, stepSeconds = 0, epochsDone = epoch0;
   let stopReason: StopReason = "epochs";
   const epochTiming: EpochTiming[] = [];
@@ -257,21 +261,20 @@ export async function train(
         const items = itemsOf(b);
         const batch = await next;
         const tg = performance.now();
-        const pending = gradients(batch, trainable);
+        const pending = opt.gradients(batch, trainable);
         next = b + 1 < stepsPerEpoch ? prepare(itemsOf(b + 1)) : Promise.resolve([]);
         next.catch(() => {}); // a failed preparation is reported where it is awaited, not as unhandled
         const r = await pending;
         time.gradients += since(tg);
         if (!Number.isFinite(r.loss)) {
-          for (const g of r.grads.values()) g.dispose();
+          opt.discard();
           await next; // no preparation left running
           const names = items.map((it) => it.file ?? `image ${it.id}`);
           throw new NonFiniteLossError(epoch, b + 1, r.loss, "", names);
         }
         lr = learningRateAt(step, schedule);
         const tu = performance.now();
-        opt.step(model.params, r.grads, lr);
-        for (const g of r.grads.values()) g.dispose();
+        await opt.step(lr);
         time.update += since(tu);
         stepSeconds += since(t0);
         step++;
@@ -287,6 +290,7 @@ export async function train(
           images: items.length,
         });
       }
+      await opt.syncModel(); // validation, checkpoints and the caller read model.params
       const tv = performance.now();
       const v = valItems.length === 0
         ? null

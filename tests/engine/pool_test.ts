@@ -15,6 +15,7 @@ import {
 } from "../../lib/engine/pool.ts";
 import { createPriorsCxcy, N_PRIORS } from "../../lib/ssd/priors.ts";
 import { lossAndGradients, type TrainSample } from "../../lib/engine/mod.ts";
+import { Optimizer } from "../../lib/train/optim.ts";
 import { maxAbsDiffAndScale } from "../helpers.ts";
 
 await initBackend("wasm", null);
@@ -214,3 +215,75 @@ Deno.test("SsdWorkerPool({ oneDnn }): oneDNN convolutions give the WASM pool's o
     disposeModel(model);
   }
 });
+
+for (
+  const hyper of [
+    { momentum: 0.9, weightDecay: 1e-3 },
+    { momentum: 0.9, weightDecay: 0 },
+    { momentum: 0, weightDecay: 0 },
+  ]
+) {
+  Deno.test(`SsdWorkerPool.sgdStep() updates the shared weights as Optimizer.step does: ${JSON.stringify(hyper)}`, async () => {
+    const model = createSsd300(2, 6);
+    const params = await modelParamData(model);
+    const priorsCxcy = createPriorsCxcy();
+    // parameters of both kinds and sizes, so the workers' shares cut through some of them
+    const trainable = [
+      "base.conv7.weight",
+      "base.conv7.bias",
+      "aux_convs.conv8_2.weight",
+      "pred_convs.cl_conv7.weight",
+      "pred_convs.cl_conv11_2.bias",
+    ];
+    const lrs = [1e-3, 5e-4, 2e-4];
+    // batches of 3 (shards of 2 and 1), 3 again (momentum and weight decay on every parameter), then 1 (one shard)
+    const batches = [
+      samples(randomImages(3, 31)),
+      samples(randomImages(3, 32)),
+      samples(randomImages(1, 33)),
+    ];
+    const [host, engine] = await Promise.all(
+      [0, 1].map(() => SsdWorkerPool.create({ workers: 2, nClasses: 2, params, oneDnn: true })),
+    );
+    const opt = new Optimizer({ kind: "sgd", ...hyper });
+    const before = tf.memory().numTensors;
+    try {
+      for (const [i, batch] of batches.entries()) {
+        // the reference: gradients back on this thread, Optimizer over the model's variables, weights sent back
+        const r = await poolLossAndGradients(host, batch, { priorsCxcy, trainable });
+        opt.step(model.params, r.grads, lrs[i]);
+        tf.dispose([...r.grads.values()]);
+        await host.setWeights(
+          new Map(trainable.map((k) => [k, model.params.get(k)!.dataSync() as Float32Array])),
+        );
+        // the pool's own step
+        const { targets, nPositivesTotal } = buildTargets(batch.map((s) => s.gt), priorsCxcy, {});
+        const e = await engine.gradients(batch.map((s) => s.image), targets, {
+          nPositivesTotal,
+          trainable,
+          keep: true,
+        });
+        assert.equal(e.grads.size, 0, "kept gradients are not returned");
+        assert.equal(e.loss, r.loss, `step ${i + 1}: loss`);
+        await engine.sgdStep({ lr: lrs[i], ...hyper });
+      }
+      const weights = await engine.readWeights(trainable);
+      const momentum = engine.momentumBuffers();
+      const state = await opt.exportState();
+      assert.deepEqual([...momentum.keys()].sort(), [...state.buf1.keys()].sort());
+      assert.equal(momentum.size, hyper.momentum > 0 ? trainable.length : 0);
+      for (const k of trainable) {
+        // the same float32 operations in the same order: equal
+        assert.deepEqual(weights.get(k), model.params.get(k)!.dataSync(), `${k}: weights`);
+        assert.deepEqual(momentum.get(k), state.buf1.get(k), `${k}: momentum`);
+      }
+      await assert.rejects(engine.sgdStep({ lr: 1e-3, ...hyper }), /no gradients kept/);
+      // this thread holds the reference optimiser's momentum buffers, nothing else
+      assert.equal(tf.memory().numTensors, before + state.buf1.size, "tensors leaked on this thread");
+    } finally {
+      opt.dispose();
+      await Promise.all([host.close(), engine.close()]);
+      disposeModel(model);
+    }
+  });
+}
