@@ -2,14 +2,15 @@
  * Optional native kernels for the WASM backend, computed by oneDNN (libdnnl.so.2, v2.x C API; primitives in
  * onednn_primitives.ts) through Deno FFI directly on the tensors' memory in the WASM heap: the `FusedConv2D` and
  * `Conv2D` kernels, the convolution gradients of {@link oneDnnConvWithGrad} (backward data, backward weights with
- * the bias gradient, the ReLU mask), and `MaxPoolGrad`; the WASM `Identity` kernel shares its input's data
- * instead of copying it (TF.js runs it for every tensor saved for a gradient).
+ * the bias gradient, the ReLU mask); with them, `MaxPoolGrad` from the pooling's saved output (max_pool_grad.ts,
+ * no oneDNN) and a WASM `Identity` kernel that shares its input's data instead of copying it (TF.js runs it for
+ * every tensor saved for a gradient).
  *
  * Why: tf.js's WASM conv (XNNPACK, 128-bit SIMD, no FMA) reaches ≈17 GFLOP/s per core; oneDNN uses the CPU's
  * AVX2/AVX-512 FMA units, as PyTorch does (it is PyTorch's CPU conv library; Debian's libdnnl2).
  * Opt-in ({@link enableOneDnn}); when the library is missing the WASM kernels stay. Results equal the WASM
  * kernels' up to float summation order (≈1e-6 relative); MaxPoolGrad routes each window's gradient to its
- * maximum as the WASM kernel does for the non-negative (post-ReLU) maps SSD pools.
+ * first maximum, as PyTorch and (for the non-negative, post-ReLU maps SSD pools) the WASM kernel do.
  *
  * Layout: activations NHWC (as TF.js holds them), weights HWIO, reordered once per weights tensor into the
  * blocked layout oneDNN picks; bias and ReLU are fused (post-op). Primitives are cached per shape. Call in every
@@ -24,6 +25,7 @@ import {
   type WindowGeometry,
 } from "./onednn_primitives.ts";
 import type { ConvFn } from "../ssd/model.ts";
+import { maxPoolBackward } from "./max_pool_grad.ts";
 
 /** Where to look for oneDNN, in order (override with env SSD_DNNL_LIB). */
 export const DNNL_LIBRARY_CANDIDATES = [
@@ -273,8 +275,8 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     conv.conv(gradGeometry(a.inShape, dy.shape, a), "backwardData", [at(dy), at(w), at(out)], w.dataId);
     return out;
   });
-  // MaxPool's gradient (lib/engine/kernel_gradients.ts runs MaxPoolGrad): oneDNN's pooling backward
-  registerWasmKernel("MaxPoolGrad", (inputs, attrs, backend, at) => {
+  // MaxPool's gradient (lib/engine/kernel_gradients.ts runs MaxPoolGrad) from its saved output (max_pool_grad.ts)
+  registerWasmKernel("MaxPoolGrad", (inputs, attrs, backend) => {
     const dy = inputs.dy as tf.TensorInfo, x = inputs.input as tf.TensorInfo;
     const a = attrs as unknown as {
       filterSize: [number, number] | number;
@@ -292,7 +294,14 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     );
     const out = backend.makeOutput(x.shape, "float32");
     if (x.shape.every((d) => d > 0)) {
-      conv.maxPoolBackward({ ...windowOf(info), c: info.inChannels }, [at(x), at(dy), at(out)]);
+      const view = (t: tf.TensorInfo) =>
+        new Float32Array(
+          backend.wasm.HEAPU8.buffer,
+          backend.dataIdMap.get(t.dataId).memoryOffset,
+          t.shape.reduce((p, d) => p * d, 1),
+        );
+      const y = inputs.output as tf.TensorInfo;
+      maxPoolBackward({ ...windowOf(info), c: info.inChannels }, view(x), view(y), view(dy), view(out));
     }
     return out;
   });

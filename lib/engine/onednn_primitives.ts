@@ -9,7 +9,6 @@
  * AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder primitive —
  * once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights do), and the
  * weight gradient is reordered back to HWIO after each backward-weights call.
- * Also max pooling's backward (NHWC).
  * @module
  */
 
@@ -20,15 +19,12 @@ const DNNL_FORWARD_TRAINING = 64;
 const DNNL_FORWARD_INFERENCE = 96;
 const DNNL_CONVOLUTION_DIRECT = 0x1, DNNL_CONVOLUTION_WINOGRAD = 0x2;
 const DNNL_ELTWISE_RELU = 0x1f;
-const DNNL_POOLING_MAX = 0x1ff;
 const DNNL_CPU = 1;
 const DNNL_STREAM_IN_ORDER = 0x1;
 const DNNL_QUERY_SRC_MD = 129, DNNL_QUERY_DIFF_SRC_MD = 130, DNNL_QUERY_WEIGHTS_MD = 131;
 const DNNL_QUERY_DIFF_WEIGHTS_MD = 132, DNNL_QUERY_DST_MD = 133, DNNL_QUERY_DIFF_DST_MD = 134;
-const DNNL_QUERY_WORKSPACE_MD = 135;
 const DNNL_QUERY_IMPL_INFO_STR = 8;
 const DNNL_ARG_SRC = 1, DNNL_ARG_DST = 17, DNNL_ARG_WEIGHTS = 33, DNNL_ARG_BIAS = 41;
-const DNNL_ARG_WORKSPACE = 64;
 const DNNL_ARG_DIFF_SRC = 129, DNNL_ARG_DIFF_DST = 145, DNNL_ARG_DIFF_WEIGHTS = 161, DNNL_ARG_DIFF_BIAS = 169;
 const DNNL_ARG_FROM = DNNL_ARG_SRC, DNNL_ARG_TO = DNNL_ARG_DST;
 const DNNL_MAX_NDIMS = 12;
@@ -92,8 +88,6 @@ export const DNNL_SYMBOLS = {
   },
   dnnl_eltwise_forward_desc_init: { parameters: [B, "i32", "i32", B, "f32", "f32"], result: "i32" },
   dnnl_eltwise_backward_desc_init: { parameters: [B, "i32", B, B, "f32", "f32"], result: "i32" },
-  dnnl_pooling_forward_desc_init: { parameters: [B, "i32", "i32", B, B, B, B, B, B], result: "i32" },
-  dnnl_pooling_backward_desc_init: { parameters: [B, "i32", B, B, B, B, B, B], result: "i32" },
   dnnl_primitive_attr_create: { parameters: [B], result: "i32" },
   dnnl_post_ops_create: { parameters: [B], result: "i32" },
   dnnl_post_ops_append_eltwise: { parameters: [P, "f32", "i32", "f32", "f32"], result: "i32" },
@@ -565,64 +559,6 @@ export class OneDnnPrimitives {
     };
   }
 
-  private buildMaxPoolBackward(p: PoolGeometry): Prepared {
-    const f = this.f;
-    const nhwc = (h: number, w: number) => this.md([p.n, p.c, h, w], [h * w * p.c, 1, w * p.c, p.c]);
-    const src = nhwc(p.h, p.w), dst = nhwc(p.outH, p.outW);
-    const geometry = [
-      dims([p.strideH, p.strideW]),
-      dims([p.kh, p.kw]),
-      dims([p.padTop, p.padLeft]),
-      dims([p.padBottom, p.padRight]),
-    ] as const;
-    const fwdDesc = new Uint8Array(OP_DESC_BYTES);
-    check(
-      f.dnnl_pooling_forward_desc_init(
-        fwdDesc,
-        DNNL_FORWARD_TRAINING,
-        DNNL_POOLING_MAX,
-        src,
-        dst,
-        ...geometry,
-      ),
-      "pooling_forward_desc_init",
-    );
-    const fwd = this.pd(fwdDesc, null, null);
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    check(
-      f.dnnl_pooling_backward_desc_init(desc, DNNL_POOLING_MAX, src, dst, ...geometry),
-      "pooling_backward_desc_init",
-    );
-    const pd = this.pd(desc, null, fwd);
-    const ws = f.dnnl_primitive_desc_query_md(ptr(fwd), DNNL_QUERY_WORKSPACE_MD, 0);
-    if (!ws) throw new OneDnnError("oneDNN max pooling has no workspace");
-    const [x, dy, dx] = [
-      this.memory(of(src), false),
-      this.memory(of(dst), false),
-      this.memory(of(src), false),
-    ];
-    const [y, workspace] = [this.memory(of(dst), true), this.memory(ws, true)];
-    // the forward again, for the workspace (the arg-max of each window): a memory-bound pass over x
-    const forward: Reorder = {
-      prim: this.primitive(fwd),
-      args: OneDnnPrimitives.args([[DNNL_ARG_SRC, x], [DNNL_ARG_DST, y], [DNNL_ARG_WORKSPACE, workspace]]),
-      nArgs: 3,
-      user: x,
-    };
-    return {
-      prim: this.primitive(pd),
-      args: OneDnnPrimitives.args([[DNNL_ARG_DIFF_DST, dy], [DNNL_ARG_WORKSPACE, workspace], [
-        DNNL_ARG_DIFF_SRC,
-        dx,
-      ]]),
-      nArgs: 3,
-      mems: [x, dy, dx],
-      before: [forward],
-      after: [],
-      impl: this.implInfo(pd),
-    };
-  }
-
   private execute(c: Prepared, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
     const f = this.f;
     c.mems.forEach((m, i) => {
@@ -818,17 +754,6 @@ export class OneDnnPrimitives {
     let c = this.cache.get(key);
     if (!c) {
       c = this.buildReluBackward(size);
-      this.cache.set(key, c);
-    }
-    this.execute(c, buffers);
-  }
-
-  /** dL/dx of a max pooling (buffers x, dy, dx; NHWC): dy goes to each window's maximum. */
-  maxPoolBackward(p: PoolGeometry, buffers: Deno.PointerValue[]): void {
-    const key = "maxpool" + JSON.stringify(p);
-    let c = this.cache.get(key);
-    if (!c) {
-      c = this.buildMaxPoolBackward(p);
       this.cache.set(key, c);
     }
     this.execute(c, buffers);

@@ -98,7 +98,7 @@ Deno.test("oneDnnConvWithGrad(): a two-layer chain's gradients, for any subset o
 
 const expectedPool = POOLS.map((p, i) => poolGrad(p, 10 + i)); // WASM MaxPoolGrad
 
-Deno.test("enableOneDnn(): oneDNN's MaxPoolGrad equals the WASM kernel's on SSD300's poolings", () => {
+Deno.test("enableOneDnn(): its MaxPoolGrad (from the saved output) equals the WASM kernel's on SSD300's poolings", () => {
   const expected = expectedPool;
   const r = enableOneDnn(1);
   if (!r.ok) {
