@@ -98,6 +98,18 @@ const CASES: Case[] = [
     fused: true,
   },
   {
+    // 4222 rows of x and dY at 2048 per chunk of GEMM_CHUNK_BYTES (lib/engine/onednn_primitives.ts): three chunks
+    name: "3x3 pad 1 relu, GEMM weight gradient over several row chunks",
+    x: [1, 64, 64, 64],
+    k: 3,
+    cout: 64,
+    stride: 1,
+    pad: 1,
+    dilation: 1,
+    relu: true,
+    fused: true,
+  },
+  {
     name: "3x3 pad 2 dilation 2, GEMM weight gradient",
     x: [1, 40, 38, 8],
     k: 3,
