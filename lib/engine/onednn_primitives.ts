@@ -1,14 +1,14 @@
 /**
  * oneDNN (libdnnl.so.2, v2.x C API) primitives through Deno FFI on raw float32 buffers: convolution forward
- * (bias and ReLU fused), backward data, backward weights, and the ReLU backward (eltwise) — each built once per
- * shape and cached.
+ * (bias and ReLU fused), backward data, backward weights, and the ReLU backward (eltwise) — each built once
+ * per shape and cached.
  *
  * Layouts: activations are NHWC and the caller's weights HWIO, described to oneDNN by strides (logical NCHW /
- * OIHW dims). The convolutions let oneDNN choose the weights' layout (`format_tag any`, its blocked formats): with
- * the HWIO strides it can only take its im2col+GEMM path (`gemm:jit`), with its own layout it takes the direct
- * AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder primitive —
- * once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights do), and the
- * weight gradient is reordered back to HWIO after each backward-weights call.
+ * OIHW dims). The convolutions let oneDNN choose the weights' layout (`format_tag any`, its blocked formats):
+ * with the HWIO strides it can only take its im2col+GEMM path (`gemm:jit`), with its own layout it takes the
+ * direct AVX-512/AVX2 kernels (`brg:`/`jit:`). Weights are reordered into that layout by a cached reorder
+ * primitive — once per weights tensor (the caller passes a key, TF.js's dataId, that changes when the weights
+ * do), and the weight gradient is reordered back to HWIO after each backward-weights call.
  * @module
  */
 
@@ -32,37 +32,39 @@ const DNNL_MAX_NDIMS = 12;
 const FEW_INPUT_CHANNELS = 4;
 /**
  * Output pixels up to which, with AVX-512, the backward weights of a 3×3 non-dilated layer use the blocked
- * activation layouts (nChw16c, x and dY reordered): conv3_x at 75², conv4_x, conv5_x. Measured (bench profile, one
- * thread, batch 1, Intel Xeon Sapphire Rapids, idle) a layer's backward ms/img NHWC → blocked: conv3_2 95.2 → 91.0,
- * conv4_2 106.0 → 100.6, conv5_2 25.6 → 25.1; at 150² and 300² blocked was slower (conv1_2 114 → 125).
+ * activation layouts (nChw16c, x and dY reordered): conv3_x at 75², conv4_x, conv5_x. Measured (bench
+ * profile, one thread, batch 1, Intel Xeon Sapphire Rapids, idle) a layer's backward ms/img NHWC → blocked:
+ * conv3_2 95.2 → 91.0, conv4_2 106.0 → 100.6, conv5_2 25.6 → 25.1; at 150² and 300² blocked was slower
+ * (conv1_2 114 → 125).
  */
 const BLOCKED_MAX_PIXELS_AVX512 = 75 * 75;
 /**
- * Most padding a backward weights by GEMM may add to the positions it multiplies (padded map / output map): above
- * it the zero rows cost more than the GEMM gains (the 10² and smaller maps, conv6's dilation 6), and oneDNN's
- * convolution kernel runs instead. The GEMM form runs only without AVX-512: with AVX-512 oneDNN's own kernels
- * measured faster (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids, backward ms/img GEMM → kernel:
- * conv1_2 102 → 82, conv2_2 72 → 66, conv3_2 63 → 53, conv4_2 69 → 60; whole backward 754 → 682).
+ * Most padding a backward weights by GEMM may add to the positions it multiplies (padded map / output map):
+ * above it the zero rows cost more than the GEMM gains (the 10² and smaller maps, conv6's dilation 6), and
+ * oneDNN's convolution kernel runs instead. The GEMM form runs only without AVX-512: with AVX-512 oneDNN's
+ * own kernels measured faster (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids, backward
+ * ms/img GEMM → kernel: conv1_2 102 → 82, conv2_2 72 → 66, conv3_2 63 → 53, conv4_2 69 → 60; whole backward
+ * 754 → 682).
  */
 const GEMM_MAX_PADDED_RATIO = 1.25;
 /**
  * Bytes of x and dY rows one chunk of a backward weights by GEMM multiplies for all its taps before the next
- * chunk. Measured (one thread, batch 1, ONEDNN_MAX_CPU_ISA=AVX2, Intel Xeon Sapphire Rapids, 2 MiB L2 per core),
- * SSD300's dW ms/img by chunk size: whole map 693, 4 MiB 697, 2 MiB 693, 1 MiB 677, 512 KiB 691 (conv1_2 83 → 74
- * at 1 MiB; the 38² and smaller maps unchanged).
+ * chunk. Measured (one thread, batch 1, ONEDNN_MAX_CPU_ISA=AVX2, Intel Xeon Sapphire Rapids, 2 MiB L2 per
+ * core), SSD300's dW ms/img by chunk size: whole map 693, 4 MiB 697, 2 MiB 693, 1 MiB 677, 512 KiB 691
+ * (conv1_2 83 → 74 at 1 MiB; the 38² and smaller maps unchanged).
  */
 const GEMM_CHUNK_BYTES = 1 << 20;
 const CHAR_T = 0x54, CHAR_N = 0x4e;
 
 /**
- * Winograd convolutions (oneDNN's AVX-512 `jit_wino_4x3` / `jit_fp32_wino_2x3`, F(4×4, 3×3) / F(2×2, 3×3)) for the
- * forward and backward data of 3×3 stride-1 layers with at least this many channels in and out and an output of
- * at least WINOGRAD_MIN_PIXELS (conv1_2 … conv5_3): fewer multiplications than the direct kernels. AVX-512 only
- * (oneDNN 2.6 has no AVX2 Winograd). Measured (bench profile, one thread, batch 1, Intel Xeon Sapphire Rapids,
- * ms/img direct → Winograd): forward conv3_2 34.1 → 17.0, conv4_2 32.8 → 17.1, conv2_2 32.9 → 27.4, conv5_2 8.9 →
- * 5.8, whole forward 318 → 209; backward data too: whole backward 841 → 754 (forward-only Winograd → both).
- * oneDNN's Winograd sums in an order that depends on the batch, so a batch runs one image at a time (an image's
- * result must not depend on its batch).
+ * Winograd convolutions (oneDNN's AVX-512 `jit_wino_4x3` / `jit_fp32_wino_2x3`, F(4×4, 3×3) / F(2×2, 3×3))
+ * for the forward and backward data of 3×3 stride-1 layers with at least this many channels in and out and an
+ * output of at least WINOGRAD_MIN_PIXELS (conv1_2 … conv5_3): fewer multiplications than the direct kernels.
+ * AVX-512 only (oneDNN 2.6 has no AVX2 Winograd). Measured (bench profile, one thread, batch 1, Intel Xeon
+ * Sapphire Rapids, ms/img direct → Winograd): forward conv3_2 34.1 → 17.0, conv4_2 32.8 → 17.1, conv2_2 32.9
+ * → 27.4, conv5_2 8.9 → 5.8, whole forward 318 → 209; backward data too: whole backward 841 → 754
+ * (forward-only Winograd → both). oneDNN's Winograd sums in an order that depends on the batch, so a batch
+ * runs one image at a time (an image's result must not depend on its batch).
  */
 const WINOGRAD_MIN_CHANNELS = 64, WINOGRAD_MIN_PIXELS = 19 * 19;
 
@@ -194,9 +196,9 @@ interface Reorder {
   /** the memory object over the caller's HWIO buffer */
   user: bigint;
   /**
-   * a weights reorder: its destination (the memory object `internal`, also the primitive's weights argument) is
-   * pointed at the {@link WeightCopies} copy of the caller's weights version in `layout`, and it runs only when
-   * that copy is new
+   * a weights reorder: its destination (the memory object `internal`, also the primitive's weights argument)
+   * is pointed at the {@link WeightCopies} copy of the caller's weights version in `layout`, and it runs only
+   * when that copy is new
    */
   weights?: { layout: WeightLayout; internal: bigint };
 }
@@ -222,12 +224,12 @@ interface Prepared {
 }
 
 /**
- * Reordered weights, shared by every primitive that wants them in the same layout: one copy per weights version
- * (the caller's key, TF.js's dataId, new whenever the weights change) and layout. So a weights tensor is reordered
- * once per layout however many primitives use it (a forward per batch size, layers of equal geometry,
- * micro-batches of one step), and layers of equal geometry do not evict each other's copy. A copy whose key the
- * caller reports dead (`isLive`: the tensor was disposed) is reused for the next version, so there are about as
- * many copies as live weights tensors.
+ * Reordered weights, shared by every primitive that wants them in the same layout: one copy per weights
+ * version (the caller's key, TF.js's dataId, new whenever the weights change) and layout. So a weights tensor
+ * is reordered once per layout however many primitives use it (a forward per batch size, layers of equal
+ * geometry, micro-batches of one step), and layers of equal geometry do not evict each other's copy. A copy
+ * whose key the caller reports dead (`isLive`: the tensor was disposed) is reused for the next version, so
+ * there are about as many copies as live weights tensors.
  */
 class WeightCopies {
   private readonly layouts: WeightLayout[] = [];
@@ -248,8 +250,8 @@ class WeightCopies {
   }
 
   /**
-   * The copy of weights version `key` in `layout`; `fresh` when it still has to be filled (new, or reused from a
-   * dead version). An undefined key never matches (the copy is refilled at every call).
+   * The copy of weights version `key` in `layout`; `fresh` when it still has to be filled (new, or reused
+   * from a dead version). An undefined key never matches (the copy is refilled at every call).
    */
   copy(layout: WeightLayout, key: unknown): { handle: Deno.PointerValue; fresh: boolean } {
     if (key !== undefined) {
@@ -360,9 +362,9 @@ export class OneDnnPrimitives {
   }
 
   /**
-   * The memory a primitive argument uses for a caller's buffer described by `user`, given the layout the primitive
-   * chose: the caller's memory itself when the layouts agree, else an internal buffer (allocated here) and a reorder
-   * between the two (into the internal one for inputs, out of it for outputs).
+   * The memory a primitive argument uses for a caller's buffer described by `user`, given the layout the
+   * primitive chose: the caller's memory itself when the layouts agree, else an internal buffer (allocated
+   * here) and a reorder between the two (into the internal one for inputs, out of it for outputs).
    */
   private stage(user: Uint8Array, chosen: Deno.PointerObject | null, input: boolean, keyed = false): {
     user: bigint;
@@ -414,13 +416,14 @@ export class OneDnnPrimitives {
 
   /**
    * Whether a primitive takes x / y (and their gradients) in oneDNN's blocked layouts (nChw16c with AVX-512,
-   * nChw8c with AVX2), reordered from and to the caller's NHWC around it, instead of NHWC itself. The forward stays
-   * NHWC (oneDNN's NHWC forward kernels are its fastest). Without AVX-512, oneDNN's NHWC backward kernels are
-   * slow: measured (bench profile, one thread, batch 1, ONEDNN_MAX_CPU_ISA=AVX2 on an Intel Xeon Sapphire Rapids,
-   * idle) a layer's backward ms/img NHWC → blocked, reorders included: conv3_2 295.8 → 145.6, conv4_2 265.4 →
-   * 140.4, conv1_2 204.9 → 187.9, conv5_2 40.7 → 36.2, conv6 73.6 → 67.5 (its backward weights stay NHWC: there
-   * oneDNN's gemm kernel beats its dilated blocked one), conv7 21.4 → 19.0 — whole backward 2235 → 1519 ms. With
-   * AVX-512, see {@link FEW_INPUT_CHANNELS} and {@link BLOCKED_MAX_PIXELS_AVX512}.
+   * nChw8c with AVX2), reordered from and to the caller's NHWC around it, instead of NHWC itself. The forward
+   * stays NHWC (oneDNN's NHWC forward kernels are its fastest). Without AVX-512, oneDNN's NHWC backward
+   * kernels are slow: measured (bench profile, one thread, batch 1, ONEDNN_MAX_CPU_ISA=AVX2 on an Intel Xeon
+   * Sapphire Rapids, idle) a layer's backward ms/img NHWC → blocked, reorders included: conv3_2 295.8 →
+   * 145.6, conv4_2 265.4 → 140.4, conv1_2 204.9 → 187.9, conv5_2 40.7 → 36.2, conv6 73.6 → 67.5 (its backward
+   * weights stay NHWC: there oneDNN's gemm kernel beats its dilated blocked one), conv7 21.4 → 19.0 — whole
+   * backward 2235 → 1519 ms. With AVX-512, see {@link FEW_INPUT_CHANNELS} and {@link
+   * BLOCKED_MAX_PIXELS_AVX512}.
    */
   private blockedActivations(g: ConvGeometry, kind: PrimitiveKind): boolean {
     const dilated = g.dilH > 1 || g.dilW > 1;
@@ -588,8 +591,8 @@ export class OneDnnPrimitives {
 
   /**
    * Runs a convolution pass (see {@link PrimitiveKind} for the buffers, pointers into the WASM heap).
-   * @param weightsKey identifies the weights' contents (forward, backward data): the weights are reordered once
-   *   per key and layout, for every primitive (see {@link WeightCopies}); undefined = reorder every call
+   * @param weightsKey identifies the weights' contents (forward, backward data): the weights are reordered
+   *   once per key and layout, for every primitive (see {@link WeightCopies}); undefined = reorder every call
    */
   conv(g: ConvGeometry, kind: PrimitiveKind, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
     if (g.n > 1 && this.wino(g, kind)) {
@@ -617,14 +620,16 @@ export class OneDnnPrimitives {
   }
 
   /**
-   * dL/dW (HWIO) and dL/db of a stride-1 convolution as GEMMs (oneDNN's sgemm) instead of its backward-weights
-   * convolution, where that is faster (see {@link GEMM_MAX_PADDED_RATIO}): with x zero-padded to [N, Hp, Wp, Cin]
-   * and dY placed in the top-left of a zero [N, Hp, Wp, Cout] (both with the row pitch Wp), the kernel tap (i, j)
-   * reads, for the output position at flat row r, the padded input at row r + i·d·Wp + j·d — one contiguous
-   * [L, Cin] block of the padded input — so dW[i, j] = block(i, j)ᵀ · dYpadded [L, Cout] for L = N·Hp·Wp minus the
-   * largest tap offset; the rows of padding positions multiply zero rows of dY. db = 1ᵀ · dY. The padded copies
-   * are made by oneDNN reorders into this thread's scratch buffers, whose borders are zeroed here per call.
-   * Without AVX-512 only (see {@link GEMM_MAX_PADDED_RATIO}).
+   * dL/dW (HWIO) and dL/db of a stride-1 convolution as GEMMs (oneDNN's sgemm) instead of its
+   * backward-weights convolution, where that is faster (see {@link GEMM_MAX_PADDED_RATIO}): with x
+   * zero-padded to [N, Hp, Wp, Cin] and dY placed in the top-left of a zero [N, Hp, Wp, Cout] (both with the
+   * row pitch Wp), the kernel tap (i, j) reads, for the output position at flat row r, the padded input at
+   * row r + i·d·Wp + j·d — one contiguous [L, Cin] block of the padded input — so dW[i, j] = block(i, j)ᵀ ·
+   * dYpadded [L, Cout] for L = N·Hp·Wp minus the largest tap offset; the rows of padding positions multiply
+   * zero rows of dY. The L rows go in chunks of {@link GEMM_CHUNK_BYTES}, each one multiplied for every tap
+   * and added up. db = 1ᵀ · dY. The padded copies are made by oneDNN reorders into this thread's scratch
+   * buffers, whose borders are zeroed here per call. Without AVX-512 only (see {@link
+   * GEMM_MAX_PADDED_RATIO}).
    * @param buffers x (NHWC), dy (NHWC), dw (HWIO)[, db]
    * @returns false (nothing done) where the GEMM form does not apply: the caller runs the convolution kernel
    */
@@ -784,8 +789,8 @@ export class OneDnnPrimitives {
 }
 
 /**
- * Zeroes, in `a` viewed as [n, hp, wp, c], every position outside rows [top, bottom) × columns [left, right) of
- * each image.
+ * Zeroes, in `a` viewed as [n, hp, wp, c], every position outside rows [top, bottom) × columns [left, right)
+ * of each image.
  */
 function zeroOutside(
   a: Float32Array,
