@@ -47,6 +47,11 @@ interface WasmBackendLike {
 }
 
 let active: { lib: string; conv: OneDnnPrimitives } | undefined;
+/**
+ * Set while {@link oneDnnConvWithGrad} runs its forward: weights that change every step, whose Winograd forward
+ * transforms them per call ("forwardTraining" in onednn_primitives.ts) rather than once per version
+ */
+let inTrainingForward = false;
 let calls = 0;
 
 /** Convolutions computed by oneDNN in this thread so far (fallbacks to the WASM kernels not counted). */
@@ -135,7 +140,7 @@ export function enableOneDnn(threads = 1): { ok: true; lib: string } | { ok: fal
     if (info.outHeight * info.outWidth * info.batchSize > 0) {
       calls++;
       const buffers = bias ? [at(x), at(filter), at(bias), at(out)] : [at(x), at(filter), at(out)];
-      conv.conv(g, "forward", buffers, filter.dataId);
+      conv.conv(g, inTrainingForward ? "forwardTraining" : "forward", buffers, filter.dataId);
     }
     return out;
   };
@@ -363,7 +368,14 @@ export const oneDnnConvWithGrad: ConvFn = (x, w, b, o) => {
   const engine = tf.engine() as unknown as KernelFuncEngine;
   return engine.runKernelFunc({
     inputs: { x, w, b },
-    forwardFunc: convForwardSaving(x, w, b, opts),
+    forwardFunc: (backend, save) => {
+      inTrainingForward = true;
+      try {
+        return convForwardSaving(x, w, b, opts)(backend, save);
+      } finally {
+        inTrainingForward = false;
+      }
+    },
     backwardsFunc: (dy, saved) => {
       const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D | undefined];
       // what the previous node's closures left (a db or mask its b closure did not take): freed here

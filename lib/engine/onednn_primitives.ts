@@ -184,10 +184,14 @@ export interface PoolGeometry extends WindowGeometry {
 /**
  * Which computation:
  * - "forward": buffers x, w, [b,] y (y = conv(x, w) + b, ReLU when `relu`);
+ * - "forwardTraining": the same, for weights that change between calls (a training step): a Winograd forward
+ *   then transforms the weights inside each call (oneDNN's forward_training) instead of reordering them once
+ *   per weights version into its pre-transformed layout (forward_inference), which is ≈ 25 times slower
+ *   (conv4_2's 2.4 M weights: 64 ms, one thread, AVX-512); other forwards are the "forward" primitive;
  * - "backwardData": buffers dy, w, dx;
  * - "backwardWeights": buffers x, dy, dw (HWIO)[, db] (db when `bias`).
  */
-export type PrimitiveKind = "forward" | "backwardData" | "backwardWeights";
+export type PrimitiveKind = "forward" | "forwardTraining" | "backwardData" | "backwardWeights";
 
 interface Reorder {
   prim: Deno.PointerObject;
@@ -428,7 +432,7 @@ export class OneDnnPrimitives {
   private blockedActivations(g: ConvGeometry, kind: PrimitiveKind): boolean {
     const dilated = g.dilH > 1 || g.dilW > 1;
     if (this.wino(g, kind)) return true;
-    if (kind === "forward") return false;
+    if (kind === "forward" || kind === "forwardTraining") return false;
     if (kind === "backwardData") return !this.avx512;
     if (g.cin <= FEW_INPUT_CHANNELS) return true;
     if (!this.avx512) return !dilated;
@@ -459,13 +463,14 @@ export class OneDnnPrimitives {
     const ALG = wino ? DNNL_CONVOLUTION_WINOGRAD : DNNL_CONVOLUTION_DIRECT;
     const withBias = [ALG, src, wei, bia, dst, ...geometry] as const;
     const fwdDesc = new Uint8Array(OP_DESC_BYTES);
+    const forward = kind === "forward" || kind === "forwardTraining";
     const propKind = kind === "forward" ? DNNL_FORWARD_INFERENCE : DNNL_FORWARD_TRAINING;
     check(
       f.dnnl_dilated_convolution_forward_desc_init(fwdDesc, propKind, ...withBias),
       "convolution_forward_desc_init",
     );
     let attr: Deno.PointerObject | null = null;
-    if (g.relu && kind === "forward") {
+    if (g.relu && forward) {
       const a = handleOut(), po = handleOut();
       check(f.dnnl_primitive_attr_create(a), "primitive_attr_create");
       check(f.dnnl_post_ops_create(po), "post_ops_create");
@@ -475,7 +480,7 @@ export class OneDnnPrimitives {
     }
     const fwd = this.pd(fwdDesc, attr, null);
     let pd = fwd;
-    if (kind !== "forward") {
+    if (!forward) {
       const desc = new Uint8Array(OP_DESC_BYTES);
       check(
         kind === "backwardData"
@@ -501,7 +506,7 @@ export class OneDnnPrimitives {
     };
     const direct = (m: Uint8Array) => this.memory(of(m), false);
     let mems: bigint[], entries: [number, bigint][];
-    if (kind === "forward") {
+    if (forward) {
       const x = stage(srcUser, q(DNNL_QUERY_SRC_MD), true);
       const wei = stage(weiUser, q(DNNL_QUERY_WEIGHTS_MD), true, true);
       const y = stage(dstUser, q(DNNL_QUERY_DST_MD), false);
@@ -595,13 +600,14 @@ export class OneDnnPrimitives {
    *   once per key and layout, for every primitive (see {@link WeightCopies}); undefined = reorder every call
    */
   conv(g: ConvGeometry, kind: PrimitiveKind, buffers: Deno.PointerValue[], weightsKey?: unknown): void {
+    if (kind === "forwardTraining" && !this.wino(g, kind)) kind = "forward";
     if (g.n > 1 && this.wino(g, kind)) {
       // one image at a time: oneDNN's Winograd kernels sum in an order that depends on the batch size, and an
       // image's result must not depend on the batch it comes in
       const one = { ...g, n: 1 };
       const inner = g.h * g.w * g.cin * 4, outer = g.outH * g.outW * g.cout * 4;
       // forward: x, w, [b,] y; backward data: dy, w, dx
-      const [first, last] = kind === "forward" ? [inner, outer] : [outer, inner];
+      const [first, last] = kind === "backwardData" ? [outer, inner] : [inner, outer];
       for (let i = 0; i < g.n; i++) {
         const b = [...buffers];
         b[0] = Deno.UnsafePointer.offset(buffers[0]!, i * first);
