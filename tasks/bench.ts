@@ -63,7 +63,7 @@ images, batch and threads.`,
     reps: { kind: "integer", min: 1, description: "timed repetitions (default 5; 1 with --quick)" },
     warmup: { kind: "integer", min: 0, description: "untimed repetitions first (default 1; 0 with --quick)" },
     // 2 images per pass in a worker bounds the activation memory (batch 8 on 2 workers: 6.3 GiB without it)
-    "micro-batch": { kind: "integer", min: 1, default: 2, description: "images per pass inside a worker" },
+    "micro-batch": { kind: "integer", min: 1, default: 1, description: "images per pass inside a worker" },
     "profile-batch": { kind: "integer", min: 1, default: 1, description: "batch of the per-layer profile" },
     "skip-profile": { kind: "boolean", description: "no per-layer profile" },
     "peak-reps": {

@@ -76,7 +76,7 @@ resumes there (a larger --epochs continues a finished run); anything else is ref
     "micro-batch": {
       kind: "integer",
       min: 1,
-      default: 2,
+      default: 1,
       description: "images per forward/backward pass (bounds memory; at most --batch-size)",
     },
     lr: { kind: "number", min: 0, exclusiveMin: true, default: 1e-3, description: "base learning rate" },
