@@ -40,8 +40,9 @@ export function maxPoolBackward(
       throw new RangeError(`maxPoolBackward: ${name} has ${a.length} values, expected ${len}`);
     }
   }
+  const m: PoolArrays = { x, y, dy, dx };
   if (p.kh === 2 && p.kw === 2 && p.strideH === 2 && p.strideW === 2 && p.padTop === 0 && p.padLeft === 0) {
-    pool2x2Backward(p, x, y, dy, dx);
+    pool2x2Backward(p, m);
     return;
   }
   dx.fill(0);
@@ -49,34 +50,38 @@ export function maxPoolBackward(
   for (let b = 0; b < n; b++) {
     for (let oh = 0; oh < outH; oh++) {
       const h0 = oh * p.strideH - p.padTop;
-      const i0 = Math.max(0, -h0), i1 = Math.min(p.kh, h - h0);
       for (let ow = 0; ow < outW; ow++) {
         const w0 = ow * p.strideW - p.padLeft;
-        const j0 = Math.max(0, -w0), j1 = Math.min(p.kw, w - w0);
-        windowBackward(x, y, dy, dx, found, ((b * outH + oh) * outW + ow) * c, b, h0, w0, i0, i1, j0, j1, p);
+        windowBackward(p, m, found, ((b * outH + oh) * outW + ow) * c, b, h0, w0);
       }
     }
   }
 }
 
-/** One window of {@link maxPoolBackward}'s general loop: rows [i0, i1), columns [j0, j1) from (h0, w0). */
+/** The four maps of one pooling's backward. */
+interface PoolArrays {
+  x: Float32Array;
+  y: Float32Array;
+  dy: Float32Array;
+  dx: Float32Array;
+}
+
+/**
+ * One window of the general loop: the output at offset `o` of image `b`, its window from row h0 and column w0
+ * (negative inside the padding), the rows and columns inside the map only; adds to `dx`.
+ */
 function windowBackward(
-  x: Float32Array,
-  y: Float32Array,
-  dy: Float32Array,
-  dx: Float32Array,
+  p: PoolGeometry,
+  { x, y, dy, dx }: PoolArrays,
   found: Uint8Array,
   o: number,
   b: number,
   h0: number,
   w0: number,
-  i0: number,
-  i1: number,
-  j0: number,
-  j1: number,
-  p: PoolGeometry,
 ): void {
   const c = p.c;
+  const i0 = Math.max(0, -h0), i1 = Math.min(p.kh, p.h - h0);
+  const j0 = Math.max(0, -w0), j1 = Math.min(p.kw, p.w - w0);
   found.fill(0);
   for (let i = i0; i < i1; i++) {
     for (let j = j0; j < j1; j++) {
@@ -96,13 +101,8 @@ function windowBackward(
  * maximum getting dy and the others 0; input rows or columns past the last window (floor rounding) get 0, and a
  * window cut by the bottom or right border (ceil rounding) takes the general loop.
  */
-function pool2x2Backward(
-  p: PoolGeometry,
-  x: Float32Array,
-  y: Float32Array,
-  dy: Float32Array,
-  dx: Float32Array,
-): void {
+function pool2x2Backward(p: PoolGeometry, m: PoolArrays): void {
+  const { x, y, dy, dx } = m;
   const { n, h, w, c, outH, outW } = p;
   const fullH = Math.min(outH, h >> 1), fullW = Math.min(outW, w >> 1);
   const rowPitch = w * c;
@@ -119,22 +119,7 @@ function pool2x2Backward(
               dx.fill(0, a + i * rowPitch + j * c, a + i * rowPitch + (j + 1) * c);
             }
           }
-          windowBackward(
-            x,
-            y,
-            dy,
-            dx,
-            found,
-            o,
-            b,
-            2 * oh,
-            2 * ow,
-            0,
-            Math.min(2, h - 2 * oh),
-            0,
-            Math.min(2, w - 2 * ow),
-            p,
-          );
+          windowBackward(p, m, found, o, b, 2 * oh, 2 * ow);
           continue;
         }
         const a01 = a + c, a10 = a + rowPitch, a11 = a10 + c;
