@@ -86,7 +86,8 @@ export function formatBench(r: BenchReport): string {
 
 function formatProfile(p: NonNullable<BenchReport["profile"]>): string[] {
   const lines = [
-    `profile (batch ${p.batch_size}, one thread): layer, GFLOP, forward ms, backward ms, GFLOP/s fwd`,
+    `profile (batch ${p.batch_size}, one thread, new weights as after a step): layer, GFLOP, forward ms, ` +
+    `backward ms, GFLOP/s fwd`,
   ];
   for (const l of p.layers) {
     lines.push(

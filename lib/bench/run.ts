@@ -238,6 +238,9 @@ function profileOnThisThread(
     const { targets } = benchTargets(boxes.slice(0, k));
     const pos = targets.reduce((s, t) => s + t.nPositives, 0);
     if (!o.quick) profileLayers(model, images.slice(0, k), targets, pos, conv); // warm-up
+    // new versions of the weights (equal values), as after every optimiser step: each layer's time then
+    // includes what a training step pays per weights version (oneDNN's reorders and Winograd transforms)
+    for (const v of model.params.values()) tf.tidy(() => v.assign(tf.add(v, 0)));
     return profileLayers(model, images.slice(0, k), targets, pos, conv);
   } finally {
     disposeParams(model);
