@@ -300,7 +300,7 @@ export async function train(
           model,
           valItems,
           priorsCxcy,
-          cfg.microBatch,
+          cfg.batchSize, // the loss per batch, as the notebook's test loop; passes of any size use every worker
           hooks.forward,
           (it) => samples.prepare(it, null),
         );

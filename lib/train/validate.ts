@@ -30,7 +30,8 @@ export type ValidationForward = (
 /**
  * Loss, AP@0.75 and AP@[.5:.95] of the model on validation items (no augmentation, forward only).
  * @param priorsCxcy priors for the targets and for decoding detections (the model's prior set)
- * @param batchSize images per forward pass
+ * @param batchSize images per forward pass and per loss: `loss` is each batch's MultiBox loss (normalised by
+ *   its own positives) averaged over the images, as the notebook's test loop computes it
  * @param forward the forward pass (default: `ssdForward` on this thread), e.g. an engine's workers
  * @param prepare an item's unaugmented sample (default {@link prepareSample}; lib/train/samples.ts `SampleCache`
  *   keeps them between epochs)
