@@ -1,8 +1,9 @@
 /**
  * Fine-tuning: the epoch loop (loop) with validation (validate) and the resume state (resume), the optimisers
- * and schedules (optim), which parameters train (freeze), the training examples (samples), and a whole `deno
- * task finetune` run (finetune, finetune_options) with its artifacts train-log.json/.csv and run.json, its
- * resume key (resume_key) and best epoch (best: `best/`, `--select`). The loss and gradients of a batch are the
+ * and schedules (optim), where a step's gradients and update run (stepper: this thread or the engine's
+ * workers), which parameters train (freeze), the training examples (samples), and a whole `deno task
+ * finetune` run (finetune, finetune_options) with its artifacts train-log.json/.csv and run.json, its resume
+ * key (resume_key) and best epoch (best: `best/`, `--select`). The loss and gradients of a batch are the
  * engine's (lib/engine/batch_gradients.ts); demo and experiments compose tasks (tasks/compose/).
  * @module
  */
