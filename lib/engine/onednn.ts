@@ -235,6 +235,18 @@ function windowOf(info: tf.backend_util.Conv2DInfo): WindowGeometry {
   };
 }
 
+/**
+ * A float32 tensor's values in place in the WASM heap (no copy; valid until the next allocation there, which may
+ * grow and move the heap: read or write it at once).
+ */
+export function heapFloats(
+  t: tf.TensorInfo,
+  backend = tf.backend() as unknown as WasmBackendLike,
+): Float32Array {
+  const size = t.shape.reduce((p, d) => p * d, 1);
+  return new Float32Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, size);
+}
+
 /** Registers a WASM kernel computed on the tensors' heap memory (`at` gives a tensor's pointer). */
 function registerWasmKernel(
   kernelName: string,
@@ -299,12 +311,7 @@ function registerGradientKernels(conv: OneDnnPrimitives): void {
     );
     const out = backend.makeOutput(x.shape, "float32");
     if (x.shape.every((d) => d > 0)) {
-      const view = (t: tf.TensorInfo) =>
-        new Float32Array(
-          backend.wasm.HEAPU8.buffer,
-          backend.dataIdMap.get(t.dataId).memoryOffset,
-          t.shape.reduce((p, d) => p * d, 1),
-        );
+      const view = (t: tf.TensorInfo) => heapFloats(t, backend);
       const y = inputs.output as tf.TensorInfo;
       maxPoolBackward({ ...windowOf(info), c: info.inChannels }, view(x), view(y), view(dy), view(out));
     }

@@ -16,7 +16,7 @@ import {
   ssdForward,
   type SsdModel,
 } from "../ssd/mod.ts";
-import { enableOneDnn, oneDnnConvWithGrad } from "./onednn.ts";
+import { enableOneDnn, heapFloats, oneDnnConvWithGrad } from "./onednn.ts";
 import { timePeakConv } from "./peak.ts";
 import type { WorkerReply, WorkerRequest } from "./pool_protocol.ts";
 import { accumulateGradients } from "./batch_gradients.ts";
@@ -60,19 +60,6 @@ function imagesTensor(images: Float32Array, n: number): tf.Tensor4D {
 }
 
 /**
- * A float32 tensor's values: on the WASM backend a view of its memory in the WASM heap (valid until the next
- * allocation there: read it at once), elsewhere a copy.
- */
-function tensorValues(t: tf.Tensor): Float32Array {
-  if (tf.getBackend() !== "wasm") return t.dataSync() as Float32Array;
-  const backend = tf.backend() as unknown as {
-    wasm: { HEAPU8: Uint8Array };
-    dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
-  };
-  return new Float32Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, t.size);
-}
-
-/**
  * Writes this worker's gradients into its slot of the pool's gradient buffer, each at its parameter's offset in
  * the weights buffer; a trainable parameter without a gradient (no path to the loss) gets zeros.
  */
@@ -88,7 +75,8 @@ function leaveGradients(
     if (at === undefined || !v) throw new RangeError(`gradients: unknown parameter '${name}'`);
     const dst = all.subarray(into.slot + at, into.slot + at + v.size);
     const g = grads.get(name);
-    if (g) dst.set(tensorValues(g));
+    // on WASM straight from the heap (one copy); elsewhere through a read-back
+    if (g) dst.set(tf.getBackend() === "wasm" ? heapFloats(g) : g.dataSync() as Float32Array);
     else dst.fill(0);
   }
 }
